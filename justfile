@@ -1,0 +1,53 @@
+# JustMaily tasks. Run through `python3 bootstrap.py <recipe>`, which sets up .venv first.
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+venv := justfile_directory() / ".venv"
+headless := justfile_directory() / ".venv-headless"
+
+# List the recipes
+default:
+    @just --list --unsorted
+
+# Start the server on embedded SQLite with a seeded demo workspace (data in ./.justmaily)
+demo host="127.0.0.1" port="8000":
+    JUSTMAILY_DATA_DIR="${JUSTMAILY_DATA_DIR:-{{justfile_directory()}}/.justmaily}" \
+    JUSTMAILY_PUBLIC_API_DOCS="${JUSTMAILY_PUBLIC_API_DOCS:-true}" \
+    {{venv}}/bin/justmaily serve --demo --host {{host}} --port {{port}}
+
+# Run the server with your own settings (JUSTMAILY_* variables)
+serve *args:
+    {{venv}}/bin/justmaily serve {{args}}
+
+# The whole test suite: lint, layering, every test on SQLite and PostgreSQL, and headless server tests
+test: lint pytest test-headless
+
+# Style, types and layering
+lint:
+    {{venv}}/bin/ruff check .
+    {{venv}}/bin/ruff format --check .
+    {{venv}}/bin/mypy -p justmaily.shared -p justmaily.server -p justmaily.desktop -p justmaily.visualizations tests
+    {{venv}}/bin/lint-imports
+
+# All tests (pass pytest arguments, e.g. `just pytest -k campaigns`)
+pytest *args:
+    QT_QPA_PLATFORM=offscreen {{venv}}/bin/pytest {{args}}
+
+# The server's tests in an environment without Qt: proves the server is headless
+test-headless *args:
+    UV_PROJECT_ENVIRONMENT={{headless}} {{venv}}/bin/uv sync --locked --extra dev --quiet
+    {{headless}}/bin/python -c "import importlib.util as u, sys; sys.exit(u.find_spec('PySide6') is not None)" \
+        || { echo "PySide6 must not be installed in the headless environment"; exit 1; }
+    {{headless}}/bin/pytest -p no:pytestqt tests/server tests/shared {{args}}
+
+# Format the code
+fmt:
+    {{venv}}/bin/ruff format .
+    {{venv}}/bin/ruff check --fix .
+
+# New Alembic migration from the models (uses JUSTMAILY_DATABASE_URL or the default SQLite)
+revision message:
+    cd server/justmaily/server/db && {{venv}}/bin/alembic -c alembic.ini revision --autogenerate -m "{{message}}"
+
+# Benchmarks (results in bench/results)
+bench:
+    {{venv}}/bin/python -m bench

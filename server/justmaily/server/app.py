@@ -1,0 +1,74 @@
+"""The composition root: settings in, a ready Litestar app out. Importing opens nothing."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import structlog
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
+
+from justmaily.server.campaigns.controllers import CampaignsController
+from justmaily.server.db.engine import Database
+from justmaily.server.db.migrate import upgrade_to_head
+from justmaily.server.db.session import get_session
+from justmaily.server.health.controllers import HealthController
+from justmaily.server.http.openapi import openapi_config
+from justmaily.server.http.policy import PUBLIC
+from justmaily.server.http.problems import EXCEPTION_HANDLERS
+from justmaily.server.http.rate_limit import RateLimiter, RateLimitMiddleware
+from justmaily.server.http.request_context import request_context_middleware, stamp_response
+from justmaily.server.identity.controllers import ApiKeysController, AuthController, MembersController
+from justmaily.server.identity.guards import check_route_policies, permission_guard
+from justmaily.server.identity.middleware import AuthenticationMiddleware
+from justmaily.server.identity.tokens import TokenSigner, load_or_create_private_key
+from justmaily.server.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+ROUTE_HANDLERS = [HealthController, AuthController, MembersController, ApiKeysController, CampaignsController]
+
+
+def create_app(settings: Settings) -> Litestar:
+    limiter = RateLimiter()
+    rate_limits = RateLimitMiddleware(limiter, settings.rate_limit_per_ip, settings.rate_limit_per_principal)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        # Crash safety: every write is a transaction; a crash mid-request rolls it back, and a
+        # crash mid-migration leaves the previous schema (DDL is transactional on both backends).
+        app.state.signer = TokenSigner(load_or_create_private_key(settings.jwt_key_path))
+        database = Database(settings)
+        app.state.database = database
+        try:
+            if settings.migrate_on_startup:
+                await upgrade_to_head(database.engine)
+            app.state.started = True
+            log.info("started", settings=settings.redacted())
+            yield
+        finally:
+            await database.dispose()
+
+    app = Litestar(
+        route_handlers=ROUTE_HANDLERS,
+        dependencies={"db_session": Provide(get_session)},
+        guards=[permission_guard],
+        middleware=[
+            request_context_middleware,
+            rate_limits.by_ip,
+            DefineMiddleware(AuthenticationMiddleware, exclude_from_auth_key=PUBLIC),
+            rate_limits.by_principal,
+        ],
+        before_send=[stamp_response],
+        exception_handlers=EXCEPTION_HANDLERS,
+        openapi_config=openapi_config(public=settings.public_api_docs),
+        lifespan=[lifespan],
+        request_max_body_size=settings.max_request_bytes,
+        state=State({"settings": settings, "limiter": limiter, "started": False}),
+        logging_config=None,
+    )
+    check_route_policies(app)
+    return app

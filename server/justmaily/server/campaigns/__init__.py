@@ -1,0 +1,1 @@
+"""Campaigns: the e-mails a team writes, reviews, approves and sends."""

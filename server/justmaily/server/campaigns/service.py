@@ -1,0 +1,219 @@
+"""Campaign queries and the state machine, enforced server-side by permission."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import msgspec
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import or_, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from justmaily.server.campaigns.models import Campaign
+from justmaily.server.db.base import utcnow
+from justmaily.server.http.pagination import decode_cursor, encode_cursor
+from justmaily.server.http.problems import ApiError, not_found
+from justmaily.server.identity.principal import Principal
+from justmaily.shared import campaigns as wire
+from justmaily.shared.campaigns import CONTENT_FIELDS, EDITABLE_STATUSES, TRANSITIONS, CampaignStatus
+from justmaily.shared.pagination import Page
+from justmaily.shared.problems import FieldError
+
+
+def to_wire(campaign: Campaign) -> wire.Campaign:
+    return wire.Campaign(
+        id=campaign.id,
+        name=campaign.name,
+        subject=campaign.subject,
+        preheader=campaign.preheader,
+        sender=campaign.sender,
+        status=campaign.status,
+        owner_id=campaign.owner_id,
+        revision=campaign.revision,
+        created_at=campaign.created_at,
+        updated_at=campaign.updated_at,
+        approved_by=campaign.approved_by,
+        approved_at=campaign.approved_at,
+        scheduled_at=campaign.scheduled_at,
+        archived_at=campaign.archived_at,
+    )
+
+
+def _checked_sender(sender: str) -> str:
+    """`Name <address>` or a bare address; empty while drafting."""
+    if not sender.strip():
+        return ""
+    address = sender.rsplit("<", 1)[-1].rstrip("> ").strip()
+    try:
+        validate_email(address, check_deliverability=False)
+    except EmailNotValidError as exc:
+        message = f"sender address {address!r} is not valid: {exc}"
+        raise ApiError(
+            422, "invalid_sender", message, errors=[FieldError(field="sender", message=message)]
+        ) from exc
+    return sender.strip()
+
+
+class CampaignService:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def create(self, principal: Principal, data: wire.CampaignCreate) -> Campaign:
+        campaign = Campaign(
+            workspace_id=principal.workspace_id,
+            name=data.name,
+            subject=data.subject,
+            preheader=data.preheader,
+            sender=_checked_sender(data.sender),
+            owner_id=principal.user_id,
+        )
+        self.session.add(campaign)
+        await self.session.flush()
+        return campaign
+
+    async def get(
+        self, principal: Principal, campaign_id: uuid.UUID, *, for_update: bool = False
+    ) -> Campaign:
+        # Another workspace's campaign is "not found", never "forbidden": ids do not leak.
+        query = select(Campaign).where(
+            Campaign.id == campaign_id, Campaign.workspace_id == principal.workspace_id
+        )
+        campaign = await self.session.scalar(query.with_for_update() if for_update else query)
+        if campaign is None:
+            raise not_found("campaign")
+        return campaign
+
+    async def list(
+        self,
+        principal: Principal,
+        *,
+        limit: int,
+        cursor: str | None,
+        status: CampaignStatus | None,
+        search: str | None,
+        archived: bool,
+    ) -> Page[wire.Campaign]:
+        query = select(Campaign).where(Campaign.workspace_id == principal.workspace_id)
+        query = query.where(Campaign.archived_at.is_not(None) if archived else Campaign.archived_at.is_(None))
+        if status is not None:
+            query = query.where(Campaign.status == status)
+        if search:
+            pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            query = query.where(
+                or_(Campaign.name.ilike(pattern, escape="\\"), Campaign.subject.ilike(pattern, escape="\\"))
+            )
+        if cursor:
+            after = decode_cursor(cursor)
+            query = query.where(tuple_(Campaign.created_at, Campaign.id) < tuple_(after.created_at, after.id))
+        rows = list(
+            await self.session.scalars(
+                query.order_by(Campaign.created_at.desc(), Campaign.id.desc()).limit(limit + 1)
+            )
+        )
+        next_cursor = (
+            encode_cursor(rows[limit - 1].created_at, rows[limit - 1].id) if len(rows) > limit else None
+        )
+        return Page(items=[to_wire(c) for c in rows[:limit]], next_cursor=next_cursor)
+
+    async def update(
+        self,
+        principal: Principal,
+        campaign_id: uuid.UUID,
+        data: wire.CampaignUpdate,
+        expected_revision: int | None,
+    ) -> Campaign:
+        campaign = await self.get(principal, campaign_id, for_update=True)
+        _check_revision(campaign, expected_revision)
+        changes = {
+            name: getattr(data, name)
+            for name in ("name", *CONTENT_FIELDS)
+            if getattr(data, name) is not msgspec.UNSET and getattr(data, name) != getattr(campaign, name)
+        }
+        if "sender" in changes:
+            changes["sender"] = _checked_sender(changes["sender"])
+        if not changes:
+            return campaign
+        content_changed = any(name in changes for name in CONTENT_FIELDS)
+        if content_changed and campaign.status not in EDITABLE_STATUSES:
+            raise ApiError(
+                409, "not_editable", f"a campaign that is {campaign.status} can no longer be edited"
+            )
+        for name, value in changes.items():
+            setattr(campaign, name, value)
+        if content_changed and campaign.status != CampaignStatus.DRAFT:
+            # What was reviewed or approved is no longer what would be sent.
+            campaign.status = CampaignStatus.DRAFT
+            campaign.approved_by = campaign.approved_at = campaign.scheduled_at = None
+        await self._touch(campaign)
+        return campaign
+
+    async def transition(
+        self,
+        principal: Principal,
+        campaign_id: uuid.UUID,
+        request: wire.TransitionRequest,
+        expected_revision: int | None,
+    ) -> Campaign:
+        rule = TRANSITIONS[request.action]
+        if rule.permission not in principal.permissions:
+            raise ApiError(403, "forbidden", f"{request.action} needs the {rule.permission} permission")
+        campaign = await self.get(principal, campaign_id, for_update=True)
+        _check_revision(campaign, expected_revision)
+        if campaign.archived_at is not None:
+            raise ApiError(409, "archived", "unarchive the campaign first")
+        if campaign.status not in rule.sources:
+            allowed = ", ".join(sorted(rule.sources))
+            raise ApiError(
+                409,
+                "invalid_transition",
+                f"cannot {request.action} a campaign that is {campaign.status} (only from {allowed})",
+            )
+        campaign.status = rule.target
+        if request.action == wire.CampaignAction.APPROVE:
+            campaign.approved_by, campaign.approved_at = principal.user_id, utcnow()
+        elif request.action == wire.CampaignAction.SCHEDULE:
+            campaign.scheduled_at = _future(request.send_at)
+        elif rule.target in (CampaignStatus.DRAFT, CampaignStatus.APPROVED):
+            campaign.scheduled_at = None
+        if rule.target == CampaignStatus.DRAFT:
+            campaign.approved_by = campaign.approved_at = None
+        await self._touch(campaign)
+        return campaign
+
+    async def set_archived(self, principal: Principal, campaign_id: uuid.UUID, archived: bool) -> Campaign:
+        campaign = await self.get(principal, campaign_id, for_update=True)
+        if archived and campaign.status in (CampaignStatus.SCHEDULED, CampaignStatus.SENDING):
+            raise ApiError(409, "busy", f"a {campaign.status} campaign cannot be archived; cancel it first")
+        if (campaign.archived_at is not None) != archived:
+            campaign.archived_at = utcnow() if archived else None
+            await self._touch(campaign)
+        return campaign
+
+    async def _touch(self, campaign: Campaign) -> None:
+        campaign.revision += 1
+        campaign.updated_at = utcnow()
+        await self.session.flush()
+
+
+def _check_revision(campaign: Campaign, expected: int | None) -> None:
+    if expected is not None and expected != campaign.revision:
+        raise ApiError(
+            412,
+            "stale_revision",
+            f"campaign changed since revision {expected} (now {campaign.revision}); reload it",
+        )
+
+
+def _future(send_at: datetime | None) -> datetime:
+    if send_at is None or send_at.tzinfo is None:
+        message = "schedule needs send_at with a time zone, e.g. 2030-05-01T09:00:00+02:00"
+        raise ApiError(422, "invalid_send_at", message, errors=[FieldError(field="send_at", message=message)])
+    if send_at <= utcnow():
+        raise ApiError(
+            422,
+            "invalid_send_at",
+            "send_at must be in the future",
+            errors=[FieldError(field="send_at", message="must be in the future")],
+        )
+    return send_at

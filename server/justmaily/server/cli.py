@@ -1,0 +1,187 @@
+"""`justmaily`: serve, migrate, create users; other layers add sub-commands via entry points."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import TypeVar
+
+import click
+import msgspec
+
+from justmaily.server.settings import Settings, SettingsError, load_settings
+from justmaily.shared.auth import NewPassword, Slug
+from justmaily.shared.roles import Role
+
+T = TypeVar("T")
+# Sub-commands that other layers (the desktop app) contribute without the server importing them.
+COMMANDS_ENTRY_POINT_GROUP = "justmaily.commands"
+
+config_option = click.option(
+    "--config",
+    "config_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="TOML settings file (also JUSTMAILY_CONFIG). Environment variables override it.",
+)
+
+
+def _settings(config_file: Path | None) -> Settings:
+    from justmaily.server.logging import configure_logging
+
+    try:
+        settings, unknown = load_settings(config_file=config_file)
+    except SettingsError as exc:
+        raise click.ClickException(f"configuration error: {exc}") from None
+    configure_logging(settings.log_level, settings.log_format)
+    for name in unknown:
+        click.echo(f"warning: {name} is not a JustMaily setting; ignored", err=True)
+    return settings
+
+
+def _run(factory: Callable[[], Awaitable[T]]) -> T:
+    return asyncio.run(factory())  # type: ignore[arg-type]
+
+
+def _check(value: str, type_: object, problem: str) -> None:
+    try:
+        msgspec.convert(value, type_)
+    except msgspec.ValidationError:
+        raise click.UsageError(problem) from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """JustMaily: collaborative e-mail campaigns."""
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on."
+)
+@click.option("--demo", is_flag=True, help="Seed a demo workspace and print its sign-in details.")
+@config_option
+def serve(host: str, port: int, demo: bool, config_file: Path | None) -> None:
+    """Run the API server (database from JUSTMAILY_DATABASE_URL; default SQLite in the data dir)."""
+    import uvicorn
+
+    from justmaily.server.app import create_app
+
+    settings = _settings(config_file)
+    if demo:
+        _seed_demo(settings)
+    url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
+    click.echo(f"JustMaily is serving at {url}  (API: {url}/api, OpenAPI: {url}/schema/openapi.json)")
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )
+
+
+def _seed_demo(settings: Settings) -> None:
+    from justmaily.server.db.engine import Database
+    from justmaily.server.db.migrate import upgrade_to_head
+    from justmaily.server.demo import DEMO_USERS, DEMO_WORKSPACE, demo_password, seed_demo
+
+    password = demo_password(settings.data_path)
+
+    async def seed() -> None:
+        database = Database(settings)
+        try:
+            await upgrade_to_head(database.engine)
+            await seed_demo(database, password)
+        finally:
+            await database.dispose()
+
+    _run(seed)
+    click.echo(f"Demo workspace {DEMO_WORKSPACE!r} is ready. Sign in with any of these, password {password}:")
+    for role, email in DEMO_USERS.items():
+        click.echo(f"  {role.value:<9} {email}")
+
+
+@cli.command()
+@config_option
+def migrate(config_file: Path | None) -> None:
+    """Bring the database schema up to date (safe to run from several replicas at once)."""
+    from justmaily.server.db.engine import Database
+    from justmaily.server.db.migrate import current_revision, upgrade_to_head
+    from justmaily.server.settings import redact_url
+
+    settings = _settings(config_file)
+
+    async def go() -> str | None:
+        database = Database(settings)
+        try:
+            await upgrade_to_head(database.engine)
+            return await current_revision(database.engine)
+        finally:
+            await database.dispose()
+
+    revision = _run(go)
+    click.echo(f"{redact_url(settings.effective_database_url)} is at revision {revision}")
+
+
+@cli.command("create-user")
+@click.option("--workspace", required=True, help="Workspace slug; created when new.")
+@click.option("--email", required=True)
+@click.option(
+    "--password",
+    prompt=True,
+    hide_input=True,
+    confirmation_prompt=True,
+    help="Prompted for when omitted (keeps it out of the shell history).",
+)
+@click.option("--role", required=True, type=click.Choice([r.value for r in Role]))
+@click.option("--name", "display_name", default="", help="Display name.")
+@config_option
+def create_user(
+    workspace: str, email: str, password: str, role: str, display_name: str, config_file: Path | None
+) -> None:
+    """Create (or update) an account and make it a member of a workspace."""
+    from justmaily.server.db.engine import Database
+    from justmaily.server.db.migrate import upgrade_to_head
+    from justmaily.server.http.problems import ApiError
+    from justmaily.server.identity.accounts import AccountService
+
+    _check(workspace, Slug, "--workspace: 2-63 lower-case letters, digits or dashes")
+    _check(password, NewPassword, "--password: at least 12 characters")
+    settings = _settings(config_file)
+
+    async def go() -> bool:
+        database = Database(settings)
+        try:
+            if settings.migrate_on_startup:
+                await upgrade_to_head(database.engine)
+            async with database.session() as session, session.begin():
+                accounts = AccountService(session)
+                space = await accounts.ensure_workspace(workspace)
+                user, created = await accounts.ensure_user(email, password, display_name)
+                if not created:
+                    await accounts.set_password(user, password)
+                await accounts.set_membership(space, user, Role(role))
+                return created
+        finally:
+            await database.dispose()
+
+    try:
+        created = _run(go)
+    except ApiError as exc:
+        raise click.ClickException(exc.detail) from None
+    click.echo(f"{'created' if created else 'updated'} {email.lower()} as {role} of {workspace}")
+
+
+def main() -> None:
+    for entry in entry_points(group=COMMANDS_ENTRY_POINT_GROUP):
+        if entry.name not in cli.commands:
+            cli.add_command(entry.load(), entry.name)
+    cli()
+
+
+if __name__ == "__main__":
+    main()

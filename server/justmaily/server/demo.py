@@ -1,0 +1,68 @@
+"""The demo workspace the README's first command starts with: a few members and campaigns."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from justmaily.server.campaigns.models import Campaign
+from justmaily.server.db.engine import Database
+from justmaily.server.identity.accounts import AccountService
+from justmaily.shared.campaigns import CampaignStatus
+from justmaily.shared.roles import Role
+
+DEMO_WORKSPACE = "demo"
+DEMO_USERS = {
+    Role.OWNER: "owner@demo.example.com",
+    Role.EDITOR: "editor@demo.example.com",
+    Role.REVIEWER: "reviewer@demo.example.com",
+    Role.VIEWER: "viewer@demo.example.com",
+}
+_CAMPAIGNS = [
+    ("Spring sale", "Spring is here: 20% off everything", CampaignStatus.DRAFT),
+    ("Product update: May", "What's new in May", CampaignStatus.IN_REVIEW),
+    ("Welcome series #1", "Welcome aboard!", CampaignStatus.APPROVED),
+]
+
+
+def demo_password(data_dir: Path) -> str:
+    """A random demo password, made once per data directory and kept there (mode 0600)."""
+    path = data_dir / "demo-password"
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(12))
+    return path.read_text().strip()
+
+
+async def seed_demo(database: Database, password: str) -> None:
+    """Idempotent: accounts and memberships are ensured; sample campaigns only on first run."""
+    async with database.session() as session, session.begin():
+        accounts = AccountService(session)
+        workspace = await accounts.ensure_workspace(DEMO_WORKSPACE, "Demo workspace")
+        users = {}
+        for role, email in DEMO_USERS.items():
+            user, created = await accounts.ensure_user(email, password, role.value.title())
+            if not created:
+                await accounts.set_password(user, password)
+            await accounts.set_membership(workspace, user, role)
+            users[role] = user
+        existing = await session.scalar(
+            select(func.count()).select_from(Campaign).where(Campaign.workspace_id == workspace.id)
+        )
+        if not existing:
+            for name, subject, status in _CAMPAIGNS:
+                session.add(
+                    Campaign(
+                        workspace_id=workspace.id,
+                        name=name,
+                        subject=subject,
+                        status=status,
+                        sender="Demo Shop <news@demo.example.com>",
+                        owner_id=users[Role.EDITOR].id,
+                    )
+                )

@@ -1,0 +1,1 @@
+"""Liveness, readiness and start-up probes (public: no data in them)."""

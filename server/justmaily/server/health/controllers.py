@@ -1,0 +1,50 @@
+"""Probes for orchestrators: live (the process answers), ready (the database answers), startup."""
+
+from __future__ import annotations
+
+import anyio
+from litestar import Controller, Response, get
+from litestar.datastructures import State
+from sqlalchemy import text
+
+from justmaily.server.db.engine import Database
+from justmaily.server.http.openapi import problems
+from justmaily.server.http.policy import public
+from justmaily.shared.health import HealthStatus
+
+_DB_CHECK_SECONDS = 2.0
+
+
+async def database_reachable(database: Database) -> bool:
+    try:
+        with anyio.fail_after(_DB_CHECK_SECONDS):
+            async with database.engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+    except Exception:
+        return False
+    return True
+
+
+class HealthController(Controller):
+    path = "/health"
+    tags = ["health"]
+    opt = public()
+
+    @get("/live", responses=problems(signed_in=False), summary="The process is up")
+    async def live(self) -> HealthStatus:
+        return HealthStatus(status="ok")
+
+    @get("/ready", responses=problems(503, signed_in=False), summary="The database answers")
+    async def ready(self, state: State) -> Response[HealthStatus]:
+        ok = await database_reachable(state.database)
+        body = HealthStatus(
+            status="ok" if ok else "unavailable", checks={"database": "ok" if ok else "unreachable"}
+        )
+        return Response(body, status_code=200 if ok else 503)
+
+    @get("/startup", responses=problems(503, signed_in=False), summary="Start-up (migrations) finished")
+    async def startup(self, state: State) -> Response[HealthStatus]:
+        started = bool(getattr(state, "started", False))
+        return Response(
+            HealthStatus(status="ok" if started else "unavailable"), status_code=200 if started else 503
+        )

@@ -1,0 +1,1 @@
+"""HTTP conventions shared by every domain: errors, request ids, rate limits, pagination, OpenAPI."""

@@ -1,0 +1,1 @@
+"""Identity: workspaces, users, memberships and roles, tokens, API keys."""

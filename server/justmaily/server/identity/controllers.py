@@ -1,0 +1,206 @@
+"""HTTP handlers of the identity domain: sign-in, members, API keys."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from litestar import Controller, Request, delete, get, patch, post
+from litestar.datastructures import State
+from litestar.di import Provide
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from justmaily.server.http.openapi import body, problems
+from justmaily.server.http.policy import SIGNED_IN, public, requires
+from justmaily.server.http.rate_limit import client_ip
+from justmaily.server.identity.accounts import AccountService
+from justmaily.server.identity.api_keys import ApiKeyService
+from justmaily.server.identity.auth import AuthService
+from justmaily.server.identity.principal import Principal
+from justmaily.shared.auth import (
+    ApiKey,
+    ApiKeyCreate,
+    ApiKeyCreated,
+    LoginRequest,
+    Me,
+    Member,
+    MemberCreate,
+    MemberUpdate,
+    RefreshRequest,
+    TokenPair,
+)
+from justmaily.shared.roles import Permission
+
+AuthedRequest = Request[Principal, str, State]
+
+
+def provide_auth_service(db_session: AsyncSession, state: State) -> AuthService:
+    return AuthService(db_session, state.signer, state.settings, state.limiter)
+
+
+class AuthController(Controller):
+    path = "/api/auth"
+    tags = ["auth"]
+    dependencies = {"auth": Provide(provide_auth_service, sync_to_thread=False)}
+
+    @post(
+        "/login",
+        opt=public(),
+        responses=problems(400, 401, 403, signed_in=False),
+        status_code=200,
+        summary="Sign in with e-mail and password",
+    )
+    async def login(
+        self,
+        request: Request[Any, Any, State],
+        auth: AuthService,
+        data: Annotated[
+            LoginRequest, body("sign in", {"email": "ada@example.com", "password": "correct horse"})
+        ],
+    ) -> TokenPair:
+        """Answers an access token (short-lived) and a refresh token. Failed attempts are throttled
+        per account and per client address (429 with Retry-After)."""
+        return await auth.login(data.email, data.password, data.workspace, client_ip(request.scope))
+
+    @post(
+        "/refresh",
+        opt=public(),
+        responses=problems(400, 401, signed_in=False),
+        status_code=200,
+        summary="Trade a refresh token for a new token pair",
+    )
+    async def refresh(
+        self,
+        auth: AuthService,
+        data: Annotated[RefreshRequest, body("refresh", {"refresh_token": "eyJhbGciOiJFZERTQSJ9…"})],
+    ) -> TokenPair:
+        """Refresh tokens rotate: each is good once. Presenting a used one ends that sign-in."""
+        return await auth.refresh(data.refresh_token)
+
+    @post(
+        "/logout", opt=requires(SIGNED_IN), responses=problems(400), status_code=204, summary="End a sign-in"
+    )
+    async def logout(
+        self,
+        request: AuthedRequest,
+        auth: AuthService,
+        data: Annotated[RefreshRequest, body("logout", {"refresh_token": "eyJhbGciOiJFZERTQSJ9…"})],
+    ) -> None:
+        await auth.logout(data.refresh_token, request.user)
+
+    @get("/me", opt=requires(SIGNED_IN), responses=problems(), summary="Who am I")
+    async def me(self, request: AuthedRequest) -> Me:
+        p = request.user
+        return Me(
+            kind=p.kind,
+            id=p.id,
+            workspace=p.workspace_slug,
+            permissions=sorted(p.permissions),
+            email=p.email,
+            display_name=p.display_name,
+            role=p.role,
+        )
+
+
+def provide_accounts(db_session: AsyncSession) -> AccountService:
+    return AccountService(db_session)
+
+
+class MembersController(Controller):
+    path = "/api/members"
+    tags = ["members"]
+    dependencies = {"accounts": Provide(provide_accounts, sync_to_thread=False)}
+
+    @get(opt=requires(Permission.MEMBERS_READ), responses=problems(), summary="List the workspace's members")
+    async def list_members(self, request: AuthedRequest, accounts: AccountService) -> list[Member]:
+        return await accounts.list_members(request.user)
+
+    @post(
+        opt=requires(Permission.MEMBERS_MANAGE),
+        responses=problems(400, 409, 422),
+        summary="Add a member (creating the account when new)",
+    )
+    async def add_member(
+        self,
+        request: AuthedRequest,
+        accounts: AccountService,
+        data: Annotated[
+            MemberCreate,
+            body(
+                "add an editor",
+                {
+                    "email": "grace@example.com",
+                    "role": "editor",
+                    "display_name": "Grace",
+                    "password": "a long passphrase here",
+                },
+            ),
+        ],
+    ) -> Member:
+        return await accounts.add_member(
+            request.user, data.email, data.role, data.display_name, data.password
+        )
+
+    @patch(
+        "/{user_id:uuid}",
+        opt=requires(Permission.MEMBERS_MANAGE),
+        responses=problems(400, 404, 409),
+        summary="Change a member's role",
+    )
+    async def change_role(
+        self,
+        request: AuthedRequest,
+        accounts: AccountService,
+        user_id: uuid.UUID,
+        data: Annotated[MemberUpdate, body("make reviewer", {"role": "reviewer"})],
+    ) -> Member:
+        return await accounts.change_role(request.user, user_id, data.role)
+
+    @delete(
+        "/{user_id:uuid}",
+        opt=requires(Permission.MEMBERS_MANAGE),
+        responses=problems(404, 409),
+        summary="Remove a member (their sign-ins end at once)",
+    )
+    async def remove_member(
+        self, request: AuthedRequest, accounts: AccountService, user_id: uuid.UUID
+    ) -> None:
+        await accounts.remove_member(request.user, user_id)
+
+
+def provide_api_keys(db_session: AsyncSession) -> ApiKeyService:
+    return ApiKeyService(db_session)
+
+
+class ApiKeysController(Controller):
+    path = "/api/api-keys"
+    tags = ["api keys"]
+    dependencies = {"api_keys": Provide(provide_api_keys, sync_to_thread=False)}
+
+    @get(opt=requires(Permission.API_KEYS_MANAGE), responses=problems(), summary="List API keys")
+    async def list_keys(self, request: AuthedRequest, api_keys: ApiKeyService) -> list[ApiKey]:
+        return await api_keys.list(request.user)
+
+    @post(
+        opt=requires(Permission.API_KEYS_MANAGE),
+        responses=problems(400, 422),
+        summary="Create an API key (the secret is shown once)",
+    )
+    async def create_key(
+        self,
+        request: AuthedRequest,
+        api_keys: ApiKeyService,
+        data: Annotated[
+            ApiKeyCreate, body("read-only key", {"name": "BI export", "scopes": ["campaigns:read"]})
+        ],
+    ) -> ApiKeyCreated:
+        return await api_keys.create(request.user, data)
+
+    @delete(
+        "/{key_id:uuid}",
+        opt=requires(Permission.API_KEYS_MANAGE),
+        responses=problems(404),
+        summary="Revoke an API key",
+    )
+    async def revoke_key(self, request: AuthedRequest, api_keys: ApiKeyService, key_id: uuid.UUID) -> None:
+        await api_keys.revoke(request.user, key_id)

@@ -1,0 +1,56 @@
+"""Least privilege: every route declares the permission it needs; the guard enforces it.
+
+A route declares `opt={"permission": Permission.X}`, `opt={"permission": SIGNED_IN}` (any
+principal of the workspace) or `opt={"public": True}`. `check_route_policies` refuses to start
+an app with a route that declares none, so a new route cannot be open by accident.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Litestar
+from litestar.connection import ASGIConnection
+from litestar.exceptions import PermissionDeniedException
+from litestar.handlers import BaseRouteHandler
+
+from justmaily.server.http.policy import PERMISSION, PUBLIC, SIGNED_IN
+from justmaily.server.identity.principal import Principal
+from justmaily.shared.roles import Permission
+
+
+def permission_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    if handler.opt.get(PUBLIC):
+        return
+    required = handler.opt.get(PERMISSION)
+    principal = connection.scope.get("user")
+    if not isinstance(principal, Principal):
+        raise PermissionDeniedException("no principal")
+    if required == SIGNED_IN:
+        return
+    if not isinstance(required, Permission) or required not in principal.permissions:
+        raise PermissionDeniedException(f"this needs the {required} permission")
+
+
+def route_policy(handler: BaseRouteHandler) -> str:
+    """What a route asks of its caller, as written in docs/security.md."""
+    if handler.opt.get(PUBLIC):
+        return "public"
+    return str(handler.opt.get(PERMISSION, "undeclared"))
+
+
+def check_route_policies(app: Litestar) -> None:
+    undeclared = [
+        f"{sorted(route.methods)} {route.path}"
+        for route in app.routes
+        for handler in getattr(route, "route_handlers", [])
+        if route_policy(handler) == "undeclared" and not _is_generated_options(handler)
+    ]
+    if undeclared:
+        raise RuntimeError(f"routes without a permission policy: {undeclared}")
+
+
+def _is_generated_options(handler: BaseRouteHandler) -> bool:
+    return getattr(handler, "http_methods", None) == {"OPTIONS"} and handler.handler_name.endswith(
+        "options_handler"
+    )

@@ -1,0 +1,22 @@
+"""Who is calling: a member signed in with a token, or an API key."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Literal
+
+from justmaily.shared.roles import Permission, Role
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    kind: Literal["user", "api_key"]
+    id: uuid.UUID  # the user's id, or the API key's
+    user_id: uuid.UUID  # the person accountable: the user, or whoever created the API key
+    workspace_id: uuid.UUID
+    workspace_slug: str
+    permissions: frozenset[Permission]
+    role: Role | None = None
+    email: str | None = None
+    display_name: str | None = None

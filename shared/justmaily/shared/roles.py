@@ -1,0 +1,49 @@
+"""Workspace roles and the permissions they grant (the least-privilege matrix).
+
+`docs/security.md` states the same matrix for people; the authorization tests hold the two to
+each other.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class Role(enum.StrEnum):
+    OWNER = "owner"
+    ADMIN = "admin"
+    EDITOR = "editor"
+    REVIEWER = "reviewer"
+    ANALYST = "analyst"
+    VIEWER = "viewer"
+
+
+class Permission(enum.StrEnum):
+    CAMPAIGNS_READ = "campaigns:read"
+    CAMPAIGNS_WRITE = "campaigns:write"
+    CAMPAIGNS_REVIEW = "campaigns:review"
+    CAMPAIGNS_SEND = "campaigns:send"
+    MEMBERS_READ = "members:read"
+    MEMBERS_MANAGE = "members:manage"
+    API_KEYS_MANAGE = "api-keys:manage"
+
+
+_READ = frozenset({Permission.CAMPAIGNS_READ})
+_WRITE = _READ | {Permission.CAMPAIGNS_WRITE}
+_ADMIN = frozenset(Permission)
+
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.OWNER: _ADMIN,
+    Role.ADMIN: _ADMIN,
+    Role.EDITOR: _WRITE,
+    Role.REVIEWER: _READ | {Permission.CAMPAIGNS_REVIEW},
+    Role.ANALYST: _READ,
+    Role.VIEWER: _READ,
+}
+
+# Only an owner may create, promote to, demote or remove another owner.
+OWNER_ONLY_ROLES: frozenset[Role] = frozenset({Role.OWNER})
+
+
+def permissions_of(role: Role) -> frozenset[Permission]:
+    return ROLE_PERMISSIONS[role]

@@ -1,0 +1,1 @@
+"""pyqtgraph widgets fed by justmaily.shared schemas; no networking."""

@@ -8,8 +8,8 @@ from typing import Annotated
 
 from litestar import Controller, Request, Response, get, patch, post
 from litestar.datastructures import State
-from litestar.di import Provide
-from litestar.params import Parameter
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, FromQuery, HeaderParameter, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from justmaily.server.campaigns.models import Campaign as CampaignRow
@@ -33,15 +33,15 @@ _REVISION = re.compile(r'^\s*(?:W/)?"?(\d{1,9})"?\s*$')
 
 IfMatch = Annotated[
     str | None,
-    Parameter(
-        header="If-Match",
+    HeaderParameter(
+        name="If-Match",
         required=False,
         description='The revision you last saw, e.g. "3": the change is refused (412) if it moved on.',
     ),
 ]
 
 
-def provide_campaigns(db_session: AsyncSession) -> CampaignService:
+def provide_campaigns(db_session: NamedDependency[AsyncSession]) -> CampaignService:
     return CampaignService(db_session)
 
 
@@ -71,12 +71,16 @@ class CampaignsController(Controller):
     async def list_campaigns(
         self,
         request: AuthedRequest,
-        campaigns: CampaignService,
-        limit: Annotated[int, Parameter(ge=1, le=200, description="Page size")] = 50,
-        cursor: Annotated[str | None, Parameter(description="`next_cursor` of the previous page")] = None,
-        status: CampaignStatus | None = None,
-        q: Annotated[str | None, Parameter(max_length=200, description="Search name and subject")] = None,
-        archived: Annotated[bool, Parameter(description="List archived campaigns instead")] = False,
+        campaigns: NamedDependency[CampaignService],
+        limit: Annotated[int, QueryParameter(ge=1, le=200, description="Page size")] = 50,
+        cursor: Annotated[
+            str | None, QueryParameter(description="`next_cursor` of the previous page")
+        ] = None,
+        status: FromQuery[CampaignStatus | None] = None,
+        q: Annotated[
+            str | None, QueryParameter(max_length=200, description="Search name and subject")
+        ] = None,
+        archived: Annotated[bool, QueryParameter(description="List archived campaigns instead")] = False,
     ) -> Page[Campaign]:
         return await campaigns.list(
             request.user, limit=limit, cursor=cursor, status=status, search=q, archived=archived
@@ -86,7 +90,7 @@ class CampaignsController(Controller):
     async def create_campaign(
         self,
         request: AuthedRequest,
-        campaigns: CampaignService,
+        campaigns: NamedDependency[CampaignService],
         data: Annotated[
             CampaignCreate,
             body(
@@ -109,7 +113,10 @@ class CampaignsController(Controller):
         summary="Read a campaign",
     )
     async def get_campaign(
-        self, request: AuthedRequest, campaigns: CampaignService, campaign_id: uuid.UUID
+        self,
+        request: AuthedRequest,
+        campaigns: NamedDependency[CampaignService],
+        campaign_id: FromPath[uuid.UUID],
     ) -> Response[Campaign]:
         return with_etag(await campaigns.get(request.user, campaign_id))
 
@@ -122,8 +129,8 @@ class CampaignsController(Controller):
     async def update_campaign(
         self,
         request: AuthedRequest,
-        campaigns: CampaignService,
-        campaign_id: uuid.UUID,
+        campaigns: NamedDependency[CampaignService],
+        campaign_id: FromPath[uuid.UUID],
         data: Annotated[CampaignUpdate, body("new subject", {"subject": "Last chance: 20% off"})],
         if_match: IfMatch = None,
     ) -> Response[Campaign]:
@@ -142,8 +149,8 @@ class CampaignsController(Controller):
     async def transition_campaign(
         self,
         request: AuthedRequest,
-        campaigns: CampaignService,
-        campaign_id: uuid.UUID,
+        campaigns: NamedDependency[CampaignService],
+        campaign_id: FromPath[uuid.UUID],
         data: Annotated[TransitionRequest, body("approve", {"action": "approve"})],
         if_match: IfMatch = None,
     ) -> Response[Campaign]:
@@ -161,7 +168,10 @@ class CampaignsController(Controller):
         summary="Archive a campaign",
     )
     async def archive_campaign(
-        self, request: AuthedRequest, campaigns: CampaignService, campaign_id: uuid.UUID
+        self,
+        request: AuthedRequest,
+        campaigns: NamedDependency[CampaignService],
+        campaign_id: FromPath[uuid.UUID],
     ) -> Response[Campaign]:
         return with_etag(await campaigns.set_archived(request.user, campaign_id, archived=True))
 
@@ -173,6 +183,9 @@ class CampaignsController(Controller):
         summary="Bring an archived campaign back",
     )
     async def unarchive_campaign(
-        self, request: AuthedRequest, campaigns: CampaignService, campaign_id: uuid.UUID
+        self,
+        request: AuthedRequest,
+        campaigns: NamedDependency[CampaignService],
+        campaign_id: FromPath[uuid.UUID],
     ) -> Response[Campaign]:
         return with_etag(await campaigns.set_archived(request.user, campaign_id, archived=False))

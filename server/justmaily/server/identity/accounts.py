@@ -84,7 +84,7 @@ class AccountService:
             .where(Membership.workspace_id == principal.workspace_id)
             .order_by(User.email)
         )
-        return [_member(m, u) for m, u in rows.tuples()]
+        return [_member(m, u) for m, u in rows]
 
     async def add_member(
         self, principal: Principal, email: str, role: Role, display_name: str, password: str | None
@@ -134,7 +134,8 @@ class AccountService:
         ).one_or_none()
         if row is None:
             raise not_found("member")
-        return row.tuple()
+        membership, user = row
+        return membership, user
 
     async def _keep_an_owner(self, workspace_id: uuid.UUID) -> None:
         owners = await self.session.scalar(

@@ -179,7 +179,7 @@ class AuthService:
             .where(Membership.user_id == user_id)
             .order_by(Membership.created_at, Workspace.slug)
         )
-        return [(m, w) for m, w in rows.tuples()]
+        return [(m, w) for m, w in rows]
 
     async def _issue(
         self,

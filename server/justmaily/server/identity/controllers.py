@@ -7,7 +7,8 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, delete, get, patch, post
 from litestar.datastructures import State
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from justmaily.server.http.openapi import body, problems
@@ -34,7 +35,7 @@ from justmaily.shared.roles import Permission
 AuthedRequest = Request[Principal, str, State]
 
 
-def provide_auth_service(db_session: AsyncSession, state: State) -> AuthService:
+def provide_auth_service(db_session: NamedDependency[AsyncSession], state: State) -> AuthService:
     return AuthService(db_session, state.signer, state.settings, state.limiter)
 
 
@@ -53,7 +54,7 @@ class AuthController(Controller):
     async def login(
         self,
         request: Request[Any, Any, State],
-        auth: AuthService,
+        auth: NamedDependency[AuthService],
         data: Annotated[
             LoginRequest, body("sign in", {"email": "ada@example.com", "password": "correct horse"})
         ],
@@ -71,7 +72,7 @@ class AuthController(Controller):
     )
     async def refresh(
         self,
-        auth: AuthService,
+        auth: NamedDependency[AuthService],
         data: Annotated[RefreshRequest, body("refresh", {"refresh_token": "eyJhbGciOiJFZERTQSJ9…"})],
     ) -> TokenPair:
         """Refresh tokens rotate: each is good once. Presenting a used one ends that sign-in."""
@@ -83,7 +84,7 @@ class AuthController(Controller):
     async def logout(
         self,
         request: AuthedRequest,
-        auth: AuthService,
+        auth: NamedDependency[AuthService],
         data: Annotated[RefreshRequest, body("logout", {"refresh_token": "eyJhbGciOiJFZERTQSJ9…"})],
     ) -> None:
         await auth.logout(data.refresh_token, request.user)
@@ -102,7 +103,7 @@ class AuthController(Controller):
         )
 
 
-def provide_accounts(db_session: AsyncSession) -> AccountService:
+def provide_accounts(db_session: NamedDependency[AsyncSession]) -> AccountService:
     return AccountService(db_session)
 
 
@@ -112,7 +113,9 @@ class MembersController(Controller):
     dependencies = {"accounts": Provide(provide_accounts, sync_to_thread=False)}
 
     @get(opt=requires(Permission.MEMBERS_READ), responses=problems(), summary="List the workspace's members")
-    async def list_members(self, request: AuthedRequest, accounts: AccountService) -> list[Member]:
+    async def list_members(
+        self, request: AuthedRequest, accounts: NamedDependency[AccountService]
+    ) -> list[Member]:
         return await accounts.list_members(request.user)
 
     @post(
@@ -123,7 +126,7 @@ class MembersController(Controller):
     async def add_member(
         self,
         request: AuthedRequest,
-        accounts: AccountService,
+        accounts: NamedDependency[AccountService],
         data: Annotated[
             MemberCreate,
             body(
@@ -150,8 +153,8 @@ class MembersController(Controller):
     async def change_role(
         self,
         request: AuthedRequest,
-        accounts: AccountService,
-        user_id: uuid.UUID,
+        accounts: NamedDependency[AccountService],
+        user_id: FromPath[uuid.UUID],
         data: Annotated[MemberUpdate, body("make reviewer", {"role": "reviewer"})],
     ) -> Member:
         return await accounts.change_role(request.user, user_id, data.role)
@@ -163,12 +166,12 @@ class MembersController(Controller):
         summary="Remove a member (their sign-ins end at once)",
     )
     async def remove_member(
-        self, request: AuthedRequest, accounts: AccountService, user_id: uuid.UUID
+        self, request: AuthedRequest, accounts: NamedDependency[AccountService], user_id: FromPath[uuid.UUID]
     ) -> None:
         await accounts.remove_member(request.user, user_id)
 
 
-def provide_api_keys(db_session: AsyncSession) -> ApiKeyService:
+def provide_api_keys(db_session: NamedDependency[AsyncSession]) -> ApiKeyService:
     return ApiKeyService(db_session)
 
 
@@ -178,7 +181,9 @@ class ApiKeysController(Controller):
     dependencies = {"api_keys": Provide(provide_api_keys, sync_to_thread=False)}
 
     @get(opt=requires(Permission.API_KEYS_MANAGE), responses=problems(), summary="List API keys")
-    async def list_keys(self, request: AuthedRequest, api_keys: ApiKeyService) -> list[ApiKey]:
+    async def list_keys(
+        self, request: AuthedRequest, api_keys: NamedDependency[ApiKeyService]
+    ) -> list[ApiKey]:
         return await api_keys.list(request.user)
 
     @post(
@@ -189,7 +194,7 @@ class ApiKeysController(Controller):
     async def create_key(
         self,
         request: AuthedRequest,
-        api_keys: ApiKeyService,
+        api_keys: NamedDependency[ApiKeyService],
         data: Annotated[
             ApiKeyCreate, body("read-only key", {"name": "BI export", "scopes": ["campaigns:read"]})
         ],
@@ -202,5 +207,7 @@ class ApiKeysController(Controller):
         responses=problems(404),
         summary="Revoke an API key",
     )
-    async def revoke_key(self, request: AuthedRequest, api_keys: ApiKeyService, key_id: uuid.UUID) -> None:
+    async def revoke_key(
+        self, request: AuthedRequest, api_keys: NamedDependency[ApiKeyService], key_id: FromPath[uuid.UUID]
+    ) -> None:
         await api_keys.revoke(request.user, key_id)

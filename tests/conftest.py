@@ -1,0 +1,8 @@
+"""Fixtures live in tests/plugins, one module per concern, loaded here for the whole suite."""
+
+pytest_plugins = [
+    "tests.plugins.postgres",
+    "tests.plugins.database",
+    "tests.plugins.api",
+    "tests.plugins.server_process",
+]

@@ -1,0 +1,222 @@
+"""Every route x every role (and anonymous, and another workspace) against docs/security.md."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from litestar import Litestar
+from sqlalchemy import update
+
+from justmaily.server.campaigns.models import Campaign
+from justmaily.server.db.base import utcnow
+from justmaily.server.identity.guards import route_policy
+from justmaily.server.identity.models import Membership, User
+from justmaily.shared.campaigns import TRANSITIONS, CampaignAction
+from justmaily.shared.roles import ROLE_PERMISSIONS, Permission, Role
+from tests.plugins.api import Team
+
+SECURITY_DOC = Path(__file__).parents[2] / "docs" / "security.md"
+ROLES = list(Role)
+_ROW = re.compile(r"^\|\s*`(?P<method>[A-Z]+) (?P<path>[^`]+)`\s*\|(?P<rest>.*)\|\s*$")
+_ACTION_ROW = re.compile(r"^\|\s*(?P<action>[a-z_]+)\s*\|(?P<rest>.*)\|\s*$")
+TRANSITIONS_PATH = "/api/campaigns/{campaign_id}/transitions"
+
+
+def _cells(rest: str) -> list[str]:
+    return [cell.strip() for cell in rest.split("|")]
+
+
+def documented_routes() -> dict[tuple[str, str], tuple[str, dict[Role, bool] | None]]:
+    routes = {}
+    for line in SECURITY_DOC.read_text().splitlines():
+        if match := _ROW.match(line):
+            policy, *marks = _cells(match["rest"])
+            allowed = dict(zip(ROLES, (m == "✓" for m in marks), strict=True)) if marks[0] in "✓✗" else None
+            routes[match["method"], match["path"]] = (policy, allowed)
+    return routes
+
+
+def documented_actions() -> dict[CampaignAction, tuple[str, dict[Role, bool]]]:
+    actions = {}
+    section = SECURITY_DOC.read_text().split("### Campaign actions", 1)[1]
+    for line in section.splitlines():
+        if (match := _ACTION_ROW.match(line)) and match["action"] in CampaignAction.__members__.values():
+            _from, _to, permission, *marks = _cells(match["rest"])
+            actions[CampaignAction(match["action"])] = (
+                permission,
+                dict(zip(ROLES, (m == "✓" for m in marks), strict=True)),
+            )
+    return actions
+
+
+def app_routes(app: Litestar) -> dict[tuple[str, str], str]:
+    """(method, path) -> policy, for every route the app serves (Litestar's automatic OPTIONS aside)."""
+    found = {}
+    for route in app.routes:
+        path = re.sub(r"\{(\w+):\w+\}", r"{\1}", route.path)
+        for handler in getattr(route, "route_handlers", []):
+            for method in getattr(handler, "http_methods", ()):
+                if method != "OPTIONS":
+                    found[method, path] = route_policy(handler)
+    return found
+
+
+def doc_row_for(method: str, path: str, doc: dict[tuple[str, str], Any]) -> tuple[str, str] | None:
+    if (method, path) in doc:
+        return method, path
+    for doc_method, doc_path in doc:
+        if doc_method == method and doc_path.endswith("/*") and path.startswith(doc_path[:-1].rstrip("/")):
+            return doc_method, doc_path
+    return None
+
+
+def test_every_route_has_a_documented_policy(app: Litestar) -> None:
+    doc = documented_routes()
+    served = app_routes(app)
+    undocumented = [f"{m} {p}" for m, p in served if doc_row_for(m, p, doc) is None]
+    assert not undocumented, f"add these routes to docs/security.md: {undocumented}"
+    for (method, path), policy in served.items():
+        row = doc_row_for(method, path, doc)
+        assert row is not None
+        documented_policy = doc[row][0].split(" + ")[0]
+        assert documented_policy == policy, (
+            f"{method} {path}: code says {policy}, docs say {documented_policy}"
+        )
+    stale = [f"{m} {p}" for m, p in doc if not any(doc_row_for(sm, sp, {(m, p): None}) for sm, sp in served)]
+    assert not stale, f"docs/security.md lists routes the app does not serve: {stale}"
+
+
+def test_documented_marks_follow_the_role_permissions() -> None:
+    for (method, path), (policy, allowed) in documented_routes().items():
+        if allowed is None:
+            continue
+        for role in ROLES:
+            expected = policy in ("public", "signed-in") or Permission(policy) in ROLE_PERMISSIONS[role]
+            assert allowed[role] == expected, f"{method} {path} for {role}"
+    actions = documented_actions()
+    assert set(actions) == set(CampaignAction)
+    for action, (permission, allowed) in actions.items():
+        assert permission == TRANSITIONS[action].permission
+        for role in ROLES:
+            assert allowed[role] == (TRANSITIONS[action].permission in ROLE_PERMISSIONS[role]), (
+                f"{action} {role}"
+            )
+
+
+def _example_body(app: Litestar, method: str, path: str) -> Any:
+    operation = getattr(app.openapi_schema.paths[path], method.lower())  # type: ignore[index]
+    if operation.request_body is None:
+        return None
+    examples = operation.request_body.content["application/json"].schema.examples  # type: ignore[union-attr]
+    assert examples, f"{method} {path} documents no request example"
+    return examples[0] if isinstance(examples, list) else next(iter(examples.values())).value
+
+
+async def _fixtures(app: Litestar, client: httpx.AsyncClient, team: Team) -> dict[str, str]:
+    """Ids to put into paths: a campaign, a member who can be removed, an API key."""
+    owner = team[Role.OWNER].headers
+    campaign = (await client.post("/api/campaigns", json={"name": "Matrix"}, headers=owner)).json()
+    key = (
+        await client.post("/api/api-keys", json={"name": "k", "scopes": ["campaigns:read"]}, headers=owner)
+    ).json()
+    async with app.state.database.session() as session, session.begin():
+        target = User(email="target@acme.example.com", password_hash="x")
+        session.add(target)
+        await session.flush()
+        session.add(Membership(workspace_id=team.workspace_id, user_id=target.id, role=Role.VIEWER))
+    return {
+        "campaign_id": campaign["id"],
+        "user_id": str(target.id),
+        "key_id": key["key"]["id"],
+        "path": "no-such-document",
+    }
+
+
+def _fill(path: str, ids: dict[str, str]) -> str:
+    return re.sub(r"\{(\w+)\}", lambda m: ids[m.group(1)], path)
+
+
+async def _call(
+    client: httpx.AsyncClient, method: str, path: str, body: Any, headers: dict[str, str]
+) -> tuple[int, str | None]:
+    response = await client.request(method, path, json=body, headers=headers)
+    problem = (
+        response.json() if response.headers.get("content-type", "").startswith("application/problem") else {}
+    )
+    return response.status_code, problem.get("code")
+
+
+async def test_routes_behave_as_documented(app: Litestar, client: httpx.AsyncClient, team: Team) -> None:
+    doc = documented_routes()
+    ids = await _fixtures(app, client, team)
+    failures = []
+    for (method, path), policy in sorted(app_routes(app).items()):
+        if path == TRANSITIONS_PATH:
+            continue  # per action, below
+        body = _example_body(app, method, path) if not path.startswith("/schema") else None
+        url = _fill(path, ids)
+        row = doc_row_for(method, path, doc)
+        assert row is not None
+        allowed = doc[row][1]
+        assert allowed is not None
+        for role in ROLES:
+            status, code = await _call(client, method, url, body, team[role].headers)
+            refused = status == 403 and code == "forbidden"
+            if refused == allowed[role] or code == "not_authenticated":
+                failures.append(f"{role} {method} {url}: {status} {code}, documented {allowed[role]}")
+        status, code = await _call(client, method, url, body, {})
+        if (policy == "public") == (code == "not_authenticated") or (policy != "public" and status != 401):
+            failures.append(f"anonymous {method} {url}: {status} {code}")
+    assert not failures, "\n".join(failures)
+
+
+async def test_other_workspaces_resources_do_not_exist_for_them(
+    app: Litestar, client: httpx.AsyncClient, team: Team
+) -> None:
+    ids = await _fixtures(app, client, team)
+    for (method, path), _policy in sorted(app_routes(app).items()):
+        if "{" not in path or path.startswith("/schema"):
+            continue
+        body = {"action": "submit"} if path == TRANSITIONS_PATH else _example_body(app, method, path)
+        status, code = await _call(client, method, _fill(path, ids), body, team.rival.headers)
+        assert (status, code) == (404, "not_found"), (
+            f"{method} {path} gave {status} {code} to another workspace"
+        )
+    listing = (await client.get("/api/campaigns", headers=team.rival.headers)).json()
+    assert listing["items"] == []
+    members = (await client.get("/api/members", headers=team.rival.headers)).json()
+    assert [m["email"] for m in members] == [team.rival.email]
+    keys = (await client.get("/api/api-keys", headers=team.rival.headers)).json()
+    assert keys == []
+
+
+@pytest.mark.parametrize("action", list(CampaignAction))
+async def test_campaign_actions_behave_as_documented(
+    app: Litestar, client: httpx.AsyncClient, team: Team, action: CampaignAction
+) -> None:
+    _permission, allowed = documented_actions()[action]
+    campaign = (
+        await client.post("/api/campaigns", json={"name": "A"}, headers=team[Role.EDITOR].headers)
+    ).json()
+    source = sorted(TRANSITIONS[action].sources)[0]
+    body: dict[str, Any] = {"action": action.value}
+    if action == CampaignAction.SCHEDULE:
+        body["send_at"] = (utcnow() + timedelta(days=1)).isoformat()
+    for role in ROLES:
+        async with app.state.database.session() as session, session.begin():
+            await session.execute(
+                update(Campaign).where(Campaign.id == uuid.UUID(campaign["id"])).values(status=source)
+            )
+        status, code = await _call(
+            client, "POST", f"/api/campaigns/{campaign['id']}/transitions", body, team[role].headers
+        )
+        if allowed[role]:
+            assert status == 200, f"{role} {action}: {status} {code}"
+        else:
+            assert (status, code) == (403, "forbidden"), f"{role} {action}: {status} {code}"

@@ -25,7 +25,7 @@ test: lint pytest test-headless
 lint:
     {{venv}}/bin/ruff check .
     {{venv}}/bin/ruff format --check .
-    {{venv}}/bin/mypy -p justmaily.shared -p justmaily.server -p justmaily.desktop -p justmaily.visualizations tests
+    {{venv}}/bin/mypy
     {{venv}}/bin/lint-imports
 
 # All tests (pass pytest arguments, e.g. `just pytest -k campaigns`)

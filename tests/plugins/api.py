@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -55,7 +56,7 @@ async def seed_team(app: Litestar) -> Team:
     now = utcnow()
 
     def token(user_id: uuid.UUID, workspace_id: uuid.UUID) -> str:
-        return signer.issue("access", user_id, now, timedelta(minutes=30), wsp=str(workspace_id))[0]
+        return str(signer.issue("access", user_id, now, timedelta(minutes=30), wsp=str(workspace_id))[0])
 
     async with database.session() as session, session.begin():
         acme, rival_ws = Workspace(slug="acme", name="Acme"), Workspace(slug="rival", name="Rival")
@@ -116,16 +117,23 @@ async def running(app: Litestar) -> AsyncIterator[None]:
         await asyncio.wait_for(task, timeout=30)
 
 
+def http_client(app: Litestar, ip: str = "127.0.0.1") -> httpx.AsyncClient:
+    """An HTTP client calling the app in-process, as if from `ip`."""
+    transport = httpx.ASGITransport(app=cast("Any", app), client=(ip, 50000))
+    return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+
+
+@asynccontextmanager
+async def serving(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
+    """The app started, and a client for it, in the test's own event loop (so tests may also use
+    `app.state.database`; Litestar's AsyncTestClient would run the app in another loop)."""
+    async with running(app), http_client(app) as test_client:
+        yield test_client
+
+
 @pytest.fixture
 async def client(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
-    """An HTTP client for the app, in the test's own event loop (so tests may also use
-    `app.state.database`; Litestar's AsyncTestClient would run the app in another loop)."""
-    async with (
-        running(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app, client=("127.0.0.1", 50000)), base_url="http://testserver"
-        ) as test_client,
-    ):
+    async with serving(app) as test_client:
         yield test_client
 
 

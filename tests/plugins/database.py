@@ -16,10 +16,10 @@ from justmaily.server.db.engine import Database
 from justmaily.server.db.migrate import upgrade_to_head
 from justmaily.server.settings import Settings
 
-BACKENDS = [
-    pytest.param("sqlite", id="sqlite"),
-    pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
-]
+BACKENDS = {
+    "sqlite": pytest.param("sqlite", id="sqlite"),
+    "postgresql": pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
+}
 _TEMPLATE_DB = "justmaily_template"
 
 
@@ -67,7 +67,15 @@ def postgres_template(postgres_admin_url: str, tmp_path_factory: pytest.TempPath
     return _TEMPLATE_DB
 
 
-@pytest.fixture(params=BACKENDS)
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run every database test on both backends, or on those named by `@pytest.mark.backends(...)`."""
+    if "backend" in metafunc.fixturenames:
+        marker = metafunc.definition.get_closest_marker("backends")
+        names = marker.args if marker else tuple(BACKENDS)
+        metafunc.parametrize("backend", [BACKENDS[name] for name in names], indirect=True)
+
+
+@pytest.fixture
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 

@@ -110,10 +110,12 @@ def test_documented_marks_follow_the_role_permissions() -> None:
 
 
 def _example_body(app: Litestar, method: str, path: str) -> Any:
-    operation = getattr(app.openapi_schema.paths[path], method.lower())  # type: ignore[index]
+    paths = app.openapi_schema.paths
+    assert paths is not None
+    operation = getattr(paths[path], method.lower())
     if operation.request_body is None:
         return None
-    examples = operation.request_body.content["application/json"].schema.examples  # type: ignore[union-attr]
+    examples = operation.request_body.content["application/json"].schema.examples
     assert examples, f"{method} {path} documents no request example"
     return examples[0] if isinstance(examples, list) else next(iter(examples.values())).value
 

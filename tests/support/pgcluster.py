@@ -12,7 +12,6 @@ Durability is switched off (fsync, full-page writes): the cluster dies with the 
 from __future__ import annotations
 
 import contextlib
-import glob
 import os
 import pwd
 import shutil
@@ -29,7 +28,10 @@ class PostgresUnavailableError(RuntimeError):
 
 
 def find_bindir() -> Path:
-    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(Path(p).parent.name))
+    def version(bindir: Path) -> int:
+        return int(bindir.parent.name) if bindir.parent.name.isdigit() else 0
+
+    candidates = [str(p) for p in sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=version)]
     if on_path := shutil.which("initdb"):
         candidates.append(str(Path(on_path).resolve().parent))
     for candidate in reversed(candidates):
@@ -60,9 +62,8 @@ def _run(command: list[str]) -> None:
         check=False,
     )
     if result.returncode != 0:
-        raise PostgresUnavailableError(
-            f"{Path(command[0]).name} failed ({result.returncode}): {result.stderr.strip() or result.stdout.strip()}"
-        )
+        output = result.stderr.strip() or result.stdout.strip()
+        raise PostgresUnavailableError(f"{Path(command[0]).name} failed ({result.returncode}): {output}")
 
 
 def start(root: Path) -> str:

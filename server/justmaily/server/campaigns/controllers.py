@@ -109,7 +109,7 @@ class CampaignsController(Controller):
     @get(
         "/{campaign_id:uuid}",
         opt=requires(Permission.CAMPAIGNS_READ),
-        responses=problems(404),
+        responses=problems(400, 404),
         summary="Read a campaign",
     )
     async def get_campaign(
@@ -164,7 +164,7 @@ class CampaignsController(Controller):
         "/{campaign_id:uuid}/archive",
         opt=requires(Permission.CAMPAIGNS_WRITE),
         status_code=200,
-        responses=problems(404, 409),
+        responses=problems(400, 404, 409),
         summary="Archive a campaign",
     )
     async def archive_campaign(
@@ -179,7 +179,7 @@ class CampaignsController(Controller):
         "/{campaign_id:uuid}/unarchive",
         opt=requires(Permission.CAMPAIGNS_WRITE),
         status_code=200,
-        responses=problems(404),
+        responses=problems(400, 404),
         summary="Bring an archived campaign back",
     )
     async def unarchive_campaign(

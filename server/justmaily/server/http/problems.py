@@ -68,6 +68,8 @@ def problem_response(
     errors: list[FieldError] | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response[Problem]:
+    if status == 401:
+        headers = {"WWW-Authenticate": "Bearer", **(headers or {})}
     problem = Problem(
         title=HTTPStatus(status).phrase,
         status=status,
@@ -97,10 +99,7 @@ def _field_errors(extra: Any) -> list[FieldError]:
 def _http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Problem]:
     status = exc.status_code
     code = "validation_error" if isinstance(exc, ValidationException) else code_for(status)
-    headers = dict(exc.headers or {})
-    if status == 401:
-        headers.setdefault("WWW-Authenticate", "Bearer")
-    return problem_response(request, status, code, exc.detail, _field_errors(exc.extra), headers)
+    return problem_response(request, status, code, exc.detail, _field_errors(exc.extra), exc.headers)
 
 
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:

@@ -162,7 +162,7 @@ class MembersController(Controller):
     @delete(
         "/{user_id:uuid}",
         opt=requires(Permission.MEMBERS_MANAGE),
-        responses=problems(404, 409),
+        responses=problems(400, 404, 409),
         summary="Remove a member (their sign-ins end at once)",
     )
     async def remove_member(
@@ -204,7 +204,7 @@ class ApiKeysController(Controller):
     @delete(
         "/{key_id:uuid}",
         opt=requires(Permission.API_KEYS_MANAGE),
-        responses=problems(404),
+        responses=problems(400, 404),
         summary="Revoke an API key",
     )
     async def revoke_key(

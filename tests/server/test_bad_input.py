@@ -1,0 +1,148 @@
+"""Bad input gets a 4xx problem+json that says what is wrong; nothing is written; serving goes on."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+import msgspec
+import pytest
+from litestar import Litestar
+from sqlalchemy import func, select
+
+from justmaily.server.app import create_app
+from justmaily.server.campaigns.models import Campaign
+from justmaily.server.settings import Settings
+from justmaily.shared.roles import Role
+from tests.plugins.api import Team, seed_team, serving
+
+
+async def campaign_count(app: Litestar) -> int:
+    async with app.state.database.session() as session:
+        return int(await session.scalar(select(func.count()).select_from(Campaign)) or 0)
+
+
+def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, object]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    problem = response.json()
+    assert problem["status"] == status
+    assert problem["code"] == code
+    assert problem["title"]
+    assert problem["request_id"] == response.headers["x-request-id"]
+    return dict(problem)
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (b'{"name": "x",', None),  # malformed JSON
+        (b'{"name": 5}', "name"),  # wrong type
+        (b'{"name": "x", "colour": "red"}', "colour"),  # unknown field
+        (b'{"subject": "no name"}', "name"),  # missing field
+        (b'{"name": ""}', "name"),  # too short
+        (b'["name"]', "object"),  # wrong shape
+        (b"\xff\xfe not utf-8", None),
+    ],
+)
+async def test_malformed_bodies_are_refused_and_nothing_is_written(
+    app: Litestar, client: httpx.AsyncClient, team: Team, body: bytes, field: str | None
+) -> None:
+    response = await client.post(
+        "/api/campaigns",
+        content=body,
+        headers={**team[Role.EDITOR].headers, "content-type": "application/json"},
+    )
+    problem = assert_problem(response, 400, "validation_error" if field else "bad_request")
+    if field:
+        assert field in str(problem["detail"]) + str(problem["errors"])
+    assert await campaign_count(app) == 0
+    assert (await client.get("/health/live")).status_code == 200
+
+
+async def test_wrong_types_in_updates_and_transitions(client: httpx.AsyncClient, team: Team) -> None:
+    editor = team[Role.EDITOR].headers
+    cid = (await client.post("/api/campaigns", json={"name": "x"}, headers=editor)).json()["id"]
+    assert_problem(
+        await client.patch(f"/api/campaigns/{cid}", json={"subject": ["a"]}, headers=editor),
+        400,
+        "validation_error",
+    )
+    assert_problem(
+        await client.post(f"/api/campaigns/{cid}/transitions", json={"action": "explode"}, headers=editor),
+        400,
+        "validation_error",
+    )
+    assert_problem(
+        await client.post(
+            "/api/members", json={"email": "a@b.c", "role": "emperor"}, headers=team[Role.OWNER].headers
+        ),
+        400,
+        "validation_error",
+    )
+    campaign = (await client.get(f"/api/campaigns/{cid}", headers=editor)).json()
+    assert campaign["revision"] == 1
+    assert campaign["subject"] == ""
+
+
+async def test_oversized_bodies_are_refused(settings: Settings) -> None:
+    app = create_app(msgspec.structs.replace(settings, max_request_bytes=2048))
+    async with serving(app) as client:
+        team = await seed_team(app)
+        body = {"name": "x", "subject": "s" * 4000}
+        assert_problem(
+            await client.post("/api/campaigns", json=body, headers=team[Role.EDITOR].headers),
+            413,
+            "payload_too_large",
+        )
+        assert await campaign_count(app) == 0
+        assert (
+            await client.post("/api/campaigns", json={"name": "fits"}, headers=team[Role.EDITOR].headers)
+        ).status_code == 201
+
+
+async def test_bad_ids_cursors_and_parameters(client: httpx.AsyncClient, team: Team) -> None:
+    viewer = team[Role.VIEWER].headers
+    assert_problem(await client.get("/api/campaigns/not-a-uuid", headers=viewer), 404, "not_found")
+    assert_problem(await client.get(f"/api/campaigns/{uuid.uuid4()}", headers=viewer), 404, "not_found")
+    assert_problem(
+        await client.get("/api/campaigns", params={"cursor": "garbage!"}, headers=viewer),
+        400,
+        "invalid_cursor",
+    )
+    assert_problem(
+        await client.get("/api/campaigns", params={"limit": 0}, headers=viewer), 400, "validation_error"
+    )
+    assert_problem(
+        await client.get("/api/campaigns", params={"limit": "many"}, headers=viewer), 400, "validation_error"
+    )
+    assert_problem(
+        await client.get("/api/campaigns", params={"status": "lost"}, headers=viewer), 400, "validation_error"
+    )
+    assert_problem(await client.get("/api/nowhere", headers=viewer), 404, "not_found")
+    assert_problem(await client.put("/api/campaigns", headers=viewer), 405, "method_not_allowed")
+
+
+async def test_other_workspaces_ids_are_not_found_and_untouched(
+    client: httpx.AsyncClient, team: Team
+) -> None:
+    cid = (
+        await client.post("/api/campaigns", json={"name": "mine"}, headers=team[Role.EDITOR].headers)
+    ).json()["id"]
+    attempt = await client.patch(f"/api/campaigns/{cid}", json={"name": "theirs"}, headers=team.rival.headers)
+    assert_problem(attempt, 404, "not_found")
+    assert (await client.get(f"/api/campaigns/{cid}", headers=team[Role.VIEWER].headers)).json()[
+        "name"
+    ] == "mine"
+
+
+async def test_bad_login_bodies(client: httpx.AsyncClient, team: Team) -> None:
+    assert_problem(await client.post("/api/auth/login", json={"email": "a@b.c"}), 400, "validation_error")
+    assert_problem(
+        await client.post("/api/auth/login", json={"email": "a@b.c", "password": "x", "admin": True}),
+        400,
+        "validation_error",
+    )
+    assert_problem(
+        await client.post("/api/auth/refresh", json={"refresh_token": "x.y.z"}), 401, "invalid_token"
+    )

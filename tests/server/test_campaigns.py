@@ -1,0 +1,205 @@
+"""Campaigns: create, list, read, update, archive, and the review state machine."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import httpx
+
+from justmaily.server.db.base import utcnow
+from justmaily.shared.roles import Role
+from tests.plugins.api import Team
+
+
+async def create(client: httpx.AsyncClient, team: Team, **fields: Any) -> dict[str, Any]:
+    response = await client.post(
+        "/api/campaigns", json={"name": "Spring sale", **fields}, headers=team[Role.EDITOR].headers
+    )
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+async def act(
+    client: httpx.AsyncClient, team: Team, role: Role, campaign_id: str, action: str, **extra: Any
+) -> httpx.Response:
+    return await client.post(
+        f"/api/campaigns/{campaign_id}/transitions",
+        json={"action": action, **extra},
+        headers=team[role].headers,
+    )
+
+
+async def test_create_and_read(client: httpx.AsyncClient, team: Team) -> None:
+    response = await client.post(
+        "/api/campaigns",
+        headers=team[Role.EDITOR].headers,
+        json={
+            "name": "Spring sale",
+            "subject": "20% off",
+            "preheader": "Three days",
+            "sender": "Acme <news@acme.example.com>",
+        },
+    )
+    assert response.status_code == 201
+    assert response.headers["ETag"] == '"1"'
+    created = response.json()
+    assert created["status"] == "draft"
+    assert created["revision"] == 1
+    assert created["owner_id"] == str(team[Role.EDITOR].id)
+    read = await client.get(f"/api/campaigns/{created['id']}", headers=team[Role.VIEWER].headers)
+    assert read.status_code == 200
+    assert read.json() == created
+
+
+async def test_listing_pages_filters_and_searches(client: httpx.AsyncClient, team: Team) -> None:
+    ids = [
+        (await create(client, team, name=f"Campaign {i}", subject="100% cotton" if i == 3 else "x"))["id"]
+        for i in range(7)
+    ]
+    viewer = team[Role.VIEWER].headers
+    seen: list[str] = []
+    cursor = None
+    for _ in range(10):
+        params = {"limit": 3} | ({"cursor": cursor} if cursor else {})
+        page = (await client.get("/api/campaigns", params=params, headers=viewer)).json()
+        seen += [c["id"] for c in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == list(reversed(ids)), "newest first, each exactly once"
+
+    found = (await client.get("/api/campaigns", params={"q": "100%"}, headers=viewer)).json()["items"]
+    assert [c["name"] for c in found] == ["Campaign 3"]  # % is a literal, not a wildcard
+    assert (await client.get("/api/campaigns", params={"q": "CAMPAIGN 5"}, headers=viewer)).json()["items"][
+        0
+    ]["id"] == ids[5]
+
+    await act(client, team, Role.EDITOR, ids[0], "submit")
+    in_review = (await client.get("/api/campaigns", params={"status": "in_review"}, headers=viewer)).json()
+    assert [c["id"] for c in in_review["items"]] == [ids[0]]
+
+
+async def test_partial_update_and_lost_update_protection(client: httpx.AsyncClient, team: Team) -> None:
+    campaign = await create(client, team, subject="Old")
+    editor = team[Role.EDITOR].headers
+    url = f"/api/campaigns/{campaign['id']}"
+    updated = await client.patch(url, json={"subject": "New"}, headers={**editor, "If-Match": '"1"'})
+    assert updated.status_code == 200
+    assert updated.json()["subject"] == "New"
+    assert updated.json()["name"] == "Spring sale"
+    assert updated.headers["ETag"] == '"2"'
+    stale = await client.patch(url, json={"subject": "Mine"}, headers={**editor, "If-Match": '"1"'})
+    assert (stale.status_code, stale.json()["code"]) == (412, "stale_revision")
+    bad = await client.patch(url, json={"subject": "Mine"}, headers={**editor, "If-Match": "yesterday"})
+    assert (bad.status_code, bad.json()["code"]) == (400, "invalid_if_match")
+    assert (await client.get(url, headers=editor)).json()["subject"] == "New"
+    unchanged = await client.patch(url, json={"subject": "New"}, headers=editor)
+    assert unchanged.json()["revision"] == 2, "a no-op edit is not a change"
+
+
+async def test_review_approve_and_a_later_edit_voids_the_approval(
+    client: httpx.AsyncClient, team: Team
+) -> None:
+    campaign = await create(client, team, subject="Hello")
+    cid = campaign["id"]
+    assert (await act(client, team, Role.EDITOR, cid, "submit")).json()["status"] == "in_review"
+    approved = (await act(client, team, Role.REVIEWER, cid, "approve")).json()
+    assert approved["status"] == "approved"
+    assert approved["approved_by"] == str(team[Role.REVIEWER].id)
+    assert approved["approved_at"]
+
+    renamed = (
+        await client.patch(
+            f"/api/campaigns/{cid}", json={"name": "Internal name"}, headers=team[Role.EDITOR].headers
+        )
+    ).json()
+    assert renamed["status"] == "approved", "the name is not content recipients see"
+    edited = (
+        await client.patch(
+            f"/api/campaigns/{cid}", json={"subject": "Hello!"}, headers=team[Role.EDITOR].headers
+        )
+    ).json()
+    assert edited["status"] == "draft"
+    assert edited["approved_by"] is None
+    assert edited["approved_at"] is None
+
+
+async def test_invalid_transitions_are_conflicts(client: httpx.AsyncClient, team: Team) -> None:
+    cid = (await create(client, team))["id"]
+    refused = await act(client, team, Role.REVIEWER, cid, "approve")
+    assert (refused.status_code, refused.json()["code"]) == (409, "invalid_transition")
+    assert "draft" in refused.json()["detail"]
+    assert (await client.get(f"/api/campaigns/{cid}", headers=team[Role.VIEWER].headers)).json()[
+        "status"
+    ] == "draft"
+
+
+async def test_schedule_needs_a_future_zoned_time_and_sending_freezes_content(
+    client: httpx.AsyncClient, team: Team
+) -> None:
+    cid = (await create(client, team))["id"]
+    await act(client, team, Role.EDITOR, cid, "submit")
+    await act(client, team, Role.REVIEWER, cid, "approve")
+    for send_at in (None, "2030-01-01T09:00:00", (utcnow() - timedelta(hours=1)).isoformat()):
+        extra = {"send_at": send_at} if send_at else {}
+        bad = await act(client, team, Role.ADMIN, cid, "schedule", **extra)
+        assert (bad.status_code, bad.json()["code"]) == (422, "invalid_send_at"), send_at
+    when = (utcnow() + timedelta(days=2)).isoformat()
+    scheduled = (await act(client, team, Role.ADMIN, cid, "schedule", send_at=when)).json()
+    assert scheduled["status"] == "scheduled"
+    assert scheduled["scheduled_at"]
+    unscheduled = (await act(client, team, Role.ADMIN, cid, "unschedule")).json()
+    assert unscheduled["status"] == "approved"
+    assert unscheduled["scheduled_at"] is None
+    assert (await act(client, team, Role.OWNER, cid, "send")).json()["status"] == "sending"
+    frozen = await client.patch(
+        f"/api/campaigns/{cid}", json={"subject": "late change"}, headers=team[Role.EDITOR].headers
+    )
+    assert (frozen.status_code, frozen.json()["code"]) == (409, "not_editable")
+    assert (await act(client, team, Role.OWNER, cid, "cancel")).json()["status"] == "cancelled"
+    reopened = (await act(client, team, Role.EDITOR, cid, "reopen")).json()
+    assert reopened["status"] == "draft"
+    assert reopened["approved_by"] is None
+
+
+async def test_archive_hides_a_campaign_and_freezes_its_status(client: httpx.AsyncClient, team: Team) -> None:
+    cid = (await create(client, team))["id"]
+    editor = team[Role.EDITOR].headers
+    archived = await client.post(f"/api/campaigns/{cid}/archive", headers=editor)
+    assert archived.status_code == 200
+    assert archived.json()["archived_at"]
+    assert (await client.get("/api/campaigns", headers=editor)).json()["items"] == []
+    listed = (await client.get("/api/campaigns", params={"archived": "true"}, headers=editor)).json()["items"]
+    assert [c["id"] for c in listed] == [cid]
+    blocked = await act(client, team, Role.EDITOR, cid, "submit")
+    assert (blocked.status_code, blocked.json()["code"]) == (409, "archived")
+    restored = await client.post(f"/api/campaigns/{cid}/unarchive", headers=editor)
+    assert restored.json()["archived_at"] is None
+    assert [c["id"] for c in (await client.get("/api/campaigns", headers=editor)).json()["items"]] == [cid]
+
+
+async def test_a_scheduled_campaign_cannot_be_archived(client: httpx.AsyncClient, team: Team) -> None:
+    cid = (await create(client, team))["id"]
+    await act(client, team, Role.EDITOR, cid, "submit")
+    await act(client, team, Role.REVIEWER, cid, "approve")
+    await act(client, team, Role.ADMIN, cid, "schedule", send_at=(utcnow() + timedelta(days=1)).isoformat())
+    refused = await client.post(f"/api/campaigns/{cid}/archive", headers=team[Role.EDITOR].headers)
+    assert (refused.status_code, refused.json()["code"]) == (409, "busy")
+
+
+async def test_sender_must_be_an_address(client: httpx.AsyncClient, team: Team) -> None:
+    bad = await client.post(
+        "/api/campaigns",
+        json={"name": "x", "sender": "Acme <not an address>"},
+        headers=team[Role.EDITOR].headers,
+    )
+    assert (bad.status_code, bad.json()["code"]) == (422, "invalid_sender")
+    assert bad.json()["errors"][0]["field"] == "sender"
+    assert (await client.get("/api/campaigns", headers=team[Role.EDITOR].headers)).json()["items"] == []
+    good = await client.post(
+        "/api/campaigns",
+        json={"name": "x", "sender": "news@acme.example.com"},
+        headers=team[Role.EDITOR].headers,
+    )
+    assert good.status_code == 201

@@ -1,0 +1,100 @@
+"""The data layer: per-backend tuning, one transaction per request, concurrent writers."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+from litestar import Litestar
+from litestar.datastructures import State
+from sqlalchemy import func, select, text
+from sqlalchemy.pool import QueuePool
+
+from justmaily.server.db.engine import Database, async_url
+from justmaily.server.db.session import get_session
+from justmaily.server.identity.models import Workspace
+from justmaily.server.settings import Settings
+from justmaily.shared.roles import Role
+from tests.plugins.api import Team
+
+
+@pytest.mark.backends("sqlite")
+async def test_sqlite_runs_with_wal_foreign_keys_and_a_busy_timeout(settings: Settings) -> None:
+    database = Database(settings)
+    try:
+        async with database.engine.connect() as connection:
+            pragma = {
+                name: (await connection.execute(text(f"PRAGMA {name}"))).scalar()
+                for name in ("journal_mode", "foreign_keys", "busy_timeout")
+            }
+    finally:
+        await database.dispose()
+    assert pragma == {
+        "journal_mode": "wal",
+        "foreign_keys": 1,
+        "busy_timeout": settings.sqlite_busy_timeout_ms,
+    }
+
+
+@pytest.mark.backends("postgresql")
+async def test_postgresql_pool_is_tuned_and_health_checked(settings: Settings) -> None:
+    database = Database(settings)
+    try:
+        pool = database.engine.pool
+        assert isinstance(pool, QueuePool)
+        assert pool.size() == settings.db_pool_size
+        assert pool._pre_ping
+        assert pool._recycle == settings.db_pool_recycle_seconds
+        assert database.engine.dialect.driver == "asyncpg"
+        async with database.engine.connect() as connection:
+            assert (await connection.execute(text("SELECT 1"))).scalar() == 1
+    finally:
+        await database.dispose()
+
+
+def test_plain_urls_get_async_drivers() -> None:
+    assert async_url("sqlite:///x.db").startswith("sqlite+aiosqlite:///")
+    assert async_url("postgresql://u:p@h/db") == "postgresql+asyncpg://u:p@h/db"
+    assert async_url("postgres://u@h/db").startswith("postgresql+asyncpg://")
+    with pytest.raises(ValueError, match="unsupported database 'mysql'"):
+        async_url("mysql://u@h/db")
+
+
+async def _workspaces(database: Database) -> list[str]:
+    async with database.session() as session:
+        return list(await session.scalars(select(Workspace.slug).order_by(Workspace.slug)))
+
+
+async def test_get_session_commits_on_success_and_rolls_back_on_error(settings: Settings) -> None:
+    database = Database(settings)
+    state = State({"database": database})
+    try:
+        committed = get_session(state)
+        session = await anext(committed)
+        session.add(Workspace(slug="kept", name="Kept"))
+        with pytest.raises(StopAsyncIteration):
+            await anext(committed)
+
+        failed = get_session(state)
+        session = await anext(failed)
+        session.add(Workspace(slug="dropped", name="Dropped"))
+        await session.flush()
+        with pytest.raises(RuntimeError, match="handler failed"):
+            await failed.athrow(RuntimeError("handler failed"))
+        assert await _workspaces(database) == ["kept"]
+    finally:
+        await database.dispose()
+
+
+async def test_concurrent_writers_all_succeed(app: Litestar, client: httpx.AsyncClient, team: Team) -> None:
+    editor = team[Role.EDITOR].headers
+
+    async def create(i: int) -> int:
+        return (await client.post("/api/campaigns", json={"name": f"c{i}"}, headers=editor)).status_code
+
+    statuses = await asyncio.gather(*(create(i) for i in range(25)))
+    assert statuses == [201] * 25
+    async with app.state.database.session() as session:
+        assert await session.scalar(text("SELECT count(*) FROM campaigns")) == 25
+        assert await session.scalar(select(func.count()).select_from(Workspace)) == 2

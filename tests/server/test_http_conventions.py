@@ -1,0 +1,95 @@
+"""Request ids, problem+json, rate limits, and the OpenAPI 3.1 document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import msgspec
+from litestar import Litestar
+
+from justmaily.server.app import create_app
+from justmaily.server.settings import Settings
+from justmaily.shared.roles import Role
+from tests.plugins.api import Team, http_client, running, seed_team, serving
+
+
+async def test_every_response_carries_a_request_id(client: httpx.AsyncClient, team: Team) -> None:
+    responses = [
+        await client.get("/health/live"),
+        await client.get("/api/campaigns", headers=team[Role.VIEWER].headers),
+        await client.get("/api/campaigns"),  # 401 from the authentication middleware
+        await client.get("/nowhere"),  # 404 from routing
+        await client.post("/api/campaigns", content=b"{", headers=team[Role.EDITOR].headers),
+    ]
+    ids = [r.headers["x-request-id"] for r in responses]
+    assert len(set(ids)) == len(ids)
+    for response in responses[2:]:
+        assert response.json()["request_id"] == response.headers["x-request-id"]
+
+
+async def test_a_sane_incoming_request_id_is_kept(client: httpx.AsyncClient) -> None:
+    kept = await client.get("/health/live", headers={"X-Request-ID": "trace-1234abcd"})
+    assert kept.headers["x-request-id"] == "trace-1234abcd"
+    replaced = await client.get("/health/live", headers={"X-Request-ID": "bad id\twith junk"})
+    assert replaced.headers["x-request-id"] != "bad id\twith junk"
+
+
+async def test_rate_limits_per_ip_and_per_principal(settings: Settings) -> None:
+    limited = msgspec.structs.replace(
+        settings, rate_limit_per_ip="6/minute", rate_limit_per_principal="3/minute"
+    )
+    app = create_app(limited)
+
+    async with running(app), http_client(app, "127.0.0.1") as one, http_client(app, "127.0.0.2") as two:
+        team = await seed_team(app)
+        viewer, editor = team[Role.VIEWER].headers, team[Role.EDITOR].headers
+        statuses = [(await one.get("/api/campaigns", headers=viewer)).status_code for _ in range(4)]
+        assert statuses == [200, 200, 200, 429], "per principal: 3 a minute"
+        refused = await one.get("/api/campaigns", headers=viewer)
+        assert refused.json()["code"] == "rate_limited"
+        assert int(refused.headers["Retry-After"]) >= 1
+        assert (await one.get("/api/campaigns", headers=editor)).status_code == 200, (
+            "others keep their budget"
+        )
+        # Six requests from 127.0.0.1 so far: its address budget is spent, for anyone.
+        by_ip = await one.get("/health/live")
+        assert by_ip.status_code == 429
+        assert "Retry-After" in by_ip.headers
+        assert (await two.get("/health/live")).status_code == 200
+
+
+def _operations(schema: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [(method, path, op) for path, item in schema["paths"].items() for method, op in item.items()]
+
+
+async def test_openapi_document_is_3_1_with_examples_and_errors(
+    app: Litestar, client: httpx.AsyncClient, team: Team
+) -> None:
+    response = await client.get("/schema/openapi.json", headers=team[Role.VIEWER].headers)
+    assert response.status_code == 200
+    schema = response.json()
+    assert schema["openapi"].startswith("3.1.")
+    assert {"BearerToken", "ApiKey"} <= set(schema["components"]["securitySchemes"])
+    for method, path, op in _operations(schema):
+        where = f"{method.upper()} {path}"
+        responses = op["responses"]
+        assert {"429", "500"} <= set(responses), where
+        if not path.startswith("/health") and path not in ("/api/auth/login", "/api/auth/refresh"):
+            assert {"401", "403"} <= set(responses), where
+        for status, spec in responses.items():
+            if int(status) >= 400:
+                content = spec["content"]["application/problem+json"]
+                assert content["examples"], f"{where} {status} has no example"
+        if "requestBody" in op:
+            body = op["requestBody"]["content"]["application/json"]
+            assert body["schema"].get("examples") or body.get("examples"), f"{where} has no request example"
+
+
+async def test_openapi_document_needs_sign_in_unless_made_public(
+    settings: Settings, client: httpx.AsyncClient
+) -> None:
+    assert (await client.get("/schema/openapi.json")).status_code == 401
+    app = create_app(msgspec.structs.replace(settings, public_api_docs=True))
+    async with serving(app) as public:
+        assert (await public.get("/schema/openapi.json")).status_code == 200

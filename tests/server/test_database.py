@@ -7,12 +7,11 @@ import asyncio
 import httpx
 import pytest
 from litestar import Litestar
-from litestar.datastructures import State
 from sqlalchemy import func, select, text
 from sqlalchemy.pool import QueuePool
 
 from justmaily.server.db.engine import Database, async_url
-from justmaily.server.db.session import get_session
+from justmaily.server.db.session import transaction
 from justmaily.server.identity.models import Workspace
 from justmaily.server.settings import Settings
 from justmaily.shared.roles import Role
@@ -62,27 +61,39 @@ def test_plain_urls_get_async_drivers() -> None:
 
 
 async def _workspaces(database: Database) -> list[str]:
-    async with database.session() as session:
+    async with database.session(read_only=True) as session:
         return list(await session.scalars(select(Workspace.slug).order_by(Workspace.slug)))
 
 
-async def test_get_session_commits_on_success_and_rolls_back_on_error(settings: Settings) -> None:
+async def test_a_transaction_commits_on_success_and_rolls_back_on_error(settings: Settings) -> None:
     database = Database(settings)
-    state = State({"database": database})
     try:
-        committed = get_session(state)
-        session = await anext(committed)
-        session.add(Workspace(slug="kept", name="Kept"))
-        with pytest.raises(StopAsyncIteration):
-            await anext(committed)
+        async with transaction(database) as session:
+            session.add(Workspace(slug="kept", name="Kept"))
 
-        failed = get_session(state)
-        session = await anext(failed)
-        session.add(Workspace(slug="dropped", name="Dropped"))
-        await session.flush()
+        async def failing_handler() -> None:
+            async with transaction(database) as session:
+                session.add(Workspace(slug="dropped", name="Dropped"))
+                await session.flush()
+                raise RuntimeError("handler failed")
+
         with pytest.raises(RuntimeError, match="handler failed"):
-            await failed.athrow(RuntimeError("handler failed"))
+            await failing_handler()
         assert await _workspaces(database) == ["kept"]
+    finally:
+        await database.dispose()
+
+
+async def test_reads_do_not_wait_for_a_writer(settings: Settings) -> None:
+    database = Database(settings)
+    try:
+        async with transaction(database) as writer:
+            writer.add(Workspace(slug="pending", name="Pending"))
+            await writer.flush()
+            # While the write is open, a reader sees the last committed state at once.
+            async with asyncio.timeout(2):
+                assert await _workspaces(database) == []
+        assert await _workspaces(database) == ["pending"]
     finally:
         await database.dispose()
 

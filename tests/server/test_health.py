@@ -9,7 +9,7 @@ import httpx
 from justmaily.server.app import create_app
 from justmaily.server.settings import Settings
 from tests.plugins.api import serving
-from tests.plugins.server_process import free_port
+from tests.support.server_process import free_port
 
 
 async def test_probes_are_public_and_healthy(client: httpx.AsyncClient) -> None:

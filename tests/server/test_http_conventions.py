@@ -93,3 +93,11 @@ async def test_openapi_document_needs_sign_in_unless_made_public(
     app = create_app(msgspec.structs.replace(settings, public_api_docs=True))
     async with serving(app) as public:
         assert (await public.get("/schema/openapi.json")).status_code == 200
+
+
+async def test_a_budget_of_several_rates_holds_each(settings: Settings) -> None:
+    app = create_app(msgspec.structs.replace(settings, rate_limit_per_ip="100/minute;3/hour"))
+    async with serving(app) as client:
+        statuses = [(await client.get("/health/live")).status_code for _ in range(4)]
+        assert statuses == [200, 200, 200, 429]
+        assert "3 per 1 hour" in (await client.get("/health/live")).json()["detail"]

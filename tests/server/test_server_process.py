@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 
 from justmaily.server.settings import Settings
-from tests.plugins.server_process import ServerProcess, server_env
+from tests.support.server_process import ServerProcess, server_env
 
 
 def login(base: str, email: str, password: str) -> str:

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import TypeVar
+from typing import Annotated, TypeVar
 
 import click
 import msgspec
 
-from justmaily.server.settings import Settings, SettingsError, load_settings
+from justmaily.server.settings import Settings, SettingsError, load_settings, redact_url
 from justmaily.shared.auth import NewPassword, Slug
 from justmaily.shared.roles import Role
 
 T = TypeVar("T")
+# As the API's MemberCreate and the users.display_name column.
+DisplayName = Annotated[str, msgspec.Meta(max_length=200)]
 # Sub-commands that other layers (the desktop app) contribute without the server importing them.
 COMMANDS_ENTRY_POINT_GROUP = "justmaily.commands"
 
@@ -42,6 +45,29 @@ def _settings(config_file: Path | None) -> Settings:
 
 def _run(factory: Callable[[], Awaitable[T]]) -> T:
     return asyncio.run(factory())  # type: ignore[arg-type]
+
+
+@contextmanager
+def _database_errors(settings: Settings) -> Iterator[None]:
+    """Turn a database that cannot be reached or used into a message instead of a traceback
+    (whose SQL parameters could show a password hash)."""
+    from sqlalchemy.exc import DBAPIError
+
+    where = redact_url(settings.effective_database_url)
+    try:
+        yield
+    except DBAPIError as exc:
+        raise click.ClickException(f"database {where}: {exc.orig}") from None
+    except OSError as exc:
+        raise click.ClickException(f"cannot reach the database {where}: {exc}") from None
+
+
+def _head_revision() -> str | None:
+    from alembic.script import ScriptDirectory
+
+    from justmaily.server.db.migrate import alembic_config
+
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
 def _check(value: str, type_: object, problem: str) -> None:
@@ -99,7 +125,8 @@ def _seed_demo(settings: Settings) -> None:
         finally:
             await database.dispose()
 
-    _run(seed)
+    with _database_errors(settings):
+        _run(seed)
     click.echo(f"Demo workspace {DEMO_WORKSPACE!r} is ready. Sign in with any of these, password {password}:")
     for role, email in DEMO_USERS.items():
         click.echo(f"  {role.value:<9} {email}")
@@ -111,7 +138,6 @@ def migrate(config_file: Path | None) -> None:
     """Bring the database schema up to date (safe to run from several replicas at once)."""
     from justmaily.server.db.engine import Database
     from justmaily.server.db.migrate import current_revision, upgrade_to_head
-    from justmaily.server.settings import redact_url
 
     settings = _settings(config_file)
 
@@ -123,7 +149,8 @@ def migrate(config_file: Path | None) -> None:
         finally:
             await database.dispose()
 
-    revision = _run(go)
+    with _database_errors(settings):
+        revision = _run(go)
     click.echo(f"{redact_url(settings.effective_database_url)} is at revision {revision}")
 
 
@@ -138,26 +165,35 @@ def migrate(config_file: Path | None) -> None:
     help="Prompted for when omitted (keeps it out of the shell history).",
 )
 @click.option("--role", required=True, type=click.Choice([r.value for r in Role]))
-@click.option("--name", "display_name", default="", help="Display name.")
+@click.option("--name", "display_name", default="", help="Display name (for a new account).")
 @config_option
 def create_user(
     workspace: str, email: str, password: str, role: str, display_name: str, config_file: Path | None
 ) -> None:
     """Create (or update) an account and make it a member of a workspace."""
     from justmaily.server.db.engine import Database
-    from justmaily.server.db.migrate import upgrade_to_head
+    from justmaily.server.db.migrate import current_revision, upgrade_to_head
     from justmaily.server.http.problems import ApiError
-    from justmaily.server.identity.accounts import AccountService
+    from justmaily.server.identity.accounts import AccountService, checked_email
 
     _check(workspace, Slug, "--workspace: 2-63 lower-case letters, digits or dashes")
     _check(password, NewPassword, "--password: at least 12 characters")
+    _check(display_name, DisplayName, "--name: at most 200 characters")
+    try:
+        checked_email(email)  # before the database is touched (or, for SQLite, created)
+    except ApiError as exc:
+        raise click.UsageError(f"--email: {exc.detail}") from None
     settings = _settings(config_file)
 
-    async def go() -> bool:
+    async def go() -> tuple[str, bool]:
         database = Database(settings)
         try:
             if settings.migrate_on_startup:
                 await upgrade_to_head(database.engine)
+            elif (revision := await current_revision(database.engine)) != (head := _head_revision()):
+                raise click.ClickException(
+                    f"the database is at revision {revision}, not {head}: run `justmaily migrate` first"
+                )
             async with database.session() as session, session.begin():
                 accounts = AccountService(session)
                 space = await accounts.ensure_workspace(workspace)
@@ -165,21 +201,28 @@ def create_user(
                 if not created:
                     await accounts.set_password(user, password)
                 await accounts.set_membership(space, user, Role(role))
-                return created
+                return user.email, created
         finally:
             await database.dispose()
 
     try:
-        created = _run(go)
+        with _database_errors(settings):
+            stored_email, created = _run(go)
     except ApiError as exc:
         raise click.ClickException(exc.detail) from None
-    click.echo(f"{'created' if created else 'updated'} {email.lower()} as {role} of {workspace}")
+    click.echo(f"{'created' if created else 'updated'} {stored_email} as {role} of {workspace}")
 
 
 def main() -> None:
     for entry in entry_points(group=COMMANDS_ENTRY_POINT_GROUP):
-        if entry.name not in cli.commands:
-            cli.add_command(entry.load(), entry.name)
+        if entry.name in cli.commands:
+            continue
+        try:
+            command = entry.load()
+        except Exception as exc:
+            click.echo(f"warning: sub-command {entry.name!r} ({entry.value}) failed to load: {exc}", err=True)
+            continue
+        cli.add_command(command, entry.name)
     cli()
 
 

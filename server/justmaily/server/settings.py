@@ -7,6 +7,7 @@ factory calls `load_settings()` and injects the result.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -18,8 +19,17 @@ from limits import parse_many
 
 ENV_PREFIX = "JUSTMAILY_"
 CONFIG_FILE_VARIABLE = "JUSTMAILY_CONFIG"
-# Variables with the prefix that are read elsewhere, not settings.
-_NOT_SETTINGS = (CONFIG_FILE_VARIABLE, "JUSTMAILY_TEST_")
+# Variables with the prefix that are read elsewhere, not settings (the test suite's own).
+_NOT_SETTINGS_PREFIX = "JUSTMAILY_TEST_"
+# What the engine accepts (see db/engine.py).
+_DATABASE_SCHEMES = frozenset({"sqlite", "sqlite+aiosqlite", "postgresql", "postgres", "postgresql+asyncpg"})
+_RATE_SETTINGS = (
+    "rate_limit_per_ip",
+    "rate_limit_per_principal",
+    "login_failures_per_account",
+    "login_failures_per_ip",
+)
+_QUERY_PASSWORD = re.compile(r"([?&]password=)[^&#]*", re.IGNORECASE)
 
 PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
 
@@ -56,20 +66,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     log_format: Literal["json", "console"] = "json"
 
     def __post_init__(self) -> None:
-        for name in (
-            "rate_limit_per_ip",
-            "rate_limit_per_principal",
-            "login_failures_per_account",
-            "login_failures_per_ip",
-        ):
-            value = getattr(self, name)
-            try:
-                parse_many(value)
-            except ValueError as exc:
-                # msgspec turns a ValueError here into a ValidationError at `$`.
-                raise ValueError(
-                    f"{ENV_PREFIX}{name.upper()}: {value!r} is not a rate such as '100/minute'"
-                ) from exc
+        # msgspec turns a ValueError here into a ValidationError with no location, so the message
+        # starts with the field's name; load_settings swaps it for the variable or TOML key.
+        for name in _RATE_SETTINGS:
+            _check_rate(name, getattr(self, name))
+        if self.database_url:
+            _check_database_url(self.database_url)
 
     @property
     def data_path(self) -> Path:
@@ -98,14 +100,45 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         return values
 
 
+def _check_rate(name: str, value: str) -> None:
+    try:
+        rates = parse_many(value)
+    except ValueError:
+        rates = []
+    if not rates:
+        raise ValueError(f"{name}: {value!r} is not a rate such as '100/minute'")
+    if any(rate.amount < 1 for rate in rates):
+        raise ValueError(f"{name}: {value!r} would refuse every request; the amount must be at least 1")
+
+
+def _check_database_url(url: str) -> None:
+    # Parsed as the engine will parse it, so that a bad URL is a setting error, not a traceback.
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        drivername = make_url(url).drivername
+    except (ArgumentError, ValueError):
+        drivername = ""
+    if drivername not in _DATABASE_SCHEMES:
+        raise ValueError(f"database_url: {redact_url(url)!r} is not a sqlite:// or postgresql:// URL")
+
+
 def redact_url(url: str) -> str:
-    """Hide the password of a URL such as postgresql://user:secret@host/db."""
+    """Hide the password of a URL such as postgresql://user:secret@host/db (or ?password=secret)."""
     scheme, sep, rest = url.partition("://")
-    credentials, at, location = rest.rpartition("@")
-    if not sep or not at or ":" not in credentials:
+    if not sep:
         return url
-    user = credentials.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{location}"
+    # The credentials end at the last "@" before the query; the password itself may hold "@" or "?".
+    first_at = rest.find("@")
+    query = rest.find("?", first_at + 1) if first_at >= 0 else -1
+    at = rest.rfind("@", 0, query if query >= 0 else len(rest))
+    if at >= 0:
+        user, colon, _password = rest[:at].partition(":")
+        if colon and "/" not in user:
+            rest = f"{user}:***{rest[at:]}"
+    masked = _QUERY_PASSWORD.sub(r"\1***", rest)
+    return f"{scheme}://{masked}"
 
 
 def _field_names() -> set[str]:
@@ -117,21 +150,26 @@ def _from_environment(environ: Mapping[str, str]) -> tuple[dict[str, str], list[
     values: dict[str, str] = {}
     unknown: list[str] = []
     for key, value in environ.items():
-        if not key.startswith(ENV_PREFIX) or key.startswith(_NOT_SETTINGS):
+        if not key.startswith(ENV_PREFIX) or key == CONFIG_FILE_VARIABLE:
             continue
+        if key.startswith(_NOT_SETTINGS_PREFIX):
+            continue
+        # Exactly JUSTMAILY_<FIELD IN CAPITALS>: errors then name the variable as it was written.
         name = key.removeprefix(ENV_PREFIX).lower()
-        if name in fields:
+        if name in fields and key == f"{ENV_PREFIX}{name.upper()}":
             values[name] = value
         else:
             unknown.append(key)
     return values, unknown
 
 
-def _from_file(path: Path) -> dict[str, Any]:
+def _from_file(path: Path, source: str) -> dict[str, Any]:
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
-        raise SettingsError(f"{CONFIG_FILE_VARIABLE}: no such file {path}") from exc
+        raise SettingsError(f"{source}: no such file {path}") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"{source}: cannot read {path} ({exc})") from exc
     except tomllib.TOMLDecodeError as exc:
         raise SettingsError(f"{path}: not valid TOML ({exc})") from exc
 
@@ -144,9 +182,10 @@ def load_settings(
     Raises SettingsError naming the variable (or TOML key) that is wrong.
     """
     environ = os.environ if environ is None else environ
+    source = "config file"
     if config_file is None and environ.get(CONFIG_FILE_VARIABLE):
-        config_file = Path(environ[CONFIG_FILE_VARIABLE])
-    file_values = _from_file(config_file) if config_file else {}
+        config_file, source = Path(environ[CONFIG_FILE_VARIABLE]), CONFIG_FILE_VARIABLE
+    file_values = _from_file(config_file, source) if config_file else {}
     unknown_file_keys = sorted(set(file_values) - _field_names())
     if unknown_file_keys:
         raise SettingsError(f"{config_file}: unknown setting(s) {', '.join(unknown_file_keys)}")
@@ -155,15 +194,24 @@ def load_settings(
     try:
         settings = msgspec.convert(merged, Settings, strict=False)
     except msgspec.ValidationError as exc:
-        raise SettingsError(_name_the_setting(str(exc), env_values)) from None
+        raise SettingsError(_name_the_setting(str(exc), env_values, config_file)) from None
     return settings, sorted(unknown_env)
 
 
-def _name_the_setting(message: str, env_values: Mapping[str, str]) -> str:
-    # msgspec says "... - at `$.db_pool_size`"; speak of the variable the operator set.
-    reason, _, where = message.rpartition(" - at `$.")
-    name = where.rstrip("`")
-    if not reason or not name:
-        return message.removesuffix(" - at `$`")
-    source = f"{ENV_PREFIX}{name.upper()}" if name in env_values else f"setting {name!r}"
+def _name_the_setting(message: str, env_values: Mapping[str, str], config_file: Path | None) -> str:
+    # msgspec says "... - at `$.db_pool_size`"; a check in __post_init__ raises "db_pool_size: ..."
+    # with no location. Speak of the variable or TOML key the operator wrote.
+    reason, marker, where = message.rpartition(" - at `$")
+    if not marker:
+        reason, where = message, ""
+    name = where.rstrip("`").removeprefix(".")
+    if not name:
+        name, sep, rest = reason.partition(": ")
+        if not sep or name not in _field_names():
+            return reason
+        reason = rest
+    if name in env_values:
+        source = f"{ENV_PREFIX}{name.upper()}"
+    else:
+        source = f"setting {name!r}" + (f" in {config_file}" if config_file else "")
     return f"{source}: {reason}"

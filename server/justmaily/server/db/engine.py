@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event
@@ -12,6 +16,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from justmaily.server.settings import Settings
 
+_READ_ONLY = "justmaily_read_only"
 _DRIVERS = {
     "sqlite": "sqlite+aiosqlite",
     "postgresql": "postgresql+asyncpg",
@@ -67,20 +72,39 @@ def _sqlite_engine(url: str, settings: Settings) -> AsyncEngine:
     def _on_begin(connection: Any) -> None:
         # IMMEDIATE takes the write lock up front, so a transaction that reads and then writes
         # waits for busy_timeout instead of failing with SQLITE_BUSY when another writer won.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Read-only transactions stay DEFERRED: in WAL mode they never wait for writers.
+        read_only = connection.get_execution_options().get(_READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE")
 
     return engine
 
 
 class Database:
-    """The engine and session factory of one app instance."""
+    """The engine and sessions of one app instance."""
 
     def __init__(self, settings: Settings) -> None:
         self.engine = create_engine(settings)
-        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._writers = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._readers = async_sessionmaker(
+            self.engine.execution_options(**{_READ_ONLY: True}), expire_on_commit=False
+        )
+        # SQLite allows one writer at a time. Writers of this process queue here, in order,
+        # rather than in SQLite's busy handler, which sleeps in growing steps (p99 in seconds).
+        self._write_lock = asyncio.Lock() if self.engine.dialect.name == "sqlite" else None
 
-    def session(self) -> AsyncSession:
-        return self.sessionmaker()
+    @asynccontextmanager
+    async def session(self, *, read_only: bool = False) -> AsyncIterator[AsyncSession]:
+        """A session, closed at the end of the block; the caller commits.
+
+        A write session holds this process's SQLite write turn for the whole block: never open a
+        second write session inside one (it would wait for itself).
+        """
+        if read_only:
+            async with self._readers() as session:
+                yield session
+            return
+        async with self._write_lock or contextlib.nullcontext(), self._writers() as session:
+            yield session
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import time
 
-from limits import RateLimitItem, parse
+from limits import RateLimitItem, parse_many
 from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 from litestar.enums import ScopeType
@@ -17,33 +17,43 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 
 from justmaily.server.http.problems import ApiError
 
+Rates = list[RateLimitItem]
+
+
+def rates(text: str) -> Rates:
+    """`100/minute`, or several at once: `5/second;100/hour` (each must hold)."""
+    return parse_many(text)
+
 
 class RateLimiter:
-    """One limiter for the app: named budgets checked with `consume` or `check`/`fail`."""
+    """One limiter for the app. A budget is one or more rates, all of which must hold."""
 
     def __init__(self) -> None:
         self._limiter = MovingWindowRateLimiter(MemoryStorage())
 
-    async def consume(self, limit: RateLimitItem, *key: str) -> None:
-        """Count one hit; raise 429 when the budget is spent."""
-        if not await self._limiter.hit(limit, *key):
-            raise await self._refusal(limit, key)
+    async def consume(self, budget: Rates, *key: str) -> None:
+        """Count one hit; raise 429 (counting nothing) when the budget is spent."""
+        await self.check(budget, *key)
+        await self.count(budget, *key)
 
-    async def check(self, limit: RateLimitItem, *key: str) -> None:
+    async def check(self, budget: Rates, *key: str) -> None:
         """Raise 429 when the budget is spent, without counting a hit."""
-        if not await self._limiter.test(limit, *key):
-            raise await self._refusal(limit, key)
+        spent = [limit for limit in budget if not await self._limiter.test(limit, *key)]
+        if spent:
+            raise await self._refusal(spent, key)
 
-    async def count(self, limit: RateLimitItem, *key: str) -> None:
-        await self._limiter.hit(limit, *key)
+    async def count(self, budget: Rates, *key: str) -> None:
+        for limit in budget:
+            await self._limiter.hit(limit, *key)
 
-    async def _refusal(self, limit: RateLimitItem, key: tuple[str, ...]) -> ApiError:
-        stats = await self._limiter.get_window_stats(limit, *key)
-        retry_after = max(1, math.ceil(stats.reset_time - time.time()))
+    async def _refusal(self, spent: Rates, key: tuple[str, ...]) -> ApiError:
+        resets = [(await self._limiter.get_window_stats(limit, *key)).reset_time for limit in spent]
+        retry_after = max(1, math.ceil(max(resets) - time.time()))
+        limits = ", ".join(str(limit) for limit in spent)
         return ApiError(
             429,
             "rate_limited",
-            f"too many requests: the limit is {limit}; retry in {retry_after} s",
+            f"too many requests: the limit is {limits}; retry in {retry_after} s",
             headers={"Retry-After": str(retry_after)},
         )
 
@@ -58,8 +68,8 @@ class RateLimitMiddleware:
 
     def __init__(self, limiter: RateLimiter, per_ip: str, per_principal: str) -> None:
         self.limiter = limiter
-        self.per_ip = parse(per_ip)
-        self.per_principal = parse(per_principal)
+        self.per_ip = rates(per_ip)
+        self.per_principal = rates(per_principal)
 
     def by_ip(self, app: ASGIApp) -> ASGIApp:
         async def middleware(scope: Scope, receive: Receive, send: Send) -> None:

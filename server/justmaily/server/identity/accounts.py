@@ -21,7 +21,7 @@ from justmaily.shared.roles import OWNER_ONLY_ROLES, Role
 def checked_email(email: str) -> str:
     try:
         # Deliverability (DNS) is not checked: accounts may be created offline.
-        return normalise_email(validate_email(email, check_deliverability=False).normalized)
+        return normalise_email(validate_email(email.strip(), check_deliverability=False).normalized)
     except EmailNotValidError as exc:
         raise ApiError(
             422, "invalid_email", str(exc), errors=[FieldError(field="email", message=str(exc))]

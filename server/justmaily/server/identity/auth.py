@@ -7,13 +7,12 @@ import hmac
 import uuid
 from datetime import datetime, timedelta
 
-from limits import parse
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from justmaily.server.db.base import utcnow
 from justmaily.server.http.problems import ApiError
-from justmaily.server.http.rate_limit import RateLimiter
+from justmaily.server.http.rate_limit import RateLimiter, rates
 from justmaily.server.identity.models import ApiKey, Membership, RefreshToken, User, Workspace
 from justmaily.server.identity.passwords import verify_password
 from justmaily.server.identity.principal import Principal
@@ -44,8 +43,8 @@ class AuthService:
 
     async def login(self, email: str, password: str, workspace: str | None, client_ip: str) -> TokenPair:
         email = normalise_email(email)
-        per_account = parse(self.settings.login_failures_per_account)
-        per_ip = parse(self.settings.login_failures_per_ip)
+        per_account = rates(self.settings.login_failures_per_account)
+        per_ip = rates(self.settings.login_failures_per_ip)
         await self.limiter.check(per_account, "login", email)
         await self.limiter.check(per_ip, "login-ip", client_ip)
         user = await self.session.scalar(select(User).where(User.email == email))

@@ -32,7 +32,7 @@ class AuthenticationMiddleware(AbstractAuthenticationMiddleware):
                 headers={"WWW-Authenticate": "Bearer"},
             )
         state = connection.app.state
-        async with state.database.session() as session:
+        async with state.database.session(read_only=True) as session:
             service = AuthService(session, state.signer, state.settings, state.limiter)
             if credential.startswith(API_KEY_PREFIX):
                 principal = await service.principal_from_api_key(credential)

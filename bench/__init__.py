@@ -1,0 +1,1 @@
+"""Benchmarks: `python3 bootstrap.py bench` (results in bench/results/)."""

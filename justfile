@@ -37,7 +37,7 @@ test-headless *args:
     UV_PROJECT_ENVIRONMENT={{headless}} {{venv}}/bin/uv sync --locked --extra dev --quiet
     {{headless}}/bin/python -c "import importlib.util as u, sys; sys.exit(u.find_spec('PySide6') is not None)" \
         || { echo "PySide6 must not be installed in the headless environment"; exit 1; }
-    {{headless}}/bin/pytest -p no:pytestqt tests/server tests/shared {{args}}
+    {{headless}}/bin/pytest -p no:pytest-qt tests/server tests/shared {{args}}
 
 # Format the code
 fmt:

@@ -109,3 +109,23 @@ async def test_concurrent_writers_all_succeed(app: Litestar, client: httpx.Async
     async with app.state.database.session() as session:
         assert await session.scalar(text("SELECT count(*) FROM campaigns")) == 25
         assert await session.scalar(select(func.count()).select_from(Workspace)) == 2
+
+
+async def test_migrations_match_the_models(settings: Settings) -> None:
+    """A model change without its migration fails here (run `python3 bootstrap.py revision "…"`)."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from justmaily.server.db.models import metadata
+
+    database = Database(settings)
+    try:
+        async with database.engine.connect() as connection:
+            differences = await connection.run_sync(
+                lambda sync: compare_metadata(
+                    MigrationContext.configure(sync, opts={"compare_type": True}), metadata
+                )
+            )
+    finally:
+        await database.dispose()
+    assert differences == []

@@ -79,8 +79,19 @@ async def test_openapi_document_is_3_1_with_examples_and_errors(
             assert {"401", "403"} <= set(responses), where
         for status, spec in responses.items():
             if int(status) >= 400:
-                content = spec["content"]["application/problem+json"]
-                assert content["examples"], f"{where} {status} has no example"
+                # Errors are problem+json; only a probe's 503 is its own status document.
+                media = (
+                    "application/json"
+                    if (path.startswith("/health") and status == "503")
+                    else "application/problem+json"
+                )
+                assert spec["content"][media]["examples"], f"{where} {status} has no example"
+        successes = [spec for status, spec in responses.items() if int(status) < 300 and "content" in spec]
+        for spec in successes:
+            content = spec["content"]["application/json"]
+            assert content.get("examples") or content["schema"].get("examples"), (
+                f"{where} has no response example"
+            )
         if "requestBody" in op:
             body = op["requestBody"]["content"]["application/json"]
             assert body["schema"].get("examples") or body.get("examples"), f"{where} has no request example"

@@ -12,9 +12,10 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, HeaderParameter, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from justmaily.server.campaigns import examples
 from justmaily.server.campaigns.models import Campaign as CampaignRow
 from justmaily.server.campaigns.service import CampaignService, to_wire
-from justmaily.server.http.openapi import body, problems
+from justmaily.server.http.openapi import body, ok, problems
 from justmaily.server.http.policy import requires
 from justmaily.server.http.problems import ApiError
 from justmaily.server.identity.principal import Principal
@@ -65,7 +66,7 @@ class CampaignsController(Controller):
 
     @get(
         opt=requires(Permission.CAMPAIGNS_READ),
-        responses=problems(400),
+        responses=ok(Page[Campaign], examples.CAMPAIGN_PAGE) | problems(400),
         summary="List campaigns, newest first",
     )
     async def list_campaigns(
@@ -86,7 +87,11 @@ class CampaignsController(Controller):
             request.user, limit=limit, cursor=cursor, status=status, search=q, archived=archived
         )
 
-    @post(opt=requires(Permission.CAMPAIGNS_WRITE), responses=problems(400, 422), summary="Create a campaign")
+    @post(
+        opt=requires(Permission.CAMPAIGNS_WRITE),
+        responses=ok(Campaign, examples.CAMPAIGN, 201) | problems(400, 422),
+        summary="Create a campaign",
+    )
     async def create_campaign(
         self,
         request: AuthedRequest,
@@ -109,7 +114,7 @@ class CampaignsController(Controller):
     @get(
         "/{campaign_id:uuid}",
         opt=requires(Permission.CAMPAIGNS_READ),
-        responses=problems(400, 404),
+        responses=ok(Campaign, examples.CAMPAIGN) | problems(400, 404),
         summary="Read a campaign",
     )
     async def get_campaign(
@@ -123,7 +128,7 @@ class CampaignsController(Controller):
     @patch(
         "/{campaign_id:uuid}",
         opt=requires(Permission.CAMPAIGNS_WRITE),
-        responses=problems(400, 404, 409, 412, 422),
+        responses=ok(Campaign, examples.CAMPAIGN) | problems(400, 404, 409, 412, 422),
         summary="Edit a campaign (voids an approval)",
     )
     async def update_campaign(
@@ -143,7 +148,7 @@ class CampaignsController(Controller):
         "/{campaign_id:uuid}/transitions",
         opt=requires(Permission.CAMPAIGNS_READ),
         status_code=200,
-        responses=problems(400, 404, 409, 412, 422),
+        responses=ok(Campaign, examples.CAMPAIGN) | problems(400, 404, 409, 412, 422),
         summary="Move a campaign through review and sending",
     )
     async def transition_campaign(
@@ -164,7 +169,7 @@ class CampaignsController(Controller):
         "/{campaign_id:uuid}/archive",
         opt=requires(Permission.CAMPAIGNS_WRITE),
         status_code=200,
-        responses=problems(400, 404, 409),
+        responses=ok(Campaign, examples.CAMPAIGN) | problems(400, 404, 409),
         summary="Archive a campaign",
     )
     async def archive_campaign(
@@ -179,7 +184,7 @@ class CampaignsController(Controller):
         "/{campaign_id:uuid}/unarchive",
         opt=requires(Permission.CAMPAIGNS_WRITE),
         status_code=200,
-        responses=problems(400, 404),
+        responses=ok(Campaign, examples.CAMPAIGN) | problems(400, 404),
         summary="Bring an archived campaign back",
     )
     async def unarchive_campaign(

@@ -8,11 +8,20 @@ from litestar.datastructures import State
 from sqlalchemy import text
 
 from justmaily.server.db.engine import Database
-from justmaily.server.http.openapi import problems
+from justmaily.server.http.openapi import ok, problems
 from justmaily.server.http.policy import public
 from justmaily.shared.health import HealthStatus
 
 _DB_CHECK_SECONDS = 2.0
+_UP = HealthStatus(status="ok")
+_READY = HealthStatus(status="ok", checks={"database": "ok"})
+_NOT_READY = ok(
+    HealthStatus,
+    HealthStatus(status="unavailable", checks={"database": "unreachable"}),
+    503,
+    "Not ready: a dependency is down",
+)
+_STARTING = ok(HealthStatus, HealthStatus(status="unavailable"), 503, "Still starting")
 
 
 async def database_reachable(database: Database) -> bool:
@@ -30,11 +39,15 @@ class HealthController(Controller):
     tags = ["health"]
     opt = public()
 
-    @get("/live", responses=problems(signed_in=False), summary="The process is up")
+    @get("/live", responses=ok(HealthStatus, _UP) | problems(signed_in=False), summary="The process is up")
     async def live(self) -> HealthStatus:
         return HealthStatus(status="ok")
 
-    @get("/ready", responses=problems(503, signed_in=False), summary="The database answers")
+    @get(
+        "/ready",
+        responses=ok(HealthStatus, _READY) | _NOT_READY | problems(signed_in=False),
+        summary="The database answers",
+    )
     async def ready(self, state: State) -> Response[HealthStatus]:
         ok = await database_reachable(state.database)
         body = HealthStatus(
@@ -42,7 +55,11 @@ class HealthController(Controller):
         )
         return Response(body, status_code=200 if ok else 503)
 
-    @get("/startup", responses=problems(503, signed_in=False), summary="Start-up (migrations) finished")
+    @get(
+        "/startup",
+        responses=ok(HealthStatus, _UP) | _STARTING | problems(signed_in=False),
+        summary="Start-up (migrations) finished",
+    )
     async def startup(self, state: State) -> Response[HealthStatus]:
         started = bool(getattr(state, "started", False))
         return Response(

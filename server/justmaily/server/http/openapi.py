@@ -5,6 +5,7 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Any
 
+import msgspec
 from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.openapi.spec import Components, Example, SecurityScheme
@@ -55,6 +56,17 @@ def _problem_spec(status: int) -> ResponseSpec:
         media_type=PROBLEM_MEDIA_TYPE,
         examples=[Example(summary=code, value=example)],
     )
+
+
+def ok(model: Any, example: Any, status: int = 200, description: str = "Success") -> dict[int, ResponseSpec]:
+    """The success response with a worked example (Litestar alone documents only the type)."""
+    return {
+        status: ResponseSpec(
+            data_container=model,
+            description=description,
+            examples=[Example(summary="example", value=msgspec.to_builtins(example))],
+        )
+    }
 
 
 def body(summary: str, value: dict[str, Any]) -> Any:

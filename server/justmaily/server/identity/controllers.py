@@ -11,9 +11,10 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from justmaily.server.http.openapi import body, problems
+from justmaily.server.http.openapi import body, ok, problems
 from justmaily.server.http.policy import SIGNED_IN, public, requires
 from justmaily.server.http.rate_limit import client_ip
+from justmaily.server.identity import examples
 from justmaily.server.identity.accounts import AccountService
 from justmaily.server.identity.api_keys import ApiKeyService
 from justmaily.server.identity.auth import AuthService
@@ -47,7 +48,7 @@ class AuthController(Controller):
     @post(
         "/login",
         opt=public(),
-        responses=problems(400, 401, 403, signed_in=False),
+        responses=ok(TokenPair, examples.TOKEN_PAIR) | problems(400, 401, 403, signed_in=False),
         status_code=200,
         summary="Sign in with e-mail and password",
     )
@@ -66,7 +67,7 @@ class AuthController(Controller):
     @post(
         "/refresh",
         opt=public(),
-        responses=problems(400, 401, signed_in=False),
+        responses=ok(TokenPair, examples.TOKEN_PAIR) | problems(400, 401, signed_in=False),
         status_code=200,
         summary="Trade a refresh token for a new token pair",
     )
@@ -89,7 +90,7 @@ class AuthController(Controller):
     ) -> None:
         await auth.logout(data.refresh_token, request.user)
 
-    @get("/me", opt=requires(SIGNED_IN), responses=problems(), summary="Who am I")
+    @get("/me", opt=requires(SIGNED_IN), responses=ok(Me, examples.ME) | problems(), summary="Who am I")
     async def me(self, request: AuthedRequest) -> Me:
         p = request.user
         return Me(
@@ -112,7 +113,11 @@ class MembersController(Controller):
     tags = ["members"]
     dependencies = {"accounts": Provide(provide_accounts, sync_to_thread=False)}
 
-    @get(opt=requires(Permission.MEMBERS_READ), responses=problems(), summary="List the workspace's members")
+    @get(
+        opt=requires(Permission.MEMBERS_READ),
+        responses=ok(list[Member], [examples.MEMBER]) | problems(),
+        summary="List the workspace's members",
+    )
     async def list_members(
         self, request: AuthedRequest, accounts: NamedDependency[AccountService]
     ) -> list[Member]:
@@ -120,7 +125,7 @@ class MembersController(Controller):
 
     @post(
         opt=requires(Permission.MEMBERS_MANAGE),
-        responses=problems(400, 409, 422),
+        responses=ok(Member, examples.MEMBER, 201) | problems(400, 409, 422),
         summary="Add a member (creating the account when new)",
     )
     async def add_member(
@@ -147,7 +152,7 @@ class MembersController(Controller):
     @patch(
         "/{user_id:uuid}",
         opt=requires(Permission.MEMBERS_MANAGE),
-        responses=problems(400, 404, 409),
+        responses=ok(Member, examples.MEMBER) | problems(400, 404, 409),
         summary="Change a member's role",
     )
     async def change_role(
@@ -180,7 +185,11 @@ class ApiKeysController(Controller):
     tags = ["api keys"]
     dependencies = {"api_keys": Provide(provide_api_keys, sync_to_thread=False)}
 
-    @get(opt=requires(Permission.API_KEYS_MANAGE), responses=problems(), summary="List API keys")
+    @get(
+        opt=requires(Permission.API_KEYS_MANAGE),
+        responses=ok(list[ApiKey], [examples.API_KEY]) | problems(),
+        summary="List API keys",
+    )
     async def list_keys(
         self, request: AuthedRequest, api_keys: NamedDependency[ApiKeyService]
     ) -> list[ApiKey]:
@@ -188,7 +197,7 @@ class ApiKeysController(Controller):
 
     @post(
         opt=requires(Permission.API_KEYS_MANAGE),
-        responses=problems(400, 422),
+        responses=ok(ApiKeyCreated, examples.API_KEY_CREATED, 201) | problems(400, 422),
         summary="Create an API key (the secret is shown once)",
     )
     async def create_key(

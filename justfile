@@ -10,6 +10,7 @@ default:
 
 # Start the server on embedded SQLite with a seeded demo workspace (data in ./.justmaily)
 demo host="127.0.0.1" port="8000":
+    @JUSTMAILY_LOG_FORMAT="${JUSTMAILY_LOG_FORMAT:-console}" \
     JUSTMAILY_DATA_DIR="${JUSTMAILY_DATA_DIR:-{{justfile_directory()}}/.justmaily}" \
     JUSTMAILY_PUBLIC_API_DOCS="${JUSTMAILY_PUBLIC_API_DOCS:-true}" \
     {{venv}}/bin/justmaily serve --demo --host {{host}} --port {{port}}

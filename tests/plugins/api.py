@@ -17,7 +17,9 @@ from litestar import Litestar
 
 from justmaily.server.app import create_app
 from justmaily.server.db.base import utcnow
+from justmaily.server.db.engine import Database
 from justmaily.server.identity.models import Membership, User, Workspace
+from justmaily.server.identity.tokens import TokenSigner
 from justmaily.server.settings import Settings
 from justmaily.shared.roles import Role
 
@@ -52,7 +54,10 @@ class Team:
 
 
 async def seed_team(app: Litestar) -> Team:
-    database, signer = app.state.database, app.state.signer
+    return await seed_team_into(app.state.database, app.state.signer)
+
+
+async def seed_team_into(database: Database, signer: TokenSigner) -> Team:
     now = utcnow()
 
     def token(user_id: uuid.UUID, workspace_id: uuid.UUID) -> str:

@@ -5,13 +5,18 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio
 import structlog
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
+from litestar.types import ControllerRouterHandler
 
 from justmaily.server.campaigns.controllers import CampaignsController
+from justmaily.server.collaboration.controllers import CollaborationController, campaign_room, close_rooms_of
+from justmaily.server.collaboration.rooms import RoomManager
+from justmaily.server.collaboration.store import DocumentStore
 from justmaily.server.db.engine import Database
 from justmaily.server.db.migrate import upgrade_to_head
 from justmaily.server.db.session import get_session
@@ -19,7 +24,7 @@ from justmaily.server.health.controllers import HealthController
 from justmaily.server.http.openapi import openapi_config
 from justmaily.server.http.policy import PUBLIC
 from justmaily.server.http.problems import EXCEPTION_HANDLERS
-from justmaily.server.http.rate_limit import RateLimiter, RateLimitMiddleware
+from justmaily.server.http.rate_limit import RateLimiter, RateLimitMiddleware, rates
 from justmaily.server.http.request_context import request_context_middleware, stamp_response
 from justmaily.server.identity.controllers import ApiKeysController, AuthController, MembersController
 from justmaily.server.identity.guards import check_route_policies, permission_guard
@@ -29,7 +34,15 @@ from justmaily.server.settings import Settings
 
 log = structlog.get_logger(__name__)
 
-ROUTE_HANDLERS = [HealthController, AuthController, MembersController, ApiKeysController, CampaignsController]
+ROUTE_HANDLERS: list[ControllerRouterHandler] = [
+    HealthController,
+    AuthController,
+    MembersController,
+    ApiKeysController,
+    CampaignsController,
+    CollaborationController,
+    campaign_room,
+]
 
 
 def create_app(settings: Settings) -> Litestar:
@@ -46,9 +59,17 @@ def create_app(settings: Settings) -> Litestar:
         try:
             if settings.migrate_on_startup:
                 await upgrade_to_head(database.engine)
-            app.state.started = True
-            log.info("started", settings=settings.redacted())
-            yield
+            async with anyio.create_task_group() as rooms_group:
+                store = DocumentStore(database, settings.room_compact_after_updates)
+                app.state.rooms = RoomManager(store, rooms_group, settings.room_idle_unload_seconds)
+                app.state.started = True
+                log.info("started", settings=settings.redacted())
+                try:
+                    yield
+                finally:
+                    # Rooms close their connections and store what is queued before the pool goes.
+                    await app.state.rooms.close_all()
+                    rooms_group.cancel_scope.cancel()
         finally:
             await database.dispose()
 
@@ -67,7 +88,15 @@ def create_app(settings: Settings) -> Litestar:
         openapi_config=openapi_config(public=settings.public_api_docs),
         lifespan=[lifespan],
         request_max_body_size=settings.max_request_bytes,
-        state=State({"settings": settings, "limiter": limiter, "started": False}),
+        state=State(
+            {
+                "settings": settings,
+                "limiter": limiter,
+                "room_rates": rates(settings.room_message_rate),
+                "started": False,
+            }
+        ),
+        listeners=[close_rooms_of],
         logging_config=None,
     )
     check_route_policies(app)

@@ -28,10 +28,12 @@ _RATE_SETTINGS = (
     "rate_limit_per_principal",
     "login_failures_per_account",
     "login_failures_per_ip",
+    "room_message_rate",
 )
 _QUERY_PASSWORD = re.compile(r"([?&]password=)[^&#]*", re.IGNORECASE)
 
 PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
+PositiveSeconds = Annotated[float, msgspec.Meta(gt=0)]
 
 
 class SettingsError(ValueError):
@@ -60,6 +62,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     login_failures_per_account: str = "10/15minutes"
     login_failures_per_ip: str = "50/15minutes"
     max_request_bytes: PositiveInt = 1_048_576
+
+    # Collaboration rooms (see docs/collaboration.md).
+    room_ticket_ttl_seconds: PositiveInt = 60
+    room_max_message_bytes: PositiveInt = 2_097_152
+    room_message_rate: str = "200/second;6000/minute"
+    room_silent_seconds: PositiveSeconds = 45.0  # clients renew presence every 15 s
+    room_idle_unload_seconds: PositiveSeconds = 60.0
+    room_compact_after_updates: PositiveInt = 500
 
     public_api_docs: bool = False
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

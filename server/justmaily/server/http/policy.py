@@ -3,6 +3,7 @@
 PUBLIC = "public"  # no credentials needed
 PERMISSION = "permission"  # a Permission, or SIGNED_IN
 SIGNED_IN = "signed-in"  # any principal of the workspace
+TICKET = "ticket"  # a WebSocket entered with a single-use ticket (no headers in browsers' sockets)
 
 
 def public() -> dict[str, object]:

@@ -7,7 +7,7 @@ import hmac
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from justmaily.server.db.base import utcnow
@@ -113,6 +113,9 @@ class AuthService:
             user_id, workspace_id = uuid.UUID(claims["sub"]), uuid.UUID(claims["wsp"])
         except (InvalidTokenError, KeyError, ValueError) as exc:
             raise ApiError(401, "invalid_token", f"access token refused: {exc}") from exc
+        return await self.principal_for_member(user_id, workspace_id)
+
+    async def principal_for_member(self, user_id: uuid.UUID, workspace_id: uuid.UUID) -> Principal:
         # Looked up on every request, so removing a member or changing a role acts at once.
         row = (
             await self.session.execute(
@@ -138,9 +141,19 @@ class AuthService:
         )
 
     async def principal_from_api_key(self, presented: str, now: datetime | None = None) -> Principal:
-        now = now or utcnow()
         prefix, _, secret = presented.removeprefix(API_KEY_PREFIX).partition("_")
-        refused = ApiError(401, "invalid_api_key", "API key refused")
+        row = await self._api_key(ApiKey.prefix == prefix)
+        if row is None or not secret or not hmac.compare_digest(row[0].secret_hash, hash_api_secret(secret)):
+            raise ApiError(401, "invalid_api_key", "API key refused")
+        return self._key_principal(*row, now or utcnow())
+
+    async def principal_for_api_key_id(self, key_id: uuid.UUID, workspace_id: uuid.UUID) -> Principal:
+        row = await self._api_key(ApiKey.id == key_id, ApiKey.workspace_id == workspace_id)
+        if row is None:
+            raise ApiError(401, "invalid_api_key", "API key refused")
+        return self._key_principal(*row, utcnow())
+
+    async def _api_key(self, *where: ColumnElement[bool]) -> tuple[ApiKey, Workspace, Membership] | None:
         row = (
             await self.session.execute(
                 select(ApiKey, Workspace, Membership)
@@ -150,14 +163,16 @@ class AuthService:
                     (Membership.user_id == ApiKey.created_by)
                     & (Membership.workspace_id == ApiKey.workspace_id),
                 )
-                .where(ApiKey.prefix == prefix)
+                .where(*where)
             )
         ).one_or_none()
-        if row is None or not secret:
-            raise refused
+        if row is None:
+            return None
         key, workspace, creator = row
-        if not hmac.compare_digest(key.secret_hash, hash_api_secret(secret)):
-            raise refused
+        return key, workspace, creator
+
+    @staticmethod
+    def _key_principal(key: ApiKey, workspace: Workspace, creator: Membership, now: datetime) -> Principal:
         if key.revoked_at is not None or (key.expires_at is not None and key.expires_at <= now):
             raise ApiError(401, "invalid_api_key", "API key revoked or expired")
         # A key never holds more than its creator does today.

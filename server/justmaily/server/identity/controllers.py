@@ -36,6 +36,18 @@ from justmaily.shared.roles import Permission
 AuthedRequest = Request[Principal, str, State]
 
 
+ACCESS_CHANGED = "access_changed"  # listeners (e.g. live rooms) drop what the principal held
+
+
+def access_changed(request: AuthedRequest, principal_id: uuid.UUID) -> None:
+    request.app.emit(
+        ACCESS_CHANGED,
+        principal_id=principal_id,
+        workspace_id=request.user.workspace_id,
+        state=request.app.state,
+    )
+
+
 def provide_auth_service(db_session: NamedDependency[AsyncSession], state: State) -> AuthService:
     return AuthService(db_session, state.signer, state.settings, state.limiter)
 
@@ -162,7 +174,9 @@ class MembersController(Controller):
         user_id: FromPath[uuid.UUID],
         data: Annotated[MemberUpdate, body("make reviewer", {"role": "reviewer"})],
     ) -> Member:
-        return await accounts.change_role(request.user, user_id, data.role)
+        member = await accounts.change_role(request.user, user_id, data.role)
+        access_changed(request, user_id)
+        return member
 
     @delete(
         "/{user_id:uuid}",
@@ -174,6 +188,7 @@ class MembersController(Controller):
         self, request: AuthedRequest, accounts: NamedDependency[AccountService], user_id: FromPath[uuid.UUID]
     ) -> None:
         await accounts.remove_member(request.user, user_id)
+        access_changed(request, user_id)
 
 
 def provide_api_keys(db_session: NamedDependency[AsyncSession]) -> ApiKeyService:
@@ -220,3 +235,4 @@ class ApiKeysController(Controller):
         self, request: AuthedRequest, api_keys: NamedDependency[ApiKeyService], key_id: FromPath[uuid.UUID]
     ) -> None:
         await api_keys.revoke(request.user, key_id)
+        access_changed(request, key_id)

@@ -13,8 +13,9 @@ from litestar import Litestar
 from litestar.connection import ASGIConnection
 from litestar.exceptions import PermissionDeniedException
 from litestar.handlers import BaseRouteHandler
+from litestar.routes import BaseRoute
 
-from justmaily.server.http.policy import PERMISSION, PUBLIC, SIGNED_IN
+from justmaily.server.http.policy import PERMISSION, PUBLIC, SIGNED_IN, TICKET
 from justmaily.server.identity.principal import Principal
 from justmaily.shared.roles import Permission
 
@@ -34,6 +35,8 @@ def permission_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: Ba
 
 def route_policy(handler: BaseRouteHandler) -> str:
     """What a route asks of its caller, as written in docs/security.md."""
+    if handler.opt.get(TICKET):
+        return "ticket"
     if handler.opt.get(PUBLIC):
         return "public"
     return str(handler.opt.get(PERMISSION, "undeclared"))
@@ -43,11 +46,17 @@ def check_route_policies(app: Litestar) -> None:
     undeclared = [
         f"{sorted(route.methods)} {route.path}"
         for route in app.routes
-        for handler in getattr(route, "route_handlers", [])
+        for handler in handlers_of(route)
         if route_policy(handler) == "undeclared" and not _is_generated_options(handler)
     ]
     if undeclared:
         raise RuntimeError(f"routes without a permission policy: {undeclared}")
+
+
+def handlers_of(route: BaseRoute) -> list[BaseRouteHandler]:
+    """The handlers behind a route (HTTP routes have several, WebSocket and ASGI routes one)."""
+    handlers = getattr(route, "route_handlers", None)
+    return list(handlers) if handlers is not None else [route.route_handler]  # type: ignore[attr-defined]
 
 
 def _is_generated_options(handler: BaseRouteHandler) -> bool:

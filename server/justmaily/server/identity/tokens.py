@@ -18,7 +18,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-TokenType = Literal["access", "refresh"]
+TokenType = Literal["access", "refresh", "room"]
 _ALGORITHM = "EdDSA"
 _ISSUER = "justmaily"
 

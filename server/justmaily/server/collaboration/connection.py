@@ -1,0 +1,169 @@
+"""One client of a room: a Litestar WebSocket adapted to pycrdt's Channel, with the checks.
+
+Every message passes here before pycrdt-websocket's YRoom sees it: size and rate limits,
+protocol checks, read-only enforcement, update validation and persistence, presence tracking.
+A client that breaks a rule is closed with a documented code (justmaily.shared.collaboration
+.CloseCode); the room and its other clients carry on.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import structlog
+from litestar import WebSocket
+from litestar.exceptions import WebSocketDisconnect
+from pycrdt import Doc
+
+from justmaily.server.collaboration.protocol import (
+    BadMessageError,
+    Kind,
+    Message,
+    awareness_client_ids,
+    parse,
+    stored_message,
+)
+from justmaily.server.http.problems import ApiError
+from justmaily.server.http.rate_limit import RateLimiter, Rates
+from justmaily.server.identity.principal import Principal
+from justmaily.shared.collaboration import CloseCode
+
+if TYPE_CHECKING:
+    from justmaily.server.collaboration.rooms import CampaignRoom
+
+log = structlog.get_logger(__name__)
+EMPTY_UPDATE = b"\x00\x00"
+
+
+class ConnectionLimits:
+    def __init__(
+        self, max_message_bytes: int, rates: Rates, silent_seconds: float, limiter: RateLimiter
+    ) -> None:
+        self.max_message_bytes = max_message_bytes
+        self.rates = rates
+        self.silent_seconds = silent_seconds
+        self.limiter = limiter
+
+
+class Connection:
+    """pycrdt Channel over a Litestar WebSocket; `recv` admits only what the rules allow."""
+
+    def __init__(
+        self,
+        socket: WebSocket[Any, Any, Any],
+        principal: Principal,
+        room: CampaignRoom,
+        limits: ConnectionLimits,
+        *,
+        read_only: bool,
+        wants_acks: bool,
+    ) -> None:
+        self.socket = socket
+        self.principal = principal
+        self.room = room
+        self.limits = limits
+        self.read_only = read_only
+        self.wants_acks = wants_acks
+        self.id = uuid.uuid4().hex
+        self.awareness_ids: set[int] = set()
+        self.updates_received = 0
+        self.closed = False
+        self._log = log.bind(connection=self.id, campaign=str(room.campaign_id), principal=str(principal.id))
+
+    @property
+    def path(self) -> str:
+        return f"/campaigns/{self.room.campaign_id}/{self.id}"
+
+    def __aiter__(self) -> Connection:
+        return self
+
+    async def __anext__(self) -> bytes:
+        return await self.recv()
+
+    async def send(self, message: bytes) -> None:
+        # YRoom sends from its own task group: a failed send must not end the room.
+        if self.closed:
+            return
+        try:
+            await self.socket.send_bytes(message)
+        except Exception:
+            self.closed = True
+
+    async def close(self, code: CloseCode, reason: str) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self._log.info("room_connection_closed", code=int(code), reason=reason)
+        try:
+            await self.socket.close(code=int(code), reason=reason[:120])
+        except Exception:
+            return
+
+    async def stored(self, count: int) -> None:
+        if self.wants_acks:
+            await self.send(stored_message(count))
+
+    async def recv(self) -> bytes:
+        while not self.closed:
+            raw = await self._receive()
+            if raw is None:
+                break
+            message = await self._admit(raw)
+            if message is not None:
+                return raw
+        raise StopAsyncIteration
+
+    async def _receive(self) -> bytes | None:
+        try:
+            with anyio.fail_after(self.limits.silent_seconds):
+                event = await self.socket.receive()
+        except TimeoutError:
+            await self.close(CloseCode.SILENT, f"nothing received for {self.limits.silent_seconds:g} s")
+            return None
+        except WebSocketDisconnect:
+            self.closed = True
+            return None
+        if event["type"] == "websocket.disconnect":
+            self.closed = True
+            return None
+        data = event.get("bytes")
+        if not isinstance(data, bytes):
+            await self.close(CloseCode.BAD_MESSAGE, "text frames are not Yjs messages: send binary")
+            return None
+        return data
+
+    async def _admit(self, raw: bytes) -> Message | None:
+        """The parsed message if the room should process it; None to drop it quietly."""
+        if len(raw) > self.limits.max_message_bytes:
+            await self.close(
+                CloseCode.MESSAGE_TOO_LARGE, f"message over {self.limits.max_message_bytes} bytes"
+            )
+            return None
+        try:
+            await self.limits.limiter.consume(self.limits.rates, "room-connection", self.id)
+        except ApiError:
+            await self.close(CloseCode.TOO_MANY_MESSAGES, "too many messages")
+            return None
+        try:
+            message = parse(raw)
+            if message.kind is Kind.AWARENESS:
+                self.awareness_ids.update(awareness_client_ids(message.payload))
+            if message.carries_update:
+                Doc().apply_update(message.payload)  # decodes the whole update, or raises
+        except (BadMessageError, ValueError, RuntimeError) as exc:
+            await self.close(CloseCode.BAD_MESSAGE, f"bad message: {exc}")
+            return None
+        if message.kind is Kind.QUERY_AWARENESS:
+            await self.send(self.room.awareness_snapshot())
+            return None
+        if message.carries_update:
+            if self.read_only:
+                if message.payload != EMPTY_UPDATE:
+                    self._log.info("room_update_refused", reason="read-only role")
+                return None
+            if message.payload != EMPTY_UPDATE:
+                self.updates_received += 1
+                self.room.store_later(message.payload, self, self.updates_received)
+        return message

@@ -1,0 +1,172 @@
+"""HTTP and WebSocket handlers of the collaboration domain."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+import structlog
+from litestar import Controller, Request, WebSocket, get, patch, post, websocket
+from litestar.datastructures import State
+from litestar.di import NamedDependency, Provide
+from litestar.events import listener
+from litestar.params import FromPath, FromQuery
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from justmaily.server.campaigns.service import CampaignService
+from justmaily.server.collaboration.connection import Connection, ConnectionLimits
+from justmaily.server.collaboration.rooms import RoomManager
+from justmaily.server.collaboration.service import ContentService
+from justmaily.server.collaboration.tickets import TicketService, is_read_only
+from justmaily.server.db.session import transaction
+from justmaily.server.http import policy
+from justmaily.server.http.openapi import body, ok, problems
+from justmaily.server.http.problems import ApiError
+from justmaily.server.identity.auth import AuthService
+from justmaily.server.identity.controllers import ACCESS_CHANGED
+from justmaily.server.identity.principal import Principal
+from justmaily.shared.collaboration import CampaignContent, CloseCode, ContentPatch, RoomTicket
+from justmaily.shared.roles import Permission
+
+log = structlog.get_logger(__name__)
+AuthedRequest = Request[Principal, str, State]
+
+_CONTENT_EXAMPLE = {
+    "campaign_id": "0b5c3c52-4d2c-4a51-9d3e-6a0f0f7c2b1e",
+    "subject": "Spring is here",
+    "preheader": "Three days",
+    "sender": "Acme <news@acme.example>",
+    "body": "# Spring sale\n\nEverything **20% off**.",
+    "comments": [],
+    "insights": {},
+    "content_hash": "9f2c…",
+}
+
+
+def provide_content(db_session: NamedDependency[AsyncSession], state: State) -> ContentService:
+    return ContentService(db_session, state.rooms)
+
+
+class CollaborationController(Controller):
+    path = "/api/campaigns/{campaign_id:uuid}"
+    tags = ["collaboration"]
+    dependencies = {"content": Provide(provide_content, sync_to_thread=False)}
+
+    @post(
+        "/room-ticket",
+        opt=policy.requires(Permission.CAMPAIGNS_READ),
+        status_code=201,
+        responses=ok(
+            RoomTicket,
+            RoomTicket(
+                ticket="eyJhbGciOi…",
+                url="ws://127.0.0.1:8000/api/campaigns/"
+                "0b5c3c52-4d2c-4a51-9d3e-6a0f0f7c2b1e/room?ticket=eyJhbGciOi…",
+                expires_in=60,
+                read_only=False,
+            ),
+            201,
+        )
+        | problems(400, 404),
+        summary="A single-use ticket into the campaign's live room",
+    )
+    async def room_ticket(
+        self,
+        request: AuthedRequest,
+        db_session: NamedDependency[AsyncSession],
+        campaign_id: FromPath[uuid.UUID],
+    ) -> RoomTicket:
+        """Connect within `expires_in` seconds to `url` with a Yjs WebSocket client (y-websocket,
+        pycrdt). Add `&acks=1` to receive "stored" messages (docs/collaboration.md)."""
+        principal = request.user
+        await CampaignService(db_session).get(principal, campaign_id)
+        settings = request.app.state.settings
+        ticket = TicketService(db_session, request.app.state.signer, settings.room_ticket_ttl_seconds).issue(
+            principal, campaign_id
+        )
+        scheme = "wss" if request.url.scheme == "https" else "ws"
+        url = f"{scheme}://{request.url.netloc}/api/campaigns/{campaign_id}/room?ticket={ticket}"
+        return RoomTicket(
+            ticket=ticket,
+            url=url,
+            expires_in=settings.room_ticket_ttl_seconds,
+            read_only=is_read_only(principal),
+        )
+
+    @get(
+        "/content",
+        opt=policy.requires(Permission.CAMPAIGNS_READ),
+        responses=ok(CampaignContent, _CONTENT_EXAMPLE) | problems(400, 404),
+        summary="The campaign's live document as JSON",
+    )
+    async def read_content(
+        self,
+        request: AuthedRequest,
+        content: NamedDependency[ContentService],
+        campaign_id: FromPath[uuid.UUID],
+    ) -> CampaignContent:
+        return await content.read(request.user, campaign_id)
+
+    @patch(
+        "/content",
+        opt=policy.requires(Permission.CAMPAIGNS_WRITE),
+        responses=ok(CampaignContent, _CONTENT_EXAMPLE) | problems(400, 404, 409, 503),
+        summary="Change the live document (merged with concurrent live edits)",
+    )
+    async def change_content(
+        self,
+        request: AuthedRequest,
+        content: NamedDependency[ContentService],
+        campaign_id: FromPath[uuid.UUID],
+        data: Annotated[ContentPatch, body("new body", {"body": "# Spring sale\n\nNow **25% off**."})],
+    ) -> CampaignContent:
+        """Each given text becomes the new value through the smallest edit of the shared text, in
+        one transaction: live editors see it at once and keep their carets and concurrent typing.
+        Answers once the change is stored."""
+        return await content.change(request.user, campaign_id, data)
+
+
+@listener(ACCESS_CHANGED)
+async def close_rooms_of(principal_id: uuid.UUID, workspace_id: uuid.UUID, state: State) -> None:
+    """Whoever lost or changed access leaves their rooms now, and must get a new ticket."""
+    closed = await state.rooms.close_principal(principal_id, workspace_id)
+    if closed:
+        log.info("room_access_revoked", principal=str(principal_id), connections=closed)
+
+
+@websocket("/api/campaigns/{campaign_id:uuid}/room", opt={**policy.public(), policy.TICKET: True})
+async def campaign_room(
+    socket: WebSocket[Any, Any, State],
+    campaign_id: FromPath[uuid.UUID],
+    ticket: FromQuery[str | None] = None,
+    acks: FromQuery[bool] = False,
+) -> None:
+    """The campaign's Yjs room (sync and awareness protocols), entered with a room ticket."""
+    state = socket.app.state
+    await socket.accept()
+    try:
+        async with transaction(state.database) as session:
+            auth = AuthService(session, state.signer, state.settings, state.limiter)
+            principal = await TicketService(
+                session, state.signer, state.settings.room_ticket_ttl_seconds
+            ).redeem(ticket, campaign_id, auth)
+            await CampaignService(session).get(principal, campaign_id)
+    except ApiError as exc:
+        code = CloseCode.NO_SUCH_ROOM if exc.status == 404 else CloseCode.BAD_TICKET
+        log.info("room_refused", campaign=str(campaign_id), code=int(code), reason=exc.detail)
+        await socket.close(code=int(code), reason=exc.detail[:120])
+        return
+    rooms: RoomManager = state.rooms
+    settings = state.settings
+    room = await rooms.acquire(campaign_id, principal.workspace_id)
+    limits = ConnectionLimits(
+        settings.room_max_message_bytes, state.room_rates, settings.room_silent_seconds, state.limiter
+    )
+    connection = Connection(
+        socket, principal, room, limits, read_only=is_read_only(principal), wants_acks=acks
+    )
+    try:
+        await room.serve(connection)
+    finally:
+        await rooms.release(room)
+        await connection.close(CloseCode.GOING_AWAY, "bye")

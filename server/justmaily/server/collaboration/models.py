@@ -1,0 +1,47 @@
+"""Tables of the collaboration domain: the document log, kept apart from the campaign row."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, LargeBinary, Uuid
+from sqlalchemy.orm import Mapped, mapped_column
+
+from justmaily.server.db.base import Base, UTCDateTime, utcnow
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL wants a BIGINT identity.
+_LogId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class DocumentUpdate(Base):
+    """One stored Yjs update of a campaign's document (append-only until compaction)."""
+
+    __tablename__ = "document_updates"
+    __table_args__ = (Index("ix_document_updates_campaign", "campaign_id", "id"),)
+
+    id: Mapped[int] = mapped_column(_LogId, primary_key=True, autoincrement=True)
+    campaign_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class DocumentSnapshot(Base):
+    """All updates up to some point, merged into one (compaction keeps loading fast)."""
+
+    __tablename__ = "document_snapshots"
+
+    campaign_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True
+    )
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class UsedRoomTicket(Base):
+    """A redeemed room ticket: its id can never be redeemed again (kept until it expires)."""
+
+    __tablename__ = "used_room_tickets"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

@@ -1,0 +1,82 @@
+"""Reading the y-protocols messages a room receives, and writing the ones it adds."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from pycrdt import Decoder, YMessageType, YSyncMessageType, write_var_uint
+
+from justmaily.shared.collaboration import STORED_MESSAGE_TYPE
+
+QUERY_AWARENESS = 3  # y-protocols: "send me everyone's presence"
+
+
+class Kind(enum.Enum):
+    SYNC_STEP1 = "sync_step1"  # a state vector: "what am I missing?"
+    SYNC_STEP2 = "sync_step2"  # an update answering step 1
+    SYNC_UPDATE = "sync_update"  # an update
+    AWARENESS = "awareness"
+    QUERY_AWARENESS = "query_awareness"
+
+
+class BadMessageError(ValueError):
+    """Not a message of the Yjs sync or awareness protocols."""
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    kind: Kind
+    payload: bytes  # the update, state vector or awareness update, without framing
+
+    @property
+    def carries_update(self) -> bool:
+        return self.kind in (Kind.SYNC_STEP2, Kind.SYNC_UPDATE)
+
+
+_SYNC_KINDS = {
+    YSyncMessageType.SYNC_STEP1: Kind.SYNC_STEP1,
+    YSyncMessageType.SYNC_STEP2: Kind.SYNC_STEP2,
+    YSyncMessageType.SYNC_UPDATE: Kind.SYNC_UPDATE,
+}
+
+
+def parse(raw: bytes) -> Message:
+    try:
+        if raw and raw[0] == YMessageType.SYNC and len(raw) >= 2 and raw[1] in _SYNC_KINDS:
+            return Message(_SYNC_KINDS[YSyncMessageType(raw[1])], _exact(raw[2:]))
+        if raw and raw[0] == YMessageType.AWARENESS:
+            return Message(Kind.AWARENESS, _exact(raw[1:]))
+        if raw == bytes([QUERY_AWARENESS]):
+            return Message(Kind.QUERY_AWARENESS, b"")
+    except (IndexError, ValueError) as exc:
+        raise BadMessageError(f"malformed message: {exc}") from exc
+    raise BadMessageError(f"unknown message type {raw[:2].hex() or '(empty)'}")
+
+
+def _exact(framed: bytes) -> bytes:
+    """The length-prefixed payload, which must fill the frame exactly (no truncation, no tail)."""
+    declared = Decoder(framed).read_var_uint()
+    payload = framed[len(write_var_uint(declared)) :]
+    if len(payload) != declared:
+        raise BadMessageError(f"frame holds {len(payload)} bytes where its prefix says {declared}")
+    return payload
+
+
+def awareness_client_ids(update: bytes) -> list[int]:
+    """The Yjs client ids an awareness update speaks for."""
+    try:
+        decoder = Decoder(update)
+        ids = []
+        for _ in range(decoder.read_var_uint()):
+            ids.append(decoder.read_var_uint())
+            decoder.read_var_uint()  # clock
+            decoder.read_var_string()  # state
+    except (IndexError, ValueError, UnicodeDecodeError) as exc:
+        raise BadMessageError(f"malformed awareness update: {exc}") from exc
+    return ids
+
+
+def stored_message(count: int) -> bytes:
+    """ "The first `count` updates you sent on this connection are stored" (STORED_MESSAGE_TYPE)."""
+    return bytes([STORED_MESSAGE_TYPE]) + write_var_uint(count)

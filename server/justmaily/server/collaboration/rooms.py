@@ -1,0 +1,233 @@
+"""Rooms: a pycrdt-websocket YRoom per campaign, made durable and managed.
+
+What this adds to the stock YRoom (each a defect of pycrdt-websocket 0.16.5 as shipped, with
+a test in tests/server/collaboration/):
+- every accepted update is stored in the database, in batches, before the sender is told so;
+- a room is unloaded only after it has been idle for a while and its writes have finished;
+- rooms open one at a time under a lock, so simultaneous first clients cannot deadlock;
+- newcomers get everyone's presence at once, and a client that leaves or falls silent
+  disappears from everyone's presence at once;
+- the room is loaded from the database when it opens.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+import structlog
+from anyio.abc import TaskGroup, TaskStatus
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+from pycrdt import Doc, create_awareness_message
+from pycrdt.websocket import YRoom
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+
+from justmaily.server.collaboration.connection import Connection
+from justmaily.server.collaboration.document import load_document
+from justmaily.server.collaboration.store import DocumentStore
+from justmaily.shared.collaboration import CloseCode
+
+log = structlog.get_logger(__name__)
+_BATCH = 256
+
+
+@dataclass(slots=True)
+class PendingWrite:
+    update: bytes
+    connection: Connection | None = None
+    sequence: int = 0
+    done: anyio.Event = field(default_factory=anyio.Event)
+    failed: bool = False
+
+
+class CampaignRoom:
+    def __init__(
+        self, campaign_id: uuid.UUID, workspace_id: uuid.UUID, doc: Doc[Any], store: DocumentStore
+    ) -> None:
+        self.campaign_id = campaign_id
+        self.workspace_id = workspace_id
+        self.store = store
+        self.yroom = YRoom(ready=True, ydoc=doc, log=structlog.get_logger("pycrdt.websocket"))
+        self.connections: set[Connection] = set()
+        self.holders = 0  # connections and server-side edits using the room (guarded by the manager)
+        self.stopping = False
+        self.idle = anyio.Event()  # set by the manager when the last holder leaves
+        self._stop = anyio.Event()
+        self._stopped = anyio.Event()
+        self._writes: MemoryObjectSendStream[PendingWrite]
+        self._pending: MemoryObjectReceiveStream[PendingWrite]
+        self._writes, self._pending = anyio.create_memory_object_stream[PendingWrite](math.inf)
+        self._log = log.bind(campaign=str(campaign_id))
+
+    @property
+    def doc(self) -> Doc[Any]:
+        return self.yroom.ydoc
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        try:
+            async with self.yroom, anyio.create_task_group() as group:
+                group.start_soon(self._write_loop)
+                task_status.started()
+                await self._stop.wait()
+                self._writes.close()  # the write loop stores what is queued, then ends
+        finally:
+            # YRoom (0.16.5) never closes the stream its document observer feeds: close it, or
+            # every unloaded room leaks it.
+            stream = getattr(self.yroom, "_update_send_stream", None)
+            if stream is not None:
+                stream.close()
+            self._stopped.set()
+
+    async def stop(self) -> None:
+        """Close every connection (going away), store what is queued, stop; returns when done."""
+        self.stopping = True
+        for connection in list(self.connections):
+            await connection.close(CloseCode.GOING_AWAY, "room closing; reconnect")
+        self._stop.set()
+        with anyio.CancelScope(shield=True):
+            await self._stopped.wait()
+
+    async def serve(self, connection: Connection) -> None:
+        self.connections.add(connection)
+        try:
+            await connection.send(self.awareness_snapshot())
+            await self.yroom.serve(connection)
+        finally:
+            self.connections.discard(connection)
+            await self._forget_presence(connection)
+
+    def awareness_snapshot(self) -> bytes:
+        awareness = self.yroom.awareness
+        others = [cid for cid in awareness.states if cid != awareness.client_id]
+        return create_awareness_message(awareness.encode_awareness_update(others))
+
+    async def _forget_presence(self, connection: Connection) -> None:
+        awareness = self.yroom.awareness
+        gone = [cid for cid in connection.awareness_ids if cid in awareness.states]
+        if not gone:
+            return
+        awareness.remove_awareness_states(gone, origin=connection)
+        message = create_awareness_message(awareness.encode_awareness_update(gone))
+        for other in list(self.connections):
+            await other.send(message)
+
+    def store_later(
+        self, update: bytes, connection: Connection | None = None, sequence: int = 0
+    ) -> PendingWrite:
+        """Queue an update for storing; `done` is set once it is stored (or `failed`)."""
+        write = PendingWrite(update, connection, sequence)
+        try:
+            self._writes.send_nowait(write)
+        except anyio.ClosedResourceError:
+            # The room is closing: never acknowledged, so the sender sends it again on reconnect.
+            write.failed = True
+            write.done.set()
+        return write
+
+    async def _write_loop(self) -> None:
+        async with self._pending:
+            async for first in self._pending:
+                batch = [first]
+                while len(batch) < _BATCH:
+                    try:
+                        batch.append(self._pending.receive_nowait())
+                    except (anyio.WouldBlock, anyio.EndOfStream):
+                        break
+                await self._store(batch)
+
+    async def _store(self, batch: list[PendingWrite]) -> None:
+        try:
+            async for attempt in AsyncRetrying(
+                stop=stop_after_attempt(4),
+                wait=wait_exponential_jitter(initial=0.05, max=1),
+                retry=retry_if_exception_type(Exception),
+                reraise=True,
+            ):
+                with attempt:
+                    stored = await self.store.append(self.campaign_id, [w.update for w in batch])
+        except Exception:
+            # Not stored and not acknowledged: the senders still hold these updates and send them
+            # again when they reconnect (sync step 2), so close them to make that happen now.
+            self._log.exception("room_store_failed", updates=len(batch))
+            for write in batch:
+                write.failed = True
+                write.done.set()
+                if write.connection is not None:
+                    await write.connection.close(
+                        CloseCode.INTERNAL_ERROR, "could not store your edits; reconnect"
+                    )
+            return
+        acks: dict[Connection, int] = {}
+        for write in batch:
+            write.done.set()
+            if write.connection is not None:
+                acks[write.connection] = max(acks.get(write.connection, 0), write.sequence)
+        for connection, sequence in acks.items():
+            await connection.stored(sequence)
+        if stored >= self.store.compact_after:
+            merged = await self.store.compact(self.campaign_id)
+            self._log.info("room_compacted", updates=merged)
+
+
+class RoomManager:
+    """Opens rooms on demand, one at a time; unloads them when idle; closes them on shutdown."""
+
+    def __init__(self, store: DocumentStore, group: TaskGroup, idle_unload_seconds: float) -> None:
+        self.store = store
+        self.group = group
+        self.idle_unload_seconds = idle_unload_seconds
+        self.rooms: dict[uuid.UUID, CampaignRoom] = {}
+        self._lock = anyio.Lock()
+
+    async def acquire(self, campaign_id: uuid.UUID, workspace_id: uuid.UUID) -> CampaignRoom:
+        """The campaign's running room, loaded if need be; release it when done."""
+        async with self._lock:
+            room = self.rooms.get(campaign_id)
+            if room is None:
+                doc = load_document(await self.store.load(campaign_id))
+                room = CampaignRoom(campaign_id, workspace_id, doc, self.store)
+                await self.group.start(room.run)
+                self.rooms[campaign_id] = room
+                self.group.start_soon(self._unload_when_idle, room)
+            if room.holders == 0:
+                room.idle = anyio.Event()
+            room.holders += 1
+            return room
+
+    async def release(self, room: CampaignRoom) -> None:
+        async with self._lock:
+            room.holders -= 1
+            if room.holders == 0:
+                room.idle.set()
+
+    async def _unload_when_idle(self, room: CampaignRoom) -> None:
+        while not room.stopping:
+            await room.idle.wait()
+            await anyio.sleep(self.idle_unload_seconds)
+            async with self._lock:
+                if room.holders == 0 and not room.stopping:
+                    del self.rooms[room.campaign_id]
+                    await room.stop()
+                    log.info("room_unloaded", campaign=str(room.campaign_id))
+
+    async def close_principal(self, principal_id: uuid.UUID, workspace_id: uuid.UUID) -> int:
+        """Close the room connections of a member (or an API key, or the keys a member made)
+        whose access changed; returns how many."""
+        closed = 0
+        for room in list(self.rooms.values()):
+            if room.workspace_id != workspace_id:
+                continue
+            for connection in list(room.connections):
+                if principal_id in (connection.principal.id, connection.principal.user_id):
+                    await connection.close(CloseCode.ACCESS_REVOKED, "your access changed; get a new ticket")
+                    closed += 1
+        return closed
+
+    async def close_all(self) -> None:
+        async with self._lock:
+            rooms, self.rooms = list(self.rooms.values()), {}
+        for room in rooms:
+            await room.stop()

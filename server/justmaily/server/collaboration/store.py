@@ -1,0 +1,74 @@
+"""The document log: append updates, load a document, compact updates into a snapshot.
+
+Compaction reads what is committed, merges it, and deletes exactly the rows it merged, in one
+transaction: safe with several replicas appending to the same document at once.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from pycrdt import merge_updates
+from sqlalchemy import delete, func, insert, select
+
+from justmaily.server.collaboration.models import DocumentSnapshot, DocumentUpdate
+from justmaily.server.db.base import utcnow
+from justmaily.server.db.engine import Database
+from justmaily.server.db.session import transaction
+
+EMPTY_UPDATE = b"\x00\x00"
+
+
+class DocumentStore:
+    def __init__(self, database: Database, compact_after: int) -> None:
+        self.database = database
+        self.compact_after = compact_after
+
+    async def load(self, campaign_id: uuid.UUID) -> list[bytes]:
+        """The stored updates of a document, oldest first (the snapshot, if any, first of all)."""
+        async with self.database.session(read_only=True) as session:
+            snapshot = await session.scalar(
+                select(DocumentSnapshot.data).where(DocumentSnapshot.campaign_id == campaign_id)
+            )
+            updates = await session.scalars(
+                select(DocumentUpdate.data)
+                .where(DocumentUpdate.campaign_id == campaign_id)
+                .order_by(DocumentUpdate.id)
+            )
+            return ([snapshot] if snapshot else []) + list(updates)
+
+    async def append(self, campaign_id: uuid.UUID, updates: list[bytes]) -> int:
+        """Store updates in one transaction; returns how many rows the log now holds."""
+        async with transaction(self.database) as session:
+            await session.execute(
+                insert(DocumentUpdate), [{"campaign_id": campaign_id, "data": u} for u in updates]
+            )
+            return int(
+                await session.scalar(
+                    select(func.count())
+                    .select_from(DocumentUpdate)
+                    .where(DocumentUpdate.campaign_id == campaign_id)
+                )
+                or 0
+            )
+
+    async def compact(self, campaign_id: uuid.UUID) -> int:
+        """Merge the snapshot and all committed updates into a new snapshot; returns rows merged."""
+        async with transaction(self.database) as session:
+            snapshot = await session.get(DocumentSnapshot, campaign_id, with_for_update=True)
+            rows = (
+                await session.execute(
+                    select(DocumentUpdate.id, DocumentUpdate.data)
+                    .where(DocumentUpdate.campaign_id == campaign_id)
+                    .order_by(DocumentUpdate.id)
+                )
+            ).all()
+            if not rows:
+                return 0
+            merged = merge_updates(*([snapshot.data] if snapshot else []), *(data for _, data in rows))
+            if snapshot is None:
+                session.add(DocumentSnapshot(campaign_id=campaign_id, data=merged))
+            else:
+                snapshot.data, snapshot.updated_at = merged, utcnow()
+            await session.execute(delete(DocumentUpdate).where(DocumentUpdate.id.in_([i for i, _ in rows])))
+            return len(rows)

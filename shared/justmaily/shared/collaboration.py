@@ -1,0 +1,98 @@
+"""Live co-editing: the campaign document's shape, room tickets, and the room protocol's extras.
+
+The document is a Yjs document (pycrdt on the server and desktop, yjs in JavaScript). Its shape
+is fixed here, once, by name, so every client finds the same shared types:
+
+- `subject`, `preheader`, `sender`, `body`: root-level shared texts. The body's source format is
+  Markdown (see docs/collaboration.md for why).
+- `comments`: a root-level map from comment id to a comment (`Comment` below, as a plain map),
+  anchored to `body` by two sticky indexes, so an anchor follows the text it points at.
+- `insights`: a root-level map the server writes (readability, spam score, …) and clients read.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Annotated
+from uuid import UUID
+
+import msgspec
+
+TEXT_FIELDS = ("subject", "preheader", "sender", "body")
+BODY = "body"
+COMMENTS = "comments"
+INSIGHTS = "insights"
+
+# A message type beyond y-protocols' 0-3, sent only to clients that ask for it (`acks=1`):
+# "the server has stored the first N updates you sent on this connection", where the updates
+# counted are the sync-step-2 and update messages whose update is not empty (b"\x00\x00").
+STORED_MESSAGE_TYPE = 100
+
+
+class CloseCode(enum.IntEnum):
+    """Why the server closed a room connection (WebSocket close codes, 4000-4999 are ours)."""
+
+    GOING_AWAY = 1001  # the server is shutting down or unloading the room: reconnect
+    INTERNAL_ERROR = 1011
+    BAD_MESSAGE = 4400  # not a Yjs message, or an update that does not decode
+    BAD_TICKET = 4401  # missing, forged, expired or already used ticket: get a new one
+    ACCESS_REVOKED = 4403  # membership removed or role changed: get a new ticket
+    NO_SUCH_ROOM = 4404  # the campaign does not exist (any more) in your workspace
+    SILENT = 4408  # nothing received for too long (clients renew presence every 15 s)
+    MESSAGE_TOO_LARGE = 4413
+    TOO_MANY_MESSAGES = 4429
+
+
+class RoomTicket(msgspec.Struct, frozen=True, kw_only=True):
+    """A short-lived, single-use pass into a campaign's room: connect to `url` (it carries it)."""
+
+    ticket: str
+    url: str
+    expires_in: int
+    read_only: bool
+
+
+class Anchor(msgspec.Struct, frozen=True, kw_only=True):
+    """A range of the body, as Yjs relative positions (JSON form), so it survives edits."""
+
+    start: dict[str, object]
+    end: dict[str, object]
+
+
+class Comment(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    author_id: str
+    author_name: str
+    text: str
+    created_at: datetime
+    anchor: Anchor | None = None
+    reply_to: str | None = None
+    resolved: bool = False
+
+
+BodyText = Annotated[str, msgspec.Meta(max_length=1_000_000)]
+
+
+class CampaignContent(msgspec.Struct, frozen=True, kw_only=True):
+    """The document materialised as JSON (the REST bridge for headless users)."""
+
+    campaign_id: UUID
+    subject: str
+    preheader: str
+    sender: str
+    body: str
+    comments: list[Comment] = msgspec.field(default_factory=list)
+    insights: dict[str, object] = msgspec.field(default_factory=dict)
+    # SHA-256 of the canonical content (texts and comments): what a review approves.
+    content_hash: str = ""
+
+
+class ContentPatch(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """New values for some texts. The server turns each into the smallest edit of the shared text,
+    in one transaction, so live editors keep their carets and their concurrent typing."""
+
+    subject: Annotated[str, msgspec.Meta(max_length=998)] | msgspec.UnsetType = msgspec.UNSET
+    preheader: Annotated[str, msgspec.Meta(max_length=500)] | msgspec.UnsetType = msgspec.UNSET
+    sender: Annotated[str, msgspec.Meta(max_length=320)] | msgspec.UnsetType = msgspec.UNSET
+    body: BodyText | msgspec.UnsetType = msgspec.UNSET

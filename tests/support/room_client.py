@@ -1,0 +1,161 @@
+"""A Yjs client of a JustMaily room over a real WebSocket: sync, awareness and "stored" acks.
+
+Plain Python (pycrdt + websockets), for tests and benchmarks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AsyncExitStack
+from typing import Any
+
+import anyio
+import websockets
+from anyio.abc import TaskGroup
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+from pycrdt import (
+    Awareness,
+    Decoder,
+    Doc,
+    TransactionEvent,
+    YMessageType,
+    YSyncMessageType,
+    create_awareness_message,
+    create_sync_message,
+    create_update_message,
+    handle_sync_message,
+    read_message,
+)
+
+from justmaily.shared.collaboration import STORED_MESSAGE_TYPE
+
+LOCAL = "local-edit"
+EMPTY_UPDATE = b"\x00\x00"
+QUERY_AWARENESS = b"\x03"
+
+
+class RoomClient:
+    def __init__(
+        self,
+        url: str,
+        doc: Doc[Any] | None = None,
+        *,
+        presence: dict[str, Any] | None = None,
+        heartbeat_seconds: float | None = 5.0,
+    ) -> None:
+        self.url = url
+        self.doc: Doc[Any] = doc if doc is not None else Doc()
+        self.awareness = Awareness(self.doc)
+        self.presence = presence
+        self.heartbeat_seconds = heartbeat_seconds
+        self.synced = anyio.Event()
+        self.closed = anyio.Event()
+        self.close_code: int | None = None
+        self.close_reason = ""
+        self.updates_sent = 0
+        self.stored = 0
+        self._changed = anyio.Event()
+        self._outbox: MemoryObjectSendStream[bytes]
+        self._outgoing: MemoryObjectReceiveStream[bytes]
+        self._outbox, self._outgoing = anyio.create_memory_object_stream[bytes](1000)
+        self._stack = AsyncExitStack()
+        self._group: TaskGroup | None = None
+
+    async def __aenter__(self) -> RoomClient:
+        self.ws = await self._stack.enter_async_context(websockets.connect(self.url, max_size=None))
+        self._group = await self._stack.enter_async_context(anyio.create_task_group())
+        self._subscription = self.doc.observe(self._on_transaction)
+        self._group.start_soon(self._read)
+        self._group.start_soon(self._write)
+        await self.send(create_sync_message(self.doc))
+        if self.presence is not None:
+            self.awareness.set_local_state(self.presence)
+            await self.announce()
+        if self.heartbeat_seconds:
+            self._group.start_soon(self._heartbeat)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.doc.unobserve(self._subscription)
+        if self._group is not None:
+            self._group.cancel_scope.cancel()
+        await self._stack.aclose()
+        self._outbox.close()
+        self._outgoing.close()
+
+    # Editing and presence -------------------------------------------------------------------
+
+    def edit(self, change: Callable[[Doc[Any]], None]) -> None:
+        with self.doc.transaction(origin=LOCAL):
+            change(self.doc)
+
+    async def announce(self) -> None:
+        update = self.awareness.encode_awareness_update([self.doc.client_id])
+        await self.send(create_awareness_message(update))
+
+    def peers(self) -> dict[int, dict[str, Any]]:
+        return {cid: s for cid, s in self.awareness.states.items() if cid != self.doc.client_id and s}
+
+    async def send(self, message: bytes) -> None:
+        await self._outbox.send(message)
+
+    async def wait_until(self, condition: Callable[[], bool], within: float = 10.0) -> None:
+        with anyio.fail_after(within):
+            while not condition():
+                self._changed = anyio.Event()
+                await self._changed.wait()
+
+    # Internals -------------------------------------------------------------------------------
+
+    def _on_transaction(self, event: TransactionEvent) -> None:
+        transaction: Any = event.transaction  # type: ignore[attr-defined]  # missing from pycrdt's stub
+        if transaction.origin() == hash(LOCAL):
+            self.updates_sent += 1
+            self._outbox.send_nowait(create_update_message(event.update))
+
+    async def _write(self) -> None:
+        async for message in self._outgoing:
+            try:
+                await self.ws.send(message)
+            except websockets.ConnectionClosed:
+                return
+
+    async def _heartbeat(self) -> None:
+        """Keep the connection from counting as silent: renew presence (or ask for others')."""
+        assert self.heartbeat_seconds
+        while True:
+            await anyio.sleep(self.heartbeat_seconds)
+            await (self.announce() if self.presence is not None else self.send(QUERY_AWARENESS))
+
+    async def _read(self) -> None:
+        try:
+            async for raw in self.ws:
+                assert isinstance(raw, bytes)
+                self._handle(raw)
+                self._changed.set()
+        except websockets.ConnectionClosed:
+            pass
+        finally:
+            self.close_code = self.ws.close_code
+            self.close_reason = self.ws.close_reason or ""
+            self.closed.set()
+            self._changed.set()
+
+    def _handle(self, raw: bytes) -> None:
+        if raw[0] == YMessageType.SYNC:
+            reply = handle_sync_message(raw[1:], self.doc)
+            if raw[1] == YSyncMessageType.SYNC_STEP2:
+                self.synced.set()
+            if reply is not None:
+                # A step-2 reply that carries changes counts as an update (STORED_MESSAGE_TYPE).
+                if read_message(reply[2:]) != EMPTY_UPDATE:
+                    self.updates_sent += 1
+                self._outbox.send_nowait(reply)
+        elif raw[0] == YMessageType.AWARENESS:
+            self.awareness.apply_awareness_update(read_message(raw[1:]), "remote")
+        elif raw[0] == STORED_MESSAGE_TYPE:
+            self.stored = Decoder(raw[1:]).read_var_uint()
+
+
+def presence(name: str, colour: str = "#3366ff") -> dict[str, Any]:
+    return {"user": {"name": name, "color": colour}, "cursor": None, "status": "online"}

@@ -5,6 +5,7 @@ Plain Python (pycrdt + websockets), for tests and benchmarks.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from typing import Any
@@ -41,7 +42,7 @@ class RoomClient:
         doc: Doc[Any] | None = None,
         *,
         presence: dict[str, Any] | None = None,
-        heartbeat_seconds: float | None = 5.0,
+        heartbeat_seconds: float | None = 1.0,
     ) -> None:
         self.url = url
         self.doc: Doc[Any] = doc if doc is not None else Doc()
@@ -55,6 +56,7 @@ class RoomClient:
         self.updates_sent = 0
         self.stored = 0
         self._changed = anyio.Event()
+        self._written = anyio.Event()
         self._outbox: MemoryObjectSendStream[bytes]
         self._outgoing: MemoryObjectReceiveStream[bytes]
         self._outbox, self._outgoing = anyio.create_memory_object_stream[bytes](1000)
@@ -76,11 +78,14 @@ class RoomClient:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        """Leave like a well-behaved client: what was queued is sent, then the socket closes."""
         self.doc.unobserve(self._subscription)
+        self._outbox.close()  # the writer sends what is queued, then stops
+        with anyio.move_on_after(5):
+            await self._written.wait()
         if self._group is not None:
             self._group.cancel_scope.cancel()
         await self._stack.aclose()
-        self._outbox.close()
         self._outgoing.close()
 
     # Editing and presence -------------------------------------------------------------------
@@ -97,7 +102,8 @@ class RoomClient:
         return {cid: s for cid, s in self.awareness.states.items() if cid != self.doc.client_id and s}
 
     async def send(self, message: bytes) -> None:
-        await self._outbox.send(message)
+        with contextlib.suppress(anyio.ClosedResourceError):
+            await self._outbox.send(message)
 
     async def wait_until(self, condition: Callable[[], bool], within: float = 10.0) -> None:
         with anyio.fail_after(within):
@@ -111,14 +117,17 @@ class RoomClient:
         transaction: Any = event.transaction  # type: ignore[attr-defined]  # missing from pycrdt's stub
         if transaction.origin() == hash(LOCAL):
             self.updates_sent += 1
-            self._outbox.send_nowait(create_update_message(event.update))
+            with contextlib.suppress(anyio.ClosedResourceError):
+                self._outbox.send_nowait(create_update_message(event.update))
 
     async def _write(self) -> None:
-        async for message in self._outgoing:
-            try:
+        try:
+            async for message in self._outgoing:
                 await self.ws.send(message)
-            except websockets.ConnectionClosed:
-                return
+        except websockets.ConnectionClosed:
+            pass
+        finally:
+            self._written.set()
 
     async def _heartbeat(self) -> None:
         """Keep the connection from counting as silent: renew presence (or ask for others')."""
@@ -150,7 +159,8 @@ class RoomClient:
                 # A step-2 reply that carries changes counts as an update (STORED_MESSAGE_TYPE).
                 if read_message(reply[2:]) != EMPTY_UPDATE:
                     self.updates_sent += 1
-                self._outbox.send_nowait(reply)
+                with contextlib.suppress(anyio.ClosedResourceError):
+                    self._outbox.send_nowait(reply)
         elif raw[0] == YMessageType.AWARENESS:
             self.awareness.apply_awareness_update(read_message(raw[1:]), "remote")
         elif raw[0] == STORED_MESSAGE_TYPE:

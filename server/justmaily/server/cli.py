@@ -107,6 +107,9 @@ def serve(host: str, port: int, demo: bool, config_file: Path | None) -> None:
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=10,
+        # The sans-I/O implementation hands the app every message a client sent before it
+        # closed; the legacy one drops them once a send to that client fails (lost edits).
+        ws="websockets-sansio",
     )
 
 

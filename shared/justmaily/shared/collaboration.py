@@ -96,3 +96,6 @@ class ContentPatch(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     preheader: Annotated[str, msgspec.Meta(max_length=500)] | msgspec.UnsetType = msgspec.UNSET
     sender: Annotated[str, msgspec.Meta(max_length=320)] | msgspec.UnsetType = msgspec.UNSET
     body: BodyText | msgspec.UnsetType = msgspec.UNSET
+    # The texts as you last read them (GET …/content), by name. Given, your change (base -> new)
+    # is merged into what others wrote since; without it the text simply becomes the new value.
+    base: dict[str, BodyText] = msgspec.field(default_factory=dict)

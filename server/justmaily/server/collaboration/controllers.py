@@ -43,8 +43,8 @@ _CONTENT_EXAMPLE = {
 }
 
 
-def provide_content(db_session: NamedDependency[AsyncSession], state: State) -> ContentService:
-    return ContentService(db_session, state.rooms)
+def provide_content(state: State) -> ContentService:
+    return ContentService(state.database, state.rooms)
 
 
 class CollaborationController(Controller):

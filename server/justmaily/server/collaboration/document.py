@@ -79,3 +79,52 @@ def replace_text(shared: Text, new: str) -> None:
             del shared[offsets[i1] : offsets[i2]]
         if tag in ("replace", "insert"):
             shared.insert(offsets[i1], new[j1:j2])
+
+
+def rebase_text(shared: Text, base: str, new: str) -> None:
+    """Apply the change `base` -> `new` to `shared`, which may have moved on from `base` since:
+    a three-way merge, so edits that others made meanwhile are kept. Call inside a transaction."""
+    current = str(shared)
+    if base == current:
+        replace_text(shared, new)
+        return
+    matched, to_current = _position_map(base, current)
+    offsets = list(itertools.accumulate((len(ch.encode()) for ch in current), initial=0))
+    changes = difflib.SequenceMatcher(a=base, b=new, autojunk=False).get_opcodes()
+    for tag, i1, i2, j1, j2 in reversed(changes):
+        if tag == "equal":
+            continue
+        if tag in ("replace", "delete"):
+            # Remove the removed characters that still exist, run by run: what others inserted
+            # among them meanwhile stays, as a concurrent Yjs edit would.
+            for run_start, run_end in reversed(_runs(p for p in matched[i1:i2] if p is not None)):
+                del shared[offsets[run_start] : offsets[run_end]]
+        if tag in ("replace", "insert"):
+            shared.insert(offsets[to_current[i1]], new[j1:j2])
+
+
+def _runs(positions: Iterable[int]) -> list[tuple[int, int]]:
+    """Consecutive positions as half-open ranges: 3,4,5,9 -> [(3, 6), (9, 10)]."""
+    runs: list[tuple[int, int]] = []
+    for position in positions:
+        if runs and runs[-1][1] == position:
+            runs[-1] = (runs[-1][0], position + 1)
+        else:
+            runs.append((position, position + 1))
+    return runs
+
+
+def _position_map(base: str, current: str) -> tuple[list[int | None], list[int]]:
+    """For each position in `base`: where that character is in `current` (None if others deleted
+    it), and where that place is in `current` (a deleted place maps to what follows it)."""
+    mapped: list[int | None] = [None] * (len(base) + 1)
+    for a, b, size in difflib.SequenceMatcher(a=base, b=current, autojunk=False).get_matching_blocks():
+        for k in range(size):
+            mapped[a + k] = b + k
+    mapped[len(base)] = len(current)
+    result = [0] * len(mapped)
+    following = len(current)
+    for i in range(len(mapped) - 1, -1, -1):  # a place others deleted maps to what follows it
+        following = mapped[i] if mapped[i] is not None else following  # type: ignore[assignment]
+        result[i] = following
+    return mapped, result

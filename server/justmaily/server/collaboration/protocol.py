@@ -49,7 +49,7 @@ def parse(raw: bytes) -> Message:
             return Message(Kind.AWARENESS, _exact(raw[1:]))
         if raw == bytes([QUERY_AWARENESS]):
             return Message(Kind.QUERY_AWARENESS, b"")
-    except (IndexError, ValueError) as exc:
+    except (IndexError, ValueError, RuntimeError) as exc:  # pycrdt's decoder raises RuntimeError
         raise BadMessageError(f"malformed message: {exc}") from exc
     raise BadMessageError(f"unknown message type {raw[:2].hex() or '(empty)'}")
 
@@ -72,7 +72,7 @@ def awareness_client_ids(update: bytes) -> list[int]:
             ids.append(decoder.read_var_uint())
             decoder.read_var_uint()  # clock
             decoder.read_var_string()  # state
-    except (IndexError, ValueError, UnicodeDecodeError) as exc:
+    except (IndexError, ValueError, RuntimeError, UnicodeDecodeError) as exc:
         raise BadMessageError(f"malformed awareness update: {exc}") from exc
     return ids
 

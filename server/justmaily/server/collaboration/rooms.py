@@ -98,6 +98,9 @@ class CampaignRoom:
         finally:
             self.connections.discard(connection)
             await self._forget_presence(connection)
+            self._log.info(
+                "room_connection_ended", connection=connection.id, updates=connection.updates_received
+            )
 
     def awareness_snapshot(self) -> bytes:
         awareness = self.yroom.awareness

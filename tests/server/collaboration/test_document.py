@@ -1,0 +1,77 @@
+"""The document helpers and the protocol reader, without a server."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pycrdt import Doc, Map, create_sync_message, create_update_message
+
+from justmaily.server.collaboration.document import content_hash, materialise, rebase_text, replace_text, text
+from justmaily.server.collaboration.protocol import BadMessageError, Kind, parse
+
+texts = st.text(max_size=40)  # any code points but lone surrogates, which UTF-8 cannot hold
+
+
+def new_text(value: str) -> tuple[Doc[Any], Any]:
+    doc: Doc[Any] = Doc()
+    shared = text(doc, "body")
+    with doc.transaction():
+        shared.insert(0, value)
+    return doc, shared
+
+
+@given(old=texts, new=texts)
+def test_replace_reaches_the_new_value(old: str, new: str) -> None:
+    doc, shared = new_text(old)
+    with doc.transaction():
+        replace_text(shared, new)
+    assert str(shared) == new
+
+
+@given(base=texts, theirs=texts, mine=texts)
+@settings(max_examples=200)
+def test_rebase_keeps_what_others_added_elsewhere(base: str, theirs: str, mine: str) -> None:
+    # Others prepended `theirs` after we read `base`; we appended `mine`.
+    doc, shared = new_text(theirs + base)
+    with doc.transaction():
+        rebase_text(shared, base, base + mine)
+    assert str(shared) == theirs + base + mine
+
+
+@given(base=texts, new=texts)
+def test_rebase_on_an_unchanged_text_is_a_replace(base: str, new: str) -> None:
+    doc, shared = new_text(base)
+    with doc.transaction():
+        rebase_text(shared, base, new)
+    assert str(shared) == new
+
+
+def test_content_hash_covers_texts_and_comments_only() -> None:
+    doc, shared = new_text("Hello")
+    first = content_hash(doc)
+    doc.get("insights", type=Map)["score"] = 3
+    assert content_hash(doc) == first, "insights are the server's notes, not approved content"
+    with doc.transaction():
+        shared.insert(5, "!")
+    assert content_hash(doc) != first
+    assert materialise(doc, uuid.uuid4()).body == "Hello!"
+
+
+@given(st.binary(max_size=64))
+def test_the_protocol_reader_refuses_garbage_cleanly(raw: bytes) -> None:
+    try:
+        message = parse(raw)
+    except BadMessageError:
+        return
+    assert message.kind in Kind
+
+
+def test_the_protocol_reader_reads_real_messages() -> None:
+    doc, _ = new_text("x")
+    assert parse(create_sync_message(doc)).kind is Kind.SYNC_STEP1
+    update = parse(create_update_message(doc.get_update()))
+    assert update.kind is Kind.SYNC_UPDATE
+    assert update.payload == doc.get_update()

@@ -1,0 +1,134 @@
+"""Presence, room loading and unloading: each case is a defect of stock pycrdt-websocket 0.16.5."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+from pycrdt import Doc, Text
+from sqlalchemy import func, select
+
+from justmaily.server.collaboration.models import DocumentSnapshot, DocumentUpdate
+from justmaily.server.db.engine import Database
+from justmaily.shared.collaboration import CloseCode
+from justmaily.shared.roles import Role
+from tests.server.collaboration.conftest import Live
+from tests.support.room_client import RoomClient, presence
+
+
+def append(text: str) -> Any:
+    def change(doc: Doc[Any]) -> None:
+        body = doc.get("body", type=Text)
+        body.insert(len(body), text)
+
+    return change
+
+
+def body_of(client: RoomClient) -> str:
+    return str(client.doc.get("body", type=Text))
+
+
+async def test_a_newcomer_sees_who_is_here_at_once(live: Live) -> None:
+    """Stock: a newcomer sees others only at their next presence renewal (about 15 s)."""
+    cid = await live.create_campaign()
+    slow = 60.0  # no presence renewal during the test
+    async with RoomClient(
+        await live.ticket(live.team[Role.EDITOR], cid), presence=presence("Ada"), heartbeat_seconds=slow
+    ) as ada:
+        await ada.wait_until(ada.synced.is_set)
+        async with RoomClient(
+            await live.ticket(live.team[Role.VIEWER], cid), presence=presence("Bo"), heartbeat_seconds=slow
+        ) as bo:
+            await bo.wait_until(
+                lambda: any(p.get("user", {}).get("name") == "Ada" for p in bo.peers().values()), within=2
+            )
+            await ada.wait_until(lambda: bo.doc.client_id in ada.peers(), within=2)
+
+
+async def test_who_leaves_or_falls_silent_disappears_at_once(live: Live) -> None:
+    """Stock: a dropped client stays in everyone's presence for 30 s."""
+    cid = await live.create_campaign()
+    async with RoomClient(await live.ticket(live.team[Role.EDITOR], cid), presence=presence("Ada")) as ada:
+        async with RoomClient(await live.ticket(live.team[Role.ADMIN], cid), presence=presence("Bo")) as bo:
+            await ada.wait_until(lambda: bo.doc.client_id in ada.peers())
+        await ada.wait_until(lambda: bo.doc.client_id not in ada.peers(), within=2)
+
+        silent = RoomClient(
+            await live.ticket(live.team[Role.VIEWER], cid), presence=presence("Cy"), heartbeat_seconds=None
+        )
+        async with silent:
+            await ada.wait_until(lambda: silent.doc.client_id in ada.peers())
+            await silent.wait_until(silent.closed.is_set, within=6)  # the server's limit is 3 s here
+            assert silent.close_code == CloseCode.SILENT
+            await ada.wait_until(lambda: silent.doc.client_id not in ada.peers(), within=2)
+
+
+async def test_the_last_clients_leaving_lose_no_write(live: Live) -> None:
+    """Stock: the room is deleted when its last client leaves, cancelling writes in flight; a
+    cancelled SQLite write leaves a transaction open, and later rooms silently store nothing."""
+    cid = await live.create_campaign()
+    expected = ""
+    for round_ in range(3):
+        async with (
+            RoomClient(await live.ticket(live.team[Role.EDITOR], cid)) as writer,
+            RoomClient(await live.ticket(live.team[Role.VIEWER], cid)) as watcher,
+        ):
+            await writer.wait_until(writer.synced.is_set)
+            for i in range(20):
+                writer.edit(append(f"{round_}.{i} "))
+            expected += "".join(f"{round_}.{i} " for i in range(20))
+            # The room has applied every edit (the watcher has them all): leave at once, stored
+            # or not. The room unloads 0.3 s after.
+            await watcher.wait_until(lambda: body_of(watcher) == expected)  # noqa: B023
+        await anyio.sleep(0.5)
+    async with RoomClient(await live.ticket(live.team[Role.VIEWER], cid)) as reader:
+        await reader.wait_until(lambda: body_of(reader) == expected)
+
+
+async def test_clients_opening_a_new_room_at_the_same_instant_all_get_in(live: Live) -> None:
+    """Stock: two clients opening a new room at once can deadlock (check-then-start, no lock)."""
+    cid = await live.create_campaign()
+    urls = [
+        await live.ticket(live.team[role], cid) for role in (Role.EDITOR, Role.ADMIN, Role.OWNER, Role.VIEWER)
+    ]
+    clients: list[RoomClient] = []
+    all_in, done = anyio.Event(), anyio.Event()
+
+    async def participant(url: str) -> None:
+        async with RoomClient(url) as client:
+            await client.wait_until(client.synced.is_set, within=5)
+            clients.append(client)
+            if len(clients) == len(urls):
+                all_in.set()
+            await done.wait()
+
+    with anyio.fail_after(15):
+        async with anyio.create_task_group() as group:
+            for url in urls:  # all at the same instant
+                group.start_soon(participant, url)
+            await all_in.wait()
+            clients[0].edit(append("together"))
+            for client in clients:
+                await client.wait_until(lambda c=client: body_of(c) == "together", within=5)  # type: ignore[misc]
+            done.set()
+
+
+async def test_updates_are_compacted_into_a_snapshot(live: Live) -> None:
+    cid = await live.create_campaign()
+    async with RoomClient(await live.ticket(live.team[Role.EDITOR], cid)) as client:
+        for i in range(60):  # the server compacts after 25 stored updates here
+            client.edit(append(f"{i},"))
+            await anyio.sleep(0.005)
+        await client.wait_until(lambda: client.stored == client.updates_sent)
+    database = Database(live.settings)
+    try:
+        async with database.session(read_only=True) as session:
+            snapshots = await session.scalar(select(func.count()).select_from(DocumentSnapshot))
+            updates = await session.scalar(select(func.count()).select_from(DocumentUpdate))
+    finally:
+        await database.dispose()
+    assert snapshots == 1
+    assert updates is not None
+    assert updates < 25
+    expected = "".join(f"{i}," for i in range(60))
+    assert (await live.content(live.team[Role.VIEWER], cid))["body"] == expected

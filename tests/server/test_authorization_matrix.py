@@ -140,10 +140,14 @@ async def _fixtures(app: Litestar, client: httpx.AsyncClient, team: Team) -> dic
         session.add(target)
         await session.flush()
         session.add(Membership(workspace_id=team.workspace_id, user_id=target.id, role=Role.VIEWER))
+    version = (
+        await client.post(f"/api/campaigns/{campaign['id']}/versions", json={"name": "v"}, headers=owner)
+    ).json()
     return {
         "campaign_id": campaign["id"],
         "user_id": str(target.id),
         "key_id": key["key"]["id"],
+        "version_id": version["id"],
         "path": "no-such-document",
     }
 
@@ -219,9 +223,15 @@ async def test_campaign_actions_behave_as_documented(
     if action == CampaignAction.SCHEDULE:
         body["send_at"] = (utcnow() + timedelta(days=1)).isoformat()
     for role in ROLES:
+        # Put the campaign where the action starts, as if it had been sent to review as it is.
+        digest = (
+            await client.get(f"/api/campaigns/{campaign['id']}/content", headers=team[Role.VIEWER].headers)
+        ).json()["content_hash"]
         async with app.state.database.session() as session, session.begin():
             await session.execute(
-                update(Campaign).where(Campaign.id == uuid.UUID(campaign["id"])).values(status=source)
+                update(Campaign)
+                .where(Campaign.id == uuid.UUID(campaign["id"]))
+                .values(status=source, review_hash=digest)
             )
         status, code = await _call(
             client, "POST", f"/api/campaigns/{campaign['id']}/transitions", body, team[role].headers

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -14,8 +15,16 @@ from litestar.middleware import DefineMiddleware
 from litestar.types import ControllerRouterHandler
 
 from justmaily.server.campaigns.controllers import CampaignsController
-from justmaily.server.collaboration.controllers import CollaborationController, campaign_room, close_rooms_of
+from justmaily.server.campaigns.ports import CampaignDocument
+from justmaily.server.collaboration.controllers import (
+    CollaborationController,
+    VersionsController,
+    campaign_room,
+    close_rooms_of,
+)
+from justmaily.server.collaboration.materialise import materialise_campaign
 from justmaily.server.collaboration.rooms import RoomManager
+from justmaily.server.collaboration.service import ContentService
 from justmaily.server.collaboration.store import DocumentStore
 from justmaily.server.db.engine import Database
 from justmaily.server.db.migrate import upgrade_to_head
@@ -41,8 +50,14 @@ ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     ApiKeysController,
     CampaignsController,
     CollaborationController,
+    VersionsController,
     campaign_room,
 ]
+
+
+def provide_document(state: State) -> CampaignDocument:
+    """The campaigns domain edits content through the live document (collaboration)."""
+    return ContentService(state.database, state.rooms)
 
 
 def create_app(settings: Settings) -> Litestar:
@@ -61,7 +76,12 @@ def create_app(settings: Settings) -> Litestar:
                 await upgrade_to_head(database.engine)
             async with anyio.create_task_group() as rooms_group:
                 store = DocumentStore(database, settings.room_compact_after_updates)
-                app.state.rooms = RoomManager(store, rooms_group, settings.room_idle_unload_seconds)
+                app.state.rooms = RoomManager(
+                    store,
+                    rooms_group,
+                    settings.room_idle_unload_seconds,
+                    on_stored=functools.partial(materialise_campaign, database),
+                )
                 app.state.started = True
                 log.info("started", settings=settings.redacted())
                 try:
@@ -75,7 +95,10 @@ def create_app(settings: Settings) -> Litestar:
 
     app = Litestar(
         route_handlers=ROUTE_HANDLERS,
-        dependencies={"db_session": Provide(get_session)},
+        dependencies={
+            "db_session": Provide(get_session),
+            "document": Provide(provide_document, sync_to_thread=False),
+        },
         guards=[permission_guard],
         middleware=[
             request_context_middleware,

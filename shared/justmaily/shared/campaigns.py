@@ -116,3 +116,6 @@ class Campaign(msgspec.Struct, frozen=True, kw_only=True):
     approved_at: datetime | None = None
     scheduled_at: datetime | None = None
     archived_at: datetime | None = None
+    # The document's content hash when submitted for review, and the hash that was approved.
+    review_hash: str | None = None
+    approved_hash: str | None = None

@@ -99,3 +99,17 @@ class ContentPatch(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     # The texts as you last read them (GET …/content), by name. Given, your change (base -> new)
     # is merged into what others wrote since; without it the text simply becomes the new value.
     base: dict[str, BodyText] = msgspec.field(default_factory=dict)
+
+
+class VersionCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200, examples=["Before legal review"])]
+
+
+class Version(msgspec.Struct, frozen=True, kw_only=True):
+    id: UUID
+    campaign_id: UUID
+    name: str
+    kind: str  # "named", or "review" when the campaign was sent to review
+    content_hash: str
+    created_by: UUID
+    created_at: datetime

@@ -14,13 +14,23 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from justmaily.server.campaigns import examples
 from justmaily.server.campaigns.models import Campaign as CampaignRow
-from justmaily.server.campaigns.service import CampaignService, to_wire
+from justmaily.server.campaigns.ports import CampaignDocument
+from justmaily.server.campaigns.service import (
+    CampaignService,
+    check_revision,
+    check_transition,
+    content_patch,
+    to_wire,
+)
+from justmaily.server.db.engine import Database
+from justmaily.server.db.session import transaction
 from justmaily.server.http.openapi import body, ok, problems
 from justmaily.server.http.policy import requires
 from justmaily.server.http.problems import ApiError
 from justmaily.server.identity.principal import Principal
 from justmaily.shared.campaigns import (
     Campaign,
+    CampaignAction,
     CampaignCreate,
     CampaignStatus,
     CampaignUpdate,
@@ -53,6 +63,11 @@ def expected_revision(if_match: str | None) -> int | None:
     if match is None:
         raise ApiError(400, "invalid_if_match", 'If-Match must be a campaign revision such as "3"')
     return int(match.group(1))
+
+
+async def _fresh(database: Database, principal: Principal, campaign_id: uuid.UUID) -> CampaignRow:
+    async with database.session(read_only=True) as session:
+        return await CampaignService(session).get(principal, campaign_id)
 
 
 def with_etag(campaign: CampaignRow, status_code: int = 200) -> Response[Campaign]:
@@ -95,7 +110,7 @@ class CampaignsController(Controller):
     async def create_campaign(
         self,
         request: AuthedRequest,
-        campaigns: NamedDependency[CampaignService],
+        document: NamedDependency[CampaignDocument],
         data: Annotated[
             CampaignCreate,
             body(
@@ -109,7 +124,16 @@ class CampaignsController(Controller):
             ),
         ],
     ) -> Response[Campaign]:
-        return with_etag(await campaigns.create(request.user, data), status_code=201)
+        principal, database = request.user, request.app.state.database
+        async with transaction(database) as session:
+            campaign = await CampaignService(session).create(principal, data)
+        # The document holds the content; it is written after the row exists.
+        patch = content_patch(
+            CampaignUpdate(subject=data.subject, preheader=data.preheader, sender=data.sender)
+        )
+        if patch is not None:
+            await document.change(principal, campaign.id, patch)
+        return with_etag(await _fresh(database, principal, campaign.id), status_code=201)
 
     @get(
         "/{campaign_id:uuid}",
@@ -134,15 +158,22 @@ class CampaignsController(Controller):
     async def update_campaign(
         self,
         request: AuthedRequest,
-        campaigns: NamedDependency[CampaignService],
+        document: NamedDependency[CampaignDocument],
         campaign_id: FromPath[uuid.UUID],
         data: Annotated[CampaignUpdate, body("new subject", {"subject": "Last chance: 20% off"})],
         if_match: IfMatch = None,
     ) -> Response[Campaign]:
-        """Changing subject, preheader or sender of a campaign in review, approved or scheduled
-        returns it to draft: an approval covers exactly the content that was approved."""
+        """Subject, preheader and sender are texts of the campaign's live document: they change
+        there, merged with live editors. Changing them in review, approved or scheduled returns
+        the campaign to draft: an approval covers exactly the content that was approved."""
+        principal, database = request.user, request.app.state.database
         revision = expected_revision(if_match)
-        return with_etag(await campaigns.update(request.user, campaign_id, data, revision))
+        patch = content_patch(data)
+        check_revision(await _fresh(database, principal, campaign_id), revision)
+        if patch is not None:
+            await document.change(principal, campaign_id, patch)
+        async with transaction(database) as session:
+            return with_etag(await CampaignService(session).rename(principal, campaign_id, data.name))
 
     @post(
         "/{campaign_id:uuid}/transitions",
@@ -154,16 +185,28 @@ class CampaignsController(Controller):
     async def transition_campaign(
         self,
         request: AuthedRequest,
-        campaigns: NamedDependency[CampaignService],
+        document: NamedDependency[CampaignDocument],
         campaign_id: FromPath[uuid.UUID],
         data: Annotated[TransitionRequest, body("approve", {"action": "approve"})],
         if_match: IfMatch = None,
     ) -> Response[Campaign]:
         """Each action needs its own permission (docs/security.md): submit, withdraw and reopen
         need campaigns:write; approve and send_back campaigns:review; schedule, unschedule, send
-        and cancel campaigns:send."""
+        and cancel campaigns:send. Submitting keeps a version of the document; approving approves
+        exactly that version's content hash."""
+        principal, database = request.user, request.app.state.database
         revision = expected_revision(if_match)
-        return with_etag(await campaigns.transition(request.user, campaign_id, data, revision))
+        check_transition(principal, await _fresh(database, principal, campaign_id), data, revision)
+        digest = None
+        if data.action == CampaignAction.SUBMIT:
+            digest = await document.freeze_for_review(principal, campaign_id)
+        elif data.action == CampaignAction.APPROVE:
+            digest = await document.current_hash(principal, campaign_id)
+        async with transaction(database) as session:
+            campaign = await CampaignService(session).transition(
+                principal, campaign_id, data, revision, digest
+            )
+            return with_etag(campaign)
 
     @post(
         "/{campaign_id:uuid}/archive",

@@ -29,6 +29,9 @@ class Campaign(Base):
     owner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
     # Bumped by every change; clients send it back in If-Match to avoid lost updates.
     revision: Mapped[int] = mapped_column(Integer, default=1)
+    # SHA-256 of the document as submitted for review, and as approved (docs/collaboration.md).
+    review_hash: Mapped[str | None] = mapped_column(String(64), default=None)
+    approved_hash: Mapped[str | None] = mapped_column(String(64), default=None)
     approved_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"), default=None)
     approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)

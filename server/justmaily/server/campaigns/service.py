@@ -16,7 +16,8 @@ from justmaily.server.http.pagination import decode_cursor, encode_cursor
 from justmaily.server.http.problems import ApiError, not_found
 from justmaily.server.identity.principal import Principal
 from justmaily.shared import campaigns as wire
-from justmaily.shared.campaigns import CONTENT_FIELDS, EDITABLE_STATUSES, TRANSITIONS, CampaignStatus
+from justmaily.shared.campaigns import CONTENT_FIELDS, TRANSITIONS, CampaignStatus
+from justmaily.shared.collaboration import ContentPatch
 from justmaily.shared.pagination import Page
 from justmaily.shared.problems import FieldError
 
@@ -37,10 +38,12 @@ def to_wire(campaign: Campaign) -> wire.Campaign:
         approved_at=campaign.approved_at,
         scheduled_at=campaign.scheduled_at,
         archived_at=campaign.archived_at,
+        review_hash=campaign.review_hash,
+        approved_hash=campaign.approved_hash,
     )
 
 
-def _checked_sender(sender: str) -> str:
+def checked_sender(sender: str) -> str:
     """`Name <address>` or a bare address; empty while drafting."""
     if not sender.strip():
         return ""
@@ -65,7 +68,7 @@ class CampaignService:
             name=data.name,
             subject=data.subject,
             preheader=data.preheader,
-            sender=_checked_sender(data.sender),
+            sender=checked_sender(data.sender),
             owner_id=principal.user_id,
         )
         self.session.add(campaign)
@@ -116,36 +119,13 @@ class CampaignService:
         )
         return Page(items=[to_wire(c) for c in rows[:limit]], next_cursor=next_cursor)
 
-    async def update(
-        self,
-        principal: Principal,
-        campaign_id: uuid.UUID,
-        data: wire.CampaignUpdate,
-        expected_revision: int | None,
+    async def rename(
+        self, principal: Principal, campaign_id: uuid.UUID, name: str | msgspec.UnsetType
     ) -> Campaign:
         campaign = await self.get(principal, campaign_id, for_update=True)
-        _check_revision(campaign, expected_revision)
-        changes = {
-            name: getattr(data, name)
-            for name in ("name", *CONTENT_FIELDS)
-            if getattr(data, name) is not msgspec.UNSET and getattr(data, name) != getattr(campaign, name)
-        }
-        if "sender" in changes:
-            changes["sender"] = _checked_sender(changes["sender"])
-        if not changes:
-            return campaign
-        content_changed = any(name in changes for name in CONTENT_FIELDS)
-        if content_changed and campaign.status not in EDITABLE_STATUSES:
-            raise ApiError(
-                409, "not_editable", f"a campaign that is {campaign.status} can no longer be edited"
-            )
-        for name, value in changes.items():
-            setattr(campaign, name, value)
-        if content_changed and campaign.status != CampaignStatus.DRAFT:
-            # What was reviewed or approved is no longer what would be sent.
-            campaign.status = CampaignStatus.DRAFT
-            campaign.approved_by = campaign.approved_at = campaign.scheduled_at = None
-        await self._touch(campaign)
+        if name is not msgspec.UNSET and name != campaign.name:
+            campaign.name = name
+            await self._touch(campaign)
         return campaign
 
     async def transition(
@@ -154,30 +134,33 @@ class CampaignService:
         campaign_id: uuid.UUID,
         request: wire.TransitionRequest,
         expected_revision: int | None,
+        content_hash: str | None = None,
     ) -> Campaign:
-        rule = TRANSITIONS[request.action]
-        if rule.permission not in principal.permissions:
-            raise ApiError(403, "forbidden", f"{request.action} needs the {rule.permission} permission")
+        """`content_hash` is the document's hash now, needed to submit and to approve."""
         campaign = await self.get(principal, campaign_id, for_update=True)
-        _check_revision(campaign, expected_revision)
-        if campaign.archived_at is not None:
-            raise ApiError(409, "archived", "unarchive the campaign first")
-        if campaign.status not in rule.sources:
-            allowed = ", ".join(sorted(rule.sources))
+        check_transition(principal, campaign, request, expected_revision)
+        rule = TRANSITIONS[request.action]
+        if request.action == wire.CampaignAction.APPROVE and (
+            content_hash is None or content_hash != campaign.review_hash
+        ):
             raise ApiError(
                 409,
-                "invalid_transition",
-                f"cannot {request.action} a campaign that is {campaign.status} (only from {allowed})",
+                "content_changed",
+                "the content changed since it was sent to review: send it to review again",
             )
         campaign.status = rule.target
-        if request.action == wire.CampaignAction.APPROVE:
+        if request.action == wire.CampaignAction.SUBMIT:
+            campaign.review_hash = content_hash
+        elif request.action == wire.CampaignAction.APPROVE:
             campaign.approved_by, campaign.approved_at = principal.user_id, utcnow()
+            campaign.approved_hash = campaign.review_hash
         elif request.action == wire.CampaignAction.SCHEDULE:
             campaign.scheduled_at = _future(request.send_at)
         elif rule.target in (CampaignStatus.DRAFT, CampaignStatus.APPROVED):
             campaign.scheduled_at = None
         if rule.target == CampaignStatus.DRAFT:
             campaign.approved_by = campaign.approved_at = None
+            campaign.approved_hash = campaign.review_hash = None
         await self._touch(campaign)
         return campaign
 
@@ -196,7 +179,36 @@ class CampaignService:
         await self.session.flush()
 
 
-def _check_revision(campaign: Campaign, expected: int | None) -> None:
+def check_transition(
+    principal: Principal, campaign: Campaign, request: wire.TransitionRequest, expected_revision: int | None
+) -> None:
+    """Refuse a transition the principal may not make, or one the campaign's state forbids."""
+    rule = TRANSITIONS[request.action]
+    if rule.permission not in principal.permissions:
+        raise ApiError(403, "forbidden", f"{request.action} needs the {rule.permission} permission")
+    check_revision(campaign, expected_revision)
+    if campaign.archived_at is not None:
+        raise ApiError(409, "archived", "unarchive the campaign first")
+    if campaign.status not in rule.sources:
+        allowed = ", ".join(sorted(rule.sources))
+        raise ApiError(
+            409,
+            "invalid_transition",
+            f"cannot {request.action} a campaign that is {campaign.status} (only from {allowed})",
+        )
+
+
+def content_patch(data: wire.CampaignUpdate) -> ContentPatch | None:
+    """The document edit a campaign update asks for (the document holds the content)."""
+    fields = {
+        name: getattr(data, name) for name in CONTENT_FIELDS if getattr(data, name) is not msgspec.UNSET
+    }
+    if "sender" in fields:
+        fields["sender"] = checked_sender(fields["sender"])
+    return ContentPatch(**fields) if fields else None
+
+
+def check_revision(campaign: Campaign, expected: int | None) -> None:
     if expected is not None and expected != campaign.revision:
         raise ApiError(
             412,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import structlog
@@ -16,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from justmaily.server.campaigns.service import CampaignService
 from justmaily.server.collaboration.connection import Connection, ConnectionLimits
 from justmaily.server.collaboration.rooms import RoomManager
-from justmaily.server.collaboration.service import ContentService
+from justmaily.server.collaboration.service import ContentService, VersionService
 from justmaily.server.collaboration.tickets import TicketService, is_read_only
 from justmaily.server.db.session import transaction
 from justmaily.server.http import policy
@@ -25,7 +26,14 @@ from justmaily.server.http.problems import ApiError
 from justmaily.server.identity.auth import AuthService
 from justmaily.server.identity.controllers import ACCESS_CHANGED
 from justmaily.server.identity.principal import Principal
-from justmaily.shared.collaboration import CampaignContent, CloseCode, ContentPatch, RoomTicket
+from justmaily.shared.collaboration import (
+    CampaignContent,
+    CloseCode,
+    ContentPatch,
+    RoomTicket,
+    Version,
+    VersionCreate,
+)
 from justmaily.shared.roles import Permission
 
 log = structlog.get_logger(__name__)
@@ -124,6 +132,86 @@ class CollaborationController(Controller):
         one transaction: live editors see it at once and keep their carets and concurrent typing.
         Answers once the change is stored."""
         return await content.change(request.user, campaign_id, data)
+
+
+_VERSION_EXAMPLE = Version(
+    id=uuid.UUID("7d1e2f3a-4b5c-4d6e-8f90-a1b2c3d4e5f6"),
+    campaign_id=uuid.UUID("0b5c3c52-4d2c-4a51-9d3e-6a0f0f7c2b1e"),
+    name="Before legal review",
+    kind="named",
+    content_hash="9f2c" + "0" * 60,
+    created_by=uuid.UUID("6a1d4a0e-8d4b-4f0e-9a57-2b1f3c4d5e6f"),
+    created_at=datetime(2026, 5, 1, 9, 30, tzinfo=UTC),
+)
+
+
+def provide_versions(state: State) -> VersionService:
+    return VersionService(ContentService(state.database, state.rooms))
+
+
+class VersionsController(Controller):
+    path = "/api/campaigns/{campaign_id:uuid}/versions"
+    tags = ["collaboration"]
+    dependencies = {"versions": Provide(provide_versions, sync_to_thread=False)}
+
+    @get(
+        opt=policy.requires(Permission.CAMPAIGNS_READ),
+        responses=ok(list[Version], [_VERSION_EXAMPLE]) | problems(400, 404),
+        summary="The campaign's versions, newest first",
+    )
+    async def list_versions(
+        self,
+        request: AuthedRequest,
+        versions: NamedDependency[VersionService],
+        campaign_id: FromPath[uuid.UUID],
+    ) -> list[Version]:
+        return await versions.list(request.user, campaign_id)
+
+    @post(
+        opt=policy.requires(Permission.CAMPAIGNS_WRITE),
+        responses=ok(Version, _VERSION_EXAMPLE, 201) | problems(400, 404),
+        summary="Keep a named version of the document as it is now",
+    )
+    async def create_version(
+        self,
+        request: AuthedRequest,
+        versions: NamedDependency[VersionService],
+        campaign_id: FromPath[uuid.UUID],
+        data: Annotated[VersionCreate, body("name it", {"name": "Before legal review"})],
+    ) -> Version:
+        return await versions.create(request.user, campaign_id, data.name)
+
+    @get(
+        "/{version_id:uuid}",
+        opt=policy.requires(Permission.CAMPAIGNS_READ),
+        responses=ok(CampaignContent, _CONTENT_EXAMPLE) | problems(400, 404),
+        summary="A version's content",
+    )
+    async def read_version(
+        self,
+        request: AuthedRequest,
+        versions: NamedDependency[VersionService],
+        campaign_id: FromPath[uuid.UUID],
+        version_id: FromPath[uuid.UUID],
+    ) -> CampaignContent:
+        return await versions.read(request.user, campaign_id, version_id)
+
+    @post(
+        "/{version_id:uuid}/restore",
+        opt=policy.requires(Permission.CAMPAIGNS_WRITE),
+        status_code=200,
+        responses=ok(CampaignContent, _CONTENT_EXAMPLE) | problems(400, 404, 409, 503),
+        summary="Make the document say what a version says (as new edits)",
+    )
+    async def restore_version(
+        self,
+        request: AuthedRequest,
+        versions: NamedDependency[VersionService],
+        campaign_id: FromPath[uuid.UUID],
+        version_id: FromPath[uuid.UUID],
+    ) -> CampaignContent:
+        """History is never rewritten: the restore is a forward edit that live editors receive."""
+        return await versions.restore(request.user, campaign_id, version_id)
 
 
 @listener(ACCESS_CHANGED)

@@ -22,6 +22,29 @@ def load_document(updates: Iterable[bytes]) -> Doc[Any]:
     return doc
 
 
+def initial_update(values: dict[str, str]) -> bytes:
+    """A document holding the given texts, as one update (a new campaign's first content)."""
+    doc: Doc[Any] = Doc()
+    with doc.transaction():
+        for name, value in values.items():
+            if value:
+                text(doc, name).insert(0, value)
+    return doc.get_update()
+
+
+def restore(doc: Doc[Any], version: Doc[Any]) -> None:
+    """Make `doc` say what `version` says, as new edits on top (history is never rewritten).
+    Call inside a transaction of `doc`."""
+    for name in TEXT_FIELDS:
+        replace_text(text(doc, name), str(text(version, name)))
+    current, wanted = doc.get(COMMENTS, type=Map), version.get(COMMENTS, type=Map).to_py() or {}
+    for key in [k for k in current if k not in wanted]:
+        del current[key]
+    for key, value in wanted.items():
+        if current.get(key) != value:
+            current[key] = value
+
+
 def text(doc: Doc[Any], name: str) -> Text:
     shared: Text = doc.get(name, type=Text)
     return shared

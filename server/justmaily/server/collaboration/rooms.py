@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,13 +44,22 @@ class PendingWrite:
     failed: bool = False
 
 
+OnStored = Callable[[uuid.UUID, Doc[Any]], Awaitable[None]]
+
+
 class CampaignRoom:
     def __init__(
-        self, campaign_id: uuid.UUID, workspace_id: uuid.UUID, doc: Doc[Any], store: DocumentStore
+        self,
+        campaign_id: uuid.UUID,
+        workspace_id: uuid.UUID,
+        doc: Doc[Any],
+        store: DocumentStore,
+        on_stored: OnStored | None = None,
     ) -> None:
         self.campaign_id = campaign_id
         self.workspace_id = workspace_id
         self.store = store
+        self.on_stored = on_stored
         self.yroom = YRoom(ready=True, ydoc=doc, log=structlog.get_logger("pycrdt.websocket"))
         self.connections: set[Connection] = set()
         self.holders = 0  # connections and server-side edits using the room (guarded by the manager)
@@ -145,7 +155,7 @@ class CampaignRoom:
         try:
             async for attempt in AsyncRetrying(
                 stop=stop_after_attempt(4),
-                wait=wait_exponential_jitter(initial=0.05, max=1),
+                wait=wait_exponential_jitter(multiplier=0.05, max=1, jitter=0.05),
                 retry=retry_if_exception_type(Exception),
                 reraise=True,
             ):
@@ -163,6 +173,11 @@ class CampaignRoom:
                         CloseCode.INTERNAL_ERROR, "could not store your edits; reconnect"
                     )
             return
+        if self.on_stored is not None:
+            try:
+                await self.on_stored(self.campaign_id, self.doc)
+            except Exception:  # the edits are stored; the row catches up with the next batch
+                self._log.exception("room_materialise_failed")
         acks: dict[Connection, int] = {}
         for write in batch:
             write.done.set()
@@ -178,8 +193,15 @@ class CampaignRoom:
 class RoomManager:
     """Opens rooms on demand, one at a time; unloads them when idle; closes them on shutdown."""
 
-    def __init__(self, store: DocumentStore, group: TaskGroup, idle_unload_seconds: float) -> None:
+    def __init__(
+        self,
+        store: DocumentStore,
+        group: TaskGroup,
+        idle_unload_seconds: float,
+        on_stored: OnStored | None = None,
+    ) -> None:
         self.store = store
+        self.on_stored = on_stored
         self.group = group
         self.idle_unload_seconds = idle_unload_seconds
         self.rooms: dict[uuid.UUID, CampaignRoom] = {}
@@ -191,7 +213,7 @@ class RoomManager:
             room = self.rooms.get(campaign_id)
             if room is None:
                 doc = load_document(await self.store.load(campaign_id))
-                room = CampaignRoom(campaign_id, workspace_id, doc, self.store)
+                room = CampaignRoom(campaign_id, workspace_id, doc, self.store, self.on_stored)
                 await self.group.start(room.run)
                 self.rooms[campaign_id] = room
                 self.group.start_soon(self._unload_when_idle, room)

@@ -98,6 +98,14 @@ def _field_errors(extra: Any) -> list[FieldError]:
 
 def _http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Problem]:
     status = exc.status_code
+    if status >= 500:
+        log.error(
+            "server_error",
+            path=request.url.path,
+            detail=exc.detail,
+            request_id=request_id_of(request.scope),
+            exc_info=exc,
+        )
     code = "validation_error" if isinstance(exc, ValidationException) else code_for(status)
     return problem_response(request, status, code, exc.detail, _field_errors(exc.extra), exc.headers)
 

@@ -1,0 +1,48 @@
+"""Keep the campaign row in step with its document: the texts queries need, and approval.
+
+Called after every stored batch of a room. An approval covers exactly the content hash that was
+submitted for review: any change to the document sends the campaign back to draft.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import structlog
+from pycrdt import Doc
+
+from justmaily.server.campaigns.models import Campaign
+from justmaily.server.collaboration.document import content_hash, texts
+from justmaily.server.db.base import utcnow
+from justmaily.server.db.engine import Database
+from justmaily.server.db.session import transaction
+from justmaily.shared.campaigns import CONTENT_FIELDS, CampaignStatus
+
+log = structlog.get_logger(__name__)
+_UNDER_REVIEW = frozenset({CampaignStatus.IN_REVIEW, CampaignStatus.APPROVED, CampaignStatus.SCHEDULED})
+_ROW_LIMITS = {"sender": 320}  # the row mirrors; the document may hold more while someone types
+
+
+async def materialise_campaign(database: Database, campaign_id: uuid.UUID, doc: Doc[Any]) -> None:
+    values = texts(doc)
+    digest = content_hash(doc)
+    async with transaction(database) as session:
+        campaign = await session.get(Campaign, campaign_id, with_for_update=True)
+        if campaign is None:
+            return
+        changed = False
+        for name in CONTENT_FIELDS:
+            value = values[name][: _ROW_LIMITS.get(name)]
+            if getattr(campaign, name) != value:
+                setattr(campaign, name, value)
+                changed = True
+        if campaign.status in _UNDER_REVIEW and digest != campaign.review_hash:
+            log.info("approval_voided", campaign=str(campaign_id), status=str(campaign.status))
+            campaign.status = CampaignStatus.DRAFT
+            campaign.approved_by = campaign.approved_at = campaign.scheduled_at = None
+            campaign.approved_hash = None
+            changed = True
+        if changed:
+            campaign.revision += 1
+            campaign.updated_at = utcnow()

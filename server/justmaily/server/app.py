@@ -22,6 +22,7 @@ from justmaily.server.collaboration.controllers import (
     campaign_room,
     close_rooms_of,
 )
+from justmaily.server.collaboration.fanout import PostgresFanout
 from justmaily.server.collaboration.materialise import materialise_campaign
 from justmaily.server.collaboration.rooms import RoomManager
 from justmaily.server.collaboration.service import ContentService
@@ -82,6 +83,9 @@ def create_app(settings: Settings) -> Litestar:
                     settings.room_idle_unload_seconds,
                     on_stored=functools.partial(materialise_campaign, database),
                 )
+                if not settings.is_sqlite:
+                    fanout = PostgresFanout(store, settings.effective_database_url, app.state.rooms.deliver)
+                    await rooms_group.start(fanout.run)
                 app.state.started = True
                 log.info("started", settings=settings.redacted())
                 try:

@@ -238,6 +238,14 @@ class RoomManager:
                     await room.stop()
                     log.info("room_unloaded", campaign=str(room.campaign_id))
 
+    async def deliver(self, campaign_id: uuid.UUID, updates: list[bytes]) -> None:
+        """Updates another replica stored: apply them to our room, if we have it loaded."""
+        room = self.rooms.get(campaign_id)
+        if room is None or room.stopping:
+            return  # it loads from the database when a client comes
+        for update in updates:
+            room.doc.apply_update(update)  # YRoom forwards the changes to our clients
+
     async def close_principal(self, principal_id: uuid.UUID, workspace_id: uuid.UUID) -> int:
         """Close the room connections of a member (or an API key, or the keys a member made)
         whose access changed; returns how many."""

@@ -11,6 +11,7 @@ import uuid
 from pycrdt import merge_updates
 from sqlalchemy import delete, func, insert, select
 
+from justmaily.server.collaboration.fanout import announce
 from justmaily.server.collaboration.models import DocumentSnapshot, DocumentUpdate
 from justmaily.server.db.base import utcnow
 from justmaily.server.db.engine import Database
@@ -23,6 +24,7 @@ class DocumentStore:
     def __init__(self, database: Database, compact_after: int) -> None:
         self.database = database
         self.compact_after = compact_after
+        self.replica = uuid.uuid4().hex[:12]  # names this process in fan-out notifications
 
     async def load(self, campaign_id: uuid.UUID) -> list[bytes]:
         """The stored updates of a document, oldest first (the snapshot, if any, first of all)."""
@@ -40,9 +42,13 @@ class DocumentStore:
     async def append(self, campaign_id: uuid.UUID, updates: list[bytes]) -> int:
         """Store updates in one transaction; returns how many rows the log now holds."""
         async with transaction(self.database) as session:
-            await session.execute(
-                insert(DocumentUpdate), [{"campaign_id": campaign_id, "data": u} for u in updates]
+            ids = list(
+                await session.scalars(
+                    insert(DocumentUpdate).returning(DocumentUpdate.id),
+                    [{"campaign_id": campaign_id, "data": u} for u in updates],
+                )
             )
+            await announce(session, self.replica, campaign_id, ids)
             return int(
                 await session.scalar(
                     select(func.count())
@@ -50,6 +56,14 @@ class DocumentStore:
                     .where(DocumentUpdate.campaign_id == campaign_id)
                 )
                 or 0
+            )
+
+    async def rows(self, ids: list[int]) -> list[bytes]:
+        async with self.database.session(read_only=True) as session:
+            return list(
+                await session.scalars(
+                    select(DocumentUpdate.data).where(DocumentUpdate.id.in_(ids)).order_by(DocumentUpdate.id)
+                )
             )
 
     async def compact(self, campaign_id: uuid.UUID) -> int:

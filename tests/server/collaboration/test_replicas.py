@@ -1,0 +1,44 @@
+"""Two server processes on one PostgreSQL serve the same room."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+from pycrdt import Text
+
+from justmaily.shared.roles import Role
+from tests.server.collaboration.conftest import Live
+from tests.support.room_client import RoomClient
+from tests.support.server_process import ServerProcess
+
+
+def body_of(client: RoomClient) -> str:
+    return str(client.doc.get("body", type=Text))
+
+
+@pytest.mark.backends("postgresql")
+async def test_edits_cross_replicas(live: Live, tmp_path: Path) -> None:
+    other = ServerProcess(live.env, tmp_path / "replica-b.log").start()
+    try:
+        cid = await live.create_campaign()
+        url_a = await live.ticket(live.team[Role.EDITOR], cid)
+        async with httpx.AsyncClient(base_url=other.url, timeout=10) as client:
+            response = await client.post(
+                f"/api/campaigns/{cid}/room-ticket", headers=live.team[Role.ADMIN].headers
+            )
+        url_b = str(response.json()["url"]) + "&acks=1"
+        assert url_b.startswith(other.url.replace("http", "ws"))
+        async with RoomClient(url_a) as a, RoomClient(url_b) as b:
+            await a.wait_until(a.synced.is_set)
+            await b.wait_until(b.synced.is_set)
+            a.edit(lambda doc: doc.get("body", type=Text).insert(0, "from A"))
+            await b.wait_until(lambda: body_of(b) == "from A", within=5)
+            b.edit(lambda doc: doc.get("body", type=Text).insert(6, ", and B"))
+            await a.wait_until(lambda: body_of(a) == "from A, and B", within=5)
+            await a.wait_until(lambda: a.stored == a.updates_sent)
+            await b.wait_until(lambda: b.stored == b.updates_sent)
+    finally:
+        other.stop()
+    assert (await live.content(live.team[Role.VIEWER], cid))["body"] == "from A, and B"

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, cast
 
+import anyio
 import httpx
 import pytest
 from argon2 import PasswordHasher
@@ -91,6 +92,15 @@ def app(settings: Settings) -> Litestar:
     return create_app(settings)
 
 
+async def _until_listening(app: Litestar) -> None:
+    """On PostgreSQL the app hears other replicas once its fan-out listens: wait for that."""
+    fanout = app.state.fanout
+    if fanout is None:
+        return
+    with anyio.move_on_after(10):
+        await fanout.first_listening.wait()
+
+
 @asynccontextmanager
 async def running(app: Litestar) -> AsyncIterator[None]:
     """Start-up and shut-down of the app, in one task of its own.
@@ -116,6 +126,7 @@ async def running(app: Litestar) -> AsyncIterator[None]:
             raise task.exception()  # type: ignore[misc]
         raise TimeoutError("app did not start within 30 s")
     try:
+        await _until_listening(app)
         yield
     finally:
         stop.set()

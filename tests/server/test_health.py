@@ -12,12 +12,13 @@ from tests.plugins.api import serving
 from tests.support.server_process import free_port
 
 
-async def test_probes_are_public_and_healthy(client: httpx.AsyncClient) -> None:
+async def test_probes_are_public_and_healthy(client: httpx.AsyncClient, backend: str) -> None:
     for probe in ("live", "ready", "startup"):
         response = await client.get(f"/health/{probe}")
         assert response.status_code == 200, probe
         assert response.json()["status"] == "ok"
-    assert (await client.get("/health/ready")).json()["checks"] == {"database": "ok"}
+    expected = {"database": "ok"} | ({"fanout": "ok"} if backend == "postgresql" else {})
+    assert (await client.get("/health/ready")).json()["checks"] == expected
 
 
 async def test_ready_fails_while_the_database_is_unreachable(tmp_path: Path) -> None:
@@ -33,4 +34,7 @@ async def test_ready_fails_while_the_database_is_unreachable(tmp_path: Path) -> 
         assert (await client.get("/health/startup")).status_code == 200
         ready = await client.get("/health/ready")
         assert ready.status_code == 503
-        assert ready.json() == {"status": "unavailable", "checks": {"database": "unreachable"}}
+        assert ready.json() == {
+            "status": "unavailable",
+            "checks": {"database": "unreachable", "fanout": "connecting"},
+        }

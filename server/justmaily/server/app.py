@@ -84,8 +84,12 @@ def create_app(settings: Settings) -> Litestar:
                     on_stored=functools.partial(materialise_campaign, database),
                 )
                 if not settings.is_sqlite:
-                    fanout = PostgresFanout(store, settings.effective_database_url, app.state.rooms.deliver)
-                    await rooms_group.start(fanout.run)
+                    # In the background: a database that is down must not stop start-up; the
+                    # replica reports not ready until it listens (health/controllers.py).
+                    app.state.fanout = PostgresFanout(
+                        store, settings.effective_database_url, app.state.rooms.deliver
+                    )
+                    rooms_group.start_soon(app.state.fanout.run)
                 app.state.started = True
                 log.info("started", settings=settings.redacted())
                 try:
@@ -117,6 +121,7 @@ def create_app(settings: Settings) -> Litestar:
         request_max_body_size=settings.max_request_bytes,
         state=State(
             {
+                "fanout": None,
                 "settings": settings,
                 "limiter": limiter,
                 "room_rates": rates(settings.room_message_rate),

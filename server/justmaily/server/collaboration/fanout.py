@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING
 import anyio
 import asyncpg
 import structlog
-from anyio.abc import TaskStatus
 from anyio.streams.memory import MemoryObjectSendStream
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
@@ -47,33 +46,36 @@ class PostgresFanout:
         self.store = store
         self.dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
         self.deliver = deliver
+        self.listening = False  # readiness: a replica that cannot hear the others is not ready
+        self.first_listening = anyio.Event()
 
-    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+    async def run(self) -> None:
         send, receive = anyio.create_memory_object_stream[str](10_000)
         async with send, receive, anyio.create_task_group() as group:
             group.start_soon(self._apply_loop, receive)
             delay = 0.5
             while True:
                 try:
-                    await self._listen(send, task_status)
+                    await self._listen(send)
                     delay = 0.5
                     log.warning("fanout_connection_lost")
                 except (OSError, asyncpg.PostgresError) as exc:
                     log.warning("fanout_connect_failed", error=str(exc), retry_in=delay)
                     await anyio.sleep(delay)
                     delay = min(delay * 2, 10)
-                task_status = anyio.TASK_STATUS_IGNORED  # started once, whatever happens later
 
-    async def _listen(self, send: MemoryObjectSendStream[str], task_status: TaskStatus[None]) -> None:
+    async def _listen(self, send: MemoryObjectSendStream[str]) -> None:
         """Listen until the connection drops."""
         connection = await asyncpg.connect(self.dsn)
         lost = anyio.Event()
         try:
             await connection.add_listener(CHANNEL, lambda *args: send.send_nowait(args[3]))
             connection.add_termination_listener(lambda _connection: lost.set())
-            task_status.started()
+            self.listening = True
+            self.first_listening.set()
             await lost.wait()
         finally:
+            self.listening = False
             with anyio.CancelScope(shield=True):
                 await connection.close(timeout=2)
 

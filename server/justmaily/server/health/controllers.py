@@ -49,10 +49,11 @@ class HealthController(Controller):
         summary="The database answers",
     )
     async def ready(self, state: State) -> Response[HealthStatus]:
-        ok = await database_reachable(state.database)
-        body = HealthStatus(
-            status="ok" if ok else "unavailable", checks={"database": "ok" if ok else "unreachable"}
-        )
+        checks = {"database": "ok" if await database_reachable(state.database) else "unreachable"}
+        if state.fanout is not None:  # replicas: hearing the others' edits is part of being ready
+            checks["fanout"] = "ok" if state.fanout.listening else "connecting"
+        ok = all(value == "ok" for value in checks.values())
+        body = HealthStatus(status="ok" if ok else "unavailable", checks=checks)
         return Response(body, status_code=200 if ok else 503)
 
     @get(

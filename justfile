@@ -30,11 +30,15 @@ lint:
     {{venv}}/bin/lint-imports
 
 # All tests (pass pytest arguments, e.g. `just pytest -k campaigns`)
-pytest *args:
+pytest *args: js-deps
     QT_QPA_PLATFORM=offscreen {{venv}}/bin/pytest {{args}}
 
+# The stock JavaScript Yjs client the interop tests drive (Node.js comes from PyPI)
+js-deps:
+    PATH="{{venv}}/bin:$PATH" npm ci --prefix tests/js --no-audit --no-fund --silent
+
 # The server's tests in an environment without Qt: proves the server is headless
-test-headless *args:
+test-headless *args: js-deps
     UV_PROJECT_ENVIRONMENT={{headless}} {{venv}}/bin/uv sync --locked --extra dev --quiet
     {{headless}}/bin/python -c "import importlib.util as u, sys; sys.exit(u.find_spec('PySide6') is not None)" \
         || { echo "PySide6 must not be installed in the headless environment"; exit 1; }

@@ -86,9 +86,8 @@ def create_app(settings: Settings) -> Litestar:
                 if not settings.is_sqlite:
                     # In the background: a database that is down must not stop start-up; the
                     # replica reports not ready until it listens (health/controllers.py).
-                    app.state.fanout = PostgresFanout(
-                        store, settings.effective_database_url, app.state.rooms.deliver
-                    )
+                    app.state.fanout = PostgresFanout(store, settings.effective_database_url, app.state.rooms)
+                    app.state.rooms.fanout = app.state.fanout
                     rooms_group.start_soon(app.state.fanout.run)
                 app.state.started = True
                 log.info("started", settings=settings.redacted())

@@ -8,9 +8,10 @@ import httpx
 import pytest
 from pycrdt import Text
 
+from justmaily.shared.collaboration import CloseCode
 from justmaily.shared.roles import Role
 from tests.server.collaboration.conftest import Live
-from tests.support.room_client import RoomClient
+from tests.support.room_client import RoomClient, presence
 from tests.support.server_process import ServerProcess
 
 
@@ -30,15 +31,35 @@ async def test_edits_cross_replicas(live: Live, tmp_path: Path) -> None:
             )
         url_b = str(response.json()["url"]) + "&acks=1"
         assert url_b.startswith(other.url.replace("http", "ws"))
-        async with RoomClient(url_a) as a, RoomClient(url_b) as b:
+        async with (
+            RoomClient(url_a, presence=presence("on A")) as a,
+            RoomClient(url_b, presence=presence("on B")) as b,
+        ):
             await a.wait_until(a.synced.is_set)
             await b.wait_until(b.synced.is_set)
+            # Presence crosses replicas too.
+            await a.wait_until(lambda: b.doc.client_id in a.peers(), within=5)
+            await b.wait_until(lambda: a.doc.client_id in b.peers(), within=5)
             a.edit(lambda doc: doc.get("body", type=Text).insert(0, "from A"))
             await b.wait_until(lambda: body_of(b) == "from A", within=5)
             b.edit(lambda doc: doc.get("body", type=Text).insert(6, ", and B"))
             await a.wait_until(lambda: body_of(a) == "from A, and B", within=5)
             await a.wait_until(lambda: a.stored == a.updates_sent)
             await b.wait_until(lambda: b.stored == b.updates_sent)
+        assert (await live.content(live.team[Role.VIEWER], cid))["body"] == "from A, and B"
+
+        # Removing a member on replica A closes their connection on replica B.
+        async with httpx.AsyncClient(base_url=other.url, timeout=10) as client:
+            response = await client.post(
+                f"/api/campaigns/{cid}/room-ticket", headers=live.team[Role.VIEWER].headers
+            )
+        async with RoomClient(str(response.json()["url"])) as viewer_on_b:
+            await viewer_on_b.wait_until(viewer_on_b.synced.is_set)
+            removed = await live.call(
+                "DELETE", f"/api/members/{live.team[Role.VIEWER].id}", live.team[Role.OWNER]
+            )
+            assert removed.status_code == 204
+            await viewer_on_b.wait_until(viewer_on_b.closed.is_set, within=5)
+        assert viewer_on_b.close_code == CloseCode.ACCESS_REVOKED
     finally:
         other.stop()
-    assert (await live.content(live.team[Role.VIEWER], cid))["body"] == "from A, and B"

@@ -155,6 +155,8 @@ class Connection:
         except (BadMessageError, ValueError, RuntimeError) as exc:
             await self.close(CloseCode.BAD_MESSAGE, f"bad message: {exc}")
             return None
+        if message.kind is Kind.AWARENESS:
+            await self.room.presence_changed(message.payload)
         if message.kind is Kind.QUERY_AWARENESS:
             await self.send(self.room.awareness_snapshot())
             return None

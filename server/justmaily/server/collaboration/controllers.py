@@ -217,7 +217,7 @@ class VersionsController(Controller):
 @listener(ACCESS_CHANGED)
 async def close_rooms_of(principal_id: uuid.UUID, workspace_id: uuid.UUID, state: State) -> None:
     """Whoever lost or changed access leaves their rooms now, and must get a new ticket."""
-    closed = await state.rooms.close_principal(principal_id, workspace_id)
+    closed = await state.rooms.revoke(principal_id, workspace_id)
     if closed:
         log.info("room_access_revoked", principal=str(principal_id), connections=closed)
 

@@ -1,17 +1,20 @@
-"""Fan-out of stored document updates between server replicas sharing one PostgreSQL.
+"""Fan-out between server replicas sharing one PostgreSQL: stored updates, presence, revocations.
 
-A replica that stores updates notifies (PostgreSQL NOTIFY, in the same transaction, so only
-committed rows are announced) with the campaign and the new rows' ids; every replica listens,
-and one that has that campaign's room loaded reads those rows and applies them, so its clients
-see the edit. NOTIFY payloads are limited to 8,000 bytes: they carry ids, never documents.
-The embedded SQLite default is a single process and needs none of this.
+- Updates: a replica that stores updates notifies (PostgreSQL NOTIFY, in the same transaction,
+  so only committed rows are announced) with the campaign and the new rows' ids; a replica that
+  has that campaign's room loaded reads the rows and applies them, so its clients see the edit.
+- Presence: awareness updates (small) travel in the notification itself.
+- Revocations: a member's or key's changed access closes their connections on every replica.
+
+NOTIFY payloads are limited to 8,000 bytes: never documents. The embedded SQLite default is a
+single process and needs none of this.
 """
 
 from __future__ import annotations
 
+import base64
 import uuid
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import anyio
 import asyncpg
@@ -25,29 +28,63 @@ if TYPE_CHECKING:
     from justmaily.server.collaboration.store import DocumentStore
 
 CHANNEL = "justmaily_documents"
+_MAX_PAYLOAD = 7900
+UPDATES, PRESENCE, REVOKED = "u", "p", "r"
 log = structlog.get_logger(__name__)
-Deliver = Callable[[uuid.UUID, list[bytes]], Awaitable[None]]
+
+
+class Peers(Protocol):
+    """What a replica does with what the others announce (the RoomManager)."""
+
+    async def deliver(self, campaign_id: uuid.UUID, updates: list[bytes]) -> None: ...
+    async def relay_presence(self, campaign_id: uuid.UUID, update: bytes) -> None: ...
+    async def close_principal(self, principal_id: uuid.UUID, workspace_id: uuid.UUID) -> int: ...
+
+
+def _payload(kind: str, replica: str, *fields: str) -> str:
+    return "|".join((kind, replica, *fields))
+
+
+async def _notify(session: AsyncSession, payload: str) -> None:
+    await session.execute(
+        text("SELECT pg_notify(:channel, :payload)"), {"channel": CHANNEL, "payload": payload}
+    )
 
 
 async def announce(session: AsyncSession, replica: str, campaign_id: uuid.UUID, ids: list[int]) -> None:
     """Within the storing transaction: tell the other replicas (no-op off PostgreSQL)."""
     if session.get_bind().dialect.name != "postgresql" or not ids:
         return
-    payload = f"{replica}|{campaign_id}:{','.join(map(str, ids))}"
-    await session.execute(
-        text("SELECT pg_notify(:channel, :payload)"), {"channel": CHANNEL, "payload": payload}
-    )
+    await _notify(session, _payload(UPDATES, replica, str(campaign_id), ",".join(map(str, ids))))
 
 
 class PostgresFanout:
     """Listens on one dedicated connection; reconnects with backoff if it drops."""
 
-    def __init__(self, store: DocumentStore, url: str, deliver: Deliver) -> None:
+    def __init__(self, store: DocumentStore, url: str, peers: Peers) -> None:
         self.store = store
         self.dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-        self.deliver = deliver
+        self.peers = peers
         self.listening = False  # readiness: a replica that cannot hear the others is not ready
         self.first_listening = anyio.Event()
+
+    async def publish_presence(self, campaign_id: uuid.UUID, update: bytes) -> None:
+        encoded = base64.b64encode(update).decode()
+        if len(encoded) > _MAX_PAYLOAD:
+            log.info("fanout_presence_too_large", bytes=len(update))
+            return
+        await self._publish(_payload(PRESENCE, self.store.replica, str(campaign_id), encoded))
+
+    async def publish_revocation(self, principal_id: uuid.UUID, workspace_id: uuid.UUID) -> None:
+        await self._publish(_payload(REVOKED, self.store.replica, str(principal_id), str(workspace_id)))
+
+    async def _publish(self, payload: str) -> None:
+        try:
+            async with self.store.database.session(read_only=True) as session:
+                await _notify(session, payload)
+                await session.commit()  # NOTIFY is delivered when its transaction commits
+        except Exception:
+            log.exception("fanout_publish_failed", kind=payload[:1])
 
     async def run(self) -> None:
         send, receive = anyio.create_memory_object_stream[str](10_000)
@@ -82,14 +119,21 @@ class PostgresFanout:
     async def _apply_loop(self, notifications: anyio.abc.ObjectReceiveStream[str]) -> None:
         async for payload in notifications:
             try:
-                replica, _, rest = payload.partition("|")
-                if replica == self.store.replica:
-                    continue  # our own rows: already in our rooms
-                campaign, _, ids = rest.partition(":")
-                campaign_id, row_ids = uuid.UUID(campaign), [int(i) for i in ids.split(",") if i]
-                updates = await self.store.rows(row_ids)
-                if len(updates) < len(row_ids):
-                    updates = await self.store.load(campaign_id)  # compacted meanwhile: take it all
-                await self.deliver(campaign_id, updates)
+                await self._apply(payload)
             except Exception:
                 log.exception("fanout_apply_failed", payload=payload[:100])
+
+    async def _apply(self, payload: str) -> None:
+        kind, replica, *fields = payload.split("|")
+        if replica == self.store.replica:
+            return  # our own news
+        if kind == UPDATES:
+            campaign_id, row_ids = uuid.UUID(fields[0]), [int(i) for i in fields[1].split(",") if i]
+            updates = await self.store.rows(row_ids)
+            if len(updates) < len(row_ids):
+                updates = await self.store.load(campaign_id)  # compacted meanwhile: take it all
+            await self.peers.deliver(campaign_id, updates)
+        elif kind == PRESENCE:
+            await self.peers.relay_presence(uuid.UUID(fields[0]), base64.b64decode(fields[1]))
+        elif kind == REVOKED:
+            await self.peers.close_principal(uuid.UUID(fields[0]), uuid.UUID(fields[1]))

@@ -28,6 +28,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt,
 
 from justmaily.server.collaboration.connection import Connection
 from justmaily.server.collaboration.document import load_document
+from justmaily.server.collaboration.fanout import PostgresFanout
 from justmaily.server.collaboration.store import DocumentStore
 from justmaily.shared.collaboration import CloseCode
 
@@ -55,8 +56,10 @@ class CampaignRoom:
         doc: Doc[Any],
         store: DocumentStore,
         on_stored: OnStored | None = None,
+        manager: RoomManager | None = None,
     ) -> None:
         self.campaign_id = campaign_id
+        self.manager = manager
         self.workspace_id = workspace_id
         self.store = store
         self.on_stored = on_stored
@@ -112,6 +115,16 @@ class CampaignRoom:
                 "room_connection_ended", connection=connection.id, updates=connection.updates_received
             )
 
+    async def presence_changed(self, update: bytes) -> None:
+        if self.manager is not None:
+            await self.manager.presence_changed(self.campaign_id, update)
+
+    async def relay_presence(self, update: bytes) -> None:
+        self.yroom.awareness.apply_awareness_update(update, "replica")
+        message = create_awareness_message(update)
+        for connection in list(self.connections):
+            await connection.send(message)
+
     def awareness_snapshot(self) -> bytes:
         awareness = self.yroom.awareness
         others = [cid for cid in awareness.states if cid != awareness.client_id]
@@ -123,9 +136,11 @@ class CampaignRoom:
         if not gone:
             return
         awareness.remove_awareness_states(gone, origin=connection)
-        message = create_awareness_message(awareness.encode_awareness_update(gone))
+        update = awareness.encode_awareness_update(gone)
+        message = create_awareness_message(update)
         for other in list(self.connections):
             await other.send(message)
+        await self.presence_changed(update)
 
     def store_later(
         self, update: bytes, connection: Connection | None = None, sequence: int = 0
@@ -205,6 +220,7 @@ class RoomManager:
         self.group = group
         self.idle_unload_seconds = idle_unload_seconds
         self.rooms: dict[uuid.UUID, CampaignRoom] = {}
+        self.fanout: PostgresFanout | None = None  # set when replicas share PostgreSQL
         self._lock = anyio.Lock()
 
     async def acquire(self, campaign_id: uuid.UUID, workspace_id: uuid.UUID) -> CampaignRoom:
@@ -213,7 +229,7 @@ class RoomManager:
             room = self.rooms.get(campaign_id)
             if room is None:
                 doc = load_document(await self.store.load(campaign_id))
-                room = CampaignRoom(campaign_id, workspace_id, doc, self.store, self.on_stored)
+                room = CampaignRoom(campaign_id, workspace_id, doc, self.store, self.on_stored, self)
                 await self.group.start(room.run)
                 self.rooms[campaign_id] = room
                 self.group.start_soon(self._unload_when_idle, room)
@@ -237,6 +253,23 @@ class RoomManager:
                     del self.rooms[room.campaign_id]
                     await room.stop()
                     log.info("room_unloaded", campaign=str(room.campaign_id))
+
+    async def presence_changed(self, campaign_id: uuid.UUID, update: bytes) -> None:
+        """A local client's presence changed: other replicas' clients should see it too."""
+        if self.fanout is not None:
+            await self.fanout.publish_presence(campaign_id, update)
+
+    async def relay_presence(self, campaign_id: uuid.UUID, update: bytes) -> None:
+        """Presence from another replica's clients: show it to ours."""
+        room = self.rooms.get(campaign_id)
+        if room is not None and not room.stopping:
+            await room.relay_presence(update)
+
+    async def revoke(self, principal_id: uuid.UUID, workspace_id: uuid.UUID) -> int:
+        """Access changed: close the principal's connections here and on every other replica."""
+        if self.fanout is not None:
+            await self.fanout.publish_revocation(principal_id, workspace_id)
+        return await self.close_principal(principal_id, workspace_id)
 
     async def deliver(self, campaign_id: uuid.UUID, updates: list[bytes]) -> None:
         """Updates another replica stored: apply them to our room, if we have it loaded."""

@@ -6,7 +6,7 @@ is fixed here, once, by name, so every client finds the same shared types:
 - `subject`, `preheader`, `sender`, `body`: root-level shared texts. The body's source format is
   Markdown (see docs/collaboration.md for why).
 - `comments`: a root-level map from comment id to a comment (`Comment` below, as a plain map),
-  anchored to `body` by two sticky indexes, so an anchor follows the text it points at.
+  anchored to `body` by two relative positions (`Anchor`), so it follows the text it points at.
 - `insights`: a root-level map the server writes (readability, spam score, …) and clients read.
 """
 
@@ -54,10 +54,14 @@ class RoomTicket(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Anchor(msgspec.Struct, frozen=True, kw_only=True):
-    """A range of the body, as Yjs relative positions (JSON form), so it survives edits."""
+    """A range of the body as two Yjs relative positions, so it follows its text through edits.
 
-    start: dict[str, object]
-    end: dict[str, object]
+    Each is base64 of the binary form (`Y.encodeRelativePosition` in JavaScript,
+    `StickyIndex.encode()` in pycrdt): the JSON form does not survive a Yjs map, which turns
+    client ids into floating-point numbers."""
+
+    start: str
+    end: str
 
 
 class Comment(msgspec.Struct, frozen=True, kw_only=True):

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import uuid
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pycrdt import Doc, Map, create_sync_message, create_update_message
+from pycrdt import Assoc, Doc, Map, StickyIndex, create_sync_message, create_update_message
 
 from justmaily.server.collaboration.document import content_hash, materialise, rebase_text, replace_text, text
 from justmaily.server.collaboration.protocol import BadMessageError, Kind, parse
@@ -75,3 +76,30 @@ def test_the_protocol_reader_reads_real_messages() -> None:
     update = parse(create_update_message(doc.get_update()))
     assert update.kind is Kind.SYNC_UPDATE
     assert update.payload == doc.get_update()
+
+
+def test_a_comment_anchor_follows_its_text_through_edits() -> None:
+    doc, body = new_text("Buy our spring collection today")
+    start = len(b"Buy our ")
+    anchor = {
+        "start": base64.b64encode(StickyIndex.new(body, start, Assoc.AFTER).encode()).decode(),
+        "end": base64.b64encode(
+            StickyIndex.new(body, start + len(b"spring"), Assoc.BEFORE).encode()
+        ).decode(),
+    }
+    comment = {
+        "id": "c1",
+        "author_id": "u1",
+        "author_name": "Ada",
+        "text": "Say 'summer'?",
+        "created_at": "2026-05-01T09:30:00Z",
+        "anchor": anchor,
+    }
+    doc.get("comments", type=Map)["c1"] = comment
+    with doc.transaction():
+        body.insert(0, "Hurry! ")  # edits before the anchored range move it
+    (parsed,) = materialise(doc, uuid.uuid4()).comments
+    assert parsed.anchor is not None
+    begin = StickyIndex.decode(base64.b64decode(parsed.anchor.start), body).get_index()
+    end = StickyIndex.decode(base64.b64decode(parsed.anchor.end), body).get_index()
+    assert str(body).encode()[begin:end] == b"spring"

@@ -42,6 +42,9 @@ async def test_rest_edits_merge_with_live_typing(live: Live) -> None:
     assert content["body"] == "> Dear reader, goodbye."
     assert content["subject"] == "Farewell"
     assert len(content["content_hash"]) == 64
+    # The server keeps its insights on the document for every client (not part of the hash).
+    assert content["insights"]["stats"]["body_words"] == 3
+    assert content["insights"]["stats"]["subject_fits_on_phone"] is True
 
 
 async def test_rest_bridge_permissions_and_bad_input(live: Live) -> None:

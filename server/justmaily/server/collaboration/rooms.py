@@ -26,6 +26,7 @@ from pycrdt import Doc, create_awareness_message
 from pycrdt.websocket import YRoom
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
+from justmaily.server.collaboration import insights
 from justmaily.server.collaboration.connection import Connection
 from justmaily.server.collaboration.document import load_document
 from justmaily.server.collaboration.fanout import PostgresFanout
@@ -193,6 +194,9 @@ class CampaignRoom:
                 await self.on_stored(self.campaign_id, self.doc)
             except Exception:  # the edits are stored; the row catches up with the next batch
                 self._log.exception("room_materialise_failed")
+        insight = insights.refresh(self.doc)
+        if insight is not None:
+            self.store_later(insight)  # stored with the next batch; clients see it now
         acks: dict[Connection, int] = {}
         for write in batch:
             write.done.set()

@@ -18,6 +18,7 @@ from pycrdt import (
     Awareness,
     Decoder,
     Doc,
+    Text,
     TransactionEvent,
     YMessageType,
     YSyncMessageType,
@@ -98,6 +99,10 @@ class RoomClient:
         update = self.awareness.encode_awareness_update([self.doc.client_id])
         await self.send(create_awareness_message(update))
 
+    @property
+    def body(self) -> str:
+        return body(self.doc)
+
     def peers(self) -> dict[int, dict[str, Any]]:
         return {cid: s for cid, s in self.awareness.states.items() if cid != self.doc.client_id and s}
 
@@ -165,6 +170,11 @@ class RoomClient:
             self.awareness.apply_awareness_update(read_message(raw[1:]), "remote")
         elif raw[0] == STORED_MESSAGE_TYPE:
             self.stored = Decoder(raw[1:]).read_var_uint()
+
+
+def body(doc: Doc[Any]) -> str:
+    """The document's body text (the shared text third-party clients edit)."""
+    return str(doc.get("body", type=Text))
 
 
 def presence(name: str, colour: str = "#3366ff") -> dict[str, Any]:

@@ -14,10 +14,6 @@ from tests.server.collaboration.conftest import Live
 from tests.support.room_client import RoomClient
 
 
-def body_of(client: RoomClient) -> str:
-    return str(client.doc.get("body", type=Text))
-
-
 async def test_rest_edits_merge_with_live_typing(live: Live) -> None:
     cid = await live.create_campaign()
     async with RoomClient(await live.ticket(live.team[Role.EDITOR], cid)) as typist:
@@ -36,7 +32,7 @@ async def test_rest_edits_merge_with_live_typing(live: Live) -> None:
         )
         assert changed.status_code == 200, changed.text
         assert changed.json()["body"] == "> Dear reader, goodbye."
-        await typist.wait_until(lambda: body_of(typist) == "> Dear reader, goodbye.")
+        await typist.wait_until(lambda: typist.body == "> Dear reader, goodbye.")
         assert str(typist.doc.get("subject", type=Text)) == "Farewell"
     content = await live.content(live.team[Role.VIEWER], cid)
     assert content["body"] == "> Dear reader, goodbye."

@@ -15,7 +15,7 @@ from pycrdt import Doc, Text
 
 from justmaily.shared.roles import Role
 from tests.server.collaboration.conftest import Live
-from tests.support.room_client import LOCAL, RoomClient
+from tests.support.room_client import LOCAL, RoomClient, body
 
 WRITERS = (Role.EDITOR, Role.ADMIN, Role.OWNER)
 operations = st.lists(
@@ -28,10 +28,6 @@ operations = st.lists(
     min_size=4,
     max_size=25,
 )
-
-
-def body(doc: Doc[Any]) -> str:
-    return str(doc.get("body", type=Text))
 
 
 def apply(doc: Doc[Any], kind: str, where: int, what: str) -> None:

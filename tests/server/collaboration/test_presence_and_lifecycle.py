@@ -24,10 +24,6 @@ def append(text: str) -> Any:
     return change
 
 
-def body_of(client: RoomClient) -> str:
-    return str(client.doc.get("body", type=Text))
-
-
 async def test_a_newcomer_sees_who_is_here_at_once(live: Live) -> None:
     """Stock: a newcomer sees others only at their next presence renewal (about 15 s)."""
     cid = await live.create_campaign()
@@ -79,10 +75,10 @@ async def test_the_last_clients_leaving_lose_no_write(live: Live) -> None:
             expected += "".join(f"{round_}.{i} " for i in range(20))
             # The room has applied every edit (the watcher has them all): leave at once, stored
             # or not. The room unloads 0.3 s after.
-            await watcher.wait_until(lambda: body_of(watcher) == expected)  # noqa: B023
+            await watcher.wait_until(lambda: watcher.body == expected)  # noqa: B023
         await anyio.sleep(0.5)
     async with RoomClient(await live.ticket(live.team[Role.VIEWER], cid)) as reader:
-        await reader.wait_until(lambda: body_of(reader) == expected)
+        await reader.wait_until(lambda: reader.body == expected)
 
 
 async def test_clients_opening_a_new_room_at_the_same_instant_all_get_in(live: Live) -> None:
@@ -109,7 +105,7 @@ async def test_clients_opening_a_new_room_at_the_same_instant_all_get_in(live: L
             await all_in.wait()
             clients[0].edit(append("together"))
             for client in clients:
-                await client.wait_until(lambda c=client: body_of(c) == "together", within=5)  # type: ignore[misc]
+                await client.wait_until(lambda c=client: c.body == "together", within=5)  # type: ignore[misc]
             done.set()
 
 

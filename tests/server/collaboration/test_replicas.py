@@ -15,10 +15,6 @@ from tests.support.room_client import RoomClient, presence
 from tests.support.server_process import ServerProcess
 
 
-def body_of(client: RoomClient) -> str:
-    return str(client.doc.get("body", type=Text))
-
-
 @pytest.mark.backends("postgresql")
 async def test_edits_cross_replicas(live: Live, tmp_path: Path) -> None:
     other = ServerProcess(live.env, tmp_path / "replica-b.log").start()
@@ -41,9 +37,9 @@ async def test_edits_cross_replicas(live: Live, tmp_path: Path) -> None:
             await a.wait_until(lambda: b.doc.client_id in a.peers(), within=5)
             await b.wait_until(lambda: a.doc.client_id in b.peers(), within=5)
             a.edit(lambda doc: doc.get("body", type=Text).insert(0, "from A"))
-            await b.wait_until(lambda: body_of(b) == "from A", within=5)
+            await b.wait_until(lambda: b.body == "from A", within=5)
             b.edit(lambda doc: doc.get("body", type=Text).insert(6, ", and B"))
-            await a.wait_until(lambda: body_of(a) == "from A, and B", within=5)
+            await a.wait_until(lambda: a.body == "from A, and B", within=5)
             await a.wait_until(lambda: a.stored == a.updates_sent)
             await b.wait_until(lambda: b.stored == b.updates_sent)
         assert (await live.content(live.team[Role.VIEWER], cid))["body"] == "from A, and B"

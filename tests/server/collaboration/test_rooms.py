@@ -14,11 +14,7 @@ from pycrdt import Doc, Text, create_update_message
 from justmaily.shared.collaboration import CloseCode
 from justmaily.shared.roles import Role
 from tests.server.collaboration.conftest import Live
-from tests.support.room_client import RoomClient, presence
-
-
-def body(doc: Doc[Any]) -> str:
-    return str(doc.get("body", type=Text))
+from tests.support.room_client import RoomClient, body, presence
 
 
 def body_has(client: RoomClient, text: str) -> Callable[[], bool]:

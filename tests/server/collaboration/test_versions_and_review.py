@@ -9,10 +9,6 @@ from tests.server.collaboration.conftest import Live
 from tests.support.room_client import RoomClient
 
 
-def body_of(client: RoomClient) -> str:
-    return str(client.doc.get("body", type=Text))
-
-
 async def act(live: Live, role: Role, cid: str, action: str) -> dict[str, object]:
     response = await live.call(
         "POST", f"/api/campaigns/{cid}/transitions", live.team[role], json={"action": action}
@@ -79,13 +75,13 @@ async def test_named_versions_and_restore_as_a_forward_edit(live: Live) -> None:
         json={"body": "Second body", "subject": "Second subject"},
     )
     async with RoomClient(await live.ticket(live.team[Role.VIEWER], cid)) as watcher:
-        await watcher.wait_until(lambda: body_of(watcher) == "Second body")
+        await watcher.wait_until(lambda: watcher.body == "Second body")
         old = (await live.call("GET", f"/api/campaigns/{cid}/versions/{version['id']}", editor)).json()
         assert (old["body"], old["subject"]) == ("First body", "First subject")
         restored = await live.call("POST", f"/api/campaigns/{cid}/versions/{version['id']}/restore", editor)
         assert restored.status_code == 200
         assert restored.json()["content_hash"] == version["content_hash"]
-        await watcher.wait_until(lambda: body_of(watcher) == "First body")
+        await watcher.wait_until(lambda: watcher.body == "First body")
     campaign = (await live.call("GET", f"/api/campaigns/{cid}", editor)).json()
     assert campaign["subject"] == "First subject"
     missing = await live.call("GET", f"/api/campaigns/{cid}/versions/{cid}", editor)

@@ -29,10 +29,9 @@ from pycrdt import (
     read_message,
 )
 
-from justmaily.shared.collaboration import STORED_MESSAGE_TYPE
+from justmaily.shared.collaboration import EMPTY_UPDATE, STORED_MESSAGE_TYPE
 
 LOCAL = "local-edit"
-EMPTY_UPDATE = b"\x00\x00"
 QUERY_AWARENESS = b"\x03"
 
 

@@ -21,11 +21,11 @@ from justmaily.server.collaboration.controllers import (
     VersionsController,
     campaign_room,
     close_rooms_of,
+    provide_content,
 )
 from justmaily.server.collaboration.fanout import PostgresFanout
 from justmaily.server.collaboration.materialise import materialise_campaign
 from justmaily.server.collaboration.rooms import RoomManager
-from justmaily.server.collaboration.service import ContentService
 from justmaily.server.collaboration.store import DocumentStore
 from justmaily.server.db.engine import Database
 from justmaily.server.db.migrate import upgrade_to_head
@@ -58,7 +58,7 @@ ROUTE_HANDLERS: list[ControllerRouterHandler] = [
 
 def provide_document(state: State) -> CampaignDocument:
     """The campaigns domain edits content through the live document (collaboration)."""
-    return ContentService(state.database, state.rooms)
+    return provide_content(state)
 
 
 def create_app(settings: Settings) -> Litestar:

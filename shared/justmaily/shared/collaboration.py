@@ -28,6 +28,8 @@ INSIGHTS = "insights"
 # "the server has stored the first N updates you sent on this connection", where the updates
 # counted are the sync-step-2 and update messages whose update is not empty (b"\x00\x00").
 STORED_MESSAGE_TYPE = 100
+# The update that changes nothing (what a client with nothing new answers in sync step 2).
+EMPTY_UPDATE = b"\x00\x00"
 
 
 class CloseCode(enum.IntEnum):

@@ -6,8 +6,7 @@ import re
 import uuid
 from typing import Annotated
 
-from litestar import Controller, Request, Response, get, patch, post
-from litestar.datastructures import State
+from litestar import Controller, Response, get, patch, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, HeaderParameter, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,7 +26,7 @@ from justmaily.server.db.session import transaction
 from justmaily.server.http.openapi import body, ok, problems
 from justmaily.server.http.policy import requires
 from justmaily.server.http.problems import ApiError
-from justmaily.server.identity.principal import Principal
+from justmaily.server.identity.principal import AuthedRequest, Principal
 from justmaily.shared.campaigns import (
     Campaign,
     CampaignAction,
@@ -39,7 +38,6 @@ from justmaily.shared.campaigns import (
 from justmaily.shared.pagination import Page
 from justmaily.shared.roles import Permission
 
-AuthedRequest = Request[Principal, str, State]
 _REVISION = re.compile(r'^\s*(?:W/)?"?(\d{1,9})"?\s*$')
 
 IfMatch = Annotated[

@@ -28,13 +28,12 @@ from justmaily.server.collaboration.protocol import (
 )
 from justmaily.server.http.rate_limit import Rates
 from justmaily.server.identity.principal import Principal
-from justmaily.shared.collaboration import CloseCode
+from justmaily.shared.collaboration import EMPTY_UPDATE, CloseCode
 
 if TYPE_CHECKING:
     from justmaily.server.collaboration.rooms import CampaignRoom
 
 log = structlog.get_logger(__name__)
-EMPTY_UPDATE = b"\x00\x00"
 
 
 class ConnectionLimits:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import structlog
-from litestar import Controller, Request, WebSocket, get, patch, post, websocket
+from litestar import Controller, WebSocket, get, patch, post, websocket
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.events import listener
@@ -25,7 +25,7 @@ from justmaily.server.http.openapi import body, ok, problems
 from justmaily.server.http.problems import ApiError
 from justmaily.server.identity.auth import AuthService
 from justmaily.server.identity.controllers import ACCESS_CHANGED
-from justmaily.server.identity.principal import Principal
+from justmaily.server.identity.principal import AuthedRequest
 from justmaily.shared.collaboration import (
     CampaignContent,
     CloseCode,
@@ -37,7 +37,6 @@ from justmaily.shared.collaboration import (
 from justmaily.shared.roles import Permission
 
 log = structlog.get_logger(__name__)
-AuthedRequest = Request[Principal, str, State]
 
 _CONTENT_EXAMPLE = {
     "campaign_id": "0b5c3c52-4d2c-4a51-9d3e-6a0f0f7c2b1e",
@@ -146,7 +145,7 @@ _VERSION_EXAMPLE = Version(
 
 
 def provide_versions(state: State) -> VersionService:
-    return VersionService(ContentService(state.database, state.rooms))
+    return VersionService(provide_content(state))
 
 
 class VersionsController(Controller):

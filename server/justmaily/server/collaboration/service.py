@@ -28,13 +28,12 @@ from justmaily.server.collaboration.document import (
 )
 from justmaily.server.collaboration.models import DocumentVersion
 from justmaily.server.collaboration.rooms import RoomManager
-from justmaily.server.collaboration.store import EMPTY_UPDATE
 from justmaily.server.db.engine import Database
 from justmaily.server.db.session import transaction
 from justmaily.server.http.problems import ApiError, not_found
 from justmaily.server.identity.principal import Principal
 from justmaily.shared.campaigns import EDITABLE_STATUSES
-from justmaily.shared.collaboration import TEXT_FIELDS, CampaignContent, ContentPatch, Version
+from justmaily.shared.collaboration import EMPTY_UPDATE, TEXT_FIELDS, CampaignContent, ContentPatch, Version
 from justmaily.shared.problems import FieldError
 
 BRIDGE_ORIGIN = "rest-bridge"

@@ -17,8 +17,6 @@ from justmaily.server.db.base import utcnow
 from justmaily.server.db.engine import Database
 from justmaily.server.db.session import transaction
 
-EMPTY_UPDATE = b"\x00\x00"
-
 
 class DocumentStore:
     def __init__(self, database: Database, compact_after: int) -> None:

@@ -18,7 +18,7 @@ from justmaily.server.identity import examples
 from justmaily.server.identity.accounts import AccountService
 from justmaily.server.identity.api_keys import ApiKeyService
 from justmaily.server.identity.auth import AuthService
-from justmaily.server.identity.principal import Principal
+from justmaily.server.identity.principal import AuthedRequest
 from justmaily.shared.auth import (
     ApiKey,
     ApiKeyCreate,
@@ -32,9 +32,6 @@ from justmaily.shared.auth import (
     TokenPair,
 )
 from justmaily.shared.roles import Permission
-
-AuthedRequest = Request[Principal, str, State]
-
 
 ACCESS_CHANGED = "access_changed"  # listeners (e.g. live rooms) drop what the principal held
 

@@ -6,6 +6,9 @@ import uuid
 from dataclasses import dataclass
 from typing import Literal
 
+from litestar import Request
+from litestar.datastructures import State
+
 from justmaily.shared.roles import Permission, Role
 
 
@@ -20,3 +23,7 @@ class Principal:
     role: Role | None = None
     email: str | None = None
     display_name: str | None = None
+
+
+# What a handler behind authentication receives.
+AuthedRequest = Request[Principal, str, State]

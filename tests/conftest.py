@@ -5,4 +5,6 @@ pytest_plugins = [
     "tests.plugins.database",
     "tests.plugins.api",
     "tests.plugins.server_process",
+    "tests.plugins.live_server",
+    "tests.plugins.desktop",
 ]

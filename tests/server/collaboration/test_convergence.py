@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from pycrdt import Doc, Text
 
 from justmaily.shared.roles import Role
-from tests.server.collaboration.conftest import Live
+from tests.plugins.live_server import Live
 from tests.support.room_client import LOCAL, RoomClient, body
 
 WRITERS = (Role.EDITOR, Role.ADMIN, Role.OWNER)

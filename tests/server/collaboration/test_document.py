@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pycrdt import Assoc, Doc, Map, StickyIndex, create_sync_message, create_update_message
 
-from justmaily.server.collaboration.document import content_hash, materialise, rebase_text, replace_text, text
 from justmaily.server.collaboration.protocol import BadMessageError, Kind, parse
+from justmaily.shared.document import content_hash, materialise, rebase_text, replace_text, text
 
 texts = st.text(max_size=40)  # any code points but lone surrogates, which UTF-8 cannot hold
 

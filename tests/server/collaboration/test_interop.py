@@ -12,7 +12,7 @@ import anyio
 from pycrdt import Text
 
 from justmaily.shared.roles import Role
-from tests.server.collaboration.conftest import Live
+from tests.plugins.live_server import Live
 from tests.support.room_client import RoomClient, presence
 
 SCRIPT = Path(__file__).parents[2] / "js" / "yjs_client.mjs"

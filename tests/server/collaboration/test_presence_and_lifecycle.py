@@ -12,7 +12,7 @@ from justmaily.server.collaboration.models import DocumentSnapshot, DocumentUpda
 from justmaily.server.db.engine import Database
 from justmaily.shared.collaboration import CloseCode
 from justmaily.shared.roles import Role
-from tests.server.collaboration.conftest import Live
+from tests.plugins.live_server import Live
 from tests.support.room_client import RoomClient, presence
 
 

@@ -10,7 +10,7 @@ from pycrdt import Text
 
 from justmaily.shared.collaboration import CloseCode
 from justmaily.shared.roles import Role
-from tests.server.collaboration.conftest import Live
+from tests.plugins.live_server import Live
 from tests.support.room_client import RoomClient, presence
 from tests.support.server_process import ServerProcess
 

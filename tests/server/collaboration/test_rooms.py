@@ -13,7 +13,7 @@ from pycrdt import Doc, Text, create_update_message
 
 from justmaily.shared.collaboration import CloseCode
 from justmaily.shared.roles import Role
-from tests.server.collaboration.conftest import Live
+from tests.plugins.live_server import Live
 from tests.support.room_client import RoomClient, body, presence
 
 

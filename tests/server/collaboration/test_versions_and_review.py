@@ -5,7 +5,7 @@ from __future__ import annotations
 from pycrdt import Text
 
 from justmaily.shared.roles import Role
-from tests.server.collaboration.conftest import Live
+from tests.plugins.live_server import Live
 from tests.support.room_client import RoomClient
 
 

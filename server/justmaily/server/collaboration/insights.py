@@ -12,8 +12,8 @@ from typing import Any
 
 from pycrdt import Doc, Map
 
-from justmaily.server.collaboration.document import texts
 from justmaily.shared.collaboration import INSIGHTS
+from justmaily.shared.document import texts
 
 INSIGHTS_ORIGIN = "server-insights"
 _WORD = re.compile(r"\w+", re.UNICODE)

@@ -13,11 +13,11 @@ import structlog
 from pycrdt import Doc
 
 from justmaily.server.campaigns.models import Campaign
-from justmaily.server.collaboration.document import content_hash, texts
 from justmaily.server.db.base import utcnow
 from justmaily.server.db.engine import Database
 from justmaily.server.db.session import transaction
 from justmaily.shared.campaigns import CONTENT_FIELDS, CampaignStatus
+from justmaily.shared.document import content_hash, texts
 
 log = structlog.get_logger(__name__)
 _UNDER_REVIEW = frozenset({CampaignStatus.IN_REVIEW, CampaignStatus.APPROVED, CampaignStatus.SCHEDULED})

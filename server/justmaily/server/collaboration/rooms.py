@@ -28,10 +28,10 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt,
 
 from justmaily.server.collaboration import insights
 from justmaily.server.collaboration.connection import Connection
-from justmaily.server.collaboration.document import load_document
 from justmaily.server.collaboration.fanout import PostgresFanout
 from justmaily.server.collaboration.store import DocumentStore
 from justmaily.shared.collaboration import CloseCode
+from justmaily.shared.document import load_document
 
 log = structlog.get_logger(__name__)
 _BATCH = 256

@@ -17,15 +17,6 @@ from sqlalchemy import select
 
 from justmaily.server.campaigns.models import Campaign
 from justmaily.server.campaigns.service import CampaignService
-from justmaily.server.collaboration.document import (
-    content_hash,
-    load_document,
-    materialise,
-    rebase_text,
-    replace_text,
-    restore,
-    text,
-)
 from justmaily.server.collaboration.models import DocumentVersion
 from justmaily.server.collaboration.rooms import RoomManager
 from justmaily.server.db.engine import Database
@@ -34,6 +25,15 @@ from justmaily.server.http.problems import ApiError, not_found
 from justmaily.server.identity.principal import Principal
 from justmaily.shared.campaigns import EDITABLE_STATUSES
 from justmaily.shared.collaboration import EMPTY_UPDATE, TEXT_FIELDS, CampaignContent, ContentPatch, Version
+from justmaily.shared.document import (
+    content_hash,
+    load_document,
+    materialise,
+    rebase_text,
+    replace_text,
+    restore,
+    text,
+)
 from justmaily.shared.problems import FieldError
 
 BRIDGE_ORIGIN = "rest-bridge"

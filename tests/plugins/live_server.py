@@ -1,4 +1,4 @@
-"""A real server process with a seeded team, and helpers to enter its rooms."""
+"""A real server process with a seeded team (`live`), and helpers to call it and enter its rooms."""
 
 from __future__ import annotations
 
@@ -60,8 +60,10 @@ class Live:
         assert response.status_code == 200, response.text
         return dict(response.json())
 
-    def restart(self, tmp_path: Path) -> None:
-        self.server = ServerProcess(self.env, tmp_path / "server-restarted.log").start()
+    def restart(self, tmp_path: Path, *, same_port: bool = False) -> None:
+        """Start the server again (after `server.stop()`); `same_port` for clients that keep the URL."""
+        port = self.server.port if same_port else None
+        self.server = ServerProcess(self.env, tmp_path / "server-restarted.log", port=port).start()
 
 
 async def _seed(settings: Settings) -> Team:

@@ -1,7 +1,9 @@
-"""The campaign document (its shape is in justmaily.shared.collaboration) on pycrdt."""
+"""The campaign document (its shape is in justmaily.shared.collaboration) on pycrdt: read it, hash
+it, and change it by the smallest edits. Server and desktop both work on documents through this."""
 
 from __future__ import annotations
 
+import base64
 import difflib
 import hashlib
 import itertools
@@ -10,7 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import msgspec
-from pycrdt import Doc, Map, Text
+from pycrdt import Assoc, Doc, Map, StickyIndex, Text
 
 from justmaily.shared.collaboration import COMMENTS, INSIGHTS, TEXT_FIELDS, CampaignContent, Comment
 
@@ -151,3 +153,25 @@ def _position_map(base: str, current: str) -> tuple[list[int | None], list[int]]
         following = mapped[i] if mapped[i] is not None else following  # type: ignore[assignment]
         result[i] = following
     return mapped, result
+
+
+def encode_position(shared: Text, index: int, assoc: Assoc = Assoc.AFTER) -> str:
+    """A place in a text that follows later edits (a Yjs relative position), as base64 text: how
+    comment anchors (`Anchor`) and carets in presence states are written."""
+    return base64.b64encode(shared.sticky_index(index, assoc).encode()).decode()
+
+
+def decode_position(shared: Text, encoded: str) -> int | None:
+    """Where an encoded position is now (a UTF-8 offset into `shared`), or None if it is not one.
+
+    Positions come from other clients, so bad input is expected; pycrdt's decoder panics on it
+    (a `pyo3_runtime.PanicException`, which is a BaseException), hence the wide net."""
+    try:
+        raw = base64.b64decode(encoded, validate=True)
+        return StickyIndex.decode(raw, shared).get_index()
+    except (ValueError, RuntimeError):
+        return None
+    except BaseException as exc:
+        if type(exc).__name__ != "PanicException":
+            raise
+        return None

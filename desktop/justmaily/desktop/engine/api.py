@@ -1,0 +1,279 @@
+"""The desktop's client of the JustMaily REST API: typed calls, token refresh, readable errors.
+
+Every failure becomes a `DesktopError` whose message can be shown to a person as it is: the
+server's problem+json detail, or what went wrong with the connection.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import httpx
+import msgspec
+
+from justmaily.shared.auth import LoginRequest, Me, RefreshRequest, TokenPair
+from justmaily.shared.campaigns import (
+    Campaign,
+    CampaignAction,
+    CampaignCreate,
+    CampaignStatus,
+    TransitionRequest,
+)
+from justmaily.shared.collaboration import CampaignContent, ContentPatch, RoomTicket, Version, VersionCreate
+from justmaily.shared.pagination import Page
+from justmaily.shared.problems import Problem
+
+T = TypeVar("T")
+
+
+class ErrorKind(enum.StrEnum):
+    BAD_ADDRESS = "bad_address"
+    UNREACHABLE = "unreachable"
+    SIGNED_OUT = "signed_out"  # wrong password, or the sign-in ended: sign in again
+    FORBIDDEN = "forbidden"
+    NOT_FOUND = "not_found"
+    CONFLICT = "conflict"
+    INVALID = "invalid"
+    SERVER = "server"
+
+
+class DesktopError(Exception):
+    """A failure to show to the user: `str(error)` is the message."""
+
+    def __init__(self, kind: ErrorKind, message: str, *, status: int | None = None, code: str = "") -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.status = status
+        self.code = code
+
+
+_KIND_BY_STATUS = {401: ErrorKind.SIGNED_OUT, 403: ErrorKind.FORBIDDEN, 404: ErrorKind.NOT_FOUND}
+
+
+def normalise_server_url(address: str) -> str:
+    """`localhost:8000` -> `http://localhost:8000`; refuses what cannot be a server address."""
+    address = address.strip().rstrip("/")
+    if not address:
+        raise DesktopError(ErrorKind.BAD_ADDRESS, "Enter the server address, e.g. https://mail.example.com")
+    if "://" not in address:
+        address = f"http://{address}"
+    parts = urlsplit(address)
+    try:
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        raise DesktopError(ErrorKind.BAD_ADDRESS, f"{address!r} has an invalid port number") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname or " " in address:
+        raise DesktopError(
+            ErrorKind.BAD_ADDRESS, f"{address!r} is not a server address; use e.g. https://mail.example.com"
+        )
+    return address
+
+
+def _problem_message(response: httpx.Response) -> tuple[str, str]:
+    try:
+        problem = msgspec.json.decode(response.content, type=Problem)
+    except msgspec.DecodeError:
+        return "", f"The server answered {response.status_code} {response.reason_phrase}"
+    message = problem.detail or problem.title
+    if problem.errors:
+        message += ": " + "; ".join(
+            f"{error.field}: {error.message}" if error.field else error.message for error in problem.errors
+        )
+    return problem.code, message
+
+
+class ApiClient:
+    """One signed-in account on one server. Tokens live in memory; `on_tokens` persists them."""
+
+    def __init__(
+        self,
+        server: str,
+        *,
+        refresh_token: str | None = None,
+        on_tokens: Callable[[TokenPair], Awaitable[None]] | None = None,
+        timeout: float = 10.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.server = normalise_server_url(server)
+        self.refresh_token = refresh_token
+        self.access_token: str | None = None
+        self.tokens: TokenPair | None = None
+        self.on_tokens = on_tokens
+        self._http = httpx.AsyncClient(base_url=self.server, timeout=timeout, transport=transport)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # Sign-in ---------------------------------------------------------------------------------
+
+    async def sign_in(self, email: str, password: str, workspace: str | None = None) -> TokenPair:
+        body = LoginRequest(email=email, password=password, workspace=workspace)
+        pair: TokenPair = await self._send("POST", "/api/auth/login", body=body, type_=TokenPair, auth=False)
+        await self._accept(pair)
+        return pair
+
+    async def refresh(self) -> TokenPair:
+        if not self.refresh_token:
+            raise DesktopError(ErrorKind.SIGNED_OUT, "You are signed out: sign in again")
+        body = RefreshRequest(refresh_token=self.refresh_token)
+        pair: TokenPair = await self._send(
+            "POST", "/api/auth/refresh", body=body, type_=TokenPair, auth=False
+        )
+        await self._accept(pair)
+        return pair
+
+    async def sign_out(self) -> None:
+        if self.refresh_token:
+            await self._call(
+                "POST", "/api/auth/logout", body=RefreshRequest(refresh_token=self.refresh_token)
+            )
+        self.refresh_token = self.access_token = None
+
+    async def _accept(self, pair: TokenPair) -> None:
+        self.tokens, self.access_token, self.refresh_token = pair, pair.access_token, pair.refresh_token
+        if self.on_tokens is not None:
+            await self.on_tokens(pair)
+
+    # Calls -----------------------------------------------------------------------------------
+
+    async def me(self) -> Me:
+        return await self._send("GET", "/api/auth/me", type_=Me)
+
+    async def campaigns(
+        self,
+        *,
+        search: str | None = None,
+        status: CampaignStatus | None = None,
+        archived: bool = False,
+        cursor: str | None = None,
+        limit: int = 100,
+    ) -> Page[Campaign]:
+        params: dict[str, Any] = {"limit": limit, "archived": str(archived).lower()}
+        if search:
+            params["q"] = search
+        if status is not None:
+            params["status"] = status.value
+        if cursor:
+            params["cursor"] = cursor
+        return await self._send("GET", "/api/campaigns", params=params, type_=Page[Campaign])
+
+    async def campaign(self, campaign_id: uuid.UUID) -> Campaign:
+        return await self._send("GET", f"/api/campaigns/{campaign_id}", type_=Campaign)
+
+    async def create_campaign(self, data: CampaignCreate) -> Campaign:
+        return await self._send("POST", "/api/campaigns", body=data, type_=Campaign)
+
+    async def set_archived(self, campaign_id: uuid.UUID, *, archived: bool) -> Campaign:
+        action = "archive" if archived else "unarchive"
+        return await self._send("POST", f"/api/campaigns/{campaign_id}/{action}", type_=Campaign)
+
+    async def transition(self, campaign_id: uuid.UUID, action: CampaignAction) -> Campaign:
+        body = TransitionRequest(action=action)
+        return await self._send(
+            "POST", f"/api/campaigns/{campaign_id}/transitions", body=body, type_=Campaign
+        )
+
+    async def content(self, campaign_id: uuid.UUID) -> CampaignContent:
+        return await self._send("GET", f"/api/campaigns/{campaign_id}/content", type_=CampaignContent)
+
+    async def change_content(self, campaign_id: uuid.UUID, patch: ContentPatch) -> CampaignContent:
+        return await self._send(
+            "PATCH", f"/api/campaigns/{campaign_id}/content", body=patch, type_=CampaignContent
+        )
+
+    async def versions(self, campaign_id: uuid.UUID) -> list[Version]:
+        return await self._send("GET", f"/api/campaigns/{campaign_id}/versions", type_=list[Version])
+
+    async def create_version(self, campaign_id: uuid.UUID, name: str) -> Version:
+        body = VersionCreate(name=name)
+        return await self._send("POST", f"/api/campaigns/{campaign_id}/versions", body=body, type_=Version)
+
+    async def version_content(self, campaign_id: uuid.UUID, version_id: uuid.UUID) -> CampaignContent:
+        path = f"/api/campaigns/{campaign_id}/versions/{version_id}"
+        return await self._send("GET", path, type_=CampaignContent)
+
+    async def restore_version(self, campaign_id: uuid.UUID, version_id: uuid.UUID) -> CampaignContent:
+        path = f"/api/campaigns/{campaign_id}/versions/{version_id}/restore"
+        return await self._send("POST", path, type_=CampaignContent)
+
+    async def room_ticket(self, campaign_id: uuid.UUID) -> RoomTicket:
+        return await self._send("POST", f"/api/campaigns/{campaign_id}/room-ticket", type_=RoomTicket)
+
+    # Transport -------------------------------------------------------------------------------
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        type_: type[T],
+        body: msgspec.Struct | None = None,
+        params: dict[str, Any] | None = None,
+        auth: bool = True,
+    ) -> T:
+        response = await self._call(method, path, body=body, params=params, auth=auth)
+        try:
+            return msgspec.json.decode(response.content, type=type_)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            raise DesktopError(
+                ErrorKind.SERVER, f"The server sent an answer this app does not understand ({exc})"
+            ) from exc
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: msgspec.Struct | None = None,
+        params: dict[str, Any] | None = None,
+        auth: bool = True,
+    ) -> httpx.Response:
+        if auth and self.access_token is None:
+            await self.refresh()
+        response = await self._request(method, path, body, params, auth=auth)
+        if response.status_code == 401 and auth:
+            await self.refresh()  # the access token expired: one refresh, one retry
+            response = await self._request(method, path, body, params, auth=auth)
+        if response.status_code < 400:
+            return response
+        code, message = _problem_message(response)
+        status = response.status_code
+        if status == 401 and path.endswith("/refresh"):
+            message = "Your sign-in has ended: sign in again"
+        kind = _KIND_BY_STATUS.get(status) or (
+            ErrorKind.SERVER
+            if status >= 500
+            else ErrorKind.CONFLICT
+            if status in (409, 412)
+            else ErrorKind.INVALID
+        )
+        raise DesktopError(kind, message, status=status, code=code)
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        body: msgspec.Struct | None,
+        params: dict[str, Any] | None,
+        *,
+        auth: bool,
+    ) -> httpx.Response:
+        headers = {"Accept": "application/json"}
+        if auth and self.access_token:
+            headers["Authorization"] = f"Bearer {self.access_token}"
+        content = None
+        if body is not None:
+            content = msgspec.json.encode(body)
+            headers["Content-Type"] = "application/json"
+        try:
+            return await self._http.request(method, path, content=content, params=params, headers=headers)
+        except httpx.TimeoutException as exc:
+            raise DesktopError(ErrorKind.UNREACHABLE, f"{self.server} did not answer in time") from exc
+        except httpx.TransportError as exc:
+            raise DesktopError(
+                ErrorKind.UNREACHABLE, f"Cannot reach {self.server}: is the server running? ({exc})"
+            ) from exc

@@ -1,0 +1,493 @@
+"""One open campaign: its document, kept in the local store and synced with the server's room.
+
+Plain Python (pycrdt, websockets, anyio, tenacity); the Qt layer only adapts it. The document is
+always editable: typing lands in the local store at once and reaches the server whenever a
+connection exists. Reconnection is automatic, with exponential backoff and jitter while the
+server is away; on each connection, the Yjs state-vector exchange (sync steps 1 and 2) sends
+exactly what the server lacks and fetches what this copy lacks.
+
+"Pending" counts local changes the server has not yet confirmed storing (the room's "stored"
+acks, message type 100): they survive a restart in the local store and are sent again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import anyio
+import msgspec
+import websockets
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+from pycrdt import (
+    Awareness,
+    Decoder,
+    Doc,
+    Text,
+    TransactionEvent,
+    YMessageType,
+    YSyncMessageType,
+    create_awareness_message,
+    create_sync_message,
+    create_update_message,
+    read_message,
+    write_message,
+)
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential_jitter
+
+from justmaily.desktop.engine.api import DesktopError, ErrorKind
+from justmaily.desktop.engine.local_store import LocalStore, StoredUpdate
+from justmaily.shared.collaboration import EMPTY_UPDATE, STORED_MESSAGE_TYPE, CloseCode, RoomTicket
+from justmaily.shared.document import decode_position, encode_position, text
+
+# Transaction origins: the user's edits, and what arrives from the server or the local store.
+LOCAL = "justmaily.desktop.local"
+REMOTE = "justmaily.desktop.remote"
+LOADED = "justmaily.desktop.loaded"
+_NOT_LOCAL = frozenset({hash(REMOTE), hash(LOADED)})
+QUERY_AWARENESS = b"\x03"
+_SYNC_STEP2 = bytes([YMessageType.SYNC, YSyncMessageType.SYNC_STEP2])
+
+
+class SyncStatus(enum.StrEnum):
+    OFFLINE = "offline"  # no connection; retrying with backoff
+    CONNECTING = "connecting"
+    SYNCING = "syncing"  # connected; exchanging state or waiting for the server to store changes
+    ONLINE = "online"  # connected, and the server has stored every local change
+    STOPPED = "stopped"  # the server refused for good (campaign gone, access removed): see `problem`
+
+
+class Activity(enum.StrEnum):
+    HERE = "here"
+    TYPING = "typing"
+    IDLE = "idle"
+
+
+class Timing(msgspec.Struct, frozen=True, kw_only=True):
+    backoff_initial: float = 0.5
+    backoff_max: float = 30.0
+    heartbeat: float = 15.0  # the server closes connections silent for 45 s
+    typing_for: float = 3.0  # "typing" lasts this long after the last keystroke
+    idle_after: float = 120.0
+    connect_timeout: float = 10.0
+
+
+class RoomAccess(Protocol):
+    async def room_ticket(self, campaign_id: uuid.UUID) -> RoomTicket: ...
+
+
+class Peer(msgspec.Struct, frozen=True, kw_only=True):
+    """Someone else in the room, from their awareness state."""
+
+    client_id: int
+    name: str
+    colour: str
+    activity: Activity
+    user_id: str | None = None
+    field: str | None = None  # which text their caret is in
+    anchor: int | None = None  # selection start and caret, as offsets into that text (UTF-8)
+    head: int | None = None
+
+
+class _RetryError(Exception):
+    """The connection failed or dropped: try again after a backoff."""
+
+
+class _StopError(Exception):
+    """Trying again cannot help: the reason is for the user."""
+
+
+async def _awaited(result: Any) -> None:
+    if result is not None:
+        await result
+
+
+class CampaignSync:
+    def __init__(
+        self,
+        campaign_id: uuid.UUID,
+        store: LocalStore,
+        access: RoomAccess,
+        *,
+        user: dict[str, str],
+        timing: Timing | None = None,
+    ) -> None:
+        self.campaign_id = campaign_id
+        self.store = store
+        self.access = access
+        self.timing = timing or Timing()
+        self.doc: Doc[Any] = Doc()
+        self.awareness = Awareness(self.doc)
+        self.user = user  # {"id", "name", "color"}: how others see us
+        self.status = SyncStatus.OFFLINE
+        self.problem: str | None = None
+        self.read_only = False
+        self.synced_once = False
+        self.next_retry_in: float | None = None
+        self._listeners: list[Callable[[], None]] = []
+        self._seq = 0
+        self._pending: list[int] = []  # local seqs not yet confirmed, ascending
+        self._sent = 0  # updates sent on this connection (what the server's acks count)
+        self._in_flight: list[tuple[int, int]] = []  # (send count, last local seq it covers)
+        self._outbox: MemoryObjectSendStream[bytes] | None = None
+        self._writes: MemoryObjectSendStream[Callable[[], Any]]
+        self._write_queue: MemoryObjectReceiveStream[Callable[[], Any]]
+        self._writes, self._write_queue = anyio.create_memory_object_stream[Callable[[], Any]](10_000)
+        self._writing = False
+        self._wake = anyio.Event()
+        self._connected = False
+        self._last_typed = 0.0
+        self._last_active = time.monotonic()
+        self._cursor: dict[str, Any] | None = None
+        self._subscription = self.doc.observe(self._on_transaction)
+        self.awareness.observe(lambda *_: self._notify())
+
+    # For the UI ------------------------------------------------------------------------------
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def subscribe(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """`listener()` runs after any change of the document, status, pending count or peers.
+        Returns the function that unsubscribes it."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+
+    def text(self, name: str) -> Text:
+        return text(self.doc, name)
+
+    def edit(self, change: Callable[[Doc[Any]], None]) -> None:
+        if self.read_only:
+            raise DesktopError(ErrorKind.FORBIDDEN, "Your role can read this campaign but not edit it")
+        with self.doc.transaction(origin=LOCAL):
+            change(self.doc)
+
+    def set_cursor(self, field: str | None, anchor: int | None = None, head: int | None = None) -> None:
+        """Where our caret and selection are (offsets into `field`'s text), for others to draw."""
+        self._last_active = time.monotonic()
+        if field is None or anchor is None or head is None:
+            self._cursor = None
+        else:
+            shared = self.text(field)
+            self._cursor = {
+                "field": field,
+                "anchor": encode_position(shared, anchor),
+                "head": encode_position(shared, head),
+            }
+        self._announce()
+
+    def activity(self) -> Activity:
+        now = time.monotonic()
+        if now - self._last_typed < self.timing.typing_for:
+            return Activity.TYPING
+        if now - self._last_active > self.timing.idle_after:
+            return Activity.IDLE
+        return Activity.HERE
+
+    def peers(self) -> list[Peer]:
+        found = []
+        for client_id, state in self.awareness.states.items():
+            if client_id == self.doc.client_id or not state:
+                continue
+            found.append(self._peer(client_id, state))
+        return sorted(found, key=lambda p: (p.name, p.client_id))
+
+    def retry_now(self) -> None:
+        """Skip the rest of the backoff (the user pressed "Reconnect", or the network came back)."""
+        self._wake.set()
+
+    # Life cycle ------------------------------------------------------------------------------
+
+    async def load(self) -> None:
+        """Open the campaign from the local store (works offline)."""
+        rows = await self.store.updates(self.campaign_id)
+        with self.doc.transaction(origin=LOADED):
+            for row in rows:
+                self.doc.apply_update(row.data)
+        self._seq = max((row.seq for row in rows), default=0)
+        self._pending = [row.seq for row in rows if row.pending]
+        await self.store.compact(self.campaign_id)
+
+    async def run(self) -> None:
+        """Keep the document in sync until cancelled. Call `load()` first."""
+        async with anyio.create_task_group() as group:
+            group.start_soon(self._store_writer)
+            group.start_soon(self._activity_ticker)
+            try:
+                await self._connect_forever()
+            finally:
+                group.cancel_scope.cancel()
+
+    async def flush(self) -> None:
+        """Wait until every change so far is in the local store."""
+        if not self._writing:  # `run()` is not (or no longer) running: write here
+            while True:
+                try:
+                    write = self._write_queue.receive_nowait()
+                except anyio.WouldBlock:
+                    return
+                await _awaited(write())
+        done = anyio.Event()
+        await self._writes.send(done.set)
+        await done.wait()
+
+    # Connection loop -------------------------------------------------------------------------
+
+    async def _connect_forever(self) -> None:
+        while True:
+            try:
+                async for attempt in AsyncRetrying(
+                    retry=retry_if_exception_type(_RetryError),
+                    wait=wait_exponential_jitter(
+                        multiplier=self.timing.backoff_initial, max=self.timing.backoff_max, jitter=0.5
+                    ),
+                    sleep=self._nap,
+                    before_sleep=self._going_offline,
+                ):
+                    with attempt:
+                        await self._session()
+            except _StopError as stop:
+                self.problem = str(stop)
+                self._set_status(SyncStatus.STOPPED)
+                return
+
+    def _going_offline(self, state: RetryCallState) -> None:
+        self.next_retry_in = state.upcoming_sleep
+        outcome = state.outcome.exception() if state.outcome is not None else None
+        self.problem = str(outcome) if outcome else None
+        self._set_status(SyncStatus.OFFLINE)
+
+    async def _nap(self, seconds: float) -> None:
+        self._wake = anyio.Event()
+        with anyio.move_on_after(seconds):
+            await self._wake.wait()
+        self.next_retry_in = None
+
+    async def _session(self) -> None:
+        self._set_status(SyncStatus.CONNECTING)
+        try:
+            ticket = await self.access.room_ticket(self.campaign_id)
+        except DesktopError as exc:
+            if exc.kind in (ErrorKind.UNREACHABLE, ErrorKind.SERVER):
+                raise _RetryError(str(exc)) from exc
+            raise _StopError(str(exc)) from exc
+        self.read_only = ticket.read_only
+        try:
+            with anyio.fail_after(self.timing.connect_timeout):
+                ws = await websockets.connect(f"{ticket.url}&acks=1", max_size=None)
+        except (OSError, TimeoutError, websockets.InvalidHandshake) as exc:
+            raise _RetryError(f"Cannot open the live connection: {exc}") from exc
+        synced = False
+        try:
+            synced = await self._serve(ws)
+        finally:
+            self._disconnected()
+            with anyio.CancelScope(shield=True), anyio.move_on_after(2):
+                await ws.close()
+        code = ws.close_code
+        if code == CloseCode.NO_SUCH_ROOM:
+            raise _StopError("This campaign no longer exists in your workspace")
+        if code in (CloseCode.BAD_TICKET, CloseCode.ACCESS_REVOKED) or synced:
+            return  # get a fresh ticket (and role) at once; the next failure backs off again
+        raise _RetryError(f"The server closed the live connection ({code} {ws.close_reason})".strip())
+
+    async def _serve(self, ws: websockets.ClientConnection) -> bool:
+        self._set_status(SyncStatus.SYNCING)
+        self._sent, self._in_flight = 0, []
+        outbox, outgoing = anyio.create_memory_object_stream[bytes](10_000)
+        self._outbox = outbox
+        self._connected = True
+        synced = False
+        async with outbox, outgoing, anyio.create_task_group() as group:
+            group.start_soon(self._writer, ws, outgoing)
+            group.start_soon(self._heartbeat)
+            self._send(create_sync_message(self.doc))
+            self._announce()
+            try:
+                async for raw in ws:
+                    if isinstance(raw, bytes) and raw:
+                        synced = self._handle(raw) or synced
+            except websockets.ConnectionClosed:
+                pass
+            group.cancel_scope.cancel()
+        return synced
+
+    def _disconnected(self) -> None:
+        self._connected = False
+        if self._outbox is not None:
+            self._outbox.close()
+            self._outbox = None
+        others = [cid for cid in self.awareness.states if cid != self.doc.client_id]
+        if others:  # what we knew of others is stale now
+            self.awareness.remove_awareness_states(others, REMOTE)
+        self._set_status(SyncStatus.OFFLINE)
+
+    async def _writer(
+        self, ws: websockets.ClientConnection, outgoing: MemoryObjectReceiveStream[bytes]
+    ) -> None:
+        with contextlib.suppress(websockets.ConnectionClosed):
+            async for message in outgoing:
+                await ws.send(message)
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await anyio.sleep(self.timing.heartbeat)
+            self._announce()
+
+    def _send(self, message: bytes) -> None:
+        if self._outbox is not None:
+            with contextlib.suppress(anyio.ClosedResourceError, anyio.WouldBlock):
+                self._outbox.send_nowait(message)
+
+    # Messages --------------------------------------------------------------------------------
+
+    def _handle(self, raw: bytes) -> bool:
+        """Apply one message from the room; True when it completed the initial sync."""
+        kind = raw[0]
+        if kind == YMessageType.SYNC:
+            step, payload = raw[1], read_message(raw[2:])
+            if step == YSyncMessageType.SYNC_STEP1:
+                if not self.read_only:
+                    update = self.doc.get_update(payload)
+                    if update != EMPTY_UPDATE:
+                        self._count_sent(self._seq)
+                    self._send(
+                        bytes([YMessageType.SYNC, YSyncMessageType.SYNC_STEP2]) + write_message(update)
+                    )
+                return False
+            with self.doc.transaction(origin=REMOTE):
+                self.doc.apply_update(payload)
+            if step == YSyncMessageType.SYNC_STEP2:
+                self.synced_once = True
+                self._settle()
+                return True
+        elif kind == YMessageType.AWARENESS:
+            self.awareness.apply_awareness_update(read_message(raw[1:]), REMOTE)
+        elif kind == STORED_MESSAGE_TYPE:
+            self._acknowledged(Decoder(raw[1:]).read_var_uint())
+        return False
+
+    def _count_sent(self, last_seq: int) -> None:
+        self._sent += 1
+        self._in_flight.append((self._sent, last_seq))
+
+    def _acknowledged(self, stored: int) -> None:
+        confirmed = 0
+        while self._in_flight and self._in_flight[0][0] <= stored:
+            confirmed = self._in_flight.pop(0)[1]
+        if not confirmed:
+            return
+        self._pending = [seq for seq in self._pending if seq > confirmed]
+        self._queue_write(lambda: self.store.confirm(self.campaign_id, confirmed))
+        self._settle()
+
+    def _settle(self) -> None:
+        if self._connected and self.synced_once:
+            self._set_status(SyncStatus.SYNCING if self._pending else SyncStatus.ONLINE)
+
+    def _on_transaction(self, event: TransactionEvent) -> None:
+        transaction: Any = event.transaction  # type: ignore[attr-defined]  # missing from pycrdt's stub
+        origin = transaction.origin()
+        update = event.update
+        if origin == hash(LOADED) or update == EMPTY_UPDATE:
+            return
+        self._seq += 1
+        local = origin not in _NOT_LOCAL
+        row = StoredUpdate(self._seq, update, local)
+        self._queue_write(lambda: self.store.append(self.campaign_id, [row]))
+        if local:
+            self._pending.append(self._seq)
+            self._last_typed = self._last_active = time.monotonic()
+            if self._connected and not self.read_only:
+                self._count_sent(self._seq)
+                self._send(create_update_message(update))
+            self._settle()
+            self._announce()
+        self._notify()
+
+    # Presence --------------------------------------------------------------------------------
+
+    def _announce(self) -> None:
+        state = {"user": self.user, "cursor": self._cursor, "status": self.activity().value}
+        self.awareness.set_local_state(state)
+        if self._connected:
+            update = self.awareness.encode_awareness_update([self.doc.client_id])
+            self._send(create_awareness_message(update))
+
+    async def _activity_ticker(self) -> None:
+        """Tell others when we stop typing or go idle (those changes have no event of their own)."""
+        shown = self.activity()
+        while True:
+            await anyio.sleep(1.0)
+            now = self.activity()
+            if now != shown:
+                shown = now
+                self._announce()
+
+    def _peer(self, client_id: int, state: dict[str, Any]) -> Peer:
+        raw_user, raw_cursor = state.get("user"), state.get("cursor")
+        user: dict[str, Any] = raw_user if isinstance(raw_user, dict) else {}
+        cursor: dict[str, Any] | None = raw_cursor if isinstance(raw_cursor, dict) else None
+        field = anchor = head = None
+        if cursor and isinstance(cursor.get("field"), str):
+            field = cursor["field"]
+            shared = self.text(field)
+            anchor = decode_position(shared, str(cursor.get("anchor", "")))
+            head = decode_position(shared, str(cursor.get("head", "")))
+        try:
+            activity = Activity(state.get("status", "here"))
+        except ValueError:
+            activity = Activity.HERE
+        return Peer(
+            client_id=client_id,
+            name=str(user.get("name") or "Someone"),
+            colour=str(user.get("color") or "#6b7280"),
+            user_id=user.get("id"),
+            activity=activity,
+            field=field,
+            anchor=anchor,
+            head=head,
+        )
+
+    # Local store writes, in order, off the typing path ---------------------------------------
+
+    def _queue_write(self, write: Callable[[], Any]) -> None:
+        try:
+            self._writes.send_nowait(write)
+        except anyio.WouldBlock:  # 10,000 writes behind: the disk is stuck; keep the change in memory
+            self.problem = "The local store is not keeping up; changes are held in memory"
+            self._notify()
+
+    async def _store_writer(self) -> None:
+        self._writing = True
+        try:
+            while True:
+                write = await self._write_queue.receive()
+                with anyio.CancelScope(shield=True):  # closing the campaign must not cut a write
+                    await _awaited(write())
+        finally:
+            self._writing = False
+
+    # Notifications ---------------------------------------------------------------------------
+
+    def _set_status(self, status: SyncStatus) -> None:
+        if status != self.status:
+            self.status = status
+            if status in (SyncStatus.ONLINE, SyncStatus.SYNCING):
+                self.problem = None
+            self._notify()
+
+    def _notify(self) -> None:
+        for listener in list(self._listeners):
+            listener()
+
+    def close(self) -> None:
+        """Let go of the document (call `flush()` first to keep what was typed)."""
+        self.doc.unobserve(self._subscription)
+        self._writes.close()
+        self._write_queue.close()

@@ -157,8 +157,20 @@ def _position_map(base: str, current: str) -> tuple[list[int | None], list[int]]
 
 def encode_position(shared: Text, index: int, assoc: Assoc = Assoc.AFTER) -> str:
     """A place in a text that follows later edits (a Yjs relative position), as base64 text: how
-    comment anchors (`Anchor`) and carets in presence states are written."""
-    return base64.b64encode(shared.sticky_index(index, assoc).encode()).decode()
+    comment anchors (`Anchor`) and carets in presence states are written. "" stands for the
+    start of an empty text (pycrdt cannot anchor to nothing)."""
+    size = len(shared)
+    if size == 0:
+        return ""
+    index = max(0, min(index, size))
+    if index == size:  # no character after the end: hold on to the one before it
+        assoc = Assoc.BEFORE
+    try:
+        return base64.b64encode(shared.sticky_index(index, assoc).encode()).decode()
+    except BaseException as exc:  # pycrdt panics on some offsets in non-ASCII text (issue #382)
+        if type(exc).__name__ != "PanicException":
+            raise
+        return ""
 
 
 def decode_position(shared: Text, encoded: str) -> int | None:
@@ -166,6 +178,8 @@ def decode_position(shared: Text, encoded: str) -> int | None:
 
     Positions come from other clients, so bad input is expected; pycrdt's decoder panics on it
     (a `pyo3_runtime.PanicException`, which is a BaseException), hence the wide net."""
+    if not encoded:
+        return 0
     try:
         raw = base64.b64decode(encoded, validate=True)
         return StickyIndex.decode(raw, shared).get_index()

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+import anyio
 import httpx
 import msgspec
 
@@ -56,21 +57,27 @@ _KIND_BY_STATUS = {401: ErrorKind.SIGNED_OUT, 403: ErrorKind.FORBIDDEN, 404: Err
 
 def normalise_server_url(address: str) -> str:
     """`localhost:8000` -> `http://localhost:8000`; refuses what cannot be a server address."""
-    address = address.strip().rstrip("/")
-    if not address:
+    typed = address.strip()
+    if not typed:
         raise DesktopError(ErrorKind.BAD_ADDRESS, "Enter the server address, e.g. https://mail.example.com")
-    if "://" not in address:
-        address = f"http://{address}"
+    address = typed if "://" in typed else f"http://{typed}"
     parts = urlsplit(address)
     try:
-        parts.port  # noqa: B018 - raises ValueError on a bad port
+        port = parts.port  # raises ValueError on a port that is not a number in 0-65535
     except ValueError:
-        raise DesktopError(ErrorKind.BAD_ADDRESS, f"{address!r} has an invalid port number") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname or " " in address:
+        port = 0
+    if port == 0:
+        raise DesktopError(ErrorKind.BAD_ADDRESS, f"{typed!r} has an invalid port number")
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.username is not None  # "mailto:ada@example.com" would be user "mailto" at "example.com"
+        or any(character.isspace() for character in address)
+    ):
         raise DesktopError(
-            ErrorKind.BAD_ADDRESS, f"{address!r} is not a server address; use e.g. https://mail.example.com"
+            ErrorKind.BAD_ADDRESS, f"{typed!r} is not a server address; use e.g. https://mail.example.com"
         )
-    return address
+    return address.rstrip("/")
 
 
 def _problem_message(response: httpx.Response) -> tuple[str, str]:
@@ -103,6 +110,7 @@ class ApiClient:
         self.access_token: str | None = None
         self.tokens: TokenPair | None = None
         self.on_tokens = on_tokens
+        self._refreshing = anyio.Lock()
         self._http = httpx.AsyncClient(base_url=self.server, timeout=timeout, transport=transport)
 
     async def aclose(self) -> None:
@@ -117,6 +125,19 @@ class ApiClient:
         return pair
 
     async def refresh(self) -> TokenPair:
+        async with self._refreshing:
+            return await self._refresh()
+
+    async def _renew(self, stale: str | None) -> None:
+        """Refresh because the access token `stale` is missing or refused, once for all the calls
+        that found it so: refresh tokens rotate, and the server takes a second use of one for a
+        replay and ends the sign-in."""
+        async with self._refreshing:
+            if self.access_token is not None and self.access_token != stale:
+                return  # another call refreshed meanwhile
+            await self._refresh()
+
+    async def _refresh(self) -> TokenPair:
         if not self.refresh_token:
             raise DesktopError(ErrorKind.SIGNED_OUT, "You are signed out: sign in again")
         body = RefreshRequest(refresh_token=self.refresh_token)
@@ -233,10 +254,11 @@ class ApiClient:
         auth: bool = True,
     ) -> httpx.Response:
         if auth and self.access_token is None:
-            await self.refresh()
+            await self._renew(None)
+        sent_with = self.access_token
         response = await self._request(method, path, body, params, auth=auth)
         if response.status_code == 401 and auth:
-            await self.refresh()  # the access token expired: one refresh, one retry
+            await self._renew(sent_with)  # the access token expired: one refresh, one retry
             response = await self._request(method, path, body, params, auth=auth)
         if response.status_code < 400:
             return response

@@ -50,7 +50,10 @@ def threads(doc: Doc[Any]) -> list[Thread]:
         if comment.anchor is not None:
             start = decode_position(body, comment.anchor.start)
             end = decode_position(body, comment.anchor.end)
-            if start is not None and end is not None and start <= end:
+            if start is not None and end is not None:
+                # An empty range that someone typed into: its start (after) moved past the new
+                # text, its end (before) did not. It is still an empty range, not a reversed one.
+                end = max(start, end)
                 quote = content[start:end].decode(errors="replace")
         found.append(
             Thread(comment=comment, replies=replies.get(comment.id, []), start=start, end=end, quote=quote)
@@ -62,6 +65,8 @@ def add_comment(
     sync: CampaignSync, *, author_id: str, author_name: str, body_text: str, start: int, end: int
 ) -> Comment:
     """A new thread on the body's range [start, end) (UTF-8 offsets)."""
+    if not 0 <= start <= end:
+        raise ValueError(f"A comment's range must run forwards, not from {start} to {end}")
     shared = text(sync.doc, BODY)
     anchor = Anchor(start=encode_position(shared, start), end=encode_position(shared, end, Assoc.BEFORE))
     return _put(sync, Comment(**_new(author_id, author_name, body_text), anchor=anchor))

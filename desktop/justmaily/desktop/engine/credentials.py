@@ -78,6 +78,8 @@ class FileSecrets:
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         temporary = self.path.with_suffix(".tmp")
         descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        # The mode above applies only to a new file: one left over by a crash keeps its own.
+        os.fchmod(descriptor, 0o600)
         with os.fdopen(descriptor, "wb") as file:
             file.write(msgspec.json.encode(secrets))
             file.flush()

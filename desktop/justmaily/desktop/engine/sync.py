@@ -12,6 +12,7 @@ acks, message type 100): they survive a restart in the local store and are sent 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import enum
 import time
@@ -27,6 +28,7 @@ from pycrdt import (
     Awareness,
     Decoder,
     Doc,
+    Map,
     Text,
     TransactionEvent,
     YMessageType,
@@ -41,7 +43,15 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wai
 
 from justmaily.desktop.engine.api import DesktopError, ErrorKind
 from justmaily.desktop.engine.local_store import LocalStore, StoredUpdate
-from justmaily.shared.collaboration import EMPTY_UPDATE, STORED_MESSAGE_TYPE, CloseCode, RoomTicket
+from justmaily.shared.collaboration import (
+    COMMENTS,
+    EMPTY_UPDATE,
+    INSIGHTS,
+    STORED_MESSAGE_TYPE,
+    TEXT_FIELDS,
+    CloseCode,
+    RoomTicket,
+)
 from justmaily.shared.document import decode_position, encode_position, text
 
 # Transaction origins: the user's edits, and what arrives from the server or the local store.
@@ -129,6 +139,7 @@ class CampaignSync:
         self.synced_once = False
         self.next_retry_in: float | None = None
         self._listeners: list[Callable[[], None]] = []
+        self._notify_scheduled = False
         self._seq = 0
         self._pending: list[int] = []  # local seqs not yet confirmed, ascending
         self._sent = 0  # updates sent on this connection (what the server's acks count)
@@ -143,6 +154,10 @@ class CampaignSync:
         self._last_typed = 0.0
         self._last_active = time.monotonic()
         self._cursor: dict[str, Any] | None = None
+        # The root types, made now: never later, inside a transaction.
+        self._texts = {name: text(self.doc, name) for name in TEXT_FIELDS}
+        self.doc.get(COMMENTS, type=Map)
+        self.doc.get(INSIGHTS, type=Map)
         self._subscription = self.doc.observe(self._on_transaction)
         self.awareness.observe(lambda *_: self._notify())
 
@@ -159,7 +174,7 @@ class CampaignSync:
         return lambda: self._listeners.remove(listener) if listener in self._listeners else None
 
     def text(self, name: str) -> Text:
-        return text(self.doc, name)
+        return self._texts[name]
 
     def edit(self, change: Callable[[Doc[Any]], None]) -> None:
         if self.read_only:
@@ -178,6 +193,9 @@ class CampaignSync:
                 "field": field,
                 "anchor": encode_position(shared, anchor),
                 "head": encode_position(shared, head),
+                # Plain offsets too: pycrdt's relative positions are wrong in non-ASCII text.
+                "anchor_index": anchor,
+                "head_index": head,
             }
         self._announce()
 
@@ -429,16 +447,32 @@ class CampaignSync:
                 shown = now
                 self._announce()
 
+    @staticmethod
+    def _caret(shared: Text, cursor: dict[str, Any]) -> tuple[int | None, int | None]:
+        """A peer's selection as UTF-8 offsets. Relative positions follow concurrent edits, but
+        pycrdt 0.14 mixes UTF-8 and UTF-16 units in them (pycrdt issue #382): in non-ASCII text
+        the plain offsets the peer also sends are the better answer."""
+        content = str(shared)
+        size = len(content.encode())
+        if size == len(content):
+            return (
+                decode_position(shared, str(cursor.get("anchor", ""))),
+                decode_position(shared, str(cursor.get("head", ""))),
+            )
+        found = []
+        for key in ("anchor_index", "head_index"):
+            value = cursor.get(key)
+            found.append(min(max(value, 0), size) if isinstance(value, int) else None)
+        return found[0], found[1]
+
     def _peer(self, client_id: int, state: dict[str, Any]) -> Peer:
         raw_user, raw_cursor = state.get("user"), state.get("cursor")
         user: dict[str, Any] = raw_user if isinstance(raw_user, dict) else {}
         cursor: dict[str, Any] | None = raw_cursor if isinstance(raw_cursor, dict) else None
         field = anchor = head = None
-        if cursor and isinstance(cursor.get("field"), str):
+        if cursor and cursor.get("field") in self._texts:
             field = cursor["field"]
-            shared = self.text(field)
-            anchor = decode_position(shared, str(cursor.get("anchor", "")))
-            head = decode_position(shared, str(cursor.get("head", "")))
+            anchor, head = self._caret(self.text(field), cursor)
         try:
             activity = Activity(state.get("status", "here"))
         except ValueError:
@@ -483,6 +517,20 @@ class CampaignSync:
             self._notify()
 
     def _notify(self) -> None:
+        """Tell listeners soon, once per burst, and never inside a document transaction (where
+        reading the document would fail)."""
+        if self._notify_scheduled:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._deliver()
+            return
+        self._notify_scheduled = True
+        loop.call_soon(self._deliver)
+
+    def _deliver(self) -> None:
+        self._notify_scheduled = False
         for listener in list(self._listeners):
             listener()
 

@@ -1,0 +1,400 @@
+"""The campaign editor: the document's texts, others' presence, comments, versions, review and a
+live preview, all following one `CampaignSync`."""
+
+from __future__ import annotations
+
+import difflib
+import html
+import math
+import uuid
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QKeySequence
+from PySide6.QtWidgets import (
+    QFormLayout,
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMessageBox,
+    QPushButton,
+    QSplitter,
+    QTabWidget,
+    QTextBrowser,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from justmaily.desktop.engine import comments
+from justmaily.desktop.engine.account import Account
+from justmaily.desktop.engine.sync import Activity, CampaignSync, SyncStatus
+from justmaily.desktop.ui.tasks import Tasks
+from justmaily.desktop.ui.text_binding import CollabTextEdit, byte_offset, utf16_position
+from justmaily.shared.campaigns import TRANSITIONS, Campaign, CampaignAction
+from justmaily.shared.collaboration import BODY, TEXT_FIELDS, CampaignContent, Version
+from justmaily.shared.document import texts
+from justmaily.shared.rendering import render_html
+from justmaily.shared.roles import Permission
+
+REVIEW_ACTIONS = {
+    CampaignAction.SUBMIT: "Request review",
+    CampaignAction.WITHDRAW: "Withdraw from review",
+    CampaignAction.APPROVE: "Approve",
+    CampaignAction.SEND_BACK: "Send back",
+}
+STATUS_TEXT = {
+    SyncStatus.ONLINE: "● Online — all changes saved",
+    SyncStatus.CONNECTING: "◌ Connecting…",
+}
+ACTIVITY_TEXT = {Activity.TYPING: "typing…", Activity.IDLE: "idle", Activity.HERE: "here"}
+
+
+def describe_status(sync: CampaignSync) -> str:
+    """The sync state in words, with the number of changes not yet on the server."""
+    pending = sync.pending
+    changes = f"{pending} change{'s' if pending != 1 else ''}"
+    if sync.status is SyncStatus.STOPPED:
+        return f"■ Stopped: {sync.problem}"
+    if sync.status is SyncStatus.OFFLINE:
+        retry = f", retrying in {math.ceil(sync.next_retry_in)} s" if sync.next_retry_in else ""
+        waiting = f" — {changes} waiting" if pending else ""
+        return f"○ Offline{waiting}{retry}"
+    if sync.status is SyncStatus.SYNCING:
+        return f"◐ Syncing {changes}…" if pending else "◐ Syncing…"
+    return STATUS_TEXT.get(sync.status, sync.status.value)
+
+
+class CampaignEditor(QWidget):
+    campaign_changed = Signal(object)  # the Campaign, after a review action
+
+    def __init__(
+        self,
+        account: Account,
+        campaign: Campaign,
+        sync: CampaignSync,
+        tasks: Tasks,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.account = account
+        self.campaign = campaign
+        self.sync = sync
+        self.tasks = tasks
+        self.setObjectName(f"editor-{campaign.id}")
+        self.fields = {
+            name: CollabTextEdit(name, single_line=name != BODY)
+            for name in ("sender", "subject", "preheader", BODY)
+        }
+        self.preview = QTextBrowser()
+        self.preview.setAccessibleName("Preview")
+        self.preview.setOpenLinks(False)
+        self.presence = QLabel()
+        self.presence.setAccessibleName("People here")
+        self.presence.setTextFormat(Qt.TextFormat.RichText)
+        self.connection = QLabel()
+        self.connection.setAccessibleName("Connection")
+        self.status_label = QLabel()
+        self.review_buttons: dict[CampaignAction, QPushButton] = {}
+        self.threads = QTreeWidget()
+        self.threads.setHeaderLabels(["Comment", "By"])
+        self.threads.setAccessibleName("Comments")
+        self.versions = QListWidget()
+        self.versions.setAccessibleName("Versions")
+        self.comparison = QTextBrowser()
+        self._preview_timer = QTimer(self)
+        self._preview_timer.setSingleShot(True)
+        self._preview_timer.setInterval(120)
+        self._preview_timer.timeout.connect(self._render_preview)
+        self._build()
+        for widget in self.fields.values():
+            widget.bind(sync)
+        self._unsubscribe = sync.subscribe(self._on_sync_changed)
+        self._on_sync_changed()
+        self._render_preview()
+        self._show_campaign()
+
+    # Layout ----------------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        title = QLabel(f"<h2>{html.escape(self.campaign.name)}</h2>")
+        header = QHBoxLayout()
+        header.addWidget(title)
+        header.addWidget(self.status_label)
+        header.addStretch(1)
+        for action, label in REVIEW_ACTIONS.items():
+            if not self.account.may(TRANSITIONS[action].permission):
+                continue  # buttons follow the role; the server enforces the same table
+            button = QPushButton(label)
+            button.setObjectName(f"review-{action.value}")
+            button.clicked.connect(lambda _=False, a=action: self.tasks.spawn(self._transition, a))
+            header.addWidget(button)
+            self.review_buttons[action] = button
+        if CampaignAction.SUBMIT in self.review_buttons:
+            self.review_buttons[CampaignAction.SUBMIT].setShortcut(QKeySequence("Ctrl+Shift+R"))
+
+        form = QFormLayout()
+        for name in ("sender", "subject", "preheader"):
+            caption = QLabel(f"&{name.capitalize()}")
+            caption.setBuddy(self.fields[name])
+            form.addRow(caption, self.fields[name])
+        read_only = self.sync.read_only or not self.account.may(Permission.CAMPAIGNS_WRITE)
+        for widget in self.fields.values():
+            widget.setReadOnly(read_only)
+
+        side = QTabWidget()
+        side.addTab(self._comments_panel(), "Comments")
+        side.addTab(self._versions_panel(), "Versions")
+
+        splitter = QSplitter()
+        splitter.addWidget(self.fields[BODY])
+        splitter.addWidget(self.preview)
+        splitter.addWidget(side)
+        splitter.setSizes([420, 380, 260])
+
+        footer = QHBoxLayout()
+        footer.addWidget(self.presence, 1)
+        footer.addWidget(self.connection)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(header)
+        layout.addLayout(form)
+        layout.addWidget(splitter, 1)
+        layout.addLayout(footer)
+        self.setTabOrder(self.fields["sender"], self.fields["subject"])
+        self.setTabOrder(self.fields["subject"], self.fields["preheader"])
+        self.setTabOrder(self.fields["preheader"], self.fields[BODY])
+
+    def _comments_panel(self) -> QWidget:
+        panel = QWidget()
+        add = QPushButton("Comment on selection")
+        add.setObjectName("comment-add")
+        add.setShortcut(QKeySequence("Ctrl+Alt+M"))
+        add.clicked.connect(self._add_comment)
+        reply = QPushButton("Reply")
+        reply.clicked.connect(self._reply)
+        resolve = QPushButton("Resolve / reopen")
+        resolve.setObjectName("comment-resolve")
+        resolve.clicked.connect(self._toggle_resolved)
+        self.threads.itemActivated.connect(self._select_thread_range)
+        buttons = QHBoxLayout()
+        for button in (add, reply, resolve):
+            buttons.addWidget(button)
+        layout = QVBoxLayout(panel)
+        layout.addLayout(buttons)
+        layout.addWidget(self.threads)
+        return panel
+
+    def _versions_panel(self) -> QWidget:
+        panel = QWidget()
+        refresh = QPushButton("Refresh")
+        refresh.clicked.connect(lambda: self.tasks.spawn(self.load_versions))
+        save = QPushButton("Save version…")
+        save.clicked.connect(self._save_version)
+        restore = QPushButton("Restore")
+        restore.setObjectName("version-restore")
+        restore.clicked.connect(self._restore_version)
+        may_write = self.account.may(Permission.CAMPAIGNS_WRITE)
+        save.setEnabled(may_write)
+        restore.setEnabled(may_write)
+        self.versions.currentItemChanged.connect(lambda *_: self.tasks.spawn(self._compare_selected))
+        buttons = QHBoxLayout()
+        for button in (refresh, save, restore):
+            buttons.addWidget(button)
+        layout = QVBoxLayout(panel)
+        layout.addLayout(buttons)
+        layout.addWidget(self.versions, 1)
+        layout.addWidget(QLabel("Compared with now (- version, + now):"))
+        layout.addWidget(self.comparison, 2)
+        return panel
+
+    # Following the document ------------------------------------------------------------------
+
+    def _on_sync_changed(self) -> None:
+        self.connection.setText(describe_status(self.sync))
+        peers = self.sync.peers()
+        me = self.account.presence
+        chips = [f'<span style="color:{me["color"]}">●</span> {html.escape(me["name"])} (you)']
+        chips += [
+            f'<span style="color:{p.colour}">●</span> {html.escape(p.name)} — {ACTIVITY_TEXT[p.activity]}'
+            for p in peers
+        ]
+        self.presence.setText("&nbsp;&nbsp;".join(chips))
+        for widget in self.fields.values():
+            widget.show_peers(peers)
+        self._preview_timer.start()
+        self._show_threads()
+
+    def _render_preview(self) -> None:
+        values = texts(self.sync.doc)
+        scroll = self.preview.verticalScrollBar().value()
+        self.preview.setHtml(
+            render_html(subject=values["subject"], preheader=values["preheader"], body=values["body"])
+        )
+        self.preview.verticalScrollBar().setValue(scroll)
+
+    def _show_campaign(self) -> None:
+        status = self.campaign.status
+        self.status_label.setText(f"Status: <b>{status.value.replace('_', ' ')}</b>")
+        for action, button in self.review_buttons.items():
+            button.setEnabled(status in TRANSITIONS[action].sources)
+
+    # Review ----------------------------------------------------------------------------------
+
+    async def _transition(self, action: CampaignAction) -> None:
+        self.campaign = await self.account.api.transition(self.campaign.id, action)
+        self._show_campaign()
+        self.campaign_changed.emit(self.campaign)
+
+    async def refresh_campaign(self) -> None:
+        self.campaign = await self.account.api.campaign(self.campaign.id)
+        self._show_campaign()
+
+    # Comments --------------------------------------------------------------------------------
+
+    def _show_threads(self) -> None:
+        current = self.threads.currentItem()
+        selected = current.data(0, Qt.ItemDataRole.UserRole) if current else None
+        found = comments.threads(self.sync.doc)
+        signature = [(t.comment.id, t.comment.resolved, len(t.replies), t.quote) for t in found]
+        if signature == getattr(self, "_thread_signature", None):
+            return
+        self._thread_signature = signature
+        self.threads.clear()
+        for thread in found:
+            state = "✓ " if thread.resolved else ""
+            item = QTreeWidgetItem([f"{state}{thread.comment.text}", thread.comment.author_name])
+            item.setData(0, Qt.ItemDataRole.UserRole, thread.comment.id)
+            item.setToolTip(0, f"On: “{thread.quote}”")
+            for answer in thread.replies:
+                child = QTreeWidgetItem([answer.text, answer.author_name])
+                child.setData(0, Qt.ItemDataRole.UserRole, thread.comment.id)
+                item.addChild(child)
+            self.threads.addTopLevelItem(item)
+            if thread.comment.id == selected:
+                self.threads.setCurrentItem(item)
+        self.threads.expandAll()
+
+    def _selected_thread(self) -> comments.Thread | None:
+        item = self.threads.currentItem()
+        if item is None:
+            return None
+        wanted = item.data(0, Qt.ItemDataRole.UserRole)
+        return next((t for t in comments.threads(self.sync.doc) if t.comment.id == wanted), None)
+
+    def _author(self) -> dict[str, str]:
+        return {"author_id": self.account.session.user_id, "author_name": self.account.presence["name"]}
+
+    def _add_comment(self) -> None:
+        body = self.fields[BODY]
+        cursor = body.textCursor()
+        if not cursor.hasSelection():
+            QMessageBox.information(self, "Comment", "Select the text of the body you want to comment on.")
+            return
+        words, ok = QInputDialog.getMultiLineText(self, "Comment", "Your comment:")
+        if ok and words.strip():
+            source = body.toPlainText()
+            start = byte_offset(source, cursor.selectionStart())
+            end = byte_offset(source, cursor.selectionEnd())
+            self._guard(
+                lambda: comments.add_comment(
+                    self.sync, body_text=words, start=start, end=end, **self._author()
+                )
+            )
+
+    def _reply(self) -> None:
+        thread = self._selected_thread()
+        if thread is None:
+            return
+        words, ok = QInputDialog.getMultiLineText(self, "Reply", f"Reply to {thread.comment.author_name}:")
+        if ok and words.strip():
+            self._guard(lambda: comments.reply(self.sync, thread.comment, body_text=words, **self._author()))
+
+    def _toggle_resolved(self) -> None:
+        thread = self._selected_thread()
+        if thread is not None:
+            self._guard(
+                lambda: comments.set_resolved(self.sync, thread.comment, resolved=not thread.resolved)
+            )
+
+    def _select_thread_range(self) -> None:
+        thread = self._selected_thread()
+        if thread is None or thread.start is None or thread.end is None:
+            return
+        body = self.fields[BODY]
+        source = body.toPlainText()
+        cursor = body.textCursor()
+        cursor.setPosition(utf16_position(source, thread.start))
+        cursor.setPosition(utf16_position(source, thread.end), cursor.MoveMode.KeepAnchor)
+        body.setTextCursor(cursor)
+        body.setFocus()
+
+    def _guard(self, change: object) -> None:
+        try:
+            change()  # type: ignore[operator]
+        except Exception as exc:  # a refused edit (read-only role) or an empty comment
+            QMessageBox.warning(self, "Not possible", str(exc))
+
+    # Versions --------------------------------------------------------------------------------
+
+    async def load_versions(self) -> None:
+        found = await self.account.api.versions(self.campaign.id)
+        self.versions.clear()
+        for version in found:
+            item = QListWidgetItem(f"{version.name} — {version.kind}, {version.created_at:%Y-%m-%d %H:%M}")
+            item.setData(Qt.ItemDataRole.UserRole, version)
+            self.versions.addItem(item)
+
+    def _selected_version(self) -> Version | None:
+        item = self.versions.currentItem()
+        version: Version | None = item.data(Qt.ItemDataRole.UserRole) if item is not None else None
+        return version
+
+    async def _compare_selected(self) -> None:
+        version = self._selected_version()
+        if version is None:
+            return
+        content = await self.account.api.version_content(self.campaign.id, version.id)
+        self.comparison.setHtml(compare_html(content, texts(self.sync.doc)))
+
+    def _save_version(self) -> None:
+        name, ok = QInputDialog.getText(self, "Save version", "Name this version:")
+        if ok and name.strip():
+            self.tasks.spawn(self._create_version, name.strip())
+
+    async def _create_version(self, name: str) -> None:
+        await self.account.api.create_version(self.campaign.id, name)
+        await self.load_versions()
+
+    def _restore_version(self) -> None:
+        version = self._selected_version()
+        if version is not None:
+            self.tasks.spawn(self._restore, version.id)
+
+    async def _restore(self, version_id: uuid.UUID) -> None:
+        await self.account.api.restore_version(self.campaign.id, version_id)
+        await self.refresh_campaign()
+
+    def close_editor(self) -> None:
+        self._unsubscribe()
+        for widget in self.fields.values():
+            widget.unbind()
+
+
+def compare_html(version: CampaignContent, now: dict[str, str]) -> str:
+    """A line diff per text, as coloured HTML."""
+    parts = []
+    for name in TEXT_FIELDS:
+        before, after = getattr(version, name).splitlines(), now[name].splitlines()
+        if before == after:
+            continue
+        parts.append(f"<h4>{name.capitalize()}</h4><pre>")
+        for line in difflib.unified_diff(before, after, lineterm="", n=1):
+            if line.startswith(("---", "+++", "@@")):
+                continue
+            colour = {"+": "#166534", "-": "#991b1b"}.get(line[:1], "#374151")
+            parts.append(f'<span style="color:{colour}">{html.escape(line)}</span>')
+        parts.append("</pre>")
+    return "\n".join(parts) or "<p>No differences.</p>"

@@ -1,0 +1,40 @@
+"""Background work for the UI: coroutines run in the app's anyio task group (inside Qt's loop
+through qasync), so the window never waits on the network or the disk, and failures are seen."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import anyio
+from anyio.abc import TaskGroup
+from PySide6.QtCore import QObject
+
+from justmaily.desktop.engine.api import DesktopError
+
+
+class Tasks:
+    def __init__(self, group: TaskGroup, on_error: Callable[[str], None]) -> None:
+        self._group = group
+        self._on_error = on_error
+
+    def spawn(
+        self, work: Callable[..., Awaitable[Any]], *args: Any, owner: QObject | None = None
+    ) -> anyio.CancelScope:
+        """Run `work(*args)`; a `DesktopError` becomes a message for the user, not a crash.
+        Cancel the returned scope to stop it; it stops by itself when `owner` is destroyed
+        (by default the object whose method `work` is)."""
+        scope = anyio.CancelScope()
+        owner = owner if owner is not None else getattr(work, "__self__", None)
+        if isinstance(owner, QObject):
+            owner.destroyed.connect(scope.cancel)
+
+        async def guarded() -> None:
+            with scope:
+                try:
+                    await work(*args)
+                except DesktopError as exc:
+                    self._on_error(str(exc))
+
+        self._group.start_soon(guarded)
+        return scope

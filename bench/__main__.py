@@ -1,12 +1,14 @@
-"""Benchmarks: `python3 bootstrap.py bench [api|rooms ...]` (default: all). Results: bench/results/."""
+"""Benchmarks: `python3 bootstrap.py bench [api|rooms|desktop ...]` (default: all).
+
+Results: bench/results/."""
 
 from __future__ import annotations
 
 import sys
 
-from bench import api, rooms
+from bench import api, desktop, rooms
 
-SUITES = {"api": api.main, "rooms": rooms.main}
+SUITES = {"api": api.main, "rooms": rooms.main, "desktop": desktop.main}
 
 
 def main(argv: list[str]) -> int:

@@ -31,6 +31,11 @@ def test_demo_server_serves_the_seeded_workspace_and_logs_json(settings: Setting
         listed = httpx.get(f"{server.url}/api/campaigns", headers=headers, timeout=10)
         assert listed.status_code == 200
         assert {c["name"] for c in listed.json()["items"]} >= {"Spring sale", "Welcome series #1"}
+        spring = next(c for c in listed.json()["items"] if c["name"] == "Spring sale")
+        content = httpx.get(f"{server.url}/api/campaigns/{spring['id']}/content", headers=headers, timeout=10)
+        # The sample content is in the document that editors open, not only in the campaign row.
+        assert content.json()["subject"] == spring["subject"] == "Spring is here: 20% off everything"
+        assert content.json()["body"].startswith("# Spring is here")
         created = httpx.post(
             f"{server.url}/api/campaigns", json={"name": "From the test"}, headers=headers, timeout=10
         )

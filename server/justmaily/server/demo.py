@@ -9,9 +9,11 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from justmaily.server.campaigns.models import Campaign
+from justmaily.server.collaboration.models import DocumentSnapshot
 from justmaily.server.db.engine import Database
 from justmaily.server.identity.accounts import AccountService
 from justmaily.shared.campaigns import CampaignStatus
+from justmaily.shared.document import initial_update
 from justmaily.shared.roles import Role
 
 DEMO_WORKSPACE = "demo"
@@ -21,10 +23,30 @@ DEMO_USERS = {
     Role.REVIEWER: "reviewer@demo.example.com",
     Role.VIEWER: "viewer@demo.example.com",
 }
+_SENDER = "Demo Shop <news@demo.example.com>"
 _CAMPAIGNS = [
-    ("Spring sale", "Spring is here: 20% off everything", CampaignStatus.DRAFT),
-    ("Product update: May", "What's new in May", CampaignStatus.IN_REVIEW),
-    ("Welcome series #1", "Welcome aboard!", CampaignStatus.APPROVED),
+    (
+        "Spring sale",
+        "Spring is here: 20% off everything",
+        "Three days only, in store and online",
+        "# Spring is here\n\nEverything in the shop is **20% off** until Sunday.\n\n"
+        "- New garden tools\n- Outdoor furniture\n- Seeds and bulbs\n\n[Shop the sale](https://demo.example.com/sale)\n",
+        CampaignStatus.DRAFT,
+    ),
+    (
+        "Product update: May",
+        "What's new in May",
+        "Faster checkout and a new app",
+        "## What's new\n\nCheckout now takes two steps instead of five.\n",
+        CampaignStatus.IN_REVIEW,
+    ),
+    (
+        "Welcome series #1",
+        "Welcome aboard!",
+        "Here is how to get started",
+        "# Welcome\n\nThanks for joining us. Here are three things to try first.\n",
+        CampaignStatus.APPROVED,
+    ),
 ]
 
 
@@ -55,14 +77,18 @@ async def seed_demo(database: Database, password: str) -> None:
             select(func.count()).select_from(Campaign).where(Campaign.workspace_id == workspace.id)
         )
         if not existing:
-            for name, subject, status in _CAMPAIGNS:
-                session.add(
-                    Campaign(
-                        workspace_id=workspace.id,
-                        name=name,
-                        subject=subject,
-                        status=status,
-                        sender="Demo Shop <news@demo.example.com>",
-                        owner_id=users[Role.EDITOR].id,
-                    )
+            for name, subject, preheader, body, status in _CAMPAIGNS:
+                campaign = Campaign(
+                    workspace_id=workspace.id,
+                    name=name,
+                    subject=subject,
+                    preheader=preheader,
+                    status=status,
+                    sender=_SENDER,
+                    owner_id=users[Role.EDITOR].id,
                 )
+                session.add(campaign)
+                await session.flush()
+                # The content lives in the campaign's document: the row only mirrors it.
+                values = {"subject": subject, "preheader": preheader, "sender": _SENDER, "body": body}
+                session.add(DocumentSnapshot(campaign_id=campaign.id, data=initial_update(values)))

@@ -13,6 +13,7 @@ from typing import TypeVar
 
 import anyio
 import pytest
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QFontMetrics
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QWidget
@@ -307,3 +308,27 @@ def test_desktop_help_works_without_a_display(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "Open the JustMaily desktop app" in result.stdout
+
+
+async def test_undo_takes_back_only_my_own_typing(live: Live, desktops: Desktops, qtbot: QtBot) -> None:
+    campaign_id = uuid.UUID(await live.create_campaign())
+    ada, grace = await desktops.sign_in(Role.EDITOR), await desktops.sign_in(Role.OWNER)
+    async with ui(qtbot) as app:
+        mine, theirs = (
+            await app.editor(app.window(ada), campaign_id),
+            await app.editor(app.window(grace), campaign_id),
+        )
+        body, remote = mine.fields["body"], theirs.fields["body"]
+        body.setFocus()
+        QTest.keyClicks(body, "mine ")
+        await eventually(lambda: remote.toPlainText() == "mine ")
+        remote.moveCursor(remote.textCursor().MoveOperation.End)
+        QTest.keyClicks(remote, "theirs")
+        await eventually(lambda: body.toPlainText() == "mine theirs")
+        QTest.keyClick(body, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+        await eventually(lambda: remote.toPlainText() == "theirs")
+        assert body.toPlainText() == "theirs"
+        QTest.keyClick(
+            body, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+        )
+        await eventually(lambda: remote.toPlainText() == "mine theirs")

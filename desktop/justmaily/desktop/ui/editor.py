@@ -8,6 +8,7 @@ import html
 import math
 import uuid
 
+from pycrdt import UndoManager
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import (
@@ -30,7 +31,7 @@ from PySide6.QtWidgets import (
 
 from justmaily.desktop.engine import comments
 from justmaily.desktop.engine.account import Account
-from justmaily.desktop.engine.sync import Activity, CampaignSync, SyncStatus
+from justmaily.desktop.engine.sync import LOCAL, Activity, CampaignSync, SyncStatus
 from justmaily.desktop.ui.tasks import Tasks
 from justmaily.desktop.ui.text_binding import CollabTextEdit, byte_offset, utf16_position
 from justmaily.shared.campaigns import TRANSITIONS, Campaign, CampaignAction
@@ -109,8 +110,13 @@ class CampaignEditor(QWidget):
         self._preview_timer.setInterval(120)
         self._preview_timer.timeout.connect(self._render_preview)
         self._build()
+        # Undo and redo are the user's own edits only: others' typing is never undone.
+        self.history = UndoManager(scopes=[sync.text(n) for n in TEXT_FIELDS], capture_timeout_millis=500)
+        self.history.include_origin(LOCAL)
         for widget in self.fields.values():
             widget.bind(sync)
+            widget.on_undo = self.history.undo
+            widget.on_redo = self.history.redo
         self._unsubscribe = sync.subscribe(self._on_sync_changed)
         self._on_sync_changed()
         self._render_preview()

@@ -8,6 +8,7 @@ counts UTF-16 units, Python counts code points; the conversions live here and no
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from pycrdt import Text, TextEvent
@@ -17,6 +18,7 @@ from PySide6.QtGui import (
     QFocusEvent,
     QFontMetrics,
     QKeyEvent,
+    QKeySequence,
     QPainter,
     QPaintEvent,
     QTextCursor,
@@ -53,6 +55,8 @@ class CollabTextEdit(QPlainTextEdit):
         self._editing = False  # a local edit is being written to the document
         self._peers: list[Peer] = []
         self._active = False  # the user is working here: our caret is worth showing to others
+        self.on_undo: Callable[[], object] | None = None
+        self.on_redo: Callable[[], object] | None = None
         self.setUndoRedoEnabled(False)  # undo is the document's: only our own edits, not others'
         self.setTabChangesFocus(True)
         self.setAccessibleName(field.capitalize())
@@ -216,6 +220,13 @@ class CollabTextEdit(QPlainTextEdit):
     # Single-line behaviour -------------------------------------------------------------------
 
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 - Qt's name
+        for keys, handler in (
+            (QKeySequence.StandardKey.Undo, self.on_undo),
+            (QKeySequence.StandardKey.Redo, self.on_redo),
+        ):
+            if event.matches(keys) and handler is not None:
+                handler()
+                return
         if self.single_line and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
             event.ignore()  # lets the dialog or form handle Enter
             return

@@ -56,3 +56,8 @@ revision message:
 # Benchmarks (results in bench/results)
 bench:
     {{venv}}/bin/python -m bench
+
+# Screenshots of the desktop windows, rendered offscreen (into docs/screenshots)
+screenshots:
+    QT_QPA_PLATFORM=offscreen {{venv}}/bin/python -m justmaily.desktop.ui.screenshots docs/screenshots
+    QT_QPA_PLATFORM=offscreen {{venv}}/bin/python -m justmaily.desktop.ui.screenshots docs/screenshots --scale 1.5

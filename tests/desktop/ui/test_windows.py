@@ -19,6 +19,7 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QWidget
 from pytestqt.qtbot import QtBot
 
+from justmaily.desktop.engine import comments
 from justmaily.desktop.engine.account import Account
 from justmaily.desktop.engine.sync import SyncStatus
 from justmaily.desktop.ui.editor import CampaignEditor
@@ -332,3 +333,47 @@ async def test_undo_takes_back_only_my_own_typing(live: Live, desktops: Desktops
             body, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
         )
         await eventually(lambda: remote.toPlainText() == "mine theirs")
+
+
+async def test_preview_comments_and_versions_follow_the_document(
+    live: Live, desktops: Desktops, qtbot: QtBot
+) -> None:
+    campaign_id = uuid.UUID(await live.create_campaign(subject="Launch"))
+    ada, grace = await desktops.sign_in(Role.EDITOR), await desktops.sign_in(Role.OWNER)
+    async with ui(qtbot) as app:
+        mine, theirs = (
+            await app.editor(app.window(ada), campaign_id),
+            await app.editor(app.window(grace), campaign_id),
+        )
+        # Grace types Markdown; Ada's preview renders it.
+        theirs.fields["body"].setFocus()
+        theirs.fields["body"].insertPlainText("# Big news\n\nIt is **here**.")
+        await eventually(lambda: "It is here." in mine.preview.toPlainText())  # rendered: no asterisks
+        assert "Big news" in mine.preview.toPlainText()
+
+        # Ada comments on "news"; Grace's panel shows the thread with the quoted words.
+        body = mine.fields["body"]
+        start = body.toPlainText().index("news")
+        words = "Say what is new"
+        comments.add_comment(
+            mine.sync, author_id="ada", author_name="Ada", body_text=words, start=start, end=start + 4
+        )
+
+        def first_thread() -> tuple[str, str] | None:
+            item = theirs.threads.topLevelItem(0)
+            return (item.text(0), item.toolTip(0)) if item is not None else None
+
+        words_shown, tooltip = await eventually(first_thread)
+        assert words_shown == "Say what is new"
+        assert "news" in tooltip
+
+        # A named version, changed text, then the comparison and a restore.
+        await mine.account.api.create_version(campaign_id, "Before the rewrite")
+        await mine.load_versions()
+        QTest.keyClicks(body, " Edited.")
+        await eventually(lambda: theirs.fields["body"].toPlainText().endswith(" Edited."))
+        mine.versions.setCurrentRow(0)
+        await eventually(lambda: "Edited." in mine.comparison.toPlainText())
+        mine.tasks.spawn(mine._restore, mine._selected_version().id)  # type: ignore[union-attr]
+        await eventually(lambda: not theirs.fields["body"].toPlainText().endswith(" Edited."))
+        assert app.errors == []

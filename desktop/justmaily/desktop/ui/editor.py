@@ -17,7 +17,6 @@ from PySide6.QtWidgets import (
     QInputDialog,
     QLabel,
     QListWidget,
-    QListWidgetItem,
     QMessageBox,
     QPushButton,
     QSplitter,
@@ -92,6 +91,10 @@ class CampaignEditor(QWidget):
         self.preview = QTextBrowser()
         self.preview.setAccessibleName("Preview")
         self.preview.setOpenLinks(False)
+        self.inbox_line = QLabel()
+        self.inbox_line.setAccessibleName("Inbox line")
+        self.inbox_line.setTextFormat(Qt.TextFormat.RichText)
+        self.inbox_line.setWordWrap(True)
         self.presence = QLabel()
         self.presence.setAccessibleName("People here")
         self.presence.setTextFormat(Qt.TextFormat.RichText)
@@ -101,8 +104,12 @@ class CampaignEditor(QWidget):
         self.review_buttons: dict[CampaignAction, QPushButton] = {}
         self.threads = QTreeWidget()
         self.threads.setHeaderLabels(["Comment", "By"])
+        self.threads.header().setStretchLastSection(False)
+        self.threads.header().setSectionResizeMode(0, self.threads.header().ResizeMode.Stretch)
         self.threads.setAccessibleName("Comments")
         self.versions = QListWidget()
+        self._versions: list[Version] = []
+        self._thread_signature: list[tuple[str, bool, int, str]] | None = None
         self.versions.setAccessibleName("Versions")
         self.comparison = QTextBrowser()
         self._preview_timer = QTimer(self)
@@ -156,9 +163,17 @@ class CampaignEditor(QWidget):
 
         splitter = QSplitter()
         splitter.addWidget(self.fields[BODY])
-        splitter.addWidget(self.preview)
+        preview = QWidget()
+        preview_layout = QVBoxLayout(preview)
+        preview_layout.setContentsMargins(0, 0, 0, 0)
+        preview_layout.addWidget(self.inbox_line)
+        preview_layout.addWidget(self.preview, 1)
+        splitter.addWidget(preview)
         splitter.addWidget(side)
         splitter.setSizes([420, 380, 260])
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 3)
+        splitter.setStretchFactor(2, 2)
 
         footer = QHBoxLayout()
         footer.addWidget(self.presence, 1)
@@ -205,7 +220,7 @@ class CampaignEditor(QWidget):
         may_write = self.account.may(Permission.CAMPAIGNS_WRITE)
         save.setEnabled(may_write)
         restore.setEnabled(may_write)
-        self.versions.currentItemChanged.connect(lambda *_: self.tasks.spawn(self._compare_selected))
+        self.versions.currentRowChanged.connect(lambda _row: self.tasks.spawn(self._compare_selected))
         buttons = QHBoxLayout()
         for button in (refresh, save, restore):
             buttons.addWidget(button)
@@ -236,9 +251,13 @@ class CampaignEditor(QWidget):
     def _render_preview(self) -> None:
         values = texts(self.sync.doc)
         scroll = self.preview.verticalScrollBar().value()
-        self.preview.setHtml(
-            render_html(subject=values["subject"], preheader=values["preheader"], body=values["body"])
+        # The inbox line above the message: Qt's HTML ignores `display:none`, so the preheader,
+        # hidden in the sent HTML, would otherwise show as body text.
+        self.inbox_line.setText(
+            f"<b>{html.escape(values['subject'])}</b>"
+            f" — <span style='color:#6b7280'>{html.escape(values['preheader'])}</span>"
         )
+        self.preview.setHtml(render_html(subject=values["subject"], preheader="", body=values["body"]))
         self.preview.verticalScrollBar().setValue(scroll)
 
     def _show_campaign(self) -> None:
@@ -261,33 +280,33 @@ class CampaignEditor(QWidget):
     # Comments --------------------------------------------------------------------------------
 
     def _show_threads(self) -> None:
-        current = self.threads.currentItem()
-        selected = current.data(0, Qt.ItemDataRole.UserRole) if current else None
+        selected = self._selected_thread_id()
         found = comments.threads(self.sync.doc)
         signature = [(t.comment.id, t.comment.resolved, len(t.replies), t.quote) for t in found]
-        if signature == getattr(self, "_thread_signature", None):
+        if signature == self._thread_signature:
             return
         self._thread_signature = signature
         self.threads.clear()
         for thread in found:
             state = "✓ " if thread.resolved else ""
-            item = QTreeWidgetItem([f"{state}{thread.comment.text}", thread.comment.author_name])
+            item = QTreeWidgetItem(
+                self.threads, [f"{state}{thread.comment.text}", thread.comment.author_name]
+            )
             item.setData(0, Qt.ItemDataRole.UserRole, thread.comment.id)
             item.setToolTip(0, f"On: “{thread.quote}”")
             for answer in thread.replies:
-                child = QTreeWidgetItem([answer.text, answer.author_name])
+                child = QTreeWidgetItem(item, [answer.text, answer.author_name])
                 child.setData(0, Qt.ItemDataRole.UserRole, thread.comment.id)
-                item.addChild(child)
-            self.threads.addTopLevelItem(item)
             if thread.comment.id == selected:
                 self.threads.setCurrentItem(item)
         self.threads.expandAll()
 
-    def _selected_thread(self) -> comments.Thread | None:
+    def _selected_thread_id(self) -> str | None:
         item = self.threads.currentItem()
-        if item is None:
-            return None
-        wanted = item.data(0, Qt.ItemDataRole.UserRole)
+        return str(item.data(0, Qt.ItemDataRole.UserRole)) if item is not None else None
+
+    def _selected_thread(self) -> comments.Thread | None:
+        wanted = self._selected_thread_id()
         return next((t for t in comments.threads(self.sync.doc) if t.comment.id == wanted), None)
 
     def _author(self) -> dict[str, str]:
@@ -346,17 +365,14 @@ class CampaignEditor(QWidget):
     # Versions --------------------------------------------------------------------------------
 
     async def load_versions(self) -> None:
-        found = await self.account.api.versions(self.campaign.id)
+        self._versions = await self.account.api.versions(self.campaign.id)
         self.versions.clear()
-        for version in found:
-            item = QListWidgetItem(f"{version.name} — {version.kind}, {version.created_at:%Y-%m-%d %H:%M}")
-            item.setData(Qt.ItemDataRole.UserRole, version)
-            self.versions.addItem(item)
+        for version in self._versions:  # items hold plain text: PySide6 mishandles Python objects in them
+            self.versions.addItem(f"{version.name} — {version.kind}, {version.created_at:%Y-%m-%d %H:%M}")
 
     def _selected_version(self) -> Version | None:
-        item = self.versions.currentItem()
-        version: Version | None = item.data(Qt.ItemDataRole.UserRole) if item is not None else None
-        return version
+        row = self.versions.currentRow()
+        return self._versions[row] if 0 <= row < len(self._versions) else None
 
     async def _compare_selected(self) -> None:
         version = self._selected_version()

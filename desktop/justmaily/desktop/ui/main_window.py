@@ -214,6 +214,7 @@ class MainWindow(QMainWindow):
         splitter.addWidget(self.navigation)
         splitter.addWidget(self.pages)
         splitter.setStretchFactor(1, 1)
+        splitter.setSizes([180, 1100])
         self.setCentralWidget(splitter)
         self.statusBar().showMessage(f"Signed in as {session.display_name} · role {session.role}")
         self._actions()

@@ -22,7 +22,6 @@ from PySide6.QtGui import (
     QPainter,
     QPaintEvent,
     QTextCursor,
-    QTextFormat,
 )
 from PySide6.QtWidgets import QPlainTextEdit, QTextEdit, QWidget
 
@@ -177,7 +176,6 @@ class CollabTextEdit(QPlainTextEdit):
             colour = QColor(peer.colour)
             colour.setAlpha(70)
             selection.format.setBackground(colour)
-            selection.format.setProperty(QTextFormat.Property.FullWidthSelection, False)
             cursor = QTextCursor(self.document())
             cursor.setPosition(utf16_position(self._shadow, peer.anchor))
             cursor.setPosition(utf16_position(self._shadow, peer.head), QTextCursor.MoveMode.KeepAnchor)

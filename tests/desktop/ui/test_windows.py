@@ -377,3 +377,34 @@ async def test_preview_comments_and_versions_follow_the_document(
         mine.tasks.spawn(mine._restore, mine._selected_version().id)  # type: ignore[union-attr]
         await eventually(lambda: not theirs.fields["body"].toPlainText().endswith(" Edited."))
         assert app.errors == []
+
+
+async def test_the_app_starts_and_edits_without_the_server(
+    live: Live, desktops: Desktops, qtbot: QtBot
+) -> None:
+    """The whole app (`justmaily desktop`'s DesktopApp): remembered sign-in, server down."""
+    from justmaily.desktop.ui.app import DesktopApp
+    from tests.plugins.desktop import FAST, credentials_for
+
+    campaign_id = uuid.UUID(await live.create_campaign(name="Offline launch", subject="Hi"))
+    first_run = await desktops.sign_in(Role.EDITOR)
+    await first_run.campaigns()
+    await first_run.close()
+    live.server.stop()
+
+    paths = desktops.paths(Role.EDITOR)
+    desktop = DesktopApp(paths, credentials_for(paths), FAST)
+    async with anyio.create_task_group() as group:
+        group.start_soon(desktop.run)
+        window = await eventually(lambda: desktop.window)
+        page = window.campaigns
+        await eventually(lambda: [c.name for c in page.campaigns] == ["Offline launch"])
+        assert "Offline" in page.notice.text()
+        window.open_campaign(page.campaigns[0])
+        editor = await eventually(lambda: window.editor(campaign_id))
+        QTest.keyClicks(editor.fields["subject"], " there")
+        await eventually(
+            lambda: "1 change" in editor.connection.text() or "changes waiting" in editor.connection.text()
+        )
+        assert editor.fields["subject"].toPlainText().endswith(" there")
+        window.close()  # the last window: the app ends

@@ -58,6 +58,7 @@ class Account:
         self.credentials = credentials
         self.timing = timing
         self.open_campaigns: dict[uuid.UUID, CampaignSync] = {}
+        self._closed = False
 
     # Signing in and out ----------------------------------------------------------------------
 
@@ -141,6 +142,10 @@ class Account:
         await self.close()
 
     async def close(self) -> None:
+        """Flush and let go of everything; closing twice is harmless."""
+        if self._closed:
+            return
+        self._closed = True
         for sync in self.open_campaigns.values():
             await sync.flush()
             sync.close()

@@ -10,31 +10,39 @@ from collections.abc import Callable
 import anyio
 import qasync
 from PySide6.QtGui import QFont
-from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
+from PySide6.QtWidgets import QApplication
 
 from justmaily.desktop.engine.account import Account, Paths
 from justmaily.desktop.engine.credentials import Credentials
+from justmaily.desktop.engine.sync import Timing
 from justmaily.desktop.ui.main_window import MainWindow
 from justmaily.desktop.ui.sign_in import SignInDialog
-from justmaily.desktop.ui.tasks import Tasks
+from justmaily.desktop.ui.tasks import Tasks, show_error
 
 
 class DesktopApp:
-    def __init__(self, paths: Paths) -> None:
+    def __init__(
+        self, paths: Paths, credentials: Credentials | None = None, timing: Timing | None = None
+    ) -> None:
         self.paths = paths
-        self.credentials = Credentials(paths.config)
+        self.credentials = credentials or Credentials(paths.config)
+        self.timing = timing
         self.window: MainWindow | None = None
         self.account: Account | None = None
         self._quit = anyio.Event()
 
     def _error(self, message: str) -> None:
-        parent: QWidget | None = self.window
-        QMessageBox.warning(parent, "JustMaily", message)
+        show_error(self.window, message)
 
     async def run(self) -> None:
         async with anyio.create_task_group() as group:
             tasks = Tasks(group, self._error)
-            self.account = await Account.resume(paths=self.paths, credentials=self.credentials)
+            self.account = await Account.resume(
+                paths=self.paths, credentials=self.credentials, timing=self.timing
+            )
+            app = QApplication.instance()
+            assert isinstance(app, QApplication)
+            app.lastWindowClosed.connect(self._quit.set)
             while not self._quit.is_set():
                 if self.account is None:
                     self.account = await self._sign_in(tasks)
@@ -44,12 +52,10 @@ class DesktopApp:
                 self.window.show()
                 signed_out = anyio.Event()
                 self._signed_out = signed_out
-                app = QApplication.instance()
-                assert isinstance(app, QApplication)
-                app.lastWindowClosed.connect(self._quit.set)
                 await _first(self._quit.wait, signed_out.wait)
                 await self.account.close()
                 self.account = None
+                self.window.deleteLater()
             group.cancel_scope.cancel()
 
     async def _sign_in(self, tasks: Tasks) -> Account | None:
@@ -57,7 +63,13 @@ class DesktopApp:
 
         async def sign_in(server: str, email: str, password: str, workspace: str | None) -> Account:
             return await Account.sign_in(
-                server, email, password, workspace=workspace, paths=self.paths, credentials=self.credentials
+                server,
+                email,
+                password,
+                workspace=workspace,
+                paths=self.paths,
+                credentials=self.credentials,
+                timing=self.timing,
             )
 
         dialog = SignInDialog(tasks, sign_in, self.credentials.profile())
@@ -71,9 +83,7 @@ class DesktopApp:
             async def work() -> None:
                 if self.account is not None:
                     await self.account.sign_out()
-                if self.window is not None:
-                    self.window.hide()
-                self._signed_out.set()
+                self._signed_out.set()  # the sign-in dialog opens before this window goes
 
             tasks.spawn(work)
 

@@ -19,7 +19,6 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListWidget,
     QMainWindow,
-    QMessageBox,
     QPushButton,
     QSplitter,
     QStackedWidget,
@@ -244,9 +243,6 @@ class MainWindow(QMainWindow):
         self.tabs.setCurrentIndex(0)
         self.campaigns.search.setFocus()
         self.campaigns.search.selectAll()
-
-    def show_error(self, message: str) -> None:
-        QMessageBox.warning(self, "JustMaily", message)
 
     # Campaign tabs ---------------------------------------------------------------------------
 

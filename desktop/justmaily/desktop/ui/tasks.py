@@ -8,7 +8,8 @@ from typing import Any
 
 import anyio
 from anyio.abc import TaskGroup
-from PySide6.QtCore import QObject
+from PySide6.QtCore import QObject, Qt
+from PySide6.QtWidgets import QMessageBox, QWidget
 
 from justmaily.desktop.engine.api import DesktopError
 
@@ -38,3 +39,11 @@ class Tasks:
 
         self._group.start_soon(guarded)
         return scope
+
+
+def show_error(parent: QWidget | None, message: str) -> None:
+    """A warning that does not block: a modal `exec()` inside a running task would re-enter
+    the event loop (qasync refuses to run other tasks from inside one)."""
+    box = QMessageBox(QMessageBox.Icon.Warning, "JustMaily", message, QMessageBox.StandardButton.Ok, parent)
+    box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    box.open()

@@ -14,7 +14,7 @@ from typing import TypeVar
 import anyio
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QFontMetrics
+from PySide6.QtGui import QAction, QFontMetrics
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QWidget
 from pytestqt.qtbot import QtBot
@@ -408,3 +408,18 @@ async def test_the_app_starts_and_edits_without_the_server(
         )
         assert editor.fields["subject"].toPlainText().endswith(" there")
         window.close()  # the last window: the app ends
+
+
+async def test_members_of_several_workspaces_can_switch(live: Live, desktops: Desktops, qtbot: QtBot) -> None:
+    editor = await desktops.sign_in(Role.EDITOR)
+    editor.session.workspaces = [str(editor.session.workspace), "rival"]
+    asked: list[str | None] = []
+    async with anyio.create_task_group() as group:
+        window = MainWindow(editor, Tasks(group, print), on_sign_out=asked.append)
+        offered = [a for a in window.findChildren(QAction) if a.text() in editor.session.workspaces]
+        assert [a.text() for a in offered] == ["rival"]  # not the workspace you are in
+        offered[0].trigger()
+        assert asked == ["rival"]
+        window.close()
+        window.deleteLater()
+        group.cancel_scope.cancel()

@@ -78,11 +78,15 @@ class DesktopApp:
         await done.wait()
         return dialog.account
 
-    def _signing_out(self, tasks: Tasks) -> Callable[[], None]:
-        def sign_out() -> None:
+    def _signing_out(self, tasks: Tasks) -> Callable[[str | None], None]:
+        def sign_out(workspace: str | None) -> None:
             async def work() -> None:
                 if self.account is not None:
                     await self.account.sign_out()
+                profile = self.credentials.profile()
+                if workspace is not None and profile is not None:
+                    profile.workspace = workspace
+                    self.credentials.remember(profile, None)
                 self._signed_out.set()  # the sign-in dialog opens before this window goes
 
             tasks.spawn(work)

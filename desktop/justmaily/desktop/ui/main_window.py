@@ -180,7 +180,9 @@ class CampaignsPage(QWidget):
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, account: Account, tasks: Tasks, on_sign_out: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self, account: Account, tasks: Tasks, on_sign_out: Callable[[str | None], None] | None = None
+    ) -> None:
         super().__init__()
         self.account = account
         self.tasks = tasks
@@ -237,6 +239,13 @@ class MainWindow(QMainWindow):
                 action.setShortcut(QKeySequence(shortcut))
             action.triggered.connect(lambda _=False, s=slot: s())
             menu.addAction(action)
+        others = [w for w in self.account.session.workspaces if w != self.account.session.workspace]
+        if others:
+            switch = menu.addMenu("S&witch workspace")
+            for slug in others:
+                action = QAction(slug, self)
+                action.triggered.connect(lambda _=False, w=slug: self._sign_out(w))
+                switch.addAction(action)
 
     def _focus_search(self) -> None:
         self.navigation.setCurrentRow(0)
@@ -283,9 +292,10 @@ class MainWindow(QMainWindow):
         self.tasks.spawn(self.account.close_campaign, widget.campaign.id)
         widget.deleteLater()
 
-    def _sign_out(self) -> None:
+    def _sign_out(self, workspace: str | None = None) -> None:
+        """Sign out; with a workspace, the sign-in form that follows offers that one."""
         if self._on_sign_out is not None:
-            self._on_sign_out()
+            self._on_sign_out(workspace)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt's name
         for scope in self._sync_scopes.values():

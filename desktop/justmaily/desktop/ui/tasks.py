@@ -31,6 +31,8 @@ class Tasks:
             owner.destroyed.connect(scope.cancel)
 
         async def guarded() -> None:
+            if scope.cancel_called:  # its owner went away before it started
+                return
             with scope:
                 try:
                     await work(*args)

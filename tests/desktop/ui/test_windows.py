@@ -57,6 +57,15 @@ class Ui:
             window.close()
             window.deleteLater()
 
+    async def two_editors(
+        self, desktops: Desktops, campaign_id: uuid.UUID
+    ) -> tuple[CampaignEditor, CampaignEditor]:
+        """The campaign open in two windows: Ada (an editor) and Grace (the owner)."""
+        ada, grace = await desktops.sign_in(Role.EDITOR), await desktops.sign_in(Role.OWNER)
+        return await self.editor(self.window(ada), campaign_id), await self.editor(
+            self.window(grace), campaign_id
+        )
+
     async def editor(self, window: MainWindow, campaign_id: uuid.UUID) -> CampaignEditor:
         campaign = await window.account.api.campaign(campaign_id)
         window.open_campaign(campaign)
@@ -97,12 +106,9 @@ async def test_typing_in_one_window_appears_in_another_with_the_typists_caret(
     live: Live, desktops: Desktops, qtbot: QtBot
 ) -> None:
     campaign_id = uuid.UUID(await live.create_campaign(subject="Spring"))
-    ada, grace = await desktops.sign_in(Role.EDITOR), await desktops.sign_in(Role.OWNER)
     async with ui(qtbot) as app:
-        mine, theirs = (
-            await app.editor(app.window(ada), campaign_id),
-            await app.editor(app.window(grace), campaign_id),
-        )
+        mine, theirs = await app.two_editors(desktops, campaign_id)
+        ada = mine.account
         body = mine.fields["body"]
         body.setFocus()
         QTest.keyClicks(body, "Hello from Ada")
@@ -128,12 +134,8 @@ async def test_remote_edits_keep_the_local_caret_in_place(
     live: Live, desktops: Desktops, qtbot: QtBot
 ) -> None:
     campaign_id = uuid.UUID(await live.create_campaign())
-    ada, grace = await desktops.sign_in(Role.EDITOR), await desktops.sign_in(Role.OWNER)
     async with ui(qtbot) as app:
-        mine, theirs = (
-            await app.editor(app.window(ada), campaign_id),
-            await app.editor(app.window(grace), campaign_id),
-        )
+        mine, theirs = await app.two_editors(desktops, campaign_id)
         body = mine.fields["body"]
         body.setFocus()
         QTest.keyClicks(body, "world")
@@ -313,12 +315,8 @@ def test_desktop_help_works_without_a_display(tmp_path: Path) -> None:
 
 async def test_undo_takes_back_only_my_own_typing(live: Live, desktops: Desktops, qtbot: QtBot) -> None:
     campaign_id = uuid.UUID(await live.create_campaign())
-    ada, grace = await desktops.sign_in(Role.EDITOR), await desktops.sign_in(Role.OWNER)
     async with ui(qtbot) as app:
-        mine, theirs = (
-            await app.editor(app.window(ada), campaign_id),
-            await app.editor(app.window(grace), campaign_id),
-        )
+        mine, theirs = await app.two_editors(desktops, campaign_id)
         body, remote = mine.fields["body"], theirs.fields["body"]
         body.setFocus()
         QTest.keyClicks(body, "mine ")
@@ -339,12 +337,8 @@ async def test_preview_comments_and_versions_follow_the_document(
     live: Live, desktops: Desktops, qtbot: QtBot
 ) -> None:
     campaign_id = uuid.UUID(await live.create_campaign(subject="Launch"))
-    ada, grace = await desktops.sign_in(Role.EDITOR), await desktops.sign_in(Role.OWNER)
     async with ui(qtbot) as app:
-        mine, theirs = (
-            await app.editor(app.window(ada), campaign_id),
-            await app.editor(app.window(grace), campaign_id),
-        )
+        mine, theirs = await app.two_editors(desktops, campaign_id)
         # Grace types Markdown; Ada's preview renders it.
         theirs.fields["body"].setFocus()
         theirs.fields["body"].insertPlainText("# Big news\n\nIt is **here**.")

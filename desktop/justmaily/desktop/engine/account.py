@@ -12,6 +12,7 @@ import os
 import uuid
 from pathlib import Path
 
+import anyio
 import msgspec
 import platformdirs
 
@@ -59,6 +60,7 @@ class Account:
         self.timing = timing
         self.open_campaigns: dict[uuid.UUID, CampaignSync] = {}
         self._closed = False
+        self._opening: dict[uuid.UUID, anyio.Lock] = {}
 
     # Signing in and out ----------------------------------------------------------------------
 
@@ -146,10 +148,8 @@ class Account:
         if self._closed:
             return
         self._closed = True
-        for sync in self.open_campaigns.values():
-            await sync.flush()
-            sync.close()
-        self.open_campaigns.clear()
+        for campaign_id in list(self.open_campaigns):
+            await self.close_campaign(campaign_id)
         await self.api.aclose()
         await self.store.close()
 
@@ -224,15 +224,19 @@ class Account:
 
     async def open(self, campaign_id: uuid.UUID) -> CampaignSync:
         """The campaign's document, loaded from the local store; run `sync.run()` to go live."""
-        sync = self.open_campaigns.get(campaign_id)
-        if sync is None:
-            sync = CampaignSync(campaign_id, self.store, self.api, user=self.presence, timing=self.timing)
-            await sync.load()
-            self.open_campaigns[campaign_id] = sync
-        return sync
+        # One sync per campaign, even when it is opened twice at once: two would number their
+        # local updates alike in the store.
+        async with self._opening.setdefault(campaign_id, anyio.Lock()):
+            sync = self.open_campaigns.get(campaign_id)
+            if sync is None:
+                sync = CampaignSync(campaign_id, self.store, self.api, user=self.presence, timing=self.timing)
+                await sync.load()
+                self.open_campaigns[campaign_id] = sync
+            return sync
 
     async def close_campaign(self, campaign_id: uuid.UUID) -> None:
         sync = self.open_campaigns.pop(campaign_id, None)
         if sync is not None:
+            await sync.stop()
             await sync.flush()
             sync.close()

@@ -40,6 +40,7 @@ class ErrorKind(enum.StrEnum):
     CONFLICT = "conflict"
     INVALID = "invalid"
     SERVER = "server"
+    BUSY = "busy"  # rate limited or overloaded: try again later
 
 
 class DesktopError(Exception):
@@ -267,7 +268,9 @@ class ApiClient:
         if status == 401 and path.endswith("/refresh"):
             message = "Your sign-in has ended: sign in again"
         kind = _KIND_BY_STATUS.get(status) or (
-            ErrorKind.SERVER
+            ErrorKind.BUSY
+            if status in (408, 429, 503)
+            else ErrorKind.SERVER
             if status >= 500
             else ErrorKind.CONFLICT
             if status in (409, 412)

@@ -96,7 +96,8 @@ class LocalStore:
 
     async def append(self, campaign_id: uuid.UUID, updates: list[StoredUpdate]) -> None:
         await self._db.executemany(
-            "INSERT OR REPLACE INTO updates (campaign_id, seq, data, pending) VALUES (?, ?, ?, ?)",
+            # A plain INSERT: two writers numbering alike must fail loudly, not overwrite.
+            "INSERT INTO updates (campaign_id, seq, data, pending) VALUES (?, ?, ?, ?)",
             [(str(campaign_id), u.seq, u.data, int(u.pending)) for u in updates],
         )
         await self._db.commit()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import math
 import time
 import uuid
 from collections.abc import Callable
@@ -147,8 +148,12 @@ class CampaignSync:
         self._outbox: MemoryObjectSendStream[bytes] | None = None
         self._writes: MemoryObjectSendStream[Callable[[], Any]]
         self._write_queue: MemoryObjectReceiveStream[Callable[[], Any]]
-        self._writes, self._write_queue = anyio.create_memory_object_stream[Callable[[], Any]](10_000)
+        # Unbounded: a write is never refused (the disk being slow must not drop a keystroke).
+        self._writes, self._write_queue = anyio.create_memory_object_stream[Callable[[], Any]](math.inf)
         self._writing = False
+        self._run_scope = anyio.CancelScope()
+        self._finished: anyio.Event | None = None
+        self._handshaken = False  # our sync step 2 went out on this connection
         self._wake = anyio.Event()
         self._connected = False
         self._last_typed = 0.0
@@ -232,24 +237,31 @@ class CampaignSync:
         await self.store.compact(self.campaign_id)
 
     async def run(self) -> None:
-        """Keep the document in sync until cancelled. Call `load()` first."""
-        async with anyio.create_task_group() as group:
-            group.start_soon(self._store_writer)
-            group.start_soon(self._activity_ticker)
-            try:
-                await self._connect_forever()
-            finally:
-                group.cancel_scope.cancel()
+        """Keep the document in sync until cancelled or `stop()`ped. Call `load()` first."""
+        self._finished = anyio.Event()
+        try:
+            with self._run_scope:
+                async with anyio.create_task_group() as group:
+                    group.start_soon(self._store_writer)
+                    group.start_soon(self._activity_ticker)
+                    await self._connect_forever()
+                    # Refused for good: keep storing what is typed until the campaign is closed.
+                    await anyio.sleep_forever()
+        finally:
+            self._finished.set()
+
+    async def stop(self) -> None:
+        """End `run()` and wait for it: what was queued is written first (see `_store_writer`)."""
+        self._run_scope.cancel()
+        if self._finished is not None:
+            with anyio.CancelScope(shield=True):
+                await self._finished.wait()
 
     async def flush(self) -> None:
         """Wait until every change so far is in the local store."""
         if not self._writing:  # `run()` is not (or no longer) running: write here
-            while True:
-                try:
-                    write = self._write_queue.receive_nowait()
-                except anyio.WouldBlock:
-                    return
-                await _awaited(write())
+            await self._drain()
+            return
         done = anyio.Event()
         await self._writes.send(done.set)
         await done.wait()
@@ -291,7 +303,7 @@ class CampaignSync:
         try:
             ticket = await self.access.room_ticket(self.campaign_id)
         except DesktopError as exc:
-            if exc.kind in (ErrorKind.UNREACHABLE, ErrorKind.SERVER):
+            if exc.kind in (ErrorKind.UNREACHABLE, ErrorKind.SERVER, ErrorKind.BUSY):
                 raise _RetryError(str(exc)) from exc
             raise _StopError(str(exc)) from exc
         self.read_only = ticket.read_only
@@ -301,6 +313,7 @@ class CampaignSync:
         except (OSError, TimeoutError, websockets.InvalidHandshake) as exc:
             raise _RetryError(f"Cannot open the live connection: {exc}") from exc
         synced = False
+        started = time.monotonic()
         try:
             synced = await self._serve(ws)
         finally:
@@ -310,13 +323,15 @@ class CampaignSync:
         code = ws.close_code
         if code == CloseCode.NO_SUCH_ROOM:
             raise _StopError("This campaign no longer exists in your workspace")
-        if code in (CloseCode.BAD_TICKET, CloseCode.ACCESS_REVOKED) or synced:
-            return  # get a fresh ticket (and role) at once; the next failure backs off again
+        if synced and time.monotonic() - started > self.timing.backoff_max:
+            return  # a connection that worked for a while: reconnect at once, backoff starts afresh
+        # Anything else (a new ticket or role needed, a server closing us at once) waits its turn,
+        # so a server that keeps refusing is not hammered.
         raise _RetryError(f"The server closed the live connection ({code} {ws.close_reason})".strip())
 
     async def _serve(self, ws: websockets.ClientConnection) -> bool:
         self._set_status(SyncStatus.SYNCING)
-        self._sent, self._in_flight = 0, []
+        self._sent, self._in_flight, self._handshaken = 0, [], False
         outbox, outgoing = anyio.create_memory_object_stream[bytes](10_000)
         self._outbox = outbox
         self._connected = True
@@ -326,13 +341,20 @@ class CampaignSync:
             group.start_soon(self._heartbeat)
             self._send(create_sync_message(self.doc))
             self._announce()
+            unreadable: Exception | None = None
             try:
                 async for raw in ws:
                     if isinstance(raw, bytes) and raw:
-                        synced = self._handle(raw) or synced
+                        try:
+                            synced = self._handle(raw) or synced
+                        except (ValueError, IndexError, RuntimeError) as exc:  # a message we cannot read
+                            unreadable = exc
+                            break
             except websockets.ConnectionClosed:
                 pass
             group.cancel_scope.cancel()
+        if unreadable is not None:
+            raise _RetryError(f"The server sent a message this app cannot read ({unreadable})")
         return synced
 
     def _disconnected(self) -> None:
@@ -371,12 +393,15 @@ class CampaignSync:
             step, payload = raw[1], read_message(raw[2:])
             if step == YSyncMessageType.SYNC_STEP1:
                 if not self.read_only:
+                    # Everything typed so far, including since connecting, goes in this reply.
                     update = self.doc.get_update(payload)
                     if update != EMPTY_UPDATE:
                         self._count_sent(self._seq)
-                    self._send(
-                        bytes([YMessageType.SYNC, YSyncMessageType.SYNC_STEP2]) + write_message(update)
-                    )
+                    self._send(_SYNC_STEP2 + write_message(update))
+                    if update == EMPTY_UPDATE and self._pending:
+                        # The server has all of it already (an ack lost with a dropped connection).
+                        self._confirm(self._seq)
+                self._handshaken = True
                 return False
             with self.doc.transaction(origin=REMOTE):
                 self.doc.apply_update(payload)
@@ -398,10 +423,12 @@ class CampaignSync:
         confirmed = 0
         while self._in_flight and self._in_flight[0][0] <= stored:
             confirmed = self._in_flight.pop(0)[1]
-        if not confirmed:
-            return
-        self._pending = [seq for seq in self._pending if seq > confirmed]
-        self._queue_write(lambda: self.store.confirm(self.campaign_id, confirmed))
+        if confirmed:
+            self._confirm(confirmed)
+
+    def _confirm(self, up_to_seq: int) -> None:
+        self._pending = [seq for seq in self._pending if seq > up_to_seq]
+        self._queue_write(lambda: self.store.confirm(self.campaign_id, up_to_seq))
         self._settle()
 
     def _settle(self) -> None:
@@ -421,7 +448,7 @@ class CampaignSync:
         if local:
             self._pending.append(self._seq)
             self._last_typed = self._last_active = time.monotonic()
-            if self._connected and not self.read_only:
+            if self._connected and self._handshaken and not self.read_only:
                 self._count_sent(self._seq)
                 self._send(create_update_message(update))
             self._settle()
@@ -493,19 +520,31 @@ class CampaignSync:
     def _queue_write(self, write: Callable[[], Any]) -> None:
         try:
             self._writes.send_nowait(write)
-        except anyio.WouldBlock:  # 10,000 writes behind: the disk is stuck; keep the change in memory
-            self.problem = "The local store is not keeping up; changes are held in memory"
-            self._notify()
+        except anyio.ClosedResourceError:
+            return  # closed: nothing can be typed into a closed campaign
 
     async def _store_writer(self) -> None:
         self._writing = True
         try:
             while True:
-                write = await self._write_queue.receive()
+                try:
+                    write = await self._write_queue.receive()
+                except (anyio.EndOfStream, anyio.ClosedResourceError):
+                    return
                 with anyio.CancelScope(shield=True):  # closing the campaign must not cut a write
                     await _awaited(write())
         finally:
             self._writing = False
+            with anyio.CancelScope(shield=True):  # what is queued still gets written, in order
+                await self._drain()
+
+    async def _drain(self) -> None:
+        while True:
+            try:
+                write = self._write_queue.receive_nowait()
+            except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
+                return
+            await _awaited(write())
 
     # Notifications ---------------------------------------------------------------------------
 

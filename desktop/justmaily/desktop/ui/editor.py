@@ -235,6 +235,10 @@ class CampaignEditor(QWidget):
 
     def _on_sync_changed(self) -> None:
         self.connection.setText(describe_status(self.sync))
+        read_only = self.sync.read_only or not self.account.may(Permission.CAMPAIGNS_WRITE)
+        for widget in self.fields.values():  # the role can change while the campaign is open
+            if widget.isReadOnly() != read_only:
+                widget.setReadOnly(read_only)
         peers = self.sync.peers()
         me = self.account.presence
         chips = [f'<span style="color:{me["color"]}">●</span> {html.escape(me["name"])} (you)']

@@ -271,6 +271,10 @@ class MainWindow(QMainWindow):
 
     async def _open(self, campaign: Campaign) -> None:
         sync = await self.account.open(campaign.id)
+        existing = self.editor(campaign.id)
+        if existing is not None:  # opened twice at once: one tab, one sync
+            self.tabs.setCurrentWidget(existing)
+            return
         editor = CampaignEditor(self.account, campaign, sync, self.tasks)
         editor.campaign_changed.connect(lambda _c: self.campaigns.reload())
         self.tabs.addTab(editor, campaign.name)

@@ -25,6 +25,7 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QPlainTextEdit, QTextEdit, QWidget
 
+from justmaily.desktop.engine.api import DesktopError
 from justmaily.desktop.engine.sync import CampaignSync, Peer
 
 
@@ -84,11 +85,26 @@ class CollabTextEdit(QPlainTextEdit):
         if self._shared is not None:
             self._shared.unobserve(self._subscription)
             self._shared = None
+            self.document().contentsChange.disconnect(self._on_local)
+            self.cursorPositionChanged.disconnect(self._report_cursor)
+            self.selectionChanged.disconnect(self._report_cursor)
+        self.sync = None
+
+    def shown_text(self) -> str:
+        """The widget's text as typed. `toPlainText()` would turn no-break spaces into spaces and
+        line separators into newlines, and the widget would no longer match the document."""
+        return self.document().toRawText().replace("\u2029", "\n")
+
+    def _restore(self) -> None:
+        """Show what the document says (after an edit it refused)."""
+        self._applying = True
+        self.setPlainText(self._shadow)
+        self._applying = False
 
     def _on_local(self, _position: int, _removed: int, _added: int) -> None:
         if self._applying or self.sync is None or self._shared is None:
             return
-        new = self.toPlainText()
+        new = self.shown_text()
         old = self._shadow
         if new == old:
             return
@@ -104,13 +120,17 @@ class CollabTextEdit(QPlainTextEdit):
         removed = len(old[start:end_old].encode())
         inserted = new[start:end_new]
         shared = self._shared
-        self._shadow = new
         self._active = True
         self._editing = True
         try:
             self.sync.edit(lambda _doc: _splice(shared, begin, removed, inserted))
+        except DesktopError:  # the role became read-only: the document did not change
+            self._editing = False
+            self._restore()
+            return
         finally:
             self._editing = False
+        self._shadow = new
 
     def _on_remote(self, event: TextEvent) -> None:
         if self._editing:
@@ -140,10 +160,8 @@ class CollabTextEdit(QPlainTextEdit):
                     offset += len(inserted.encode())
         finally:
             self._applying = False
-        if self.toPlainText() != self._shadow:  # never expected; the document wins
-            self._applying = True
-            self.setPlainText(self._shadow)
-            self._applying = False
+        if self.shown_text() != self._shadow:  # never expected; the document wins
+            self._restore()
         self.viewport().update()
 
     def focusInEvent(self, event: QFocusEvent) -> None:  # noqa: N802 - Qt's name
@@ -223,7 +241,8 @@ class CollabTextEdit(QPlainTextEdit):
             (QKeySequence.StandardKey.Redo, self.on_redo),
         ):
             if event.matches(keys) and handler is not None:
-                handler()
+                if not self.isReadOnly():
+                    handler()
                 return
         if self.single_line and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
             event.ignore()  # lets the dialog or form handle Enter

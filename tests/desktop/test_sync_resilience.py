@@ -7,15 +7,18 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
+from pycrdt import Doc
 from websockets.asyncio.server import ServerConnection, serve
 
 from justmaily.desktop.engine.api import DesktopError, ErrorKind
 from justmaily.desktop.engine.local_store import LocalStore
 from justmaily.desktop.engine.sync import CampaignSync, SyncStatus
 from justmaily.shared.collaboration import CloseCode, RoomTicket
+from justmaily.shared.document import encode_position, text
 from tests.plugins.desktop import FAST, until
 
 Handler = Callable[[ServerConnection], Awaitable[None]]
@@ -138,3 +141,15 @@ async def test_stopping_while_connected_writes_everything_typed(tmp_path: Path) 
         rows = await sync.store.updates(sync.campaign_id)
         assert len(rows) == 50
         assert all(row.pending for row in rows)  # nobody acknowledged them
+
+
+def test_carets_of_peers_that_send_only_relative_positions_are_shown() -> None:
+    """A client other than ours sends relative positions only; in non-ASCII text too they place a caret."""
+    doc: Doc[Any] = Doc()
+    body = text(doc, "body")
+    body.insert(0, "Grüße, Ada")
+    cursor = {"field": "body", "anchor": encode_position(body, 3), "head": encode_position(body, 3)}
+    anchor, head = CampaignSync._caret(body, cursor)
+    assert anchor is not None
+    assert head is not None
+    assert 0 <= anchor <= len(str(body).encode())

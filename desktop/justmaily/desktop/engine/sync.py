@@ -481,15 +481,14 @@ class CampaignSync:
         the plain offsets the peer also sends are the better answer."""
         content = str(shared)
         size = len(content.encode())
-        if size == len(content):
-            return (
-                decode_position(shared, str(cursor.get("anchor", ""))),
-                decode_position(shared, str(cursor.get("head", ""))),
-            )
-        found = []
-        for key in ("anchor_index", "head_index"):
-            value = cursor.get(key)
-            found.append(min(max(value, 0), size) if isinstance(value, int) else None)
+        found: list[int | None] = []
+        for key in ("anchor", "head"):
+            plain = cursor.get(f"{key}_index")
+            if size == len(content) or not isinstance(plain, int):  # ASCII, or a peer that sends none
+                relative = decode_position(shared, str(cursor.get(key, "")))
+                found.append(None if relative is None else min(max(relative, 0), size))
+            else:
+                found.append(min(max(plain, 0), size))
         return found[0], found[1]
 
     def _peer(self, client_id: int, state: dict[str, Any]) -> Peer:

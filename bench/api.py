@@ -9,14 +9,12 @@ PostgreSQL/SQLite ratio of medians. Results are written to bench/results/api-<ti
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import re
 import statistics
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +22,11 @@ import httpx
 from tests.support import pgcluster
 from tests.support.server_process import ServerProcess, server_env
 
+from bench.report import save
 from justmaily.server.settings import Settings
 
 REQUESTS = int(os.environ.get("BENCH_REQUESTS", "2000"))
 CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "16"))
-RESULTS = Path(__file__).with_name("results")
 
 
 async def measure(name: str, call: Callable[[int], Awaitable[httpx.Response]]) -> dict[str, Any]:
@@ -126,9 +124,5 @@ def main() -> int:
     for operation, medians in by_op.items():
         ratio = medians["postgresql"] / medians["sqlite"]
         print(f"ratio of medians postgresql/sqlite, {operation}: {ratio:.2f}")
-    RESULTS.mkdir(exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    out = RESULTS / f"api-{stamp}.json"
-    out.write_text(json.dumps({"requests": REQUESTS, "concurrency": CONCURRENCY, "rows": rows}, indent=2))
-    print(f"written to {out}")
+    save("api", {"requests": REQUESTS, "concurrency": CONCURRENCY, "rows": rows})
     return 0

@@ -19,7 +19,6 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +27,9 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import anyio
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
-from tests.support.server_process import ServerProcess, server_env
 
-from bench.rooms import SERVER_ENV, rss_kib, summary
+from bench.report import save
+from bench.rooms import rss_kib, start, summary
 from justmaily.desktop.engine.account import Account, Paths
 from justmaily.desktop.engine.credentials import Credentials, FileSecrets
 from justmaily.desktop.engine.sync import SyncStatus, Timing
@@ -38,7 +37,6 @@ from justmaily.desktop.ui.main_window import MainWindow
 from justmaily.desktop.ui.tasks import Tasks
 from justmaily.server.settings import Settings
 
-RESULTS = Path(__file__).with_name("results")
 KEYS = int(os.environ.get("BENCH_KEYS", "300"))
 STARTS = int(os.environ.get("BENCH_STARTS", "5"))
 OPEN = int(os.environ.get("BENCH_OPEN", "20"))
@@ -189,10 +187,7 @@ def main() -> int:
         settings = Settings(
             database_url=f"sqlite:///{workdir / 'desktop.db'}", data_dir=str(workdir / "server")
         )
-        server = ServerProcess(
-            server_env(settings, **SERVER_ENV), workdir / "server.log", args=("--demo",)
-        ).start()
-        password = (Path(settings.data_dir) / "demo-password").read_text().strip()
+        server, password = start(settings, workdir, "server")
         try:
             loop = qt_loop()
             with loop:
@@ -208,10 +203,7 @@ def main() -> int:
         finally:
             server.stop()
     print(json.dumps(results, indent=2))
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"desktop-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
-    out.write_text(json.dumps(results, indent=2))
-    print(f"written to {out}")
+    save("desktop", results)
     return 0
 
 

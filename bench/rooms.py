@@ -15,7 +15,6 @@ import random
 import statistics
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ from tests.support import pgcluster
 from tests.support.room_client import RoomClient
 from tests.support.server_process import ServerProcess, server_env
 
+from bench.report import save
 from justmaily.server.settings import Settings
 
 ROOMS = int(os.environ.get("BENCH_ROOMS", "200"))
@@ -34,7 +34,6 @@ EDITORS = int(os.environ.get("BENCH_EDITORS", "5"))
 EDITS = int(os.environ.get("BENCH_EDITS", "1000"))
 IDLE = int(os.environ.get("BENCH_IDLE", "2000"))
 EDITS_PER_SECOND = float(os.environ.get("BENCH_EDITS_PER_SECOND", "200"))
-RESULTS = Path(__file__).with_name("results")
 SERVER_ENV = {
     "JUSTMAILY_RATE_LIMIT_PER_IP": "10000000/minute",
     "JUSTMAILY_RATE_LIMIT_PER_PRINCIPAL": "10000000/minute",
@@ -250,8 +249,5 @@ def main() -> int:
         finally:
             pgcluster.stop(pg_root)
     print(json.dumps(results, indent=2))
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"rooms-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
-    out.write_text(json.dumps(results, indent=2))
-    print(f"written to {out}")
+    save("rooms", results)
     return 0

@@ -7,8 +7,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import anyio
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -31,7 +30,7 @@ from PySide6.QtWidgets import (
 
 from justmaily.desktop.engine.account import Account
 from justmaily.desktop.ui.editor import CampaignEditor
-from justmaily.desktop.ui.tasks import Tasks
+from justmaily.desktop.ui.tasks import Job, Tasks
 from justmaily.shared.campaigns import Campaign, CampaignStatus
 from justmaily.shared.roles import Permission
 
@@ -103,8 +102,16 @@ class CampaignsPage(QWidget):
         layout.addLayout(filters)
         layout.addLayout(actions)
         layout.addWidget(self.table, 1)
-        self.search.returnPressed.connect(self.reload)
-        self.search.textChanged.connect(lambda _text: self.reload())
+        self._follow_filters()
+
+    def _follow_filters(self) -> None:
+        # One request when typing pauses, not one per keystroke; Enter searches at once.
+        self._search_pause = QTimer(self)
+        self._search_pause.setSingleShot(True)
+        self._search_pause.setInterval(250)
+        self._search_pause.timeout.connect(self.reload)
+        self.search.textChanged.connect(lambda _text: self._search_pause.start())
+        self.search.returnPressed.connect(self._search_now)
         self.status.currentIndexChanged.connect(lambda _index: self.reload())
         self.archived.toggled.connect(lambda _on: self.reload())
 
@@ -120,6 +127,10 @@ class CampaignsPage(QWidget):
 
     def reload(self) -> None:
         self.tasks.spawn(self.load)
+
+    def _search_now(self) -> None:
+        self._search_pause.stop()
+        self.reload()
 
     async def load(self) -> None:
         found, live = await self.account.campaigns(
@@ -187,7 +198,7 @@ class MainWindow(QMainWindow):
         self.account = account
         self.tasks = tasks
         self._on_sign_out = on_sign_out
-        self._sync_scopes: dict[uuid.UUID, anyio.CancelScope] = {}
+        self._sync_scopes: dict[uuid.UUID, Job] = {}
         session = account.session
         self.setWindowTitle(f"JustMaily — {session.workspace} ({session.email})")
         self.resize(1280, 800)

@@ -3,7 +3,8 @@ through qasync), so the window never waits on the network or the disk, and failu
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import math
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import anyio
@@ -13,34 +14,59 @@ from PySide6.QtWidgets import QMessageBox, QWidget
 
 from justmaily.desktop.engine.api import DesktopError
 
+_Work = Callable[[], Coroutine[Any, Any, None]]
+
+
+class Job:
+    """A handle on spawned work: `cancel()` stops it, also before it started."""
+
+    def __init__(self) -> None:
+        self.cancelled = False
+        self.scope: anyio.CancelScope | None = None  # made inside the task: anyio needs one
+
+    def cancel(self) -> None:
+        self.cancelled = True
+        if self.scope is not None:
+            self.scope.cancel()
+
 
 class Tasks:
+    """Make it inside the task group's task. Work is handed to a dispatcher task because Qt slots
+    and timers run outside any task, where anyio cannot start one."""
+
     def __init__(self, group: TaskGroup, on_error: Callable[[str], None]) -> None:
         self._group = group
         self._on_error = on_error
+        self._queue, self._queued = anyio.create_memory_object_stream[
+            Callable[[], Coroutine[Any, Any, None]]
+        ](math.inf)
+        group.start_soon(self._dispatch)
 
-    def spawn(
-        self, work: Callable[..., Awaitable[Any]], *args: Any, owner: QObject | None = None
-    ) -> anyio.CancelScope:
-        """Run `work(*args)`; a `DesktopError` becomes a message for the user, not a crash.
-        Cancel the returned scope to stop it; it stops by itself when `owner` is destroyed
-        (by default the object whose method `work` is)."""
-        scope = anyio.CancelScope()
+    async def _dispatch(self) -> None:
+        async with self._queue, self._queued:
+            async for work in self._queued:
+                self._group.start_soon(work)
+
+    def spawn(self, work: Callable[..., Awaitable[Any]], *args: Any, owner: QObject | None = None) -> Job:
+        """Run `work(*args)`; a `DesktopError` becomes a message for the user, not a crash. Callable
+        from Qt slots and timers. Cancel the returned job to stop it;
+        it stops by itself when `owner` is destroyed (by default the object whose method `work` is)."""
+        job = Job()
         owner = owner if owner is not None else getattr(work, "__self__", None)
         if isinstance(owner, QObject):
-            owner.destroyed.connect(scope.cancel)
+            owner.destroyed.connect(job.cancel)
 
         async def guarded() -> None:
-            if scope.cancel_called:  # its owner went away before it started
+            if job.cancelled:  # its owner went away before it started
                 return
-            with scope:
+            with anyio.CancelScope() as job.scope:
                 try:
                     await work(*args)
                 except DesktopError as exc:
                     self._on_error(str(exc))
 
-        self._group.start_soon(guarded)
-        return scope
+        self._queue.send_nowait(guarded)
+        return job
 
 
 def show_error(parent: QWidget | None, message: str) -> None:

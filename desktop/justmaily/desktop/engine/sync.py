@@ -141,6 +141,7 @@ class CampaignSync:
         self.next_retry_in: float | None = None
         self._listeners: list[Callable[[], None]] = []
         self._notify_scheduled = False
+        self._presence_scheduled = False
         self._seq = 0
         self._pending: list[int] = []  # local seqs not yet confirmed, ascending
         self._sent = 0  # updates sent on this connection (what the server's acks count)
@@ -458,8 +459,16 @@ class CampaignSync:
     # Presence --------------------------------------------------------------------------------
 
     def _announce(self) -> None:
+        """Publish our presence: the state at once, the message once per burst (a keystroke both
+        edits, which says "typing", and moves the caret)."""
         state = {"user": self.user, "cursor": self._cursor, "status": self.activity().value}
         self.awareness.set_local_state(state)
+        if self._connected and not self._presence_scheduled:
+            self._presence_scheduled = True
+            self._soon(self._send_presence)
+
+    def _send_presence(self) -> None:
+        self._presence_scheduled = False
         if self._connected:
             update = self.awareness.encode_awareness_update([self.doc.client_id])
             self._send(create_awareness_message(update))
@@ -557,15 +566,20 @@ class CampaignSync:
     def _notify(self) -> None:
         """Tell listeners soon, once per burst, and never inside a document transaction (where
         reading the document would fail)."""
-        if self._notify_scheduled:
-            return
+        if not self._notify_scheduled:
+            self._notify_scheduled = True
+            self._soon(self._deliver)
+
+    @staticmethod
+    def _soon(callback: Callable[[], None]) -> None:
+        """Run `callback` after the current transaction and whatever else runs now; at once when
+        no event loop runs."""
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
-            self._deliver()
+            callback()
             return
-        self._notify_scheduled = True
-        loop.call_soon(self._deliver)
+        loop.call_soon(callback)
 
     def _deliver(self) -> None:
         self._notify_scheduled = False

@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 
 from justmaily.desktop.engine import comments
 from justmaily.desktop.engine.account import Account
-from justmaily.desktop.engine.sync import LOCAL, Activity, CampaignSync, SyncStatus
+from justmaily.desktop.engine.sync import LOCAL, Activity, CampaignSync, Peer, SyncStatus
 from justmaily.desktop.ui.tasks import Tasks
 from justmaily.desktop.ui.text_binding import CollabTextEdit, byte_offset, utf16_position
 from justmaily.shared.campaigns import TRANSITIONS, Campaign, CampaignAction
@@ -115,7 +115,8 @@ class CampaignEditor(QWidget):
         self._preview_timer = QTimer(self)
         self._preview_timer.setSingleShot(True)
         self._preview_timer.setInterval(120)
-        self._preview_timer.timeout.connect(self._render_preview)
+        self._preview_timer.timeout.connect(self._follow_document)
+        self._shown_peers: list[Peer] | None = None
         self._build()
         # Undo and redo are the user's own edits only: others' typing is never undone.
         self.history = UndoManager(scopes=[sync.text(n) for n in TEXT_FIELDS], capture_timeout_millis=500)
@@ -126,7 +127,7 @@ class CampaignEditor(QWidget):
             widget.on_redo = self.history.redo
         self._unsubscribe = sync.subscribe(self._on_sync_changed)
         self._on_sync_changed()
-        self._render_preview()
+        self._follow_document()
         self._show_campaign()
 
     # Layout ----------------------------------------------------------------------------------
@@ -239,7 +240,12 @@ class CampaignEditor(QWidget):
         for widget in self.fields.values():  # the role can change while the campaign is open
             if widget.isReadOnly() != read_only:
                 widget.setReadOnly(read_only)
+        # Views of the document's content follow it a beat later, once per burst of typing.
+        self._preview_timer.start()
         peers = self.sync.peers()
+        if peers == self._shown_peers:
+            return
+        self._shown_peers = peers
         me = self.account.presence
         chips = [f'<span style="color:{me["color"]}">●</span> {html.escape(me["name"])} (you)']
         chips += [
@@ -249,7 +255,9 @@ class CampaignEditor(QWidget):
         self.presence.setText("&nbsp;&nbsp;".join(chips))
         for widget in self.fields.values():
             widget.show_peers(peers)
-        self._preview_timer.start()
+
+    def _follow_document(self) -> None:
+        self._render_preview()
         self._show_threads()
 
     def _render_preview(self) -> None:

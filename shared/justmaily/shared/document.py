@@ -168,7 +168,7 @@ def encode_position(shared: Text, index: int, assoc: Assoc = Assoc.AFTER) -> str
     try:
         return base64.b64encode(shared.sticky_index(index, assoc).encode()).decode()
     except BaseException as exc:  # pycrdt panics on some offsets in non-ASCII text (issue #382)
-        if type(exc).__name__ != "PanicException":
+        if not _panicked(exc):
             raise
         return ""
 
@@ -186,6 +186,11 @@ def decode_position(shared: Text, encoded: str) -> int | None:
     except (ValueError, RuntimeError):
         return None
     except BaseException as exc:
-        if type(exc).__name__ != "PanicException":
+        if not _panicked(exc):
             raise
         return None
+
+
+def _panicked(exc: BaseException) -> bool:
+    """A Rust panic inside pycrdt (`pyo3_runtime.PanicException`, which has no importable home)."""
+    return type(exc).__name__ == "PanicException"

@@ -53,7 +53,16 @@ class DesktopError(Exception):
         self.code = code
 
 
-_KIND_BY_STATUS = {401: ErrorKind.SIGNED_OUT, 403: ErrorKind.FORBIDDEN, 404: ErrorKind.NOT_FOUND}
+_KIND_BY_STATUS = {
+    401: ErrorKind.SIGNED_OUT,
+    403: ErrorKind.FORBIDDEN,
+    404: ErrorKind.NOT_FOUND,
+    408: ErrorKind.BUSY,
+    409: ErrorKind.CONFLICT,
+    412: ErrorKind.CONFLICT,
+    429: ErrorKind.BUSY,
+    503: ErrorKind.BUSY,
+}
 
 
 def normalise_server_url(address: str) -> str:
@@ -267,15 +276,7 @@ class ApiClient:
         status = response.status_code
         if status == 401 and path.endswith("/refresh"):
             message = "Your sign-in has ended: sign in again"
-        kind = _KIND_BY_STATUS.get(status) or (
-            ErrorKind.BUSY
-            if status in (408, 429, 503)
-            else ErrorKind.SERVER
-            if status >= 500
-            else ErrorKind.CONFLICT
-            if status in (409, 412)
-            else ErrorKind.INVALID
-        )
+        kind = _KIND_BY_STATUS.get(status) or (ErrorKind.SERVER if status >= 500 else ErrorKind.INVALID)
         raise DesktopError(kind, message, status=status, code=code)
 
     async def _request(

@@ -37,12 +37,13 @@ pytest *args: js-deps
 js-deps:
     PATH="{{venv}}/bin:$PATH" npm ci --prefix tests/js --no-audit --no-fund --silent
 
-# The server's tests in an environment without Qt: proves the server is headless
+# The server's tests (on SQLite; the full run covers PostgreSQL) in an environment without Qt:
+# proves the server is headless
 test-headless *args: js-deps
     UV_PROJECT_ENVIRONMENT={{headless}} {{venv}}/bin/uv sync --locked --extra dev --quiet
     {{headless}}/bin/python -c "import importlib.util as u, sys; sys.exit(u.find_spec('PySide6') is not None)" \
         || { echo "PySide6 must not be installed in the headless environment"; exit 1; }
-    {{headless}}/bin/pytest -p no:pytest-qt tests/server tests/shared {{args}}
+    {{headless}}/bin/pytest -p no:pytest-qt -m "not postgres" tests/server tests/shared {{args}}
 
 # Format the code
 fmt:

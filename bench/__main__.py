@@ -1,4 +1,4 @@
-"""Benchmarks: `python3 bootstrap.py bench [api|rooms|desktop ...]` (default: all).
+"""Benchmarks: `python3 bootstrap.py bench [api|rooms|desktop|delivery ...]` (default: all).
 
 Results: bench/results/."""
 
@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import sys
 
-from bench import api, desktop, rooms
+from bench import api, delivery, desktop, rooms
 
-SUITES = {"api": api.main, "rooms": rooms.main, "desktop": desktop.main}
+SUITES = {"api": api.main, "rooms": rooms.main, "desktop": desktop.main, "delivery": delivery.main}
 
 
 def main(argv: list[str]) -> int:

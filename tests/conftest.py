@@ -7,4 +7,5 @@ pytest_plugins = [
     "tests.plugins.server_process",
     "tests.plugins.live_server",
     "tests.plugins.desktop",
+    "tests.plugins.smtp",
 ]

@@ -14,11 +14,14 @@ from litestar import Litestar
 from litestar.handlers import WebsocketRouteHandler
 from sqlalchemy import update
 
+from justmaily.server.campaigns.controllers import SENDING_ACTIONS
 from justmaily.server.campaigns.models import Campaign
 from justmaily.server.db.base import utcnow
+from justmaily.server.delivery.models import Send
 from justmaily.server.identity.guards import handlers_of, route_policy
 from justmaily.server.identity.models import Membership, User
 from justmaily.shared.campaigns import TRANSITIONS, CampaignAction
+from justmaily.shared.delivery import SendStatus
 from justmaily.shared.roles import ROLE_PERMISSIONS, Permission, Role
 from tests.plugins.api import Team
 
@@ -143,12 +146,45 @@ async def _fixtures(app: Litestar, client: httpx.AsyncClient, team: Team) -> dic
     version = (
         await client.post(f"/api/campaigns/{campaign['id']}/versions", json={"name": "v"}, headers=owner)
     ).json()
+    contact = (await client.post("/api/contacts", json={"email": "m@example.com"}, headers=owner)).json()
+    contact_list = (await client.post("/api/lists", json={"name": "M"}, headers=owner)).json()
+    segment = (
+        await client.post("/api/segments", json={"name": "S", "filter": "has plan"}, headers=owner)
+    ).json()
+    contact_import = (await client.post("/api/imports", json={"consent_source": "m"}, headers=owner)).json()
+    domain = (await client.post("/api/delivery/domains", json={"domain": "m.example"}, headers=owner)).json()
+    relay = (
+        await client.post(
+            "/api/delivery/relays", json={"name": "m", "url": "smtp://127.0.0.1:9"}, headers=owner
+        )
+    ).json()
+    async with app.state.database.session() as session, session.begin():
+        send = Send(
+            workspace_id=team.workspace_id,
+            campaign_id=uuid.UUID(campaign["id"]),
+            status=SendStatus.PAUSED,
+            content={},
+            content_hash="0" * 64,
+            send_at=utcnow(),
+            created_by=team[Role.OWNER].id,
+        )
+        session.add(send)
     return {
         "campaign_id": campaign["id"],
         "user_id": str(target.id),
         "key_id": key["key"]["id"],
         "version_id": version["id"],
         "path": "no-such-document",
+        "contact_id": contact["id"],
+        "list_id": contact_list["id"],
+        "segment_id": segment["id"],
+        "import_id": contact_import["id"],
+        "email": "m@example.com",
+        "domain_id": domain["id"],
+        "relay_id": relay["id"],
+        "send_id": str(send.id),
+        "token": "not-a-token",
+        "workspace_id": str(team.workspace_id),
     }
 
 
@@ -236,7 +272,9 @@ async def test_campaign_actions_behave_as_documented(
         status, code = await _call(
             client, "POST", f"/api/campaigns/{campaign['id']}/transitions", body, team[role].headers
         )
-        if allowed[role]:
+        if allowed[role] and action in SENDING_ACTIONS:  # allowed, through the sends API
+            assert (status, code) == (409, "use_sends"), f"{role} {action}: {status} {code}"
+        elif allowed[role]:
             assert status == 200, f"{role} {action}: {status} {code}"
         else:
             assert (status, code) == (403, "forbidden"), f"{role} {action}: {status} {code}"

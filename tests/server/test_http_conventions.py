@@ -75,7 +75,8 @@ async def test_openapi_document_is_3_1_with_examples_and_errors(
         where = f"{method.upper()} {path}"
         responses = op["responses"]
         assert {"429", "500"} <= set(responses), where
-        if not path.startswith("/health") and path not in ("/api/auth/login", "/api/auth/refresh"):
+        public = path.startswith(("/health", "/t/", "/u/", "/hooks/"))  # no sign-in: no 401/403
+        if not public and path not in ("/api/auth/login", "/api/auth/refresh"):
             assert {"401", "403"} <= set(responses), where
         for status, spec in responses.items():
             if int(status) >= 400:
@@ -88,7 +89,10 @@ async def test_openapi_document_is_3_1_with_examples_and_errors(
                 assert spec["content"][media]["examples"], f"{where} {status} has no example"
         successes = [spec for status, spec in responses.items() if int(status) < 300 and "content" in spec]
         for spec in successes:
-            content = spec["content"]["application/json"]
+            content = spec["content"].get("application/json")
+            if content is None:  # a CSV download, the open pixel, the unsubscribe page
+                assert spec["description"], f"{where} has no response description"
+                continue
             assert content.get("examples") or content["schema"].get("examples"), (
                 f"{where} has no response example"
             )

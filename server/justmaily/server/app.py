@@ -14,6 +14,14 @@ from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 from litestar.types import ControllerRouterHandler
 
+from justmaily.server.audiences.controllers import (
+    ContactsController,
+    ExportsController,
+    ImportsController,
+    ListsController,
+    SegmentsController,
+    SuppressionsController,
+)
 from justmaily.server.campaigns.controllers import CampaignsController
 from justmaily.server.campaigns.ports import CampaignDocument
 from justmaily.server.collaboration.controllers import (
@@ -30,6 +38,16 @@ from justmaily.server.collaboration.store import DocumentStore
 from justmaily.server.db.engine import Database
 from justmaily.server.db.migrate import upgrade_to_head
 from justmaily.server.db.session import get_session
+from justmaily.server.delivery.controllers import (
+    CampaignSendsController,
+    DeliverySetupController,
+    SendsController,
+)
+from justmaily.server.delivery.public_controllers import ProviderHooksController, TrackingController
+from justmaily.server.delivery.secrets import SecretBox
+from justmaily.server.delivery.sender import Sender
+from justmaily.server.delivery.tokens import LinkTokens
+from justmaily.server.delivery.webhooks import SnsVerifier, fetch_certificate_https
 from justmaily.server.health.controllers import HealthController
 from justmaily.server.http.openapi import openapi_config
 from justmaily.server.http.policy import PUBLIC
@@ -53,6 +71,17 @@ ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     CollaborationController,
     VersionsController,
     campaign_room,
+    ContactsController,
+    ListsController,
+    SegmentsController,
+    SuppressionsController,
+    ImportsController,
+    ExportsController,
+    CampaignSendsController,
+    SendsController,
+    DeliverySetupController,
+    TrackingController,
+    ProviderHooksController,
 ]
 
 
@@ -70,6 +99,9 @@ def create_app(settings: Settings) -> Litestar:
         # Crash safety: every write is a transaction; a crash mid-request rolls it back, and a
         # crash mid-migration leaves the previous schema (DDL is transactional on both backends).
         app.state.signer = TokenSigner(load_or_create_private_key(settings.jwt_key_path))
+        app.state.secrets = SecretBox.from_file(settings.secrets_key_path)
+        app.state.link_tokens = LinkTokens.from_file(settings.data_path / "link-tokens.key")
+        app.state.sns_verifier = SnsVerifier(fetch_certificate_https)
         database = Database(settings)
         app.state.database = database
         try:
@@ -89,12 +121,19 @@ def create_app(settings: Settings) -> Litestar:
                     app.state.fanout = PostgresFanout(store, settings.effective_database_url, app.state.rooms)
                     app.state.rooms.fanout = app.state.fanout
                     rooms_group.start_soon(app.state.fanout.run)
+                if settings.sender_enabled:
+                    app.state.sender = Sender(database, settings, app.state.link_tokens, app.state.secrets)
+                    rooms_group.start_soon(app.state.sender.run_forever)
                 app.state.started = True
                 log.info("started", settings=settings.redacted())
                 try:
                     yield
                 finally:
-                    # Rooms close their connections and store what is queued before the pool goes.
+                    # The sender stops at a safe point; rooms close their connections and store
+                    # what is queued; then the pool goes.
+                    if app.state.sender is not None:
+                        with anyio.move_on_after(15):
+                            await app.state.sender.stop()
                     await app.state.rooms.close_all()
                     rooms_group.cancel_scope.cancel()
         finally:
@@ -121,6 +160,7 @@ def create_app(settings: Settings) -> Litestar:
         state=State(
             {
                 "fanout": None,
+                "sender": None,
                 "settings": settings,
                 "limiter": limiter,
                 "room_rates": rates(settings.room_message_rate),

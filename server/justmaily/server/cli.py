@@ -124,6 +124,7 @@ def serve(host: str, port: int, demo: bool, config_file: Path | None) -> None:
 def _seed_demo(settings: Settings) -> None:
     from justmaily.server.db.engine import Database
     from justmaily.server.db.migrate import upgrade_to_head
+    from justmaily.server.delivery.secrets import SecretBox
     from justmaily.server.demo import DEMO_USERS, DEMO_WORKSPACE, demo_password, seed_demo
 
     password = demo_password(settings.data_path)
@@ -132,7 +133,7 @@ def _seed_demo(settings: Settings) -> None:
         database = Database(settings)
         try:
             await upgrade_to_head(database.engine)
-            await seed_demo(database, password)
+            await seed_demo(database, password, SecretBox.from_file(settings.secrets_key_path))
         finally:
             await database.dispose()
 

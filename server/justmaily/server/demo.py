@@ -4,19 +4,33 @@ from __future__ import annotations
 
 import os
 import secrets
+import uuid
 from pathlib import Path
 
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from justmaily.server.audiences import repository
+from justmaily.server.audiences.models import ContactList
 from justmaily.server.campaigns.models import Campaign
 from justmaily.server.collaboration.models import DocumentSnapshot
 from justmaily.server.db.engine import Database
+from justmaily.server.delivery.domains import new_domain
+from justmaily.server.delivery.secrets import SecretBox
 from justmaily.server.identity.accounts import AccountService
+from justmaily.shared.audiences import ConsentStatus
 from justmaily.shared.campaigns import CampaignStatus
-from justmaily.shared.document import initial_update
+from justmaily.shared.document import content_hash, initial_update, load_document
 from justmaily.shared.roles import Role
 
 DEMO_WORKSPACE = "demo"
+_CONTACTS = [
+    ("ada@example.com", "Ada Lovelace", {"plan": "pro", "country": "GB"}),
+    ("grace@example.com", "Grace Hopper", {"plan": "team", "country": "US"}),
+    ("alan@example.org", "Alan Turing", {"plan": "free", "country": "GB"}),
+    ("katherine@example.net", "Katherine Johnson", {"plan": "pro", "country": "US"}),
+    ("emmy@example.de", "Emmy Noether", {"plan": "free", "country": "DE"}),
+]
 DEMO_USERS = {
     Role.OWNER: "owner@demo.example.com",
     Role.EDITOR: "editor@demo.example.com",
@@ -61,7 +75,7 @@ def demo_password(data_dir: Path) -> str:
     return path.read_text().strip()
 
 
-async def seed_demo(database: Database, password: str) -> None:
+async def seed_demo(database: Database, password: str, secrets_box: SecretBox) -> None:
     """Idempotent: accounts and memberships are ensured; sample campaigns only on first run."""
     async with database.session() as session, session.begin():
         accounts = AccountService(session)
@@ -91,4 +105,33 @@ async def seed_demo(database: Database, password: str) -> None:
                 await session.flush()
                 # The content lives in the campaign's document: the row only mirrors it.
                 values = {"subject": subject, "preheader": preheader, "sender": _SENDER, "body": body}
-                session.add(DocumentSnapshot(campaign_id=campaign.id, data=initial_update(values)))
+                update = initial_update(values)
+                session.add(DocumentSnapshot(campaign_id=campaign.id, data=update))
+                if status in (CampaignStatus.IN_REVIEW, CampaignStatus.APPROVED):
+                    # As if sent to review (and approved) as it is, so it can be approved and sent.
+                    campaign.review_hash = content_hash(load_document([update]))
+                if status == CampaignStatus.APPROVED:
+                    campaign.approved_hash = campaign.review_hash
+                    campaign.approved_by, campaign.approved_at = users[Role.REVIEWER].id, campaign.created_at
+            await _seed_audience(session, workspace.id, secrets_box)
+
+
+async def _seed_audience(session: AsyncSession, workspace_id: uuid.UUID, secrets_box: SecretBox) -> None:
+    """The demo's sending domain (DKIM keys made here) and a small list of subscribers."""
+    session.add(new_domain(workspace_id, "demo.example.com", secrets_box))
+    subscribers = ContactList(workspace_id=workspace_id, name="Demo subscribers")
+    session.add(subscribers)
+    await session.flush()
+    people = []
+    for email, name, attributes in _CONTACTS:
+        contact = await repository.add_contact(
+            session,
+            workspace_id,
+            email=email,
+            name=name,
+            attributes=attributes,
+            consent=ConsentStatus.SUBSCRIBED,
+            consent_source="demo data",
+        )
+        people.append(contact.id)
+    await repository.add_members(session, subscribers.id, people)

@@ -26,18 +26,22 @@ class Permission(enum.StrEnum):
     MEMBERS_READ = "members:read"
     MEMBERS_MANAGE = "members:manage"
     API_KEYS_MANAGE = "api-keys:manage"
+    CONTACTS_READ = "contacts:read"  # personal data: contacts, lists, segments, suppressions
+    CONTACTS_WRITE = "contacts:write"
+    DELIVERY_MANAGE = "delivery:manage"  # relays, sending domains (DKIM), provider webhooks
 
 
 _READ = frozenset({Permission.CAMPAIGNS_READ})
-_WRITE = _READ | {Permission.CAMPAIGNS_WRITE}
+_WRITE = _READ | {Permission.CAMPAIGNS_WRITE, Permission.CONTACTS_READ, Permission.CONTACTS_WRITE}
 _ADMIN = frozenset(Permission)
 
+# Reviewers and viewers never see personal data; analysts read it (segments, engagement).
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.OWNER: _ADMIN,
     Role.ADMIN: _ADMIN,
     Role.EDITOR: _WRITE,
     Role.REVIEWER: _READ | {Permission.CAMPAIGNS_REVIEW},
-    Role.ANALYST: _READ,
+    Role.ANALYST: _READ | {Permission.CONTACTS_READ},
     Role.VIEWER: _READ,
 }
 

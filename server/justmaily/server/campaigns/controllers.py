@@ -38,6 +38,10 @@ from justmaily.shared.campaigns import (
 from justmaily.shared.pagination import Page
 from justmaily.shared.roles import Permission
 
+# Sending needs an audience: these actions happen through the delivery domain's sends.
+SENDING_ACTIONS = frozenset(
+    {CampaignAction.SEND, CampaignAction.SCHEDULE, CampaignAction.UNSCHEDULE, CampaignAction.CANCEL}
+)
 _REVISION = re.compile(r'^\s*(?:W/)?"?(\d{1,9})"?\s*$')
 
 IfMatch = Annotated[
@@ -195,6 +199,13 @@ class CampaignsController(Controller):
         principal, database = request.user, request.app.state.database
         revision = expected_revision(if_match)
         check_transition(principal, await _fresh(database, principal, campaign_id), data, revision)
+        if data.action in SENDING_ACTIONS:
+            raise ApiError(
+                409,
+                "use_sends",
+                f"{data.action} through the sends API: POST /api/campaigns/{campaign_id}/sends chooses the "
+                "audience and the time; POST /api/sends/{send_id}/cancel stops it",
+            )
         digest = None
         if data.action == CampaignAction.SUBMIT:
             digest = await document.freeze_for_review(principal, campaign_id)

@@ -19,5 +19,8 @@ class CampaignDocument(Protocol):
     async def freeze_for_review(self, principal: Principal, campaign_id: uuid.UUID) -> str:
         """Keep a version of the document as it is now; returns its content hash."""
 
+    async def read(self, principal: Principal, campaign_id: uuid.UUID) -> CampaignContent:
+        """The document's content now."""
+
     async def current_hash(self, principal: Principal, campaign_id: uuid.UUID) -> str:
         """The document's content hash now."""

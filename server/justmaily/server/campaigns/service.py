@@ -155,7 +155,7 @@ class CampaignService:
             campaign.approved_by, campaign.approved_at = principal.user_id, utcnow()
             campaign.approved_hash = campaign.review_hash
         elif request.action == wire.CampaignAction.SCHEDULE:
-            campaign.scheduled_at = _future(request.send_at)
+            campaign.scheduled_at = future_time(request.send_at)
         elif rule.target in (CampaignStatus.DRAFT, CampaignStatus.APPROVED):
             campaign.scheduled_at = None
         if rule.target == CampaignStatus.DRAFT:
@@ -174,9 +174,14 @@ class CampaignService:
         return campaign
 
     async def _touch(self, campaign: Campaign) -> None:
-        campaign.revision += 1
-        campaign.updated_at = utcnow()
+        touch(campaign)
         await self.session.flush()
+
+
+def touch(campaign: Campaign) -> None:
+    """Record a change: a new revision (for If-Match) and the time."""
+    campaign.revision += 1
+    campaign.updated_at = utcnow()
 
 
 def check_transition(
@@ -217,7 +222,7 @@ def check_revision(campaign: Campaign, expected: int | None) -> None:
         )
 
 
-def _future(send_at: datetime | None) -> datetime:
+def future_time(send_at: datetime | None) -> datetime:
     if send_at is None or send_at.tzinfo is None:
         message = "schedule needs send_at with a time zone, e.g. 2030-05-01T09:00:00+02:00"
         raise ApiError(422, "invalid_send_at", message, errors=[FieldError(field="send_at", message=message)])

@@ -13,7 +13,7 @@ import structlog
 from pycrdt import Doc
 
 from justmaily.server.campaigns.models import Campaign
-from justmaily.server.db.base import utcnow
+from justmaily.server.campaigns.service import touch
 from justmaily.server.db.engine import Database
 from justmaily.server.db.session import transaction
 from justmaily.shared.campaigns import CONTENT_FIELDS, CampaignStatus
@@ -57,5 +57,4 @@ async def materialise_campaign(database: Database, campaign_id: uuid.UUID, doc: 
             campaign.approved_hash = None
             changed = True
         if changed:
-            campaign.revision += 1
-            campaign.updated_at = utcnow()
+            touch(campaign)

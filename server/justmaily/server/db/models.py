@@ -1,9 +1,11 @@
 """Every domain's tables, gathered so Alembic sees one metadata."""
 
+from justmaily.server.audiences import models as _audiences
 from justmaily.server.campaigns import models as _campaigns
 from justmaily.server.collaboration import models as _collaboration
 from justmaily.server.db.base import Base
+from justmaily.server.delivery import models as _delivery
 from justmaily.server.identity import models as _identity
 
 metadata = Base.metadata
-__all__ = ["_campaigns", "_collaboration", "_identity", "metadata"]
+__all__ = ["_audiences", "_campaigns", "_collaboration", "_delivery", "_identity", "metadata"]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -17,6 +16,8 @@ from typing import Any, Literal
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from justmaily.server.keyfiles import read_or_create
 
 TokenType = Literal["access", "refresh", "room"]
 _ALGORITHM = "EdDSA"
@@ -34,19 +35,13 @@ def key_id(public_key: Ed25519PublicKey) -> str:
 
 def load_or_create_private_key(path: Path) -> Ed25519PrivateKey:
     """Read the PEM key at `path`, creating it (mode 0600, never overwritten) when absent."""
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        pem = Ed25519PrivateKey.generate().private_bytes(
+
+    def generate() -> bytes:
+        return Ed25519PrivateKey.generate().private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass  # another process created it first: use theirs
-        else:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(pem)
-    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+
+    key = serialization.load_pem_private_key(read_or_create(path, generate), password=None)
     if not isinstance(key, Ed25519PrivateKey):
         raise ValueError(f"{path} does not hold an Ed25519 private key")
     return key

@@ -1,0 +1,2 @@
+"""Audiences: contacts, lists, segments, consent and suppression (all personal data goes through
+`repository.py`)."""

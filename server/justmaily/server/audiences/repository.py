@@ -1,0 +1,409 @@
+"""Every read and write of personal data (contacts, list membership, suppressions, imports).
+
+Nothing else touches these tables, so encrypting the personal fields at rest later changes this
+module alone. Functions take the caller's session; the caller owns the transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, delete, exists, func, insert, select, true, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from justmaily.server.audiences.models import (
+    Contact,
+    ContactImport,
+    ImportRow,
+    ListMember,
+    Suppression,
+)
+from justmaily.server.db.base import utcnow
+from justmaily.server.delivery.personalise import Recipient
+from justmaily.shared.audiences import ConsentStatus, SuppressionReason
+
+
+@dataclass(frozen=True)
+class RecipientRow:
+    contact_id: uuid.UUID
+    email_key: str
+    recipient: Recipient
+    # Why this contact may not be sent to now (consent withdrawn or suppressed), or "".
+    blocked: str
+
+
+def email_key(email: str) -> str:
+    return email.lower()
+
+
+# --- contacts -------------------------------------------------------------------------------
+
+
+async def contact_by_key(session: AsyncSession, workspace_id: uuid.UUID, key: str) -> Contact | None:
+    found: Contact | None = await session.scalar(
+        select(Contact).where(Contact.workspace_id == workspace_id, Contact.email_key == key)
+    )
+    return found
+
+
+async def get_contact(
+    session: AsyncSession, workspace_id: uuid.UUID, contact_id: uuid.UUID, *, for_update: bool = False
+) -> Contact | None:
+    query = select(Contact).where(Contact.workspace_id == workspace_id, Contact.id == contact_id)
+    found: Contact | None = await session.scalar(query.with_for_update() if for_update else query)
+    return found
+
+
+async def add_contact(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    *,
+    email: str,
+    name: str,
+    attributes: dict[str, Any],
+    consent: ConsentStatus,
+    consent_source: str,
+) -> Contact:
+    now = utcnow()
+    contact = Contact(
+        workspace_id=workspace_id,
+        email=email,
+        email_key=email_key(email),
+        name=name,
+        attributes=attributes,
+        consent=consent,
+        consent_source=consent_source,
+        consent_at=now if consent is ConsentStatus.SUBSCRIBED else None,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(contact)
+    await session.flush()
+    return contact
+
+
+async def list_contacts(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    *,
+    where: ColumnElement[bool] | None,
+    after: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+) -> list[Contact]:
+    query = select(Contact).where(Contact.workspace_id == workspace_id)
+    if where is not None:
+        query = query.where(where)
+    if after is not None:
+        query = query.where(
+            (Contact.created_at > after[0]) | ((Contact.created_at == after[0]) & (Contact.id > after[1]))
+        )
+    rows = await session.scalars(query.order_by(Contact.created_at, Contact.id).limit(limit))
+    return list(rows)
+
+
+async def count_contacts(session: AsyncSession, workspace_id: uuid.UUID, where: ColumnElement[bool]) -> int:
+    query = select(func.count()).select_from(Contact).where(Contact.workspace_id == workspace_id, where)
+    return int(await session.scalar(query) or 0)
+
+
+async def delete_contact(session: AsyncSession, contact: Contact) -> None:
+    """Erase a contact (GDPR). Suppressions stay: they hold no more than the address key."""
+    await session.delete(contact)
+    await session.flush()
+
+
+async def set_consent(session: AsyncSession, contact: Contact, consent: ConsentStatus, source: str) -> None:
+    contact.consent, contact.consent_source = consent, source
+    contact.consent_at = contact.updated_at = utcnow()
+    await session.flush()
+
+
+async def suppression_of(session: AsyncSession, workspace_id: uuid.UUID, key: str) -> Suppression | None:
+    found: Suppression | None = await session.get(Suppression, (workspace_id, key))
+    return found
+
+
+async def attribute_keys(session: AsyncSession, workspace_id: uuid.UUID) -> set[str]:
+    """Every attribute name some contact of the workspace has (the merge fields one may use)."""
+    if session.get_bind().dialect.name == "postgresql":
+        # A set-returning function in the select list: one row per key of every contact.
+        query = select(func.json_object_keys(Contact.attributes))
+    else:
+        each = func.json_each(Contact.attributes).table_valued("key")
+        query = select(each.c.key).select_from(Contact).join(each, true())
+    rows = await session.scalars(query.where(Contact.workspace_id == workspace_id).distinct())
+    return set(rows)
+
+
+# --- lists ----------------------------------------------------------------------------------
+
+
+async def list_sizes(session: AsyncSession, list_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, int]:
+    if not list_ids:
+        return {}
+    query = (
+        select(ListMember.list_id, func.count())
+        .where(ListMember.list_id.in_(list_ids))
+        .group_by(ListMember.list_id)
+    )
+    return {list_id: int(count) for list_id, count in (await session.execute(query)).all()}
+
+
+async def add_members(session: AsyncSession, list_id: uuid.UUID, contact_ids: Iterable[uuid.UUID]) -> int:
+    """Add contacts to a list (already members are left as they are); returns how many were new."""
+    wanted = set(contact_ids)
+    present = set(
+        await session.scalars(
+            select(ListMember.contact_id).where(
+                ListMember.list_id == list_id, ListMember.contact_id.in_(wanted)
+            )
+        )
+    )
+    new = [{"list_id": list_id, "contact_id": c, "added_at": utcnow()} for c in wanted - present]
+    if new:
+        await session.execute(insert(ListMember), new)
+    return len(new)
+
+
+async def remove_members(session: AsyncSession, list_id: uuid.UUID, contact_ids: Iterable[uuid.UUID]) -> int:
+    result = await session.execute(
+        delete(ListMember).where(ListMember.list_id == list_id, ListMember.contact_id.in_(set(contact_ids)))
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def workspace_contact_ids(
+    session: AsyncSession, workspace_id: uuid.UUID, contact_ids: Iterable[uuid.UUID]
+) -> set[uuid.UUID]:
+    """Those of `contact_ids` that belong to the workspace (others are answered as unknown)."""
+    rows = await session.scalars(
+        select(Contact.id).where(Contact.workspace_id == workspace_id, Contact.id.in_(set(contact_ids)))
+    )
+    return set(rows)
+
+
+# --- suppression ----------------------------------------------------------------------------
+
+
+async def suppress(
+    session: AsyncSession, workspace_id: uuid.UUID, key: str, reason: SuppressionReason, detail: str = ""
+) -> None:
+    """Never send to this address again; an unsubscribe also withdraws the contact's consent."""
+    if await session.get(Suppression, (workspace_id, key)) is None:
+        session.add(Suppression(workspace_id=workspace_id, email_key=key, reason=reason, detail=detail[:500]))
+    if reason in (SuppressionReason.UNSUBSCRIBED, SuppressionReason.COMPLAINED):
+        await session.execute(
+            update(Contact)
+            .where(Contact.workspace_id == workspace_id, Contact.email_key == key)
+            .values(consent=ConsentStatus.UNSUBSCRIBED, consent_source=reason.value, consent_at=utcnow())
+        )
+    await session.flush()
+
+
+async def unsuppress(session: AsyncSession, workspace_id: uuid.UUID, key: str) -> bool:
+    result = await session.execute(
+        delete(Suppression).where(Suppression.workspace_id == workspace_id, Suppression.email_key == key)
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+async def list_suppressions(
+    session: AsyncSession, workspace_id: uuid.UUID, *, after: str | None, limit: int
+) -> list[Suppression]:
+    query = select(Suppression).where(Suppression.workspace_id == workspace_id)
+    if after is not None:
+        query = query.where(Suppression.email_key > after)
+    rows = await session.scalars(query.order_by(Suppression.email_key).limit(limit))
+    return list(rows)
+
+
+async def suppressed_keys(
+    session: AsyncSession, workspace_id: uuid.UUID, keys: Iterable[str]
+) -> dict[str, str]:
+    rows = await session.execute(
+        select(Suppression.email_key, Suppression.reason).where(
+            Suppression.workspace_id == workspace_id, Suppression.email_key.in_(set(keys))
+        )
+    )
+    return {key: str(reason) for key, reason in rows.all()}
+
+
+# --- sending --------------------------------------------------------------------------------
+
+
+def _sendable(workspace_id: uuid.UUID) -> ColumnElement[bool]:
+    suppressed = exists().where(
+        Suppression.workspace_id == workspace_id, Suppression.email_key == Contact.email_key
+    )
+    return and_(Contact.consent == ConsentStatus.SUBSCRIBED, ~suppressed)
+
+
+def _contacts_of(
+    workspace_id: uuid.UUID, list_id: uuid.UUID | None, where: ColumnElement[bool] | None
+) -> Select[Any]:
+    """Contacts of the workspace, of a list if one is named, matching `where` if given."""
+    query = select(Contact).where(Contact.workspace_id == workspace_id)
+    if list_id is not None:
+        query = query.where(
+            exists().where(ListMember.list_id == list_id, ListMember.contact_id == Contact.id)
+        )
+    return query if where is None else query.where(where)
+
+
+async def audience_page(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    *,
+    list_id: uuid.UUID | None,
+    where: ColumnElement[bool] | None,
+    after: uuid.UUID | None,
+    limit: int,
+) -> list[uuid.UUID]:
+    """The next `limit` sendable contact ids of a list or segment, in id order."""
+    query = (
+        _contacts_of(workspace_id, list_id, where)
+        .with_only_columns(Contact.id)
+        .where(_sendable(workspace_id))
+    )
+    if after is not None:
+        query = query.where(Contact.id > after)
+    return list(await session.scalars(query.order_by(Contact.id).limit(limit)))
+
+
+async def recipients(
+    session: AsyncSession, workspace_id: uuid.UUID, contact_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, RecipientRow]:
+    """Who the messages go to, checked against consent and suppression at this moment."""
+    suppressed = (
+        select(Suppression.reason)
+        .where(Suppression.workspace_id == workspace_id, Suppression.email_key == Contact.email_key)
+        .scalar_subquery()
+    )
+    query = select(
+        Contact.id,
+        Contact.email,
+        Contact.email_key,
+        Contact.name,
+        Contact.attributes,
+        Contact.consent,
+        suppressed,
+    ).where(Contact.workspace_id == workspace_id, Contact.id.in_(set(contact_ids)))
+    found = {}
+    for contact_id, email, key, name, attributes, consent, reason in (await session.execute(query)).all():
+        blocked = f"suppressed: {reason}" if reason else ""
+        if not blocked and consent is not ConsentStatus.SUBSCRIBED:
+            blocked = f"consent is {consent}"
+        found[contact_id] = RecipientRow(contact_id, key, Recipient(email, name, attributes or {}), blocked)
+    return found
+
+
+async def sample_recipient(
+    session: AsyncSession, workspace_id: uuid.UUID, contact_ids: Sequence[uuid.UUID]
+) -> Recipient | None:
+    rows = await recipients(session, workspace_id, contact_ids[:1])
+    return next(iter(rows.values())).recipient if rows else None
+
+
+# --- imports --------------------------------------------------------------------------------
+
+
+async def stage_rows(session: AsyncSession, import_id: uuid.UUID, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        await session.execute(insert(ImportRow), [{"import_id": import_id, **row} for row in rows])
+
+
+async def merge_import(session: AsyncSession, job: ContactImport) -> tuple[int, int]:
+    """Merge the staged rows into contacts in this transaction; returns (created, updated).
+
+    New addresses become subscribed contacts with the import's consent source. Known ones get
+    the name (when given) and attributes of the file; their consent is left as it is, so an
+    import never re-subscribes someone who unsubscribed.
+    """
+    created = updated = 0
+    now = utcnow()
+    last_key = ""
+    while True:
+        staged = list(
+            await session.scalars(
+                select(ImportRow)
+                .where(ImportRow.import_id == job.id, ImportRow.email_key > last_key)
+                .order_by(ImportRow.email_key)
+                .limit(1000)
+            )
+        )
+        if not staged:
+            break
+        last_key = staged[-1].email_key
+        existing = {
+            c.email_key: c
+            for c in await session.scalars(
+                select(Contact).where(
+                    Contact.workspace_id == job.workspace_id,
+                    Contact.email_key.in_([row.email_key for row in staged]),
+                )
+            )
+        }
+        fresh: list[dict[str, Any]] = []
+        for row in staged:
+            contact = existing.get(row.email_key)
+            if contact is None:
+                fresh.append(
+                    {
+                        "id": uuid.uuid4(),
+                        "workspace_id": job.workspace_id,
+                        "email": row.email,
+                        "email_key": row.email_key,
+                        "name": row.name,
+                        "attributes": row.attributes,
+                        "consent": ConsentStatus.SUBSCRIBED,
+                        "consent_source": job.consent_source,
+                        "consent_at": now,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                )
+                continue
+            contact.attributes = {**(contact.attributes or {}), **row.attributes}
+            contact.name = row.name or contact.name
+            contact.updated_at = now
+            updated += 1
+        if fresh:
+            await session.execute(insert(Contact), fresh)
+            created += len(fresh)
+        if job.list_id is not None:
+            ids = [row["id"] for row in fresh] + [
+                existing[r.email_key].id for r in staged if r.email_key in existing
+            ]
+            await add_members(session, job.list_id, ids)
+        await session.flush()
+    await session.execute(delete(ImportRow).where(ImportRow.import_id == job.id))
+    return created, updated
+
+
+async def discard_staged(session: AsyncSession, import_id: uuid.UUID) -> None:
+    await session.execute(delete(ImportRow).where(ImportRow.import_id == import_id))
+
+
+async def export_contacts(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    *,
+    list_id: uuid.UUID | None,
+    where: ColumnElement[bool] | None,
+    batch: int = 1000,
+) -> AsyncIterator[list[Contact]]:
+    """Contacts of a list, a segment or the workspace, in batches (never all in memory)."""
+    after: uuid.UUID | None = None
+    while True:
+        query = _contacts_of(workspace_id, list_id, where)
+        if after is not None:
+            query = query.where(Contact.id > after)
+        rows = list(await session.scalars(query.order_by(Contact.id).limit(batch)))
+        if not rows:
+            return
+        yield rows
+        after = rows[-1].id

@@ -1,0 +1,77 @@
+"""One sending process per database at a time.
+
+The outbox is claimed in memory, not row by row in the database, so two senders would send the
+same messages. The sender therefore holds a lock for as long as it runs: on SQLite a file lock
+beside the database, on PostgreSQL a session advisory lock. Both vanish with the process, so
+after a crash (even SIGKILL) another replica or the restarted process takes over at once.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import anyio
+from sqlalchemy import text
+
+from justmaily.server.db.engine import Database
+from justmaily.server.settings import Settings
+
+_ADVISORY_KEY = 0x4A4D_5345_4E44  # "JMSEND"
+_POLL_SECONDS = 0.5
+
+
+@asynccontextmanager
+async def sending_lock(database: Database, settings: Settings, give_up: anyio.Event) -> AsyncIterator[bool]:
+    """Wait until this process is the sender (True), or until `give_up` is set (False)."""
+    if database.engine.dialect.name == "sqlite":
+        async with _file_lock(settings.data_path / "sender.lock", give_up) as acquired:
+            yield acquired
+        return
+    async with database.engine.connect() as connection:
+        query, key = text("SELECT pg_try_advisory_lock(:key)"), {"key": _ADVISORY_KEY}
+        while not (await connection.execute(query, key)).scalar():
+            await connection.rollback()
+            if await _gave_up(give_up):
+                yield False
+                return
+        await connection.commit()
+        try:
+            yield True
+        finally:
+            with anyio.CancelScope(shield=True):
+                try:
+                    await connection.execute(text("SELECT pg_advisory_unlock(:key)"), key)
+                    await connection.commit()
+                except Exception:  # noqa: S110 - the connection is gone, and the lock with it
+                    pass
+
+
+@asynccontextmanager
+async def _file_lock(path: Path, give_up: anyio.Event) -> AsyncIterator[bool]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if await _gave_up(give_up):
+                    yield False
+                    return
+        try:
+            yield True
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+async def _gave_up(give_up: anyio.Event) -> bool:
+    with anyio.move_on_after(_POLL_SECONDS):
+        await give_up.wait()
+    return give_up.is_set()

@@ -1,0 +1,223 @@
+"""Routes reached without signing in: open pixel, click redirect, unsubscribe, provider webhooks.
+
+Each checks its token (HMAC, `tokens.py`) or the provider's signature before it records
+anything; a bad one gets 404 (links) or 401 (webhooks) and changes nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import uuid
+from typing import Annotated, Any
+
+import structlog
+from litestar import Controller, Request, Response, get, post
+from litestar.params import FromPath
+from litestar.response import Redirect
+
+from justmaily.server.db.base import utcnow
+from justmaily.server.db.session import transaction
+from justmaily.server.delivery import engagement
+from justmaily.server.delivery.models import WebhookSettings
+from justmaily.server.delivery.tokens import BadToken, LinkTokens, TokenKind
+from justmaily.server.delivery.webhooks import SnsVerifier, WebhookRejected, parse_sendgrid, parse_ses
+from justmaily.server.http.openapi import ok, problems
+from justmaily.server.http.policy import public
+from justmaily.server.http.problems import ApiError, not_found
+from justmaily.shared.delivery import EventKind
+
+log = structlog.get_logger(__name__)
+
+# The smallest transparent GIF.
+_PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
+_NO_STORE = {"Cache-Control": "no-store, private", "Referrer-Policy": "no-referrer"}
+_PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<title>{title}</title></head>
+<body style="font-family:Arial,Helvetica,sans-serif;max-width:32em;margin:4em auto;padding:0 1em;
+color:#1f2937">
+<h1 style="font-size:1.4em">{title}</h1>{body}</body></html>
+"""
+
+Token = Annotated[str, FromPath]
+
+
+def _tokens(request: Request[Any, Any, Any]) -> LinkTokens:
+    tokens: LinkTokens = request.app.state.link_tokens
+    return tokens
+
+
+def _page(title: str, body: str, status: int = 200) -> Response[str]:
+    return Response(
+        _PAGE.format(title=html.escape(title), body=body),
+        status_code=status,
+        media_type="text/html",
+        headers={
+            **_NO_STORE,
+            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
+        },
+    )
+
+
+async def _ref(
+    request: Request[Any, Any, Any], token: str, kind: TokenKind
+) -> tuple[engagement.MessageRef, int]:
+    try:
+        data = _tokens(request).read(token, kind)
+    except BadToken:
+        raise not_found("link") from None
+    async with transaction(request.app.state.database, read_only=True) as session:
+        ref = await engagement.message_ref(session, data.subject)
+    if ref is None:
+        raise not_found("link")
+    return ref, data.link
+
+
+class TrackingController(Controller):
+    """Links inside sent messages."""
+
+    tags = ["tracking"]
+    opt = public()
+    include_in_schema = True
+
+    @get(
+        "/t/o/{token:str}",
+        responses=problems(400, 404, signed_in=False),
+        summary="Open pixel",
+        media_type="image/gif",
+    )
+    async def open_pixel(self, request: Request[Any, Any, Any], token: Token) -> Response[bytes]:
+        ref, _ = await _ref(request, token, TokenKind.OPEN)
+        async with transaction(request.app.state.database) as session:
+            await engagement.record(session, ref, EventKind.OPENED)
+        return Response(_PIXEL, media_type="image/gif", headers=_NO_STORE)
+
+    @get(
+        "/t/c/{token:str}",
+        responses=problems(400, 404, signed_in=False),
+        summary="Click: record, then redirect",
+        status_code=302,
+    )
+    async def click(self, request: Request[Any, Any, Any], token: Token) -> Redirect:
+        """Redirects only to a link of the approved content, chosen by number inside the signed token."""
+        ref, link = await _ref(request, token, TokenKind.CLICK)
+        async with transaction(request.app.state.database) as session:
+            target = await engagement.click_target(session, ref, link)
+            if target is None:
+                raise not_found("link")
+            await engagement.record(session, ref, EventKind.CLICKED, target)
+        return Redirect(target, status_code=302, headers=_NO_STORE)
+
+    @get(
+        "/u/{token:str}",
+        responses=problems(400, 404, signed_in=False),
+        summary="Unsubscribe page",
+        media_type="text/html",
+    )
+    async def unsubscribe_page(self, request: Request[Any, Any, Any], token: Token) -> Response[str]:
+        """A page with a button, not an unsubscribe: link scanners open every link with GET."""
+        ref, _ = await _ref(request, token, TokenKind.UNSUBSCRIBE)
+        async with transaction(request.app.state.database, read_only=True) as session:
+            workspace, address = await engagement.unsubscribe_page_facts(session, ref)
+        body = (
+            f"<p>Stop e-mails from <b>{html.escape(workspace)}</b> to <b>{html.escape(address)}</b>?</p>"
+            f'<form method="post" action="/u/{html.escape(token)}">'
+            '<button type="submit" name="List-Unsubscribe" value="One-Click" '
+            'style="font-size:1em;padding:.6em 1.2em">Unsubscribe</button></form>'
+        )
+        return _page("Unsubscribe", body)
+
+    @post(
+        "/u/{token:str}",
+        responses=problems(400, 404, signed_in=False),
+        summary="Unsubscribe (RFC 8058 one-click)",
+        status_code=200,
+        media_type="text/html",
+    )
+    async def unsubscribe(self, request: Request[Any, Any, Any], token: Token) -> Response[str]:
+        """Mail clients POST `List-Unsubscribe=One-Click` here (RFC 8058); the page's button too."""
+        ref, _ = await _ref(request, token, TokenKind.UNSUBSCRIBE)
+        async with transaction(request.app.state.database) as session:
+            form = await request.form()
+            how = "one-click" if form.get("List-Unsubscribe") == "One-Click" else "unsubscribe page"
+            await engagement.unsubscribe(session, ref, how)
+        return _page("You are unsubscribed", "<p>You will not get these e-mails any more.</p>")
+
+
+class ProviderHooksController(Controller):
+    """Bounce and complaint notifications from e-mail providers, verified by their signatures."""
+
+    path = "/hooks/{workspace_id:uuid}"
+    tags = ["tracking"]
+    opt = public()
+
+    @post(
+        "/sendgrid",
+        status_code=200,
+        responses=ok(dict[str, int], {"recorded": 2}) | problems(400, 401, 404, 413, signed_in=False),
+        summary="SendGrid event webhook",
+    )
+    async def sendgrid(
+        self, request: Request[Any, Any, Any], workspace_id: FromPath[uuid.UUID]
+    ) -> dict[str, int]:
+        settings = await _hook_settings(request, workspace_id)
+        if not settings.sendgrid_public_key:
+            raise not_found("webhook")
+        try:
+            events = parse_sendgrid(
+                await request.body(), request.headers, settings.sendgrid_public_key, utcnow()
+            )
+        except WebhookRejected as exc:
+            raise _rejected(exc) from None
+        return await _apply(request, workspace_id, events)
+
+    @post(
+        "/ses",
+        status_code=200,
+        responses=ok(dict[str, int], {"recorded": 2}) | problems(400, 401, 404, 413, signed_in=False),
+        summary="Amazon SES notifications via SNS",
+    )
+    async def ses(self, request: Request[Any, Any, Any], workspace_id: FromPath[uuid.UUID]) -> dict[str, int]:
+        settings = await _hook_settings(request, workspace_id)
+        if not settings.ses_topic_arns:
+            raise not_found("webhook")
+        verifier: SnsVerifier = request.app.state.sns_verifier
+        try:
+            message = await verifier.verify(
+                await request.body(), allowed_topic_arns=frozenset(settings.ses_topic_arns)
+            )
+        except WebhookRejected as exc:
+            raise _rejected(exc) from None
+        if message.type != "Notification":
+            # Confirming a subscription is the admin's step: the URL is in our log, not followed.
+            log.warning(
+                "SNS subscription needs confirming", topic=message.topic_arn, url=message.subscribe_url
+            )
+            return {"recorded": 0}
+        try:
+            events = parse_ses(message)
+        except WebhookRejected as exc:
+            raise _rejected(exc) from None
+        return await _apply(request, workspace_id, events)
+
+
+async def _hook_settings(request: Request[Any, Any, Any], workspace_id: uuid.UUID) -> WebhookSettings:
+    async with transaction(request.app.state.database, read_only=True) as session:
+        settings = await session.get(WebhookSettings, workspace_id)
+    if settings is None:
+        raise not_found("webhook")
+    return settings
+
+
+async def _apply(
+    request: Request[Any, Any, Any], workspace_id: uuid.UUID, events: list[Any]
+) -> dict[str, int]:
+    async with transaction(request.app.state.database) as session:
+        recorded = await engagement.apply_provider_events(session, workspace_id, events)
+    return {"recorded": recorded}
+
+
+def _rejected(exc: WebhookRejected) -> ApiError:
+    status = {"too_large": 413, "malformed": 400}.get(exc.code, 401)
+    return ApiError(status, f"webhook_{exc.code}", exc.reason)

@@ -1,0 +1,190 @@
+"""SMTP relays: their addresses, and the health of each (circuit breaker, adaptive rate).
+
+A relay is `smtp://[user:password@]host[:port]` (STARTTLS when the relay offers it) or
+`smtps://…` (TLS from the first byte). Relays are tried in priority order; a relay whose
+breaker is open is skipped until its half-open probe succeeds.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from urllib.parse import unquote, urlsplit
+
+import anyio
+
+_DEFAULT_PORTS = {"smtp": 25, "smtps": 465}
+
+
+class RelayUrlError(ValueError):
+    """The relay address cannot be used; the message says why, without the password."""
+
+
+@dataclass(frozen=True)
+class RelayConfig:
+    name: str
+    host: str
+    port: int
+    implicit_tls: bool
+    username: str = ""
+    password: str = field(default="", repr=False)
+    priority: int = 100
+    max_per_second: float | None = None
+
+    @property
+    def url(self) -> str:
+        """The address without credentials: safe to show and log."""
+        scheme = "smtps" if self.implicit_tls else "smtp"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}://{host}:{self.port}"
+
+
+def parse_relay_url(url: str, *, name: str = "", priority: int = 100) -> RelayConfig:
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError as exc:
+        raise RelayUrlError(f"not a relay address: {exc}") from None
+    if parts.scheme not in _DEFAULT_PORTS:
+        raise RelayUrlError(f"a relay address starts with smtp:// or smtps://, not {parts.scheme or '…'}://")
+    if not parts.hostname:
+        raise RelayUrlError("the relay address has no host")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise RelayUrlError("a relay address has no path, query or fragment: smtp://host:port")
+    return RelayConfig(
+        name=name or parts.hostname,
+        host=parts.hostname,
+        port=port or _DEFAULT_PORTS[parts.scheme],
+        implicit_tls=parts.scheme == "smtps",
+        username=unquote(parts.username or ""),
+        password=unquote(parts.password or ""),
+        priority=priority,
+    )
+
+
+def parse_relay_list(value: str) -> list[RelayConfig]:
+    """`JUSTMAILY_SMTP_RELAYS`: comma-separated addresses, tried in the order given."""
+    urls = [item.strip() for item in value.split(",") if item.strip()]
+    relays = []
+    for index, url in enumerate(urls):
+        try:
+            relays.append(parse_relay_url(url, name=f"env-{index + 1}", priority=1000 + index))
+        except RelayUrlError as exc:
+            raise RelayUrlError(f"relay {index + 1} of JUSTMAILY_SMTP_RELAYS: {exc}") from None
+    return relays
+
+
+class BreakerState(enum.StrEnum):
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+
+
+class CircuitBreaker:
+    """Opens after `threshold` failures in a row; after `cooldown` lets one probe through.
+
+    A failed probe opens it again for twice as long (up to `max_cooldown`); a success closes it.
+    """
+
+    def __init__(
+        self,
+        *,
+        threshold: int = 5,
+        cooldown: float = 5.0,
+        max_cooldown: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.threshold, self.base_cooldown, self.max_cooldown = threshold, cooldown, max_cooldown
+        self._clock = clock
+        self._failures = 0
+        self._cooldown = cooldown
+        self._opened_at: float | None = None
+        self._probing = False
+        self.last_error = ""
+
+    @property
+    def state(self) -> BreakerState:
+        if self._opened_at is None:
+            return BreakerState.CLOSED
+        if self._clock() - self._opened_at >= self._cooldown:
+            return BreakerState.HALF_OPEN
+        return BreakerState.OPEN
+
+    def allow(self) -> bool:
+        """May a message go to this relay now? In half-open state only one probe at a time."""
+        state = self.state
+        if state is BreakerState.CLOSED:
+            return True
+        if state is BreakerState.HALF_OPEN and not self._probing:
+            self._probing = True
+            return True
+        return False
+
+    def succeeded(self) -> None:
+        self._failures, self._opened_at, self._probing = 0, None, False
+        self._cooldown = self.base_cooldown
+        self.last_error = ""
+
+    def failed(self, error: str) -> None:
+        self.last_error = error
+        if self._probing:  # the probe failed: open again, for longer
+            self._probing = False
+            self._cooldown = min(self._cooldown * 2, self.max_cooldown)
+            self._opened_at = self._clock()
+            return
+        self._failures += 1
+        if self._failures >= self.threshold and self._opened_at is None:
+            self._opened_at = self._clock()
+
+    def seconds_until_probe(self) -> float:
+        if self._opened_at is None:
+            return 0.0
+        return max(0.0, self._opened_at + self._cooldown - self._clock())
+
+
+class AdaptiveRate:
+    """A token bucket whose rate halves when the relay says "slow down" and creeps back up.
+
+    AIMD, like TCP: multiplicative decrease on 421/451/454, additive increase on success, never
+    above the configured ceiling (None: no ceiling until the relay first pushes back).
+    """
+
+    def __init__(
+        self, ceiling: float | None, *, floor: float = 1.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.ceiling, self.floor = ceiling, floor
+        self.rate: float | None = ceiling
+        self._clock = clock
+        self._tokens = 1.0
+        self._updated = clock()
+
+    def delay(self) -> float:
+        """Seconds to wait before the next message (0: go now); takes a token when it is 0."""
+        if self.rate is None:
+            return 0.0
+        now = self._clock()
+        self._tokens = min(max(1.0, self.rate / 10), self._tokens + (now - self._updated) * self.rate)
+        self._updated = now
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return 0.0
+        return (1.0 - self._tokens) / self.rate
+
+    async def wait_turn(self) -> None:
+        # A token bucket refills with time, not on an event: sleeping until the next token is it.
+        while (seconds := self.delay()) > 0:  # noqa: ASYNC110
+            await anyio.sleep(seconds)
+
+    def slow_down(self, observed_per_second: float) -> None:
+        current = self.rate if self.rate is not None else max(observed_per_second, self.floor * 2)
+        self.rate = max(self.floor, current / 2)
+
+    def recovered(self) -> None:
+        if self.rate is None:
+            return
+        grown = self.rate + max(0.1, self.rate * 0.01)
+        self.rate = None if self.ceiling is None and grown > 10_000 else grown
+        if self.ceiling is not None and self.rate is not None:
+            self.rate = min(self.rate, self.ceiling)

@@ -1,0 +1,403 @@
+"""Rules of the delivery domain: sends of approved campaigns, sending domains, relays, webhooks."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from email.utils import parseaddr
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from justmaily.server.audiences import repository
+from justmaily.server.audiences.service import AudienceService, segment_where
+from justmaily.server.campaigns.models import Campaign
+from justmaily.server.campaigns.service import CampaignService, check_transition, future_time, touch
+from justmaily.server.db.base import utcnow
+from justmaily.server.delivery.domains import dns_records, new_domain
+from justmaily.server.delivery.models import (
+    MessageEvent,
+    OutboxMessage,
+    Relay,
+    Send,
+    SendingDomain,
+    WebhookSettings,
+)
+from justmaily.server.delivery.personalise import ContentError, Recipient, RecipientUrls, prepare
+from justmaily.server.delivery.relays import RelayUrlError, parse_relay_list, parse_relay_url
+from justmaily.server.delivery.secrets import SecretBox
+from justmaily.server.http.problems import ApiError, not_found
+from justmaily.server.identity.principal import Principal
+from justmaily.server.settings import Settings
+from justmaily.shared import delivery as wire
+from justmaily.shared.campaigns import CampaignAction, CampaignStatus, TransitionRequest
+from justmaily.shared.collaboration import CampaignContent
+from justmaily.shared.delivery import EventKind, MessageState, SendStatus
+from justmaily.shared.problems import FieldError
+
+_PAUSABLE = frozenset({SendStatus.SCHEDULED, SendStatus.SENDING})
+_CANCELLABLE = frozenset({SendStatus.SCHEDULED, SendStatus.SENDING, SendStatus.PAUSED})
+
+
+def sender_domain(sender: str) -> str:
+    address = parseaddr(sender)[1]
+    if "@" not in address:
+        raise ApiError(409, "no_sender", "the campaign has no sender address: set one, then approve again")
+    return address.rpartition("@")[2].lower()
+
+
+class SendService:
+    def __init__(self, session: AsyncSession, settings: Settings, secrets: SecretBox) -> None:
+        self.session, self.settings, self.secrets = session, settings, secrets
+
+    async def create(
+        self, principal: Principal, campaign_id: uuid.UUID, data: wire.SendCreate, content: CampaignContent
+    ) -> Send:
+        """Queue the approved campaign for sending now or at `send_at`; the sender does the rest."""
+        campaign = await CampaignService(self.session).get(principal, campaign_id, for_update=True)
+        now = utcnow()
+        send_at = self._send_at(data.send_at, now)
+        action = CampaignAction.SCHEDULE if send_at > now else CampaignAction.SEND
+        check_transition(principal, campaign, TransitionRequest(action=action, send_at=send_at), None)
+        if content.content_hash != campaign.approved_hash:
+            raise ApiError(
+                409, "content_changed", "the content is not what was approved: send it to review again"
+            )
+        workspace_id = principal.workspace_id
+        await self._check_audience(workspace_id, data, now)
+        domain = sender_domain(content.sender)
+        if await self._domain(workspace_id, domain) is None:
+            raise ApiError(
+                409,
+                "no_sending_domain",
+                f"add {domain} as a sending domain (its DKIM keys) before sending from it",
+            )
+        if not await self._has_relay(workspace_id):
+            raise ApiError(
+                409, "no_relay", "no SMTP relay: add one (POST /api/delivery/relays) before sending"
+            )
+        frozen = {
+            "sender": content.sender,
+            "subject": content.subject,
+            "preheader": content.preheader,
+            "body": content.body,
+        }
+        try:
+            prepared = prepare(frozen, await repository.attribute_keys(self.session, workspace_id))
+        except ContentError as exc:
+            raise ApiError(
+                422, "invalid_content", str(exc), errors=[FieldError(field=exc.field, message=exc.message)]
+            ) from None
+        send = Send(
+            workspace_id=workspace_id,
+            campaign_id=campaign.id,
+            status=SendStatus.SCHEDULED,
+            list_id=data.list_id,
+            segment_id=data.segment_id,
+            content=frozen,
+            content_hash=content.content_hash,
+            links=list(prepared.links),
+            send_at=send_at,
+            created_by=principal.user_id,
+        )
+        self.session.add(send)
+        campaign.status = (
+            CampaignStatus.SCHEDULED if action == CampaignAction.SCHEDULE else CampaignStatus.SENDING
+        )
+        campaign.scheduled_at = send_at if action == CampaignAction.SCHEDULE else None
+        touch(campaign)
+        await self.session.flush()
+        return send
+
+    async def preview(
+        self, principal: Principal, content: CampaignContent, contact_id: uuid.UUID
+    ) -> wire.Preview:
+        audiences = AudienceService(self.session, principal.workspace_id)
+        contact = await audiences.contact(contact_id)
+        frozen = {k: getattr(content, k) for k in ("sender", "subject", "preheader", "body")}
+        base = self.settings.public_url.rstrip("/") + "/preview"
+        try:
+            prepared = prepare(frozen, await repository.attribute_keys(self.session, principal.workspace_id))
+            rendered = prepared.render(
+                Recipient(contact.email, contact.name, contact.attributes or {}),
+                RecipientUrls(
+                    unsubscribe=f"{base}/unsubscribe",
+                    open_pixel=f"{base}/open",
+                    click=lambda n: prepared.links[n],
+                ),
+            )
+        except ContentError as exc:
+            raise ApiError(
+                422, "invalid_content", str(exc), errors=[FieldError(field=exc.field, message=exc.message)]
+            ) from None
+        return wire.Preview(subject=rendered.subject, text=rendered.text, html=rendered.html)
+
+    async def get(self, principal: Principal, send_id: uuid.UUID, *, for_update: bool = False) -> Send:
+        query = select(Send).where(Send.id == send_id, Send.workspace_id == principal.workspace_id)
+        send = await self.session.scalar(query.with_for_update() if for_update else query)
+        if send is None:
+            raise not_found("send")
+        return send
+
+    async def of_campaign(self, principal: Principal, campaign_id: uuid.UUID) -> list[Send]:
+        await CampaignService(self.session).get(principal, campaign_id)
+        rows = await self.session.scalars(
+            select(Send).where(Send.campaign_id == campaign_id).order_by(Send.created_at.desc())
+        )
+        return list(rows)
+
+    async def view(self, send: Send) -> wire.Send:
+        states = dict(
+            (
+                await self.session.execute(
+                    select(OutboxMessage.state, func.count())
+                    .where(OutboxMessage.send_id == send.id)
+                    .group_by(OutboxMessage.state)
+                )
+            ).all()
+        )
+        in_doubt = await self.session.scalar(
+            select(func.count()).where(OutboxMessage.send_id == send.id, OutboxMessage.in_doubt.is_(True))
+        )
+        events = dict(
+            (
+                await self.session.execute(
+                    select(MessageEvent.kind, func.count(func.distinct(MessageEvent.contact_id)))
+                    .where(MessageEvent.send_id == send.id)
+                    .group_by(MessageEvent.kind)
+                )
+            ).all()
+        )
+        counts = wire.SendCounts(
+            **{state.value: int(states.get(state, 0)) for state in MessageState},
+            in_doubt=int(in_doubt or 0),
+            opened=int(events.get(EventKind.OPENED, 0)),
+            clicked=int(events.get(EventKind.CLICKED, 0)),
+            bounced=int(events.get(EventKind.BOUNCED, 0)),
+            complained=int(events.get(EventKind.COMPLAINED, 0)),
+            unsubscribed=int(events.get(EventKind.UNSUBSCRIBED, 0)),
+        )
+        return wire.Send(
+            id=send.id,
+            campaign_id=send.campaign_id,
+            status=send.status,
+            list_id=send.list_id,
+            segment_id=send.segment_id,
+            send_at=send.send_at,
+            recipients=send.recipients,
+            counts=counts,
+            content_hash=send.content_hash,
+            alert=send.alert,
+            created_at=send.created_at,
+            started_at=send.started_at,
+            finished_at=send.finished_at,
+        )
+
+    async def pause(self, principal: Principal, send_id: uuid.UUID) -> Send:
+        send = await self.get(principal, send_id, for_update=True)
+        if send.status not in _PAUSABLE:
+            raise ApiError(409, "invalid_transition", f"a {send.status} send cannot be paused")
+        send.status = SendStatus.PAUSED
+        send.alert = "paused by a person"
+        await self.session.flush()
+        return send
+
+    async def resume(self, principal: Principal, send_id: uuid.UUID) -> Send:
+        send = await self.get(principal, send_id, for_update=True)
+        if send.status != SendStatus.PAUSED:
+            raise ApiError(409, "invalid_transition", f"a {send.status} send cannot be resumed")
+        # Not yet started (still queueing recipients): back to scheduled, which picks up where it was.
+        send.status = SendStatus.SENDING if send.started_at is not None else SendStatus.SCHEDULED
+        send.alert = ""
+        await self.session.flush()
+        return send
+
+    async def cancel(self, principal: Principal, send_id: uuid.UUID) -> Send:
+        send = await self.get(principal, send_id, for_update=True)
+        if send.status not in _CANCELLABLE:
+            raise ApiError(409, "invalid_transition", f"a {send.status} send cannot be cancelled")
+        send.status, send.finished_at = SendStatus.CANCELLED, utcnow()
+        await self.session.execute(
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.send_id == send.id,
+                OutboxMessage.state.in_([MessageState.QUEUED]),
+            )
+            .values(state=MessageState.CANCELLED)
+        )
+        campaign = await self.session.get(Campaign, send.campaign_id)
+        if campaign is not None and campaign.status in (CampaignStatus.SCHEDULED, CampaignStatus.SENDING):
+            # Nothing went out yet: the campaign is approved again (unscheduled); else cancelled.
+            started = send.started_at is not None
+            campaign.status = CampaignStatus.CANCELLED if started else CampaignStatus.APPROVED
+            campaign.scheduled_at = None
+            touch(campaign)
+        await self.session.flush()
+        return send
+
+    def _send_at(self, send_at: datetime | None, now: datetime) -> datetime:
+        """None: now. Otherwise a zoned time in the future (a past one is likely a mistake)."""
+        if send_at is None:
+            return now
+        return future_time(send_at)
+
+    async def _check_audience(self, workspace_id: uuid.UUID, data: wire.SendCreate, now: datetime) -> None:
+        chosen = [name for name in ("list_id", "segment_id") if getattr(data, name) is not None]
+        if data.everyone:
+            chosen.append("everyone")
+        if len(chosen) != 1:
+            message = "choose exactly one audience: list_id, segment_id, or everyone: true"
+            raise ApiError(
+                422, "invalid_audience", message, errors=[FieldError(field="list_id", message=message)]
+            )
+        audiences = AudienceService(self.session, workspace_id)
+        if data.list_id is not None:
+            await audiences.contact_list(data.list_id)
+        if data.segment_id is not None:
+            await segment_where(self.session, workspace_id, data.segment_id, now)
+
+    async def _domain(self, workspace_id: uuid.UUID, domain: str) -> SendingDomain | None:
+        found: SendingDomain | None = await self.session.scalar(
+            select(SendingDomain).where(
+                SendingDomain.workspace_id == workspace_id, SendingDomain.domain == domain
+            )
+        )
+        return found
+
+    async def _has_relay(self, workspace_id: uuid.UUID) -> bool:
+        if self.settings.smtp_relays:
+            return True
+        return bool(await self.session.scalar(select(func.count()).where(Relay.workspace_id == workspace_id)))
+
+
+class DeliverySetup:
+    """Sending domains, relays and webhook settings of a workspace (admins)."""
+
+    def __init__(
+        self, session: AsyncSession, settings: Settings, secrets: SecretBox, workspace_id: uuid.UUID
+    ) -> None:
+        self.session, self.settings, self.secrets, self.workspace_id = (
+            session,
+            settings,
+            secrets,
+            workspace_id,
+        )
+
+    def domain_view(self, row: SendingDomain) -> wire.SendingDomain:
+        records = [
+            wire.DnsRecord(name=r.name, type=r.type, value=r.value) for r in dns_records(row, self.secrets)
+        ]
+        return wire.SendingDomain(
+            id=row.id, domain=row.domain, dns_records=records, created_at=row.created_at
+        )
+
+    async def add_domain(self, data: wire.SendingDomainCreate) -> wire.SendingDomain:
+        name = data.domain.strip(".").lower()
+        row = new_domain(self.workspace_id, name, self.secrets)
+        self.session.add(row)
+        try:
+            await self.session.flush()
+        except IntegrityError:
+            raise ApiError(409, "domain_exists", f"{name} is a sending domain already") from None
+        return self.domain_view(row)
+
+    async def domains(self) -> list[wire.SendingDomain]:
+        rows = await self.session.scalars(
+            select(SendingDomain)
+            .where(SendingDomain.workspace_id == self.workspace_id)
+            .order_by(SendingDomain.domain)
+        )
+        return [self.domain_view(row) for row in rows]
+
+    async def remove_domain(self, domain_id: uuid.UUID) -> None:
+        row = await self.session.get(SendingDomain, domain_id)
+        if row is None or row.workspace_id != self.workspace_id:
+            raise not_found("sending domain")
+        await self.session.delete(row)
+        await self.session.flush()
+
+    async def add_relay(self, data: wire.RelayCreate) -> wire.Relay:
+        try:
+            config = parse_relay_url(data.url, name=data.name, priority=data.priority)
+        except RelayUrlError as exc:
+            raise ApiError(
+                422, "invalid_relay_url", str(exc), errors=[FieldError(field="url", message=str(exc))]
+            ) from None
+        row = Relay(
+            workspace_id=self.workspace_id,
+            name=data.name,
+            url=config.url,
+            username=config.username,
+            password=self.secrets.seal(config.password.encode()) if config.password else b"",
+            priority=data.priority,
+            max_per_second=data.max_per_second,
+        )
+        self.session.add(row)
+        try:
+            await self.session.flush()
+        except IntegrityError:
+            raise ApiError(409, "relay_exists", f"a relay named {data.name!r} exists already") from None
+        return self.relay_view(row)
+
+    @staticmethod
+    def relay_view(row: Relay) -> wire.Relay:
+        return wire.Relay(
+            id=row.id,
+            name=row.name,
+            url=row.url,
+            username=row.username,
+            priority=row.priority,
+            max_per_second=row.max_per_second,
+        )
+
+    async def relays(self) -> list[wire.Relay]:
+        rows = await self.session.scalars(
+            select(Relay).where(Relay.workspace_id == self.workspace_id).order_by(Relay.priority, Relay.name)
+        )
+        own = [self.relay_view(row) for row in rows]
+        environment = [
+            wire.Relay(
+                id=None, name=c.name, url=c.url, username=c.username, priority=c.priority, max_per_second=None
+            )
+            for c in parse_relay_list(self.settings.smtp_relays)
+        ]
+        return own + environment
+
+    async def remove_relay(self, relay_id: uuid.UUID) -> None:
+        row = await self.session.get(Relay, relay_id)
+        if row is None or row.workspace_id != self.workspace_id:
+            raise not_found("relay")
+        await self.session.delete(row)
+        await self.session.flush()
+
+    async def webhook_settings(self) -> wire.WebhookSettings:
+        row = await self.session.get(WebhookSettings, self.workspace_id)
+        if row is None:
+            return wire.WebhookSettings()
+        return wire.WebhookSettings(
+            sendgrid_public_key=row.sendgrid_public_key, ses_topic_arns=list(row.ses_topic_arns)
+        )
+
+    async def set_webhook_settings(self, data: wire.WebhookSettings) -> wire.WebhookSettings:
+        if data.sendgrid_public_key:
+            from justmaily.server.delivery.webhooks import load_sendgrid_key
+
+            try:
+                load_sendgrid_key(data.sendgrid_public_key)
+            except ValueError as exc:
+                raise ApiError(
+                    422,
+                    "invalid_key",
+                    str(exc),
+                    errors=[FieldError(field="sendgrid_public_key", message=str(exc))],
+                ) from None
+        row = await self.session.get(WebhookSettings, self.workspace_id)
+        if row is None:
+            row = WebhookSettings(workspace_id=self.workspace_id)
+            self.session.add(row)
+        row.sendgrid_public_key = data.sendgrid_public_key
+        row.ses_topic_arns = list(data.ses_topic_arns)
+        row.updated_at = utcnow()
+        await self.session.flush()
+        return data

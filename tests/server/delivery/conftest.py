@@ -1,0 +1,21 @@
+"""Delivery tests run the app with short retry and breaker timers, so they see them act."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from justmaily.server.settings import Settings
+
+FAST_DELIVERY = {
+    "send_retry_seconds": 0.2,
+    "relay_failures_to_open": 2,
+    "relay_cooldown_seconds": 0.5,
+    "send_rate_per_domain": 0.0,
+}
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return Settings(database_url=database_url, data_dir=str(tmp_path / "data"), **FAST_DELIVERY)  # type: ignore[arg-type]

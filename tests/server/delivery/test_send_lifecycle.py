@@ -1,0 +1,105 @@
+"""A send's life: scheduled for a zoned time, cancelled, sent now, paused; and what it refuses."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import httpx
+import pytest
+
+from justmaily.server.db.base import utcnow
+from justmaily.shared.roles import Role
+from tests.plugins.api import Team
+from tests.plugins.smtp import SmtpSink
+from tests.server.delivery.steps import (
+    add_contacts,
+    approved_campaign,
+    set_up_sending,
+    start_send,
+    wait_for_send,
+)
+
+
+async def _campaign_status(client: httpx.AsyncClient, team: Team, campaign_id: str) -> str:
+    return str(
+        (await client.get(f"/api/campaigns/{campaign_id}", headers=team[Role.VIEWER].headers)).json()[
+            "status"
+        ]
+    )
+
+
+async def test_schedule_cancel_send_and_what_sending_freezes(
+    client: httpx.AsyncClient, team: Team, smtp_sink: SmtpSink
+) -> None:
+    await set_up_sending(client, team, smtp_sink.url)
+    list_id = await add_contacts(client, team, [{"email": "ada@example.com"}])
+    campaign_id = await approved_campaign(client, team, subject="Hi", body="Hello")
+    sends, admin = f"/api/campaigns/{campaign_id}/sends", team[Role.ADMIN].headers
+    for send_at in ("2030-01-01T09:00:00", (utcnow() - timedelta(hours=1)).isoformat()):
+        bad = await client.post(sends, json={"list_id": list_id, "send_at": send_at}, headers=admin)
+        assert (bad.status_code, bad.json()["code"]) == (422, "invalid_send_at"), send_at
+    when = (utcnow() + timedelta(days=2)).isoformat()
+    scheduled = await client.post(sends, json={"list_id": list_id, "send_at": when}, headers=admin)
+    assert scheduled.status_code == 201, scheduled.text
+    assert scheduled.json()["status"] == "scheduled"
+    assert await _campaign_status(client, team, campaign_id) == "scheduled"
+    archived = await client.post(f"/api/campaigns/{campaign_id}/archive", headers=team[Role.EDITOR].headers)
+    assert (archived.status_code, archived.json()["code"]) == (409, "busy")
+
+    cancelled = await client.post(f"/api/sends/{scheduled.json()['id']}/cancel", headers=admin)
+    assert cancelled.json()["status"] == "cancelled"
+    assert await _campaign_status(client, team, campaign_id) == "approved"  # nothing went out: unscheduled
+
+    now = await start_send(client, team, campaign_id, list_id=list_id)
+    frozen = await client.patch(
+        f"/api/campaigns/{campaign_id}", json={"subject": "late change"}, headers=team[Role.EDITOR].headers
+    )
+    assert (frozen.status_code, frozen.json()["code"]) == (409, "not_editable")
+    await wait_for_send(client, team[Role.VIEWER].headers, now["id"])
+    assert await _campaign_status(client, team, campaign_id) == "sent"
+    assert smtp_sink.recipients() == ["ada@example.com"]
+    again = await client.post(sends, json={"list_id": list_id}, headers=admin)
+    assert (again.status_code, again.json()["code"]) == (409, "invalid_transition")
+
+
+@pytest.mark.backends("sqlite")
+async def test_a_send_is_refused_until_everything_it_needs_is_there(
+    client: httpx.AsyncClient, team: Team, smtp_sink: SmtpSink
+) -> None:
+    admin, editor = team[Role.ADMIN].headers, team[Role.EDITOR].headers
+    list_id = await add_contacts(client, team, [{"email": "ada@example.com"}])
+    draft = (
+        await client.post(
+            "/api/campaigns", json={"name": "Draft", "sender": "a@acme.example"}, headers=editor
+        )
+    ).json()
+    refused = await client.post(
+        f"/api/campaigns/{draft['id']}/sends", json={"list_id": list_id}, headers=admin
+    )
+    assert (refused.status_code, refused.json()["code"]) == (409, "invalid_transition")
+
+    campaign_id = await approved_campaign(client, team, subject="Hi {{ frist_name }}", body="Hello")
+    sends = f"/api/campaigns/{campaign_id}/sends"
+    no_audience = await client.post(sends, json={}, headers=admin)
+    assert (no_audience.status_code, no_audience.json()["code"]) == (422, "invalid_audience")
+    no_domain = await client.post(sends, json={"list_id": list_id}, headers=admin)
+    assert (no_domain.status_code, no_domain.json()["code"]) == (409, "no_sending_domain")
+    owner = team[Role.OWNER].headers
+    assert (
+        await client.post("/api/delivery/domains", json={"domain": "acme.example"}, headers=owner)
+    ).status_code == 201
+    no_relay = await client.post(sends, json={"list_id": list_id}, headers=admin)
+    assert (no_relay.status_code, no_relay.json()["code"]) == (409, "no_relay")
+    bad_relay = await client.post(
+        "/api/delivery/relays", json={"name": "x", "url": "http://relay"}, headers=owner
+    )
+    assert (bad_relay.status_code, bad_relay.json()["code"]) == (422, "invalid_relay_url")
+    relay = await client.post("/api/delivery/relays", json={"name": "x", "url": smtp_sink.url}, headers=owner)
+    assert relay.status_code == 201
+    unknown_field = await client.post(sends, json={"list_id": list_id}, headers=admin)
+    assert (unknown_field.status_code, unknown_field.json()["code"]) == (422, "invalid_content")
+    assert "frist_name" in unknown_field.json()["detail"]
+    relays = (await client.get("/api/delivery/relays", headers=owner)).json()
+    assert all("password" not in r and "secret" not in r["url"] for r in relays)
+    assert smtp_sink.received == []
+    assert await _campaign_status(client, team, campaign_id) == "approved"

@@ -43,7 +43,11 @@ from justmaily.server.delivery.controllers import (
     DeliverySetupController,
     SendsController,
 )
-from justmaily.server.delivery.public_controllers import ProviderHooksController, TrackingController
+from justmaily.server.delivery.public_controllers import (
+    ConfirmationController,
+    ProviderHooksController,
+    TrackingController,
+)
 from justmaily.server.delivery.secrets import SecretBox
 from justmaily.server.delivery.sender import Sender
 from justmaily.server.delivery.tokens import LinkTokens
@@ -81,6 +85,7 @@ ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     SendsController,
     DeliverySetupController,
     TrackingController,
+    ConfirmationController,
     ProviderHooksController,
 ]
 

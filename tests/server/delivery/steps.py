@@ -98,5 +98,10 @@ def verified_signatures(received: Received, records: dict[bytes, bytes]) -> list
     return [checker.verify(idx=index, dnsfunc=dns) for index in range(len(signatures))]
 
 
+def campaign_messages(sink: SmtpSink) -> list[Received]:
+    """What the sink got from sends (double opt-in requests to pending contacts left out)."""
+    return [r for r in sink.received if r.message["X-JustMaily-Send"]]
+
+
 def sink_messages(sink: SmtpSink) -> dict[str, Received]:
-    return {r.recipient: r for r in sink.received}
+    return {r.recipient: r for r in campaign_messages(sink)}

@@ -16,6 +16,7 @@ from sqlalchemy import ColumnElement, Select, and_, delete, exists, func, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from justmaily.server.audiences.models import (
+    Confirmation,
     Contact,
     ContactImport,
     ImportRow,
@@ -407,3 +408,77 @@ async def export_contacts(
             return
         yield rows
         after = rows[-1].id
+
+
+# --- double opt-in -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PendingConfirmation:
+    id: uuid.UUID
+    workspace_id: uuid.UUID
+    attempts: int
+    recipient: Recipient
+
+
+async def request_confirmation(session: AsyncSession, workspace_id: uuid.UUID, contact_id: uuid.UUID) -> None:
+    session.add(Confirmation(workspace_id=workspace_id, contact_id=contact_id))
+    await session.flush()
+
+
+async def due_confirmations(session: AsyncSession, now: datetime, limit: int) -> list[PendingConfirmation]:
+    """Confirmation e-mails to send now, for contacts still pending."""
+    rows = await session.execute(
+        select(Confirmation.id, Confirmation.workspace_id, Confirmation.attempts, Contact.email, Contact.name)
+        .join(Contact, Contact.id == Confirmation.contact_id)
+        .where(
+            Confirmation.sent_at.is_(None),
+            Confirmation.next_attempt_at <= now,
+            Contact.consent == ConsentStatus.PENDING,
+        )
+        .order_by(Confirmation.next_attempt_at)
+        .limit(limit)
+    )
+    return [
+        PendingConfirmation(id_, workspace_id, attempts, Recipient(email, name, {}))
+        for id_, workspace_id, attempts, email, name in rows.all()
+    ]
+
+
+async def confirmation_sent(session: AsyncSession, confirmation_id: uuid.UUID, when: datetime) -> None:
+    await session.execute(
+        update(Confirmation).where(Confirmation.id == confirmation_id).values(sent_at=when, last_error="")
+    )
+
+
+async def confirmation_failed(
+    session: AsyncSession, confirmation_id: uuid.UUID, retry_at: datetime, error: str
+) -> None:
+    await session.execute(
+        update(Confirmation)
+        .where(Confirmation.id == confirmation_id)
+        .values(attempts=Confirmation.attempts + 1, next_attempt_at=retry_at, last_error=error[:500])
+    )
+
+
+async def confirmation_contact(session: AsyncSession, confirmation_id: uuid.UUID) -> Contact | None:
+    found: Contact | None = await session.scalar(
+        select(Contact)
+        .join(Confirmation, Confirmation.contact_id == Contact.id)
+        .where(Confirmation.id == confirmation_id)
+    )
+    return found
+
+
+async def confirm(session: AsyncSession, confirmation_id: uuid.UUID) -> bool:
+    """The person confirmed: a pending contact becomes subscribed. False if nothing was pending.
+
+    A contact who unsubscribed since stays unsubscribed: an old link does not undo that.
+    """
+    confirmation = await session.get(Confirmation, confirmation_id)
+    contact = await confirmation_contact(session, confirmation_id)
+    if confirmation is None or contact is None or contact.consent is not ConsentStatus.PENDING:
+        return False
+    confirmation.confirmed_at = utcnow()
+    await set_consent(session, contact, ConsentStatus.SUBSCRIBED, "double opt-in")
+    return True

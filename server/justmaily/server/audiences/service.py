@@ -115,6 +115,9 @@ class AudienceService:
         )
         for list_id in lists:
             await repository.add_members(self.session, list_id, [contact.id])
+        if contact.consent is wire.ConsentStatus.PENDING:
+            # Double opt-in: the sender e-mails a confirmation link (docs/audiences.md).
+            await repository.request_confirmation(self.session, self.workspace_id, contact.id)
         return await self.view(contact)
 
     async def contact(self, contact_id: uuid.UUID, *, for_update: bool = False) -> Contact:

@@ -79,7 +79,9 @@ class Envelope(msgspec.Struct, frozen=True, kw_only=True):
     html: str  # text/html alternative: a whole document
     message_id: str
     date: datetime  # timezone-aware
-    list_unsubscribe_url: str  # https URL accepting the RFC 8058 one-click POST
+    # https URL accepting the RFC 8058 one-click POST; None for a message that is not a
+    # mailing (a double opt-in request: there is nothing to unsubscribe from yet).
+    list_unsubscribe_url: str | None
     list_unsubscribe_mailto: str | None = None  # "mailto:..." URL, offered as well when set
     extra_headers: tuple[tuple[str, str], ...] = ()  # e.g. ("Feedback-ID", "..."), ASCII names
 
@@ -96,10 +98,16 @@ def compose(envelope: Envelope) -> bytes:
         raise MessageError("date must be timezone-aware")
     # RFC 8058 wants https; plain http is accepted only for loopback (trying things out locally),
     # which the settings enforce for the public URL the links are made from.
-    scheme = "http://" if _LOOPBACK_URL.match(e.list_unsubscribe_url) else "https://"
-    unsubscribe = f"<{_url(e.list_unsubscribe_url, scheme, 'list_unsubscribe_url')}>"
-    if e.list_unsubscribe_mailto is not None:
-        unsubscribe += f", <{_url(e.list_unsubscribe_mailto, 'mailto:', 'list_unsubscribe_mailto')}>"
+    unsubscribe_headers = []
+    if e.list_unsubscribe_url is not None:
+        scheme = "http://" if _LOOPBACK_URL.match(e.list_unsubscribe_url) else "https://"
+        unsubscribe = f"<{_url(e.list_unsubscribe_url, scheme, 'list_unsubscribe_url')}>"
+        if e.list_unsubscribe_mailto is not None:
+            unsubscribe += f", <{_url(e.list_unsubscribe_mailto, 'mailto:', 'list_unsubscribe_mailto')}>"
+        unsubscribe_headers = [
+            _fold("List-Unsubscribe", unsubscribe, structured=True),
+            "List-Unsubscribe-Post: List-Unsubscribe=One-Click",
+        ]
     _check(e.message_id, "message_id")
     if not (e.message_id.isascii() and _MESSAGE_ID.fullmatch(e.message_id)):
         raise MessageError(f"message_id is not of the form local@domain: {e.message_id!r}")
@@ -113,8 +121,7 @@ def compose(envelope: Envelope) -> bytes:
         "Date: " + format_datetime(e.date),
         f"Message-ID: <{e.message_id}>",
         "MIME-Version: 1.0",
-        _fold("List-Unsubscribe", unsubscribe, structured=True),
-        "List-Unsubscribe-Post: List-Unsubscribe=One-Click",
+        *unsubscribe_headers,
     ]
     for name, value in e.extra_headers:
         if not (name.isascii() and _FIELD_NAME.fullmatch(name)):

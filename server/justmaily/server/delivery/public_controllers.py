@@ -16,6 +16,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath
 from litestar.response import Redirect
 
+from justmaily.server.audiences import repository
 from justmaily.server.db.base import utcnow
 from justmaily.server.db.session import transaction
 from justmaily.server.delivery import engagement
@@ -143,6 +144,57 @@ class TrackingController(Controller):
             how = "one-click" if form.get("List-Unsubscribe") == "One-Click" else "unsubscribe page"
             await engagement.unsubscribe(session, ref, how)
         return _page("You are unsubscribed", "<p>You will not get these e-mails any more.</p>")
+
+
+class ConfirmationController(Controller):
+    """The double opt-in link: a page with a button, and the button's POST."""
+
+    tags = ["tracking"]
+    opt = public()
+
+    @get(
+        "/c/{token:str}",
+        responses=problems(400, 404, signed_in=False),
+        summary="Double opt-in page",
+        media_type="text/html",
+    )
+    async def confirmation_page(self, request: Request[Any, Any, Any], token: Token) -> Response[str]:
+        """A page with a button, not the confirmation: link scanners open every link with GET."""
+        confirmation_id = _confirmation(request, token)
+        async with transaction(request.app.state.database, read_only=True) as session:
+            contact = await repository.confirmation_contact(session, confirmation_id)
+        if contact is None:
+            raise not_found("link")
+        body = (
+            f"<p>Subscribe <b>{html.escape(engagement.mask(contact.email))}</b>?</p>"
+            f'<form method="post" action="/c/{html.escape(token)}">'
+            '<button type="submit" style="font-size:1em;padding:.6em 1.2em">Yes, subscribe me</button></form>'
+        )
+        return _page("Confirm your subscription", body)
+
+    @post(
+        "/c/{token:str}",
+        responses=problems(400, 404, signed_in=False),
+        summary="Confirm a subscription (double opt-in)",
+        status_code=200,
+        media_type="text/html",
+    )
+    async def confirm(self, request: Request[Any, Any, Any], token: Token) -> Response[str]:
+        confirmation_id = _confirmation(request, token)
+        async with transaction(request.app.state.database) as session:
+            if await repository.confirmation_contact(session, confirmation_id) is None:
+                raise not_found("link")
+            confirmed = await repository.confirm(session, confirmation_id)
+        if confirmed:
+            return _page("You are subscribed", "<p>Thank you: your subscription is confirmed.</p>")
+        return _page("Nothing to confirm", "<p>This address is subscribed already, or asked not to be.</p>")
+
+
+def _confirmation(request: Request[Any, Any, Any], token: str) -> uuid.UUID:
+    try:
+        return _tokens(request).read(token, TokenKind.CONFIRM).subject
+    except BadToken:
+        raise not_found("link") from None
 
 
 class ProviderHooksController(Controller):

@@ -30,6 +30,7 @@ from justmaily.server.campaigns.models import Campaign
 from justmaily.server.campaigns.service import touch
 from justmaily.server.db.base import utcnow
 from justmaily.server.db.engine import Database
+from justmaily.server.delivery.confirmations import ConfirmationMailer
 from justmaily.server.delivery.dkim import DkimSigner
 from justmaily.server.delivery.domains import signing_keys
 from justmaily.server.delivery.leader import sending_lock
@@ -111,6 +112,10 @@ class Sender:
             multiplier=settings.send_retry_seconds, max=6 * 3600, jitter=settings.send_retry_seconds / 2
         )
         self._tls = ssl.create_default_context()
+        self._confirmations = ConfirmationMailer(
+            database, settings, tokens, secrets, self._confirmation_relay
+        )
+        self._confirmation_connections: dict[str, RelayConnection] = {}
 
     def wake(self) -> None:
         """Look for work now (a send was created, resumed or changed; relays may have changed)."""
@@ -161,6 +166,8 @@ class Sender:
             finally:
                 with anyio.CancelScope(shield=True):
                     await self._writer.flush()
+                    for connection in self._confirmation_connections.values():
+                        await connection.close()
 
     # --- dispatching ------------------------------------------------------------------------
 
@@ -174,9 +181,29 @@ class Sender:
                     await jobs.send(job)
                 if not claimed:
                     await self._finish_sends()
+                    await self._send_confirmations()
                     with anyio.move_on_after(_IDLE_SECONDS):
                         await self._wake.wait()
                     self._wake = anyio.Event()
+
+    async def _send_confirmations(self) -> None:
+        due = await self._confirmations.workspaces_due()
+        if not due:
+            return
+        if not due <= set(self._workspace_relays):
+            await self._load_relays(due | {plan.workspace_id for plan in self._plans.values()})
+        await self._confirmations.send_due()
+
+    def _confirmation_relay(self, workspace_id: uuid.UUID) -> tuple[RelayConnection, CircuitBreaker] | None:
+        relay = self._pick_relay(workspace_id)
+        if relay is None:
+            return None
+        connection = self._confirmation_connections.get(relay.key)
+        if connection is None or connection.relay != relay.config:
+            connection = self._confirmation_connections[relay.key] = RelayConnection(
+                relay.config, timeout=self.settings.smtp_timeout_seconds, tls_context=self._tls
+            )
+        return connection, relay.breaker
 
     def _stored(self, ids: Iterable[uuid.UUID]) -> None:
         # Not removed from `_inflight` here: a claim query running now may have read these rows

@@ -47,7 +47,8 @@ class SmtpSink:
     received: list[Received] = field(default_factory=list)
     rcpt_replies: dict[str, str] = field(default_factory=dict)
     transient_rcpt: dict[str, int] = field(default_factory=dict)
-    mail_reply: str | None = None  # e.g. "421 4.7.0 try later" for every MAIL FROM
+    mail_reply: str | None = None  # e.g. "451 4.7.1 slow down" for MAIL FROM…
+    mail_reply_times: int = 1_000_000  # …this many times, then accepted
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -70,8 +71,11 @@ class SmtpSink:
     # aiosmtpd handler hooks
 
     async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:  # noqa: N802
-        if self.mail_reply:
-            return self.mail_reply
+        with self.lock:
+            reply = self.mail_reply if self.mail_reply_times > 0 else None
+            self.mail_reply_times -= 1
+        if reply:
+            return reply
         envelope.mail_from = address
         envelope.mail_options.extend(options)
         return "250 OK"

@@ -175,3 +175,19 @@ async def test_a_send_pauses_with_an_alert_when_no_relay_works_and_resumes(
     assert resumed.status_code == 200, resumed.text
     await wait_for_send(client, team[Role.VIEWER].headers, send["id"])
     assert smtp_sink.recipients() == ["ok@example.com"]
+
+
+@pytest.mark.backends("sqlite")
+async def test_a_relay_asking_to_slow_down_gets_every_message_later(
+    app: Litestar, client: httpx.AsyncClient, team: Team, smtp_sink: SmtpSink
+) -> None:
+    await set_up_sending(client, team, smtp_sink.url)
+    smtp_sink.mail_reply, smtp_sink.mail_reply_times = "451 4.7.1 too many messages, slow down", 4
+    list_id = await add_contacts(client, team, [{"email": f"p{i}@example.com"} for i in range(3)])
+    campaign_id = await approved_campaign(client, team, subject="Hi", body="Hello")
+    send = await start_send(client, team, campaign_id, list_id=list_id)
+    done = await wait_for_send(client, team[Role.VIEWER].headers, send["id"])
+    assert (done["counts"]["sent"], done["counts"]["failed"]) == (3, 0)  # none dropped
+    assert sorted(smtp_sink.recipients()) == [f"p{i}@example.com" for i in range(3)]
+    (relay,) = app.state.sender.relay_rates().values()
+    assert relay is not None  # the relay had asked to slow down: it has a rate now

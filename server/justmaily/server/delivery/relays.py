@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
@@ -74,6 +75,10 @@ def parse_relay_list(value: str) -> list[RelayConfig]:
         except RelayUrlError as exc:
             raise RelayUrlError(f"relay {index + 1} of JUSTMAILY_SMTP_RELAYS: {exc}") from None
     return relays
+
+
+_RECOVERY_STEP = 0.5
+_UNLIMITED_AGAIN = 10_000.0
 
 
 class BreakerState(enum.StrEnum):
@@ -159,6 +164,7 @@ class AdaptiveRate:
         self._clock = clock
         self._tokens = 1.0
         self._updated = clock()
+        self._successes: deque[float] = deque(maxlen=50)
 
     def delay(self) -> float:
         """Seconds to wait before the next message (0: go now); takes a token when it is 0."""
@@ -177,14 +183,25 @@ class AdaptiveRate:
         while (seconds := self.delay()) > 0:  # noqa: ASYNC110
             await anyio.sleep(seconds)
 
-    def slow_down(self, observed_per_second: float) -> None:
-        current = self.rate if self.rate is not None else max(observed_per_second, self.floor * 2)
+    def slow_down(self) -> None:
+        """The relay asked us to slow down: half the rate we have been sending at."""
+        current = self.rate if self.rate is not None else max(self.observed(), self.floor * 2)
         self.rate = max(self.floor, current / 2)
 
+    def observed(self) -> float:
+        """Messages per second over the last successes (0 when there are too few to tell)."""
+        if len(self._successes) < 2:
+            return 0.0
+        span = self._successes[-1] - self._successes[0]
+        return (len(self._successes) - 1) / span if span > 0 else 0.0
+
     def recovered(self) -> None:
+        """A message went through: half a message per second more (additive increase)."""
+        self._successes.append(self._clock())
         if self.rate is None:
             return
-        grown = self.rate + max(0.1, self.rate * 0.01)
-        self.rate = None if self.ceiling is None and grown > 10_000 else grown
-        if self.ceiling is not None and self.rate is not None:
+        self.rate += _RECOVERY_STEP
+        if self.ceiling is not None:
             self.rate = min(self.rate, self.ceiling)
+        elif self.rate > _UNLIMITED_AGAIN:
+            self.rate = None  # back to no limit, as before the relay first pushed back

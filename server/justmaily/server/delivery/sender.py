@@ -59,7 +59,9 @@ _CLAIM_BATCH = 500
 _MATERIALISE_BATCH = 2000
 _IDLE_SECONDS = 0.5
 _RELAYS_REFRESH_SECONDS = 5.0
-_THROTTLE_RETRY = timedelta(seconds=5)
+# A throttled message waits a twelfth of the first retry delay (5 s by default): the relay is
+# fine, only busy, and the adaptive rate already slows what follows.
+_THROTTLE_FRACTION = 12
 
 
 class SendBlockedError(Exception):
@@ -440,6 +442,10 @@ class Sender:
             self._relay_state[key] = runtime
         return runtime
 
+    def relay_rates(self) -> dict[str, float | None]:
+        """Each relay's current rate limit (None: none), as the adaptive rates have set it."""
+        return {runtime.config.url: runtime.rate.rate for runtime in self._relay_state.values()}
+
     def _pick_relay(self, workspace_id: uuid.UUID) -> RelayRuntime | None:
         for relay in self._workspace_relays.get(workspace_id, []):
             if relay.breaker.allow():
@@ -515,8 +521,9 @@ class Sender:
                 job, error=result.detail, suppress=SuppressionReason.BOUNCED, email_key=job.to.email_key
             )
         elif result.outcome is Outcome.THROTTLED:
-            relay.rate.slow_down(observed_per_second=self.settings.smtp_connections * 10.0)
-            self._writer.retry(job, at=now + _THROTTLE_RETRY, error=result.detail, count_attempt=False)
+            relay.rate.slow_down()
+            pause = timedelta(seconds=self.settings.send_retry_seconds / _THROTTLE_FRACTION)
+            self._writer.retry(job, at=now + pause, error=result.detail, count_attempt=False)
         elif result.outcome is Outcome.RELAY_FAILED:
             relay.breaker.failed(result.detail)
             self._writer.retry(job, at=now, error=result.detail, count_attempt=False)

@@ -26,7 +26,7 @@ from bench.rooms import rss_kib
 from justmaily.server.settings import Settings
 
 SIZES = [int(n) for n in os.environ.get("BENCH_RECIPIENTS", "10000,100000").split(",")]
-CONNECTIONS = int(os.environ.get("BENCH_SMTP_CONNECTIONS", "8"))
+CONNECTIONS = int(os.environ.get("BENCH_SMTP_CONNECTIONS", "16"))  # the server default
 BODY = (
     "# Hello {{ first_name }}\n\nOur spring sale starts today: {{ plan | default('every plan') }} "
     "customers get 20% off.\n\n- New garden tools\n- Outdoor furniture\n- Seeds and bulbs\n\n"
@@ -128,7 +128,7 @@ async def run_size(workdir: Path, recipients: int, sink_url: str) -> dict[str, A
         "import_rows_per_second": round(recipients / import_seconds),
         "queueing_seconds": round((began - created).total_seconds(), 2),
         "sending_seconds": round(sending, 2),
-        "messages_per_second": round(recipients / sending),
+        "messages_per_second": round(view["counts"]["sent"] / sending),  # the demo list is in "everyone" too
         "rss_before_send_mib": round(rss_before / 1024, 1),
         "rss_max_during_send_mib": round(max(rss_samples) / 1024, 1),
         "peak_rss_mib": round(peak / 1024, 1),

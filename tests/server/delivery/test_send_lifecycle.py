@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
+import anyio
 import httpx
 import pytest
+from litestar import Litestar
+from sqlalchemy import text
 
 from justmaily.server.db.base import utcnow
 from justmaily.shared.roles import Role
@@ -103,3 +107,26 @@ async def test_a_send_is_refused_until_everything_it_needs_is_there(
     assert all("password" not in r and "secret" not in r["url"] for r in relays)
     assert smtp_sink.received == []
     assert await _campaign_status(client, team, campaign_id) == "approved"
+
+
+@pytest.mark.backends("postgresql")
+async def test_a_sender_whose_lock_session_ends_stops_and_takes_the_lock_again(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    """A database restart ends the advisory lock's session: another replica could send then."""
+    holder = text("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted")
+    with anyio.fail_after(10):
+        await app.state.sender.running.wait()
+    async with app.state.database.session() as session:
+        (first,) = (await session.execute(holder)).scalars().all()
+        await session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first})
+        await session.commit()
+    deadline = time.monotonic() + 20
+    while True:
+        async with app.state.database.session(read_only=True) as session:
+            holders = (await session.execute(holder)).scalars().all()
+        if holders and holders[0] != first:
+            break
+        assert time.monotonic() < deadline, "the sender did not take the lock again"
+        await anyio.sleep(0.2)
+    assert app.state.sender.running.is_set()

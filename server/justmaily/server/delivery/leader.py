@@ -16,6 +16,7 @@ from pathlib import Path
 
 import anyio
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from justmaily.server.db.engine import Database
 from justmaily.server.settings import Settings
@@ -24,23 +25,46 @@ _ADVISORY_KEY = 0x4A4D_5345_4E44  # "JMSEND"
 _POLL_SECONDS = 0.5
 
 
+class LeaseLostError(RuntimeError):
+    """The lock's database session ended (database restart, connection killed): stop sending."""
+
+
+class Lease:
+    """Held sending rights; `confirm()` raises LeaseLostError once they are gone."""
+
+    def __init__(self, connection: AsyncConnection | None = None) -> None:
+        self._connection = connection
+
+    async def confirm(self) -> None:
+        if self._connection is None:  # a file lock lasts as long as this process
+            return
+        try:
+            await self._connection.execute(text("SELECT 1"))
+            await self._connection.commit()
+        except Exception as exc:
+            # A session-level advisory lock ends with its session: another replica may send now.
+            raise LeaseLostError(f"the sending lock's database session ended: {exc}") from exc
+
+
 @asynccontextmanager
-async def sending_lock(database: Database, settings: Settings, give_up: anyio.Event) -> AsyncIterator[bool]:
-    """Wait until this process is the sender (True), or until `give_up` is set (False)."""
+async def sending_lock(
+    database: Database, settings: Settings, give_up: anyio.Event
+) -> AsyncIterator[Lease | None]:
+    """Wait until this process is the sender (a Lease), or until `give_up` is set (None)."""
     if database.engine.dialect.name == "sqlite":
         async with _file_lock(settings.data_path / "sender.lock", give_up) as acquired:
-            yield acquired
+            yield Lease() if acquired else None
         return
     async with database.engine.connect() as connection:
         query, key = text("SELECT pg_try_advisory_lock(:key)"), {"key": _ADVISORY_KEY}
         while not (await connection.execute(query, key)).scalar():
             await connection.rollback()
             if await _gave_up(give_up):
-                yield False
+                yield None
                 return
         await connection.commit()
         try:
-            yield True
+            yield Lease(connection)
         finally:
             with anyio.CancelScope(shield=True):
                 try:

@@ -33,7 +33,7 @@ from justmaily.server.db.engine import Database
 from justmaily.server.delivery.confirmations import ConfirmationMailer
 from justmaily.server.delivery.dkim import DkimSigner
 from justmaily.server.delivery.domains import signing_keys
-from justmaily.server.delivery.leader import sending_lock
+from justmaily.server.delivery.leader import Lease, LeaseLostError, sending_lock
 from justmaily.server.delivery.message import Envelope, MessageError, compose, new_message_id
 from justmaily.server.delivery.models import OutboxMessage, Relay, Send
 from justmaily.server.delivery.outbox import Job, OutboxWriter
@@ -59,6 +59,7 @@ _CLAIM_BATCH = 500
 _MATERIALISE_BATCH = 2000
 _IDLE_SECONDS = 0.5
 _RELAYS_REFRESH_SECONDS = 5.0
+_LEASE_CHECK_SECONDS = 2.0
 # A throttled message waits a twelfth of the first retry delay (5 s by default): the relay is
 # fine, only busy, and the adaptive rate already slows what follows.
 _THROTTLE_FRACTION = 12
@@ -130,6 +131,11 @@ class Sender:
             while not self._stopping.is_set():
                 try:
                     await self.run()
+                except LeaseLostError as exc:
+                    log.error("the sending lock was lost; taking it again in 5 s", error=str(exc))
+                    self.running = anyio.Event()
+                    with anyio.move_on_after(5):
+                        await self._stopping.wait()
                 except Exception:
                     log.exception("the sender failed; restarting in 5 s")
                     self.running = anyio.Event()
@@ -149,8 +155,8 @@ class Sender:
         await self._stopped.wait()
 
     async def run(self) -> None:
-        async with sending_lock(self.database, self.settings, self._stopping) as acquired:
-            if not acquired:
+        async with sending_lock(self.database, self.settings, self._stopping) as lease:
+            if lease is None:
                 return
             await self._recover()
             self.running.set()
@@ -163,7 +169,7 @@ class Sender:
                         for _ in range(self.settings.smtp_connections):
                             workers.start_soon(self._work, receive.clone())
                         receive.close()
-                        await self._dispatch(send)
+                        await self._dispatch(send, lease)
                     self._writer.close()  # after the workers' last changes
             finally:
                 with anyio.CancelScope(shield=True):
@@ -173,9 +179,13 @@ class Sender:
 
     # --- dispatching ------------------------------------------------------------------------
 
-    async def _dispatch(self, jobs: MemoryObjectSendStream[Job]) -> None:
+    async def _dispatch(self, jobs: MemoryObjectSendStream[Job], lease: Lease) -> None:
+        confirmed = anyio.current_time()
         async with jobs:
             while not self._stopping.is_set():
+                if anyio.current_time() - confirmed > _LEASE_CHECK_SECONDS:
+                    await lease.confirm()  # raises if another process may be sending now
+                    confirmed = anyio.current_time()
                 await self._start_due_sends()
                 await self._refresh_plans()
                 claimed = await self._claim() if self._plans else []

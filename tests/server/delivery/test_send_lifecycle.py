@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import timedelta
 
@@ -14,7 +15,7 @@ from sqlalchemy import text
 from justmaily.server.db.base import utcnow
 from justmaily.shared.roles import Role
 from tests.plugins.api import Team
-from tests.plugins.smtp import SmtpSink
+from tests.plugins.smtp import SmtpSink, start_sink
 from tests.server.delivery.steps import (
     add_contacts,
     approved_campaign,
@@ -111,9 +112,10 @@ async def test_a_send_is_refused_until_everything_it_needs_is_there(
 
 @pytest.mark.backends("postgresql")
 async def test_a_sender_whose_lock_session_ends_stops_and_takes_the_lock_again(
-    app: Litestar, client: httpx.AsyncClient
+    app: Litestar, client: httpx.AsyncClient, team: Team, smtp_sink: SmtpSink
 ) -> None:
-    """A database restart ends the advisory lock's session: another replica could send then."""
+    """A database restart ends the advisory lock's session: another replica could send then.
+    The sender stops, takes the lock again, and sends as before."""
     holder = text("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted")
     with anyio.fail_after(10):
         await app.state.sender.running.wait()
@@ -130,3 +132,70 @@ async def test_a_sender_whose_lock_session_ends_stops_and_takes_the_lock_again(
         assert time.monotonic() < deadline, "the sender did not take the lock again"
         await anyio.sleep(0.2)
     assert app.state.sender.running.is_set()
+    await set_up_sending(client, team, smtp_sink.url)
+    list_id = await add_contacts(client, team, [{"email": "after@example.com"}])
+    campaign_id = await approved_campaign(client, team, subject="Hi", body="Hello")
+    send = await start_send(client, team, campaign_id, list_id=list_id)
+    await wait_for_send(client, team[Role.VIEWER].headers, send["id"])
+    assert smtp_sink.recipients() == ["after@example.com"]
+
+
+class _SlowSink(SmtpSink):
+    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:  # noqa: N802
+        await asyncio.sleep(0.1)
+        return await super().handle_DATA(server, session, envelope)
+
+
+@pytest.mark.backends("postgresql")
+async def test_losing_the_lock_mid_send_loses_no_message(
+    app: Litestar, client: httpx.AsyncClient, team: Team
+) -> None:
+    """Claimed messages of the run that lost its lock are sent by the next run, not forgotten."""
+    sink = _SlowSink()
+    controller = start_sink(sink)
+    try:
+        await set_up_sending(client, team, sink.url)
+        people = [{"email": f"p{i:03d}@example.com"} for i in range(400)]
+        list_id = await add_contacts(client, team, people)
+        campaign_id = await approved_campaign(client, team, subject="Hi", body="Hello")
+        send = await start_send(client, team, campaign_id, list_id=list_id)
+        deadline = time.monotonic() + 20
+        while len(sink.received) < 20:
+            assert time.monotonic() < deadline
+            await anyio.sleep(0.02)
+        async with app.state.database.session() as session:
+            await session.execute(
+                text("SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted")
+            )
+            await session.commit()
+        done = await wait_for_send(client, team[Role.VIEWER].headers, send["id"], within=60)
+        assert set(sink.recipients()) == {p["email"] for p in people}
+        assert done["counts"]["sent"] == 400
+    finally:
+        controller.stop()
+
+
+@pytest.mark.backends("sqlite")
+async def test_a_cancel_stops_messages_already_claimed(client: httpx.AsyncClient, team: Team) -> None:
+    """Claimed but not yet handed off: the hand-off finds the message cancelled and drops it."""
+    sink = _SlowSink()
+    controller = start_sink(sink)
+    try:
+        await set_up_sending(client, team, sink.url)
+        list_id = await add_contacts(client, team, [{"email": f"c{i:03d}@example.com"} for i in range(120)])
+        campaign_id = await approved_campaign(client, team, subject="Hi", body="Hello")
+        send = await start_send(client, team, campaign_id, list_id=list_id)
+        deadline = time.monotonic() + 20
+        while len(sink.received) < 3:
+            assert time.monotonic() < deadline
+            await anyio.sleep(0.01)
+        cancelled = await client.post(f"/api/sends/{send['id']}/cancel", headers=team[Role.ADMIN].headers)
+        assert cancelled.status_code == 200
+        await anyio.sleep(1.0)  # what was handed off before the cancel finishes
+        view = (await client.get(f"/api/sends/{send['id']}", headers=team[Role.VIEWER].headers)).json()
+        counts = view["counts"]
+        assert counts["sent"] == len(sink.received) < 60  # no cancelled message went out
+        assert counts["sent"] + counts["cancelled"] == 120
+        assert counts["queued"] == counts["sending"] == 0
+    finally:
+        controller.stop()

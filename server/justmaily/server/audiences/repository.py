@@ -13,6 +13,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, delete, exists, func, insert, select, true, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from justmaily.server.audiences.models import (
@@ -194,8 +196,15 @@ async def suppress(
     session: AsyncSession, workspace_id: uuid.UUID, key: str, reason: SuppressionReason, detail: str = ""
 ) -> None:
     """Never send to this address again; an unsubscribe also withdraws the contact's consent."""
-    if await session.get(Suppression, (workspace_id, key)) is None:
-        session.add(Suppression(workspace_id=workspace_id, email_key=key, reason=reason, detail=detail[:500]))
+    # Insert-or-keep in one statement: an unsubscribe and a bounce may race on PostgreSQL.
+    dialect_insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    await session.execute(
+        dialect_insert(Suppression)
+        .values(
+            workspace_id=workspace_id, email_key=key, reason=reason, detail=detail[:500], created_at=utcnow()
+        )
+        .on_conflict_do_nothing()
+    )
     if reason in (SuppressionReason.UNSUBSCRIBED, SuppressionReason.COMPLAINED):
         await session.execute(
             update(Contact)

@@ -61,6 +61,7 @@ class _Pending:
     suppress: SuppressionReason | None = None
     email_key: str = ""
     done: anyio.Event | None = None
+    accepted: bool = False
 
 
 @dataclass
@@ -74,13 +75,19 @@ class OutboxWriter:
     failed: BaseException | None = None
     _closed: bool = False
 
-    async def handing_off(self, job: Job) -> None:
-        """Store that the message is about to go to a relay; returns once it is stored."""
+    async def handing_off(self, job: Job) -> bool:
+        """Store that the message is about to go to a relay; returns once it is stored.
+
+        False: the message is no longer queued (its send was cancelled since it was claimed),
+        so it must not go out.
+        """
         done = anyio.Event()
-        self._put(_Pending(Change.HANDING_OFF, job, {}, done=done))
+        pending = _Pending(Change.HANDING_OFF, job, {}, done=done)
+        self._put(pending)
         await done.wait()
         if self.failed is not None:
             raise RuntimeError("the outbox could not be written") from self.failed
+        return pending.accepted
 
     def sent(self, job: Job, *, relay: str, digest: str, reply: str, when: datetime) -> None:
         values = {"relay": relay, "digest": digest, "last_error": "", "sent_at": when, "reply": reply}
@@ -122,8 +129,10 @@ class OutboxWriter:
 
     async def _store(self, batch: list[_Pending]) -> None:
         try:
-            async with self.database.session() as session, session.begin():
-                await self._write(session, batch)
+            # Shielded: a batch taken off the queue is written whole, even while stopping.
+            with anyio.CancelScope(shield=True):
+                async with self.database.session() as session, session.begin():
+                    await self._write(session, batch)
         except Exception as exc:
             # The changes are lost; the messages stay queued or handed off in the outbox, which
             # recovery treats like a crash. Waiting workers are told.
@@ -140,16 +149,23 @@ class OutboxWriter:
         for pending in batch:
             by_change.setdefault(pending.change, []).append(pending)
         if items := by_change.get(Change.HANDING_OFF):
-            await session.execute(
-                update(_OUTBOX)
-                .where(_OUTBOX.c.id == bindparam("b_id"))
-                .values(state=MessageState.SENDING, attempts=_OUTBOX.c.attempts + 1),
-                [{"b_id": p.job.id} for p in items],
+            # Only a message still queued may go out: a cancel since its claim has the last word.
+            handed = set(
+                await session.scalars(
+                    update(_OUTBOX)
+                    .where(
+                        _OUTBOX.c.id.in_([p.job.id for p in items]), _OUTBOX.c.state == MessageState.QUEUED
+                    )
+                    .values(state=MessageState.SENDING, attempts=_OUTBOX.c.attempts + 1)
+                    .returning(_OUTBOX.c.id)
+                )
             )
+            for p in items:
+                p.accepted = p.job.id in handed
         if items := by_change.get(Change.SENT):
             await session.execute(
                 update(_OUTBOX)
-                .where(_OUTBOX.c.id == bindparam("b_id"))
+                .where(_OUTBOX.c.id == bindparam("b_id"), _OUTBOX.c.state == MessageState.SENDING)
                 .values(
                     state=MessageState.SENT,
                     relay=bindparam("b_relay"),
@@ -171,7 +187,10 @@ class OutboxWriter:
         if items := by_change.get(Change.RETRY):
             await session.execute(
                 update(_OUTBOX)
-                .where(_OUTBOX.c.id == bindparam("b_id"))
+                .where(
+                    _OUTBOX.c.id == bindparam("b_id"),
+                    _OUTBOX.c.state.in_([MessageState.QUEUED, MessageState.SENDING]),
+                )
                 .values(
                     state=MessageState.QUEUED,
                     next_attempt_at=bindparam("b_at"),

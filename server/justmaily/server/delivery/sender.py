@@ -131,13 +131,11 @@ class Sender:
             while not self._stopping.is_set():
                 try:
                     await self.run()
-                except LeaseLostError as exc:
-                    log.error("the sending lock was lost; taking it again in 5 s", error=str(exc))
-                    self.running = anyio.Event()
-                    with anyio.move_on_after(5):
-                        await self._stopping.wait()
-                except Exception:
-                    log.exception("the sender failed; restarting in 5 s")
+                except Exception as exc:
+                    if _holds(exc, LeaseLostError):
+                        log.error("the sending lock was lost; taking it again in 5 s", error=str(exc))
+                    else:
+                        log.exception("the sender failed; restarting in 5 s")
                     self.running = anyio.Event()
                     with anyio.move_on_after(5):
                         await self._stopping.wait()
@@ -158,6 +156,10 @@ class Sender:
         async with sending_lock(self.database, self.settings, self._stopping) as lease:
             if lease is None:
                 return
+            # A fresh start of everything a run keeps in memory: after a failed run, its claims
+            # (never settled) would otherwise block those messages, and its writer is closed.
+            self._inflight, self._settled, self._plans = set(), [], {}
+            self._writer = OutboxWriter(self.database, self._stored)
             await self._recover()
             self.running.set()
             log.info("sender started", connections=self.settings.smtp_connections)
@@ -307,17 +309,16 @@ class Sender:
             }
             for gone in set(self._plans) - set(active):
                 del self._plans[gone]
+            blocked = {}
             for send_id, send in active.items():
                 if send_id in self._plans:
                     continue
                 try:
                     self._plans[send_id] = await self._plan(session, send)
                 except SendBlockedError as exc:
-                    problem = str(exc)
-                else:
-                    continue
-                await session.rollback()
-                await self._pause(send_id, problem)
+                    blocked[send_id] = str(exc)
+        for send_id, problem in blocked.items():  # paused after the read session ended
+            await self._pause(send_id, problem)
         workspaces = {plan.workspace_id for plan in self._plans.values()}
         stale = anyio.current_time() - self._relays_loaded_at > _RELAYS_REFRESH_SECONDS
         if stale or not workspaces <= set(self._workspace_relays):
@@ -506,10 +507,10 @@ class Sender:
             )
         handed_off = False
 
-        async def hand_off() -> None:
+        async def hand_off() -> bool:
             nonlocal handed_off
-            await self._writer.handing_off(job)
-            handed_off = True
+            handed_off = await self._writer.handing_off(job)
+            return handed_off
 
         result = await connection.transaction(plan.sender_address, job.to.recipient.email, message, hand_off)
         self._settle(job, relay, result, message, handed_off)
@@ -520,7 +521,9 @@ class Sender:
         assert job.to is not None
         now = utcnow()
         attempts = job.attempts + 1
-        if result.outcome is Outcome.SENT:
+        if result.outcome is Outcome.WITHDRAWN:
+            self._stored([job.id])  # nothing to write: the outbox row says cancelled already
+        elif result.outcome is Outcome.SENT:
             relay.breaker.succeeded()
             relay.rate.recovered()
             digest = hashlib.sha256(message).hexdigest()
@@ -629,3 +632,10 @@ async def _segment_filter(database: Database, workspace_id: uuid.UUID, segment_i
 
     async with database.session(read_only=True) as session:
         return await segment_where(session, workspace_id, segment_id, utcnow())
+
+
+def _holds(exc: BaseException, kind: type[BaseException]) -> bool:
+    """`exc` is, or (in a task group's exception group) contains, a `kind`."""
+    if isinstance(exc, BaseExceptionGroup):
+        return exc.subgroup(kind) is not None
+    return isinstance(exc, kind)

@@ -28,6 +28,7 @@ class Outcome(enum.Enum):
     PERMANENT = "permanent"  # the address or message is refused for good: suppress
     RELAY_FAILED = "relay_failed"  # the relay did not work (connect, TLS, auth, sender refused)
     IN_DOUBT = "in_doubt"  # the connection broke after DATA: the relay may have the message
+    WITHDRAWN = "withdrawn"  # not sent: the outbox refused the hand-off (the send was cancelled)
 
 
 @dataclass(frozen=True)
@@ -46,23 +47,18 @@ class RelayConnection:
         self._smtp: aiosmtplib.SMTP | None = None
 
     async def transaction(
-        self, sender: str, recipient: str, message: bytes, before_data: Callable[[], Awaitable[None]]
+        self, sender: str, recipient: str, message: bytes, before_data: Callable[[], Awaitable[bool]]
     ) -> Result:
         try:
             smtp = await self._connected()
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             await self.close()
             return Result(Outcome.RELAY_FAILED, f"cannot connect to {self.relay.url}: {_describe(exc)}")
-        try:
-            await smtp.mail(sender)
-            await smtp.rcpt(recipient)
-        except aiosmtplib.SMTPResponseException as exc:
-            await self._reset_after(exc)
-            return _refused(exc, stage="MAIL" if isinstance(exc, aiosmtplib.SMTPSenderRefused) else "RCPT")
-        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-            await self.close()
-            return Result(Outcome.RELAY_FAILED, f"{self.relay.url} dropped the connection: {_describe(exc)}")
-        await before_data()
+        refused = await self._envelope(smtp, sender, recipient)
+        if refused is not None:
+            return refused
+        if not await before_data():
+            return await self._withdraw(smtp)
         try:
             response = await smtp.data(message)
         except aiosmtplib.SMTPResponseException as exc:
@@ -72,6 +68,27 @@ class RelayConnection:
             await self.close()
             return Result(Outcome.IN_DOUBT, f"connection lost during DATA: {_describe(exc)}")
         return Result(Outcome.SENT, f"{response.code} {response.message}"[:500])
+
+    async def _envelope(self, smtp: aiosmtplib.SMTP, sender: str, recipient: str) -> Result | None:
+        """MAIL FROM and RCPT TO; a Result if the relay refused or went away, else None."""
+        try:
+            await smtp.mail(sender)
+            await smtp.rcpt(recipient)
+        except aiosmtplib.SMTPResponseException as exc:
+            await self._reset_after(exc)
+            return _refused(exc, stage="MAIL" if isinstance(exc, aiosmtplib.SMTPSenderRefused) else "RCPT")
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            await self.close()
+            return Result(Outcome.RELAY_FAILED, f"{self.relay.url} dropped the connection: {_describe(exc)}")
+        return None
+
+    async def _withdraw(self, smtp: aiosmtplib.SMTP) -> Result:
+        """End the transaction without DATA: the message must not go out after all."""
+        try:
+            await smtp.rset()
+        except (aiosmtplib.SMTPException, OSError, TimeoutError):
+            await self.close()
+        return Result(Outcome.WITHDRAWN, "cancelled before it was sent")
 
     async def close(self) -> None:
         smtp, self._smtp = self._smtp, None

@@ -96,10 +96,9 @@ async def list_contacts(
     where: ColumnElement[bool] | None,
     after: tuple[datetime, uuid.UUID] | None,
     limit: int,
+    list_id: uuid.UUID | None = None,
 ) -> list[Contact]:
-    query = select(Contact).where(Contact.workspace_id == workspace_id)
-    if where is not None:
-        query = query.where(where)
+    query = _contacts_of(workspace_id, list_id, where)
     if after is not None:
         query = query.where(
             (Contact.created_at > after[0]) | ((Contact.created_at == after[0]) & (Contact.id > after[1]))

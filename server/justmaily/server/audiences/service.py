@@ -155,14 +155,12 @@ class AudienceService:
             where = await filter_where(self.session, self.workspace_id, filter_text, utcnow(), "filter")
         if list_id is not None:
             await self._own_lists([list_id])
-            member = await self._member_of(list_id)
-            where = member if where is None else where & member
         after = None
         if cursor:
             decoded = decode_cursor(cursor)
             after = (decoded.created_at, decoded.id)
         rows = await repository.list_contacts(
-            self.session, self.workspace_id, where=where, after=after, limit=limit + 1
+            self.session, self.workspace_id, where=where, after=after, limit=limit + 1, list_id=list_id
         )
         keys = await repository.suppressed_keys(self.session, self.workspace_id, [c.email_key for c in rows])
         items = [
@@ -173,11 +171,6 @@ class AudienceService:
             encode_cursor(rows[limit - 1].created_at, rows[limit - 1].id) if len(rows) > limit else None
         )
         return Page(items=items, next_cursor=next_cursor)
-
-    async def _member_of(self, list_id: uuid.UUID) -> ColumnElement[bool]:
-        from justmaily.server.audiences.models import ListMember
-
-        return Contact.id.in_(select(ListMember.contact_id).where(ListMember.list_id == list_id))
 
     # --- lists ----------------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from email.utils import parseaddr
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -56,10 +57,21 @@ def dns_records(domain: SendingDomain, secrets: SecretBox) -> list[DnsRecord]:
     return [dns_record(key) for key in keys_of(domain, secrets)]
 
 
+def address_domain(sender: str) -> str | None:
+    """The lower-cased domain of a From value such as `Acme <news@acme.example>`, or None."""
+    address = parseaddr(sender)[1]
+    return address.rpartition("@")[2].lower() if "@" in address else None
+
+
+async def find_domain(session: AsyncSession, workspace_id: uuid.UUID, name: str) -> SendingDomain | None:
+    found: SendingDomain | None = await session.scalar(
+        select(SendingDomain).where(SendingDomain.workspace_id == workspace_id, SendingDomain.domain == name)
+    )
+    return found
+
+
 async def signing_keys(
     session: AsyncSession, secrets: SecretBox, workspace_id: uuid.UUID, name: str
 ) -> list[DkimKey]:
-    domain = await session.scalar(
-        select(SendingDomain).where(SendingDomain.workspace_id == workspace_id, SendingDomain.domain == name)
-    )
+    domain = await find_domain(session, workspace_id, name)
     return [] if domain is None else keys_of(domain, secrets)

@@ -32,7 +32,7 @@ from justmaily.server.db.base import utcnow
 from justmaily.server.db.engine import Database
 from justmaily.server.delivery.confirmations import ConfirmationMailer
 from justmaily.server.delivery.dkim import DkimSigner
-from justmaily.server.delivery.domains import signing_keys
+from justmaily.server.delivery.domains import address_domain, signing_keys
 from justmaily.server.delivery.leader import Lease, LeaseLostError, sending_lock
 from justmaily.server.delivery.message import Envelope, MessageError, compose, new_message_id
 from justmaily.server.delivery.models import OutboxMessage, Relay, Send
@@ -612,10 +612,10 @@ def relay_config(row: Relay, secrets: SecretBox) -> RelayConfig:
 
 
 def _sender_domain(sender: str) -> str:
-    address = parseaddr(sender)[1]
-    if "@" not in address:
+    domain = address_domain(sender)
+    if domain is None:
         raise SendBlockedError(f"the sender {sender!r} has no address")
-    return address.rpartition("@")[2].lower()
+    return domain
 
 
 async def _set_campaign_status(session: AsyncSession, campaign_id: uuid.UUID, status: CampaignStatus) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from email.utils import parseaddr
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -15,7 +14,7 @@ from justmaily.server.audiences.service import AudienceService, segment_where
 from justmaily.server.campaigns.models import Campaign
 from justmaily.server.campaigns.service import CampaignService, check_transition, future_time, touch
 from justmaily.server.db.base import utcnow
-from justmaily.server.delivery.domains import dns_records, new_domain
+from justmaily.server.delivery.domains import address_domain, dns_records, find_domain, new_domain
 from justmaily.server.delivery.models import (
     MessageEvent,
     OutboxMessage,
@@ -41,10 +40,10 @@ _CANCELLABLE = frozenset({SendStatus.SCHEDULED, SendStatus.SENDING, SendStatus.P
 
 
 def sender_domain(sender: str) -> str:
-    address = parseaddr(sender)[1]
-    if "@" not in address:
+    domain = address_domain(sender)
+    if domain is None:
         raise ApiError(409, "no_sender", "the campaign has no sender address: set one, then approve again")
-    return address.rpartition("@")[2].lower()
+    return domain
 
 
 class SendService:
@@ -67,7 +66,7 @@ class SendService:
         workspace_id = principal.workspace_id
         await self._check_audience(workspace_id, data, now)
         domain = sender_domain(content.sender)
-        if await self._domain(workspace_id, domain) is None:
+        if await find_domain(self.session, workspace_id, domain) is None:
             raise ApiError(
                 409,
                 "no_sending_domain",
@@ -256,14 +255,6 @@ class SendService:
             await audiences.contact_list(data.list_id)
         if data.segment_id is not None:
             await segment_where(self.session, workspace_id, data.segment_id, now)
-
-    async def _domain(self, workspace_id: uuid.UUID, domain: str) -> SendingDomain | None:
-        found: SendingDomain | None = await self.session.scalar(
-            select(SendingDomain).where(
-                SendingDomain.workspace_id == workspace_id, SendingDomain.domain == domain
-            )
-        )
-        return found
 
     async def _has_relay(self, workspace_id: uuid.UUID) -> bool:
         if self.settings.smtp_relays:

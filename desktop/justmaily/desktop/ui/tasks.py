@@ -29,6 +29,10 @@ class Job:
         if self.scope is not None:
             self.scope.cancel()
 
+    def met_deleted_widget(self, error: RuntimeError) -> bool:
+        """Whether `error` is this cancelled job touching a widget deleted along with its owner."""
+        return self.cancelled and "already deleted" in str(error)
+
 
 class Tasks:
     """Make it inside the task group's task. Work is handed to a dispatcher task because Qt slots
@@ -64,6 +68,11 @@ class Tasks:
                     await work(*args)
                 except DesktopError as exc:
                     self._on_error(str(exc))
+                except RuntimeError as exc:
+                    # anyio cancels a task whose awaited reply has already arrived only after it
+                    # resumed, so work whose owner was just deleted can still touch its widgets.
+                    if not job.met_deleted_widget(exc):
+                        raise
 
         self._queue.send_nowait(guarded)
         return job

@@ -5,6 +5,9 @@ is fixed here, once, by name, so every client finds the same shared types:
 
 - `subject`, `preheader`, `sender`, `body`: root-level shared texts. The body's source format is
   Markdown (see docs/collaboration.md for why).
+- `subject_variants`: a root-level shared text, one alternative subject line per line, for an
+  A/B test of subject lines (docs/delivery.md). Being in the document, the variants are part of
+  what a review approves.
 - `comments`: a root-level map from comment id to a comment (`Comment` below, as a plain map),
   anchored to `body` by two relative positions (`Anchor`), so it follows the text it points at.
 - `insights`: a root-level map the server writes (readability, spam score, …) and clients read.
@@ -19,8 +22,13 @@ from uuid import UUID
 
 import msgspec
 
-TEXT_FIELDS = ("subject", "preheader", "sender", "body")
+TEXT_FIELDS = ("subject", "preheader", "sender", "body", "subject_variants")
 BODY = "body"
+SUBJECT_VARIANTS = "subject_variants"
+# Texts added after documents existed: left out of the content hash while empty, so adding them
+# did not change the hash (and void the approval) of any existing campaign.
+LATER_TEXTS = frozenset({SUBJECT_VARIANTS})
+MAX_SUBJECT_VARIANTS = 5  # besides the subject itself
 COMMENTS = "comments"
 INSIGHTS = "insights"
 
@@ -88,6 +96,7 @@ class CampaignContent(msgspec.Struct, frozen=True, kw_only=True):
     preheader: str
     sender: str
     body: str
+    subject_variants: str = ""  # alternative subjects for an A/B test, one per line
     comments: list[Comment] = msgspec.field(default_factory=list)
     insights: dict[str, object] = msgspec.field(default_factory=dict)
     # SHA-256 of the canonical content (texts and comments): what a review approves.
@@ -102,6 +111,7 @@ class ContentPatch(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     preheader: Annotated[str, msgspec.Meta(max_length=500)] | msgspec.UnsetType = msgspec.UNSET
     sender: Annotated[str, msgspec.Meta(max_length=320)] | msgspec.UnsetType = msgspec.UNSET
     body: BodyText | msgspec.UnsetType = msgspec.UNSET
+    subject_variants: Annotated[str, msgspec.Meta(max_length=6000)] | msgspec.UnsetType = msgspec.UNSET
     # The texts as you last read them (GET …/content), by name. Given, your change (base -> new)
     # is merged into what others wrote since; without it the text simply becomes the new value.
     base: dict[str, BodyText] = msgspec.field(default_factory=dict)
@@ -119,3 +129,13 @@ class Version(msgspec.Struct, frozen=True, kw_only=True):
     content_hash: str
     created_by: UUID
     created_at: datetime
+
+
+def subject_lines(subject: str, variants: str) -> list[str]:
+    """The subjects an A/B test compares: the subject first, then each distinct non-blank line of
+    `variants` (at most MAX_SUBJECT_VARIANTS of them)."""
+    lines = [subject.strip()]
+    for line in map(str.strip, variants.splitlines()):
+        if line and line not in lines:
+            lines.append(line)
+    return lines[: MAX_SUBJECT_VARIANTS + 1]

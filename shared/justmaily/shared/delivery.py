@@ -38,6 +38,15 @@ class MessageState(enum.StrEnum):
     FAILED = "failed"  # permanently rejected, or retries exhausted
     SUPPRESSED = "suppressed"  # the address was suppressed or unsubscribed before its turn
     CANCELLED = "cancelled"
+    HELD = "held"  # the rest of an A/B test's audience: queued once the winner is known
+
+
+class AbMetric(enum.StrEnum):
+    """What picks an A/B test's winner: the share of its messages opened (a click counts as an
+    open: images may be blocked), or clicked."""
+
+    OPENS = "opens"
+    CLICKS = "clicks"
 
 
 Domain = Annotated[
@@ -87,6 +96,16 @@ class WebhookSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     ] = msgspec.field(default_factory=list)
 
 
+class AbTestCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Test the approved subject lines (the subject and its variants) on a random sample, split
+    evenly; after the window the best one goes to the rest of the audience."""
+
+    sample_percent: Annotated[int, msgspec.Meta(ge=2, le=90, examples=[20])] = 20
+    metric: AbMetric = AbMetric.OPENS
+    # From the moment the sample starts sending until the winner is picked (1 s to 7 days).
+    window_seconds: Annotated[int, msgspec.Meta(ge=1, le=7 * 86_400, examples=[14_400])] = 14_400
+
+
 class SendCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Send the approved campaign to a list or a segment (or every subscribed contact)."""
 
@@ -94,6 +113,13 @@ class SendCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     segment_id: UUID | None = None
     everyone: bool = False  # required to send to every subscribed contact: no accidents
     send_at: datetime | None = None  # time-zone aware; None: now
+    ab_test: AbTestCreate | None = None  # needs subject variants in the approved content
+
+
+class WinnerChoice(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """End an A/B test now: with `variant`, that subject wins; without, the metric decides."""
+
+    variant: Annotated[int, msgspec.Meta(ge=0, le=10)] | None = None
 
 
 class SendCounts(msgspec.Struct, frozen=True, kw_only=True):
@@ -103,12 +129,36 @@ class SendCounts(msgspec.Struct, frozen=True, kw_only=True):
     failed: int = 0
     suppressed: int = 0
     cancelled: int = 0
+    held: int = 0  # waiting for an A/B test's winner
     in_doubt: int = 0  # sent again after a crash: may have arrived twice (docs/delivery.md)
     opened: int = 0
     clicked: int = 0
     bounced: int = 0
     complained: int = 0
     unsubscribed: int = 0
+
+
+class AbVariant(msgspec.Struct, frozen=True, kw_only=True):
+    """One subject line of an A/B test and how its share of the sample did."""
+
+    subject: str
+    recipients: int  # in the sample
+    sent: int
+    opened: int  # messages opened or clicked
+    clicked: int
+    rate: float  # opened (or clicked, by the metric) / sent
+
+
+class AbTest(msgspec.Struct, frozen=True, kw_only=True):
+    metric: AbMetric
+    sample_percent: int
+    window_seconds: int
+    variants: list[AbVariant]
+    sample_size: int | None = None  # known once the audience is queued
+    decide_at: datetime | None = None  # when the winner is picked
+    decided_at: datetime | None = None
+    winner: int | None = None  # index into `variants`
+    decided_by: str = ""  # "opens", "clicks" or "a person"
 
 
 class Send(msgspec.Struct, frozen=True, kw_only=True):
@@ -125,6 +175,7 @@ class Send(msgspec.Struct, frozen=True, kw_only=True):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    ab_test: AbTest | None = None
 
 
 class PreviewRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

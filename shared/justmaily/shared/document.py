@@ -14,7 +14,15 @@ from typing import Any
 import msgspec
 from pycrdt import Assoc, Doc, Map, StickyIndex, Text
 
-from justmaily.shared.collaboration import COMMENTS, INSIGHTS, TEXT_FIELDS, CampaignContent, Comment
+from justmaily.shared.collaboration import (
+    COMMENTS,
+    INSIGHTS,
+    LATER_TEXTS,
+    SUBJECT_VARIANTS,
+    TEXT_FIELDS,
+    CampaignContent,
+    Comment,
+)
 
 
 def load_document(updates: Iterable[bytes]) -> Doc[Any]:
@@ -69,7 +77,8 @@ def comments(doc: Doc[Any]) -> list[Comment]:
 
 def content_hash(doc: Doc[Any]) -> str:
     """SHA-256 over the texts and comments in a canonical encoding: what an approval covers."""
-    canonical = msgspec.json.encode({"texts": texts(doc), "comments": comments(doc)}, order="sorted")
+    values = {name: value for name, value in texts(doc).items() if value or name not in LATER_TEXTS}
+    canonical = msgspec.json.encode({"texts": values, "comments": comments(doc)}, order="sorted")
     return hashlib.sha256(canonical).hexdigest()
 
 
@@ -81,6 +90,7 @@ def materialise(doc: Doc[Any], campaign_id: uuid.UUID) -> CampaignContent:
         preheader=values["preheader"],
         sender=values["sender"],
         body=values["body"],
+        subject_variants=values[SUBJECT_VARIANTS],
         comments=comments(doc),
         insights=doc.get(INSIGHTS, type=Map).to_py() or {},
         content_hash=content_hash(doc),

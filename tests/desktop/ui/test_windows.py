@@ -127,6 +127,13 @@ async def test_typing_in_one_window_appears_in_another_with_the_typists_caret(
         assert pixel_colour(remote.viewport(), rect.left(), rect.center().y()) == colour.lower()
         # The presence bar names both, and says who is typing.
         assert ada.presence["name"] in theirs.presence.text()
+        # The A/B subject lines, under the subject, are shared (and approved) like the rest.
+        variants = mine.fields["subject_variants"]
+        variants.setFocus()
+        QTest.keyClicks(variants, "Last days")
+        QTest.keyClick(variants, Qt.Key.Key_Return)
+        QTest.keyClicks(variants, "A gift")
+        await eventually(lambda: theirs.fields["subject_variants"].toPlainText() == "Last days\nA gift")
         assert app.errors == []
 
 

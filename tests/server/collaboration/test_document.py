@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import uuid
 from typing import Any
 
+import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pycrdt import Assoc, Doc, Map, StickyIndex, create_sync_message, create_update_message
 
 from justmaily.server.collaboration.protocol import BadMessageError, Kind, parse
+from justmaily.shared.collaboration import MAX_SUBJECT_VARIANTS, subject_lines
 from justmaily.shared.document import content_hash, materialise, rebase_text, replace_text, text
 
 texts = st.text(max_size=40)  # any code points but lone surrogates, which UTF-8 cannot hold
@@ -59,6 +62,23 @@ def test_content_hash_covers_texts_and_comments_only() -> None:
         shared.insert(5, "!")
     assert content_hash(doc) != first
     assert materialise(doc, uuid.uuid4()).body == "Hello!"
+
+
+def test_subject_variants_are_approved_content_and_left_out_while_empty() -> None:
+    doc, _ = new_text("Hello")
+    # The canonical form from before documents had subject variants: existing approvals stay valid.
+    before = {"texts": {"subject": "", "preheader": "", "sender": "", "body": "Hello"}, "comments": []}
+    assert content_hash(doc) == hashlib.sha256(msgspec.json.encode(before, order="sorted")).hexdigest()
+    with doc.transaction():
+        text(doc, "subject_variants").insert(0, "Last days\nA gift")
+    assert content_hash(doc) != hashlib.sha256(msgspec.json.encode(before, order="sorted")).hexdigest()
+    assert materialise(doc, uuid.uuid4()).subject_variants == "Last days\nA gift"
+    assert subject_lines("Spring", " Last days \n\nSpring\nA gift\nLast days") == [
+        "Spring",
+        "Last days",
+        "A gift",
+    ]
+    assert len(subject_lines("s", "\n".join(f"v{n}" for n in range(20)))) == 1 + MAX_SUBJECT_VARIANTS
 
 
 @given(st.binary(max_size=64))

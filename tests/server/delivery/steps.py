@@ -42,15 +42,23 @@ async def add_contacts(client: httpx.AsyncClient, team: Team, people: list[dict[
 
 
 async def approved_campaign(
-    client: httpx.AsyncClient, team: Team, *, subject: str, body: str, sender: str = SENDER
+    client: httpx.AsyncClient,
+    team: Team,
+    *,
+    subject: str,
+    body: str,
+    sender: str = SENDER,
+    variants: str = "",
 ) -> str:
+    """A campaign approved by a reviewer; `variants`: its A/B subject lines, one per line."""
     editor = team[Role.EDITOR].headers
     created = await client.post(
         "/api/campaigns", json={"name": "Spring", "subject": subject, "sender": sender}, headers=editor
     )
     assert created.status_code == 201, created.text
     campaign_id = str(created.json()["id"])
-    patched = await client.patch(f"/api/campaigns/{campaign_id}/content", json={"body": body}, headers=editor)
+    content = {"body": body, "subject_variants": variants}
+    patched = await client.patch(f"/api/campaigns/{campaign_id}/content", json=content, headers=editor)
     assert patched.status_code == 200, patched.text
     for role, action in ((Role.EDITOR, "submit"), (Role.REVIEWER, "approve")):
         moved = await client.post(

@@ -34,7 +34,7 @@ from justmaily.desktop.engine.sync import LOCAL, Activity, CampaignSync, Peer, S
 from justmaily.desktop.ui.tasks import Tasks
 from justmaily.desktop.ui.text_binding import CollabTextEdit, byte_offset, utf16_position
 from justmaily.shared.campaigns import TRANSITIONS, Campaign, CampaignAction
-from justmaily.shared.collaboration import BODY, TEXT_FIELDS, CampaignContent, Version
+from justmaily.shared.collaboration import BODY, SUBJECT_VARIANTS, TEXT_FIELDS, CampaignContent, Version
 from justmaily.shared.document import texts
 from justmaily.shared.rendering import render_html
 from justmaily.shared.roles import Permission
@@ -85,9 +85,12 @@ class CampaignEditor(QWidget):
         self.tasks = tasks
         self.setObjectName(f"editor-{campaign.id}")
         self.fields = {
-            name: CollabTextEdit(name, single_line=name != BODY)
-            for name in ("sender", "subject", "preheader", BODY)
+            name: CollabTextEdit(name, single_line=name not in (BODY, SUBJECT_VARIANTS))
+            for name in ("sender", "subject", SUBJECT_VARIANTS, "preheader", BODY)
         }
+        variants = self.fields[SUBJECT_VARIANTS]
+        variants.setPlaceholderText("Other subject lines to A/B test, one per line (optional)")
+        variants.setFixedHeight(3 * variants.fontMetrics().lineSpacing() + 16)
         self.preview = QTextBrowser()
         self.preview.setAccessibleName("Preview")
         self.preview.setOpenLinks(False)
@@ -150,8 +153,9 @@ class CampaignEditor(QWidget):
             self.review_buttons[CampaignAction.SUBMIT].setShortcut(QKeySequence("Ctrl+Shift+R"))
 
         form = QFormLayout()
-        for name in ("sender", "subject", "preheader"):
-            caption = QLabel(f"&{name.capitalize()}")
+        captions = {"sender": "&Sender", "subject": "S&ubject", SUBJECT_VARIANTS: "&A/B subjects"}
+        for name in ("sender", "subject", SUBJECT_VARIANTS, "preheader"):
+            caption = QLabel(captions.get(name, f"&{name.capitalize()}"))
             caption.setBuddy(self.fields[name])
             form.addRow(caption, self.fields[name])
         read_only = self.sync.read_only or not self.account.may(Permission.CAMPAIGNS_WRITE)
@@ -186,7 +190,8 @@ class CampaignEditor(QWidget):
         layout.addWidget(splitter, 1)
         layout.addLayout(footer)
         self.setTabOrder(self.fields["sender"], self.fields["subject"])
-        self.setTabOrder(self.fields["subject"], self.fields["preheader"])
+        self.setTabOrder(self.fields["subject"], self.fields[SUBJECT_VARIANTS])
+        self.setTabOrder(self.fields[SUBJECT_VARIANTS], self.fields["preheader"])
         self.setTabOrder(self.fields["preheader"], self.fields[BODY])
 
     def _comments_panel(self) -> QWidget:

@@ -283,6 +283,22 @@ async def audience_page(
     return list(await session.scalars(query.order_by(Contact.id).limit(limit)))
 
 
+async def audience_size(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    *,
+    list_id: uuid.UUID | None,
+    where: ColumnElement[bool] | None,
+) -> int:
+    """How many contacts `audience_page` would page through."""
+    query = (
+        _contacts_of(workspace_id, list_id, where)
+        .with_only_columns(func.count())
+        .where(_sendable(workspace_id))
+    )
+    return int(await session.scalar(query) or 0)
+
+
 async def recipients(
     session: AsyncSession, workspace_id: uuid.UUID, contact_ids: Iterable[uuid.UUID]
 ) -> dict[uuid.UUID, RecipientRow]:

@@ -152,6 +152,25 @@ class SendsController(Controller):
         return view
 
     @post(
+        "/winner",
+        opt=requires(Permission.CAMPAIGNS_SEND),
+        status_code=200,
+        responses=ok(wire.Send, examples.SEND) | problems(400, 404, 409, 422),
+        summary="End the send's A/B test now: a chosen subject, or the best so far, goes to the rest",
+    )
+    async def choose_winner(
+        self,
+        request: AuthedRequest,
+        send_id: FromPath[uuid.UUID],
+        data: Annotated[wire.WinnerChoice, body("the second subject wins", {"variant": 1})],
+    ) -> wire.Send:
+        async with transaction(request.app.state.database) as session:
+            service = _sends(request, session)
+            view = await service.view(await service.choose_winner(request.user, send_id, data))
+        _wake_sender(request)  # after the commit, so the sender sees the change
+        return view
+
+    @post(
         "/cancel",
         opt=requires(Permission.CAMPAIGNS_SEND),
         status_code=200,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -12,6 +13,7 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -87,6 +89,8 @@ class Send(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # An A/B test of subject lines: its settings, subjects, sample and winner (ab_testing.AbState).
+    ab_test: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
 
 
 class OutboxMessage(Base):
@@ -112,6 +116,10 @@ class OutboxMessage(Base):
     in_doubt: Mapped[bool] = mapped_column(Boolean, default=False)
     last_error: Mapped[str] = mapped_column(String(500), default="")
     digest: Mapped[str] = mapped_column(String(64), default="")
+    # Which subject line of an A/B test this message carries (None: the subject), and whether
+    # it was in the test's sample (the rest get the winner's subject).
+    variant: Mapped[int | None] = mapped_column(SmallInteger, default=None)
+    ab_sample: Mapped[bool] = mapped_column(Boolean, default=False)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
 

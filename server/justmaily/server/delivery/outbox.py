@@ -51,6 +51,7 @@ class Job:
     message_id: str
     attempts: int
     to: RecipientRow | None = None  # None: the contact was erased since the send was queued
+    variant: int = 0  # the subject line (of an A/B test) it carries
 
 
 @dataclass

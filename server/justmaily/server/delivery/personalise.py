@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +20,7 @@ from jinja2 import TemplateSyntaxError, meta
 from jinja2.exceptions import SecurityError, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
+from justmaily.shared.collaboration import SUBJECT_VARIANTS
 from justmaily.shared.rendering import render_html, render_text
 
 # Built-in merge fields; any other name must be an attribute some contact has.
@@ -68,14 +69,20 @@ class Rendered:
 class PreparedContent:
     """Compiled templates of one send; `render` is the per-recipient hot path."""
 
-    def __init__(self, *, sender: str, subject: str, text: str, html_page: str, links: list[str]) -> None:
+    def __init__(
+        self, *, sender: str, subjects: Sequence[str], text: str, html_page: str, links: list[str]
+    ) -> None:
         self.sender = sender
         self.links = tuple(links)
-        self._subject = _compile(_TEXT_ENV, "subject", subject)
+        self._subjects = [
+            _compile(_TEXT_ENV, SUBJECT_VARIANTS if index else "subject", subject)
+            for index, subject in enumerate(subjects)
+        ]
         self._text = _compile(_TEXT_ENV, "body", text)
         self._html = _compile(_HTML_ENV, "body", html_page)
 
-    def render(self, recipient: Recipient, urls: RecipientUrls) -> Rendered:
+    def render(self, recipient: Recipient, urls: RecipientUrls, subject: int = 0) -> Rendered:
+        """Personalise for one recipient; `subject` picks a subject line of an A/B test."""
         context = {
             **recipient.attributes,
             "email": recipient.email,
@@ -87,7 +94,7 @@ class PreparedContent:
         }
         try:
             return Rendered(
-                subject=" ".join(self._subject.render(context).split()),
+                subject=" ".join(self._subjects[subject].render(context).split()),
                 text=self._text.render(context),
                 html=self._html.render(context),
             )
@@ -95,12 +102,17 @@ class PreparedContent:
             raise ContentError("body", f"cannot personalise for this contact: {exc}") from None
 
 
-def prepare(content: Mapping[str, str], known_attributes: Iterable[str]) -> PreparedContent:
-    """Compile the content, refusing template errors and merge fields no contact has."""
+def prepare(
+    content: Mapping[str, str], known_attributes: Iterable[str], subjects: Sequence[str] = ()
+) -> PreparedContent:
+    """Compile the content, refusing template errors and merge fields no contact has.
+    `subjects`: the subject lines of an A/B test (the subject and its variants), if any."""
     known = BUILTIN_FIELDS | set(known_attributes)
     subject, preheader, body = content["subject"], content["preheader"], content["body"]
     for name, source in (("subject", subject), ("preheader", preheader), ("body", body)):
         _check_fields(name, source, known)
+    for variant in subjects[1:]:
+        _check_fields(SUBJECT_VARIANTS, variant, known)
     tags: dict[str, str] = {}
     page = render_html(
         subject=_protect(subject, tags), preheader=_protect(preheader, tags), body=_protect(body, tags)
@@ -118,7 +130,7 @@ def prepare(content: Mapping[str, str], known_attributes: Iterable[str]) -> Prep
     page = page.replace("</body>", _HTML_FOOTER + "\n</body>", 1)
     return PreparedContent(
         sender=content["sender"],
-        subject=subject,
+        subjects=[subject, *subjects[1:]],
         text=render_text(preheader=preheader, body=body) + _TEXT_FOOTER,
         html_page=_restore(page, tags),
         links=links,

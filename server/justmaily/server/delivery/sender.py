@@ -30,6 +30,8 @@ from justmaily.server.campaigns.models import Campaign
 from justmaily.server.campaigns.service import touch
 from justmaily.server.db.base import utcnow
 from justmaily.server.db.engine import Database
+from justmaily.server.delivery import ab_testing
+from justmaily.server.delivery.ab_testing import AbState, Sampler
 from justmaily.server.delivery.confirmations import ConfirmationMailer
 from justmaily.server.delivery.dkim import DkimSigner
 from justmaily.server.delivery.domains import address_domain, signing_keys
@@ -79,6 +81,7 @@ class SendPlan:
     signer: DkimSigner
     sender_name: str
     sender_address: str
+    ab: AbState | None = None  # its A/B test of subject lines, if any
 
 
 @dataclass
@@ -190,6 +193,7 @@ class Sender:
                     confirmed = anyio.current_time()
                 await self._start_due_sends()
                 await self._refresh_plans()
+                await self._decide_ab_tests()
                 claimed = await self._claim() if self._plans else []
                 for job in claimed:
                     await jobs.send(job)
@@ -261,6 +265,7 @@ class Sender:
                 return
             workspace_id, list_id, segment_id = send.workspace_id, send.list_id, send.segment_id
             domain = _sender_domain(send.content["sender"])
+            ab = AbState.of(send)
             # The last contact queued (PostgreSQL has no max() of uuid; the unique index serves this).
             after = await session.scalar(
                 select(OutboxMessage.contact_id)
@@ -269,6 +274,7 @@ class Sender:
                 .limit(1)
             )
         where = await _segment_filter(self.database, workspace_id, segment_id)
+        sampler = None if ab is None else await self._sampler(send_id, ab, list_id, where)
         while True:
             async with self.database.session() as session, session.begin():
                 ids = await repository.audience_page(
@@ -277,15 +283,21 @@ class Sender:
                 if not ids:
                     break
                 now = utcnow()
-                session.add_all(
-                    OutboxMessage(
-                        send_id=send_id,
-                        contact_id=contact_id,
-                        message_id=new_message_id(domain),
-                        next_attempt_at=now,
+                for contact_id in ids:
+                    variant = None if sampler is None else sampler.take(contact_id)
+                    session.add(
+                        OutboxMessage(
+                            send_id=send_id,
+                            contact_id=contact_id,
+                            message_id=new_message_id(domain),
+                            next_attempt_at=now,
+                            variant=variant,
+                            ab_sample=variant is not None,
+                            state=MessageState.HELD
+                            if sampler is not None and variant is None
+                            else MessageState.QUEUED,
+                        )
                     )
-                    for contact_id in ids
-                )
             after = ids[-1]
         async with self.database.session() as session, session.begin():
             send = await session.get(Send, send_id)
@@ -298,8 +310,49 @@ class Sender:
                 or 0
             )
             send.status, send.started_at = SendStatus.SENDING, utcnow()
+            ab = AbState.of(send)
+            if ab is not None:
+                ab_testing.started(ab, send.started_at)
+                ab.store(send)
             await _set_campaign_status(session, send.campaign_id, CampaignStatus.SENDING)
         log.info("send started", send_id=str(send_id), recipients=send.recipients)
+
+    async def _sampler(
+        self, send_id: uuid.UUID, ab: AbState, list_id: uuid.UUID | None, where: Any
+    ) -> Sampler:
+        """The A/B sample's draw, resumed where a crash left it: the audience is counted once."""
+        async with self.database.session() as session, session.begin():
+            send = await session.get(Send, send_id)
+            assert send is not None
+            if ab.audience is None or ab.sample_size is None:
+                ab.audience = await repository.audience_size(
+                    session, send.workspace_id, list_id=list_id, where=where
+                )
+                ab.sample_size = ab_testing.sample_size(ab.audience, ab.sample_percent, len(ab.subjects))
+                ab.store(send)
+            queued = OutboxMessage.send_id == send_id
+            seen = await session.scalar(select(func.count()).where(queued))
+            taken = await session.scalar(
+                select(func.count()).where(queued, OutboxMessage.ab_sample.is_(True))
+            )
+        return Sampler(
+            send_id, ab.audience, ab.sample_size, len(ab.subjects), int(seen or 0), int(taken or 0)
+        )
+
+    async def _decide_ab_tests(self) -> None:
+        """Tests whose window is over pick their winner; the held rest of the audience is queued."""
+        now = utcnow()
+        for plan in list(self._plans.values()):
+            if plan.ab is None or not plan.ab.due(now):
+                continue
+            async with self.database.session() as session, session.begin():
+                plan.ab = await ab_testing.decide(session, plan.send_id, now)
+            if plan.ab is not None:
+                log.info(
+                    "A/B test decided",
+                    send_id=str(plan.send_id),
+                    winner=plan.ab.subjects[plan.ab.winner or 0],
+                )
 
     async def _refresh_plans(self) -> None:
         async with self.database.session(read_only=True) as session:
@@ -332,11 +385,13 @@ class Sender:
             raise SendBlockedError(
                 f"no DKIM key for {domain}: add it under sending domains (POST /api/delivery/domains)"
             )
+        ab = AbState.of(send)
+        known = await repository.attribute_keys(session, send.workspace_id)
         try:
-            content = prepare(send.content, await repository.attribute_keys(session, send.workspace_id))
+            content = prepare(send.content, known, ab.subjects if ab else ())
         except ContentError as exc:
             raise SendBlockedError(f"the content cannot be sent: {exc}") from None
-        return SendPlan(send.id, send.workspace_id, content, DkimSigner(keys), name, address)
+        return SendPlan(send.id, send.workspace_id, content, DkimSigner(keys), name, address, ab)
 
     async def _claim(self) -> list[Job]:
         settled, self._settled = self._settled, []
@@ -351,6 +406,7 @@ class Sender:
                         OutboxMessage.contact_id,
                         OutboxMessage.message_id,
                         OutboxMessage.attempts,
+                        OutboxMessage.variant,
                     )
                     .where(
                         OutboxMessage.state == MessageState.QUEUED,
@@ -369,7 +425,7 @@ class Sender:
             for workspace_id, contact_ids in by_workspace.items():
                 people.update(await repository.recipients(session, workspace_id, contact_ids))
         jobs = []
-        for outbox_id, send_id, contact_id, message_id, attempts in fresh:
+        for outbox_id, send_id, contact_id, message_id, attempts, variant in fresh:
             plan = self._plans[send_id]
             jobs.append(
                 Job(
@@ -380,6 +436,7 @@ class Sender:
                     message_id,
                     attempts,
                     people.get(contact_id),
+                    variant or 0,
                 )
             )
             self._inflight.add(outbox_id)
@@ -387,7 +444,7 @@ class Sender:
 
     async def _finish_sends(self) -> None:
         """Sends with nothing left to send are done; their campaign is sent."""
-        busy = [MessageState.QUEUED, MessageState.SENDING]
+        busy = [MessageState.QUEUED, MessageState.SENDING, MessageState.HELD]
         async with self.database.session(read_only=True) as session:
             open_sends = set(
                 await session.scalars(
@@ -564,7 +621,7 @@ class Sender:
             click=lambda link: f"{base}/t/c/{self.tokens.issue(TokenKind.CLICK, job.id, link)}",
         )
         person = job.to.recipient
-        rendered = plan.content.render(person, urls)
+        rendered = plan.content.render(person, urls, job.variant)
         return compose(
             Envelope(
                 sender_name=plan.sender_name,

@@ -14,6 +14,7 @@ from justmaily.server.audiences.service import AudienceService, segment_where
 from justmaily.server.campaigns.models import Campaign
 from justmaily.server.campaigns.service import CampaignService, check_transition, future_time, touch
 from justmaily.server.db.base import utcnow
+from justmaily.server.delivery import ab_testing
 from justmaily.server.delivery.domains import address_domain, dns_records, find_domain, new_domain
 from justmaily.server.delivery.models import (
     MessageEvent,
@@ -31,7 +32,7 @@ from justmaily.server.identity.principal import Principal
 from justmaily.server.settings import Settings
 from justmaily.shared import delivery as wire
 from justmaily.shared.campaigns import CampaignAction, CampaignStatus, TransitionRequest
-from justmaily.shared.collaboration import CampaignContent
+from justmaily.shared.collaboration import SUBJECT_VARIANTS, CampaignContent, subject_lines
 from justmaily.shared.delivery import EventKind, MessageState, SendStatus
 from justmaily.shared.problems import FieldError
 
@@ -81,9 +82,11 @@ class SendService:
             "subject": content.subject,
             "preheader": content.preheader,
             "body": content.body,
+            SUBJECT_VARIANTS: content.subject_variants,
         }
+        subjects = self._ab_subjects(data, content)
         try:
-            prepared = prepare(frozen, await repository.attribute_keys(self.session, workspace_id))
+            prepared = prepare(frozen, await repository.attribute_keys(self.session, workspace_id), subjects)
         except ContentError as exc:
             raise ApiError(
                 422, "invalid_content", str(exc), errors=[FieldError(field=exc.field, message=exc.message)]
@@ -99,6 +102,7 @@ class SendService:
             links=list(prepared.links),
             send_at=send_at,
             created_by=principal.user_id,
+            ab_test=None if data.ab_test is None else ab_testing.new_state(data.ab_test, subjects),
         )
         self.session.add(send)
         campaign.status = (
@@ -108,6 +112,21 @@ class SendService:
         touch(campaign)
         await self.session.flush()
         return send
+
+    @staticmethod
+    def _ab_subjects(data: wire.SendCreate, content: CampaignContent) -> list[str]:
+        if data.ab_test is None:
+            return []
+        subjects = subject_lines(content.subject, content.subject_variants)
+        if len(subjects) < 2:
+            message = (
+                "an A/B test needs subject variants in the approved content: add them under the"
+                " subject (one per line), then send the campaign to review again"
+            )
+            raise ApiError(
+                422, "no_subject_variants", message, errors=[FieldError(field="ab_test", message=message)]
+            )
+        return subjects
 
     async def preview(
         self, principal: Principal, content: CampaignContent, contact_id: uuid.UUID
@@ -191,6 +210,7 @@ class SendService:
             created_at=send.created_at,
             started_at=send.started_at,
             finished_at=send.finished_at,
+            ab_test=await ab_testing.view(self.session, send),
         )
 
     async def pause(self, principal: Principal, send_id: uuid.UUID) -> Send:
@@ -221,7 +241,7 @@ class SendService:
             update(OutboxMessage)
             .where(
                 OutboxMessage.send_id == send.id,
-                OutboxMessage.state.in_([MessageState.QUEUED]),
+                OutboxMessage.state.in_([MessageState.QUEUED, MessageState.HELD]),
             )
             .values(state=MessageState.CANCELLED)
         )
@@ -233,6 +253,27 @@ class SendService:
             campaign.scheduled_at = None
             touch(campaign)
         await self.session.flush()
+        return send
+
+    async def choose_winner(
+        self, principal: Principal, send_id: uuid.UUID, choice: wire.WinnerChoice
+    ) -> Send:
+        """End the send's A/B test now: the chosen subject, or the best so far, goes to the rest."""
+        send = await self.get(principal, send_id, for_update=True)
+        state = ab_testing.AbState.of(send)
+        if state is None:
+            raise ApiError(409, "not_an_ab_test", "this send has no A/B test")
+        if state.winner is not None:
+            raise ApiError(409, "already_decided", f"the winner was picked at {state.decided_at}")
+        if send.status not in (SendStatus.SENDING, SendStatus.PAUSED) or state.decide_at is None:
+            raise ApiError(409, "not_started", f"the test has not started: the send is {send.status}")
+        if choice.variant is not None and choice.variant >= len(state.subjects):
+            message = f"there are {len(state.subjects)} subjects: choose 0 to {len(state.subjects) - 1}"
+            raise ApiError(
+                422, "no_such_variant", message, errors=[FieldError(field="variant", message=message)]
+            )
+        await ab_testing.decide(self.session, send.id, utcnow(), choice=choice.variant)
+        await self.session.refresh(send)
         return send
 
     def _send_at(self, send_at: datetime | None, now: datetime) -> datetime:

@@ -1,4 +1,4 @@
-"""Benchmarks: `python3 bootstrap.py bench [api|rooms|desktop|delivery ...]` (default: all).
+"""Benchmarks: `python3 bootstrap.py bench [api|rooms|desktop|delivery|trust ...]` (default: all).
 
 Results: bench/results/."""
 
@@ -6,9 +6,15 @@ from __future__ import annotations
 
 import sys
 
-from bench import api, delivery, desktop, rooms
+from bench import api, delivery, desktop, rooms, trust
 
-SUITES = {"api": api.main, "rooms": rooms.main, "desktop": desktop.main, "delivery": delivery.main}
+SUITES = {
+    "api": api.main,
+    "rooms": rooms.main,
+    "desktop": desktop.main,
+    "delivery": delivery.main,
+    "trust": trust.main,
+}
 
 
 def main(argv: list[str]) -> int:

@@ -185,6 +185,7 @@ async def _fixtures(app: Litestar, client: httpx.AsyncClient, team: Team) -> dic
         "send_id": str(send.id),
         "token": "not-a-token",
         "workspace_id": str(team.workspace_id),
+        "index": "999999999",  # entry visibility by workspace: tests/server/trust
     }
 
 

@@ -63,6 +63,9 @@ from justmaily.server.identity.guards import check_route_policies, permission_gu
 from justmaily.server.identity.middleware import AuthenticationMiddleware
 from justmaily.server.identity.tokens import TokenSigner, load_or_create_private_key
 from justmaily.server.settings import Settings
+from justmaily.server.trust.controllers import TransparencyController
+from justmaily.server.trust.log import LogSigner
+from justmaily.server.trust.publisher import TreeHeadPublisher
 
 log = structlog.get_logger(__name__)
 
@@ -87,6 +90,7 @@ ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     TrackingController,
     ConfirmationController,
     ProviderHooksController,
+    TransparencyController,
 ]
 
 
@@ -107,6 +111,7 @@ def create_app(settings: Settings) -> Litestar:
         app.state.secrets = SecretBox.from_file(settings.secrets_key_path)
         app.state.link_tokens = LinkTokens.from_file(settings.data_path / "link-tokens.key")
         app.state.sns_verifier = SnsVerifier(fetch_certificate_https)
+        app.state.log_signer = LogSigner.from_file(settings.log_key_path, settings.effective_log_origin)
         database = Database(settings)
         app.state.database = database
         try:
@@ -129,6 +134,8 @@ def create_app(settings: Settings) -> Litestar:
                 if settings.sender_enabled:
                     app.state.sender = Sender(database, settings, app.state.link_tokens, app.state.secrets)
                     rooms_group.start_soon(app.state.sender.run_forever)
+                publisher = TreeHeadPublisher(database, app.state.log_signer, settings.log_publish_seconds)
+                rooms_group.start_soon(publisher.run)
                 app.state.started = True
                 log.info("started", settings=settings.redacted())
                 try:
@@ -139,6 +146,8 @@ def create_app(settings: Settings) -> Litestar:
                     if app.state.sender is not None:
                         with anyio.move_on_after(15):
                             await app.state.sender.stop()
+                    with anyio.move_on_after(5):
+                        await publisher.stop()
                     await app.state.rooms.close_all()
                     rooms_group.cancel_scope.cancel()
         finally:

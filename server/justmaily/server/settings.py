@@ -92,6 +92,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     secrets_key_file: str = ""  # seals relay passwords and DKIM keys; default data_dir/secrets.key
     sender_enabled: bool = True  # run the sending worker in this process
 
+    # The transparency log (see docs/trust.md): its Ed25519 key (default data_dir/log-ed25519.key;
+    # every replica needs the same one), the origin line of its checkpoints (default: the
+    # public URL's host and path + "/transparency"), and how often a new tree head is signed.
+    log_key_file: str = ""
+    log_origin: str = ""
+    log_publish_seconds: PositiveSeconds = 5.0
+
     public_api_docs: bool = False
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] = "json"
@@ -127,6 +134,17 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     @property
     def secrets_key_path(self) -> Path:
         return Path(self.secrets_key_file) if self.secrets_key_file else self.data_path / "secrets.key"
+
+    @property
+    def log_key_path(self) -> Path:
+        return Path(self.log_key_file) if self.log_key_file else self.data_path / "log-ed25519.key"
+
+    @property
+    def effective_log_origin(self) -> str:
+        if self.log_origin:
+            return self.log_origin
+        parts = urlsplit(self.public_url)
+        return f"{parts.netloc}{parts.path.rstrip('/')}/transparency"
 
     @property
     def is_sqlite(self) -> bool:

@@ -13,8 +13,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, delete, exists, func, insert, select, true, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from justmaily.server.audiences.models import (
@@ -26,6 +24,7 @@ from justmaily.server.audiences.models import (
     Suppression,
 )
 from justmaily.server.db.base import utcnow
+from justmaily.server.db.dialects import insert_or_ignore
 from justmaily.server.delivery.personalise import Recipient
 from justmaily.shared.audiences import ConsentStatus, SuppressionReason
 
@@ -196,13 +195,10 @@ async def suppress(
 ) -> None:
     """Never send to this address again; an unsubscribe also withdraws the contact's consent."""
     # Insert-or-keep in one statement: an unsubscribe and a bounce may race on PostgreSQL.
-    dialect_insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     await session.execute(
-        dialect_insert(Suppression)
-        .values(
+        insert_or_ignore(session, Suppression).values(
             workspace_id=workspace_id, email_key=key, reason=reason, detail=detail[:500], created_at=utcnow()
         )
-        .on_conflict_do_nothing()
     )
     if reason in (SuppressionReason.UNSUBSCRIBED, SuppressionReason.COMPLAINED):
         await session.execute(

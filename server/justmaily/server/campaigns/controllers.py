@@ -27,6 +27,7 @@ from justmaily.server.http.openapi import body, ok, problems
 from justmaily.server.http.policy import requires
 from justmaily.server.http.problems import ApiError
 from justmaily.server.identity.principal import AuthedRequest, Principal
+from justmaily.server.trust.service import record_approval
 from justmaily.shared.campaigns import (
     Campaign,
     CampaignAction,
@@ -215,6 +216,8 @@ class CampaignsController(Controller):
             campaign = await CampaignService(session).transition(
                 principal, campaign_id, data, revision, digest
             )
+            if data.action == CampaignAction.APPROVE:
+                await record_approval(session, campaign)  # committed with the approval, or neither
             return with_etag(campaign)
 
     @post(

@@ -6,6 +6,7 @@ from justmaily.server.collaboration import models as _collaboration
 from justmaily.server.db.base import Base
 from justmaily.server.delivery import models as _delivery
 from justmaily.server.identity import models as _identity
+from justmaily.server.trust import models as _trust
 
 metadata = Base.metadata
-__all__ = ["_audiences", "_campaigns", "_collaboration", "_delivery", "_identity", "metadata"]
+__all__ = ["_audiences", "_campaigns", "_collaboration", "_delivery", "_identity", "_trust", "metadata"]

@@ -1,0 +1,1 @@
+"""The trust domain: transparency log, certificates, service credentials."""

@@ -1,0 +1,268 @@
+"""The transparency log in the database: appends, roots, proofs and signed tree heads.
+
+An entry is appended inside the transaction of what it records (an approval is committed with
+its entry or not at all). Appending increments the one `log_state` row first, which serialises
+appenders on PostgreSQL (a row lock until commit; SQLite has one writer anyway) and gives each
+entry its index; a rolled-back transaction takes its index back with it, so indices have no
+gaps. Only perfect subtrees are stored (`merkle.py`): a root or a proof reads O(log n) nodes
+in one query.
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    load_pem_private_key,
+)
+from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from justmaily.server.db.base import utcnow
+from justmaily.server.db.dialects import insert_or_ignore
+from justmaily.server.keyfiles import read_or_create
+from justmaily.server.trust import merkle
+from justmaily.server.trust.models import LogEntry, LogNode, LogState, TreeHeadRow
+from justmaily.shared import trust as wire
+from justmaily.shared.transparency import Checkpoint, leaf_hash, sign_checkpoint, verifier_key
+from justmaily.shared.trust import EntryKind
+
+
+class LogError(Exception):
+    """A request the log cannot answer (an index or size it does not have); the message says why."""
+
+
+@dataclass(frozen=True)
+class Record:
+    """What to append: the kind, whose it is, and the data (JSON-able; msgspec encodes UUIDs and
+    datetimes)."""
+
+    kind: EntryKind
+    data: Mapping[str, Any]
+    workspace_id: uuid.UUID | None = None
+
+
+def leaf_bytes(kind: EntryKind, data: Mapping[str, Any]) -> bytes:
+    """The canonical JSON an entry's leaf hash covers: keys sorted, no spaces."""
+    return msgspec.json.encode({**data, "kind": kind}, order="sorted")
+
+
+async def append(session: AsyncSession, record: Record) -> int:
+    """Append one entry; returns its index."""
+    return (await append_many(session, [record]))[0]
+
+
+async def append_many(session: AsyncSession, records: Iterable[Record]) -> list[int]:
+    """Append entries in order, in the caller's transaction; returns their indices."""
+    items = list(records)
+    if not items:
+        return []
+    grown = await session.execute(
+        update(LogState)
+        .where(LogState.id == 1)
+        .values(size=LogState.size + len(items))
+        .returning(LogState.size)
+    )
+    first = int(grown.scalar_one()) - len(items)
+    leaves = [leaf_bytes(record.kind, record.data) for record in items]
+    hashes = [leaf_hash(leaf) for leaf in leaves]
+
+    def grow(node: merkle.NodeReader) -> dict[merkle.NodeKey, bytes]:
+        made: dict[merkle.NodeKey, bytes] = {}
+        for offset, hashed in enumerate(hashes):
+            reader = _overlay(made, node)
+            for level, position, value in merkle.append_nodes(first + offset, hashed, reader):
+                made[(level, position)] = value
+        return made
+
+    stored = await _read_nodes(session, merkle.needed(grow))
+    made = grow(lambda level, position: stored[(level, position)])
+    now = utcnow()
+    await session.execute(
+        insert(LogEntry),
+        [
+            {
+                "index": first + offset,
+                "kind": record.kind,
+                "workspace_id": record.workspace_id,
+                "leaf": leaf,
+                "created_at": now,
+            }
+            for offset, (record, leaf) in enumerate(zip(items, leaves, strict=True))
+        ],
+    )
+    await session.execute(
+        insert(LogNode), [{"level": lv, "position": ps, "hash": value} for (lv, ps), value in made.items()]
+    )
+    return list(range(first, first + len(items)))
+
+
+def _overlay(made: dict[merkle.NodeKey, bytes], node: merkle.NodeReader) -> merkle.NodeReader:
+    def read(level: int, position: int) -> bytes:
+        found = made.get((level, position))
+        return found if found is not None else node(level, position)
+
+    return read
+
+
+async def _read_nodes(session: AsyncSession, keys: set[merkle.NodeKey]) -> dict[merkle.NodeKey, bytes]:
+    if not keys:
+        return {}
+    by_level: dict[int, list[int]] = {}
+    for level, position in sorted(keys):
+        by_level.setdefault(level, []).append(position)
+    # One primary-key range per level: SQLite does not search its index for a row-value IN list.
+    rows = await session.execute(
+        select(LogNode.level, LogNode.position, LogNode.hash).where(
+            or_(*(and_(LogNode.level == lv, LogNode.position.in_(ps)) for lv, ps in by_level.items()))
+        )
+    )
+    found = {(int(level), int(position)): bytes(value) for level, position, value in rows.all()}
+    missing = keys - set(found)
+    if missing:  # only a damaged database loses nodes: say so rather than compute a wrong hash
+        raise LogError(f"the log is missing {len(missing)} tree nodes, e.g. {sorted(missing)[0]}")
+    return found
+
+
+async def _computed(session: AsyncSession, compute: Any) -> Any:
+    """Run a merkle computation with the nodes it needs read in one query."""
+    stored = await _read_nodes(session, merkle.needed(compute))
+    return compute(lambda level, position: stored[(level, position)])
+
+
+async def size(session: AsyncSession) -> int:
+    return int(await session.scalar(select(LogState.size).where(LogState.id == 1)) or 0)
+
+
+async def root(session: AsyncSession, tree_size: int) -> bytes:
+    result: bytes = await _computed(session, lambda node: merkle.root(tree_size, node))
+    return result
+
+
+async def inclusion(session: AsyncSession, index: int, tree_size: int) -> list[bytes]:
+    if not 0 <= index < tree_size:
+        raise LogError(f"entry {index} is not in a tree of {tree_size} entries")
+    if tree_size > await size(session):
+        raise LogError(f"the log has fewer than {tree_size} entries")
+    result: list[bytes] = await _computed(session, lambda node: merkle.inclusion(index, tree_size, node))
+    return result
+
+
+async def consistency(session: AsyncSession, first: int, second: int) -> list[bytes]:
+    if not 0 < first <= second:
+        raise LogError(f"no consistency proof from {first} to {second} entries: 0 < first <= second")
+    if second > await size(session):
+        raise LogError(f"the log has fewer than {second} entries")
+    result: list[bytes] = await _computed(session, lambda node: merkle.consistency(first, second, node))
+    return result
+
+
+async def entry(session: AsyncSession, index: int) -> LogEntry | None:
+    return await session.get(LogEntry, index)
+
+
+# --- signed tree heads ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LogSigner:
+    """The log's Ed25519 key and the origin line its checkpoints carry."""
+
+    origin: str
+    private_key: Ed25519PrivateKey
+
+    @classmethod
+    def from_file(cls, path: Path, origin: str) -> LogSigner:
+        def generate() -> bytes:
+            key = Ed25519PrivateKey.generate()
+            return key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+
+        key = load_pem_private_key(read_or_create(path, generate), password=None)
+        if not isinstance(key, Ed25519PrivateKey):
+            raise ValueError(f"{path} is not an Ed25519 private key")
+        return cls(origin, key)
+
+    @property
+    def verifier_key(self) -> str:
+        return verifier_key(self.origin, self.private_key.public_key())
+
+    def sign(self, tree_size: int, tree_root: bytes) -> str:
+        return sign_checkpoint(Checkpoint(self.origin, tree_size, tree_root), self.origin, self.private_key)
+
+
+async def publish(
+    session: AsyncSession, signer: LogSigner, now: datetime | None = None
+) -> TreeHeadRow | None:
+    """Sign a tree head for the log's current size, unless one exists; returns the new head."""
+    current = await size(session)
+    latest = await latest_head(session)
+    if latest is not None and latest.size >= current:
+        return None
+    tree_root = await root(session, current)
+    row = {
+        "size": current,
+        "root": tree_root,
+        "checkpoint": signer.sign(current, tree_root),
+        "published_at": now or utcnow(),
+    }
+    # Replicas may publish the same size at once: the same root either way; the first stays.
+    await session.execute(insert_or_ignore(session, TreeHeadRow).values(**row))
+    return await session.get(TreeHeadRow, current)
+
+
+async def latest_head(session: AsyncSession) -> TreeHeadRow | None:
+    found: TreeHeadRow | None = await session.scalar(
+        select(TreeHeadRow).order_by(TreeHeadRow.size.desc()).limit(1)
+    )
+    return found
+
+
+async def heads(session: AsyncSession, *, before: int | None, limit: int) -> list[TreeHeadRow]:
+    """Signed tree heads, newest first (`before`: sizes below it, for the next page)."""
+    query = select(TreeHeadRow).order_by(TreeHeadRow.size.desc()).limit(limit)
+    if before is not None:
+        query = query.where(TreeHeadRow.size < before)
+    return list(await session.scalars(query))
+
+
+async def record_key(session: AsyncSession, signer: LogSigner) -> int | None:
+    """Log the signing key itself the first time it signs, so a key change is on the record."""
+    key = signer.verifier_key
+    known = await session.scalars(select(LogEntry.leaf).where(LogEntry.kind == EntryKind.KEY_ROTATION))
+    if any(msgspec.json.decode(leaf).get("log_key") == key for leaf in known):
+        return None
+    return await append(session, Record(EntryKind.KEY_ROTATION, {"log_key": key, "at": utcnow()}))
+
+
+# --- views ----------------------------------------------------------------------------------
+
+
+def b64(value: bytes) -> str:
+    return base64.b64encode(value).decode()
+
+
+def entry_view(row: LogEntry) -> wire.LogEntry:
+    return wire.LogEntry(
+        index=row.index,
+        kind=row.kind,
+        leaf=b64(row.leaf),
+        data=msgspec.json.decode(row.leaf),
+        created_at=row.created_at,
+    )
+
+
+def head_view(row: TreeHeadRow) -> wire.TreeHead:
+    return wire.TreeHead(
+        size=row.size, root_hash=b64(row.root), checkpoint=row.checkpoint, published_at=row.published_at
+    )

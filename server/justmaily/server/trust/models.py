@@ -1,0 +1,58 @@
+"""Tables of the transparency log. Entries, nodes and tree heads are append-only: the migration
+adds triggers that refuse UPDATE and DELETE, and what an operator who drops them could change is
+caught by the signed tree heads that clients keep (docs/trust.md)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Integer, LargeBinary, SmallInteger, Text, Uuid
+from sqlalchemy.orm import Mapped, mapped_column
+
+from justmaily.server.db.base import Base, UTCDateTime, enum_column, utcnow
+from justmaily.shared.trust import EntryKind
+
+
+class LogEntry(Base):
+    """One leaf: `leaf` is the exact bytes hashed (canonical JSON of kind and data)."""
+
+    __tablename__ = "log_entries"
+
+    index: Mapped[int] = mapped_column("log_index", BigInteger, primary_key=True, autoincrement=False)
+    kind: Mapped[EntryKind] = mapped_column(enum_column(EntryKind))
+    # Whose entry it is (None: the installation's): only its members read the data. No foreign
+    # key: deleting a workspace must not delete history.
+    workspace_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, default=None, index=True)
+    leaf: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class LogNode(Base):
+    """The hash of a perfect subtree: 2**level leaves from position * 2**level (merkle.py)."""
+
+    __tablename__ = "log_nodes"
+
+    level: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    position: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    hash: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class LogState(Base):
+    """The log's size, in one row: appending increments it, which also serialises appenders."""
+
+    __tablename__ = "log_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    size: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class TreeHeadRow(Base):
+    """A signed tree head as published: the C2SP checkpoint note."""
+
+    __tablename__ = "tree_heads"
+
+    size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    root: Mapped[bytes] = mapped_column(LargeBinary)
+    checkpoint: Mapped[str] = mapped_column(Text)
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

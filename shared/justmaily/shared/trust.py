@@ -1,0 +1,84 @@
+"""The trust log on the wire: entries, signed tree heads, proofs and campaign certificates.
+
+Hashes and proofs travel as base64 (standard alphabet, padded), as in C2SP checkpoints. An
+entry carries `leaf`, the exact bytes its leaf hash covers (RFC 9162: SHA-256 of 0x00 || leaf):
+a verifier hashes those bytes itself and never trusts a hash the server computed. `data` is the
+same leaf decoded, for reading. Verification itself lives in `transparency.py`.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import msgspec
+
+
+class EntryKind(enum.StrEnum):
+    APPROVAL = "approval"  # a campaign's content was approved
+    SEND = "send"  # a send finished: the Merkle root of its messages' digests
+    CERTIFICATE_ISSUED = "certificate_issued"
+    CERTIFICATE_REVOKED = "certificate_revoked"
+    KEY_ROTATION = "key_rotation"  # the log's or the CA's key changed
+
+
+class LogEntry(msgspec.Struct, frozen=True, kw_only=True):
+    index: int
+    kind: EntryKind
+    leaf: str  # base64 of the exact leaf bytes (canonical JSON)
+    data: dict[str, Any]  # `leaf` decoded
+    created_at: datetime
+
+
+class TreeHead(msgspec.Struct, frozen=True, kw_only=True):
+    """A signed tree head: `checkpoint` is the C2SP signed note; size and root repeat what it says."""
+
+    size: int
+    root_hash: str
+    checkpoint: str
+    published_at: datetime
+
+
+class LogKey(msgspec.Struct, frozen=True, kw_only=True):
+    """What a verifier pins: the log's origin line and its signed-note verifier key."""
+
+    origin: str
+    verifier_key: str
+
+
+class InclusionProof(msgspec.Struct, frozen=True, kw_only=True):
+    index: int
+    tree_size: int
+    hashes: list[str]
+
+
+class ConsistencyProof(msgspec.Struct, frozen=True, kw_only=True):
+    first: int
+    second: int
+    hashes: list[str]
+
+
+class CertificateStatus(enum.StrEnum):
+    VALID = "valid"
+    REVOKED = "revoked"
+    EXPIRED = "expired"
+
+
+class CampaignCertificate(msgspec.Struct, frozen=True, kw_only=True):
+    """What an approval's certificate binds, its status, and the certificate itself (PEM)."""
+
+    serial: str  # hex
+    campaign_id: UUID
+    revision: int
+    content_hash: str
+    approvers: list[UUID]
+    approved_at: datetime
+    log_index: int
+    not_before: datetime
+    not_after: datetime
+    status: CertificateStatus
+    pem: str
+    revoked_at: datetime | None = None
+    revocation_reason: str = ""

@@ -29,7 +29,10 @@ from justmaily.shared.audiences import SuppressionReason
 from justmaily.shared.delivery import EventKind, MessageState
 
 log = structlog.get_logger(__name__)
+# Core tables, not the ORM classes: a bulk INSERT through the ORM goes through its bulk-persistence
+# layer, several times the Python work per row for rows that are never loaded back.
 _OUTBOX = cast(Table, OutboxMessage.__table__)
+_EVENTS = cast(Table, MessageEvent.__table__)
 
 
 class Change(enum.Enum):
@@ -235,7 +238,7 @@ class OutboxWriter:
     ) -> None:
         when = utcnow()
         await session.execute(
-            insert(MessageEvent),
+            insert(_EVENTS),
             [
                 {
                     "workspace_id": p.job.workspace_id,

@@ -20,6 +20,7 @@ from justmaily.server.delivery.dkim import (
     DkimKeyError,
     DkimSigner,
     _relaxed_body,
+    _relaxed_header_value,
     dns_record,
     generate_key,
 )
@@ -294,3 +295,13 @@ def test_fast_body_canonicalization_matches_dkimpy() -> None:
 
     for body in bodies:
         assert _relaxed_body(body) == Relaxed.canonicalize_body(body), body
+
+
+def test_fast_header_canonicalization_matches_dkimpy() -> None:
+    values = [b"", b" x", b" a  b\t\tc \t d\r\n", b" folded\r\n  line\r\n\tthird \r\n", b"\t \r\n"]
+    rng = random.Random(6376)
+    values += [bytes(rng.choices(b" \t\r\nab=;", k=rng.randrange(40))) for _ in range(3000)]
+
+    for value in values:
+        ((_name, canonical),) = Relaxed.canonicalize_headers([(b"Subject", value)])
+        assert _relaxed_header_value(value) + b"\r\n" == canonical, value

@@ -20,6 +20,7 @@ from justmaily.server.db.base import utcnow
 from justmaily.server.delivery.models import Send
 from justmaily.server.identity.guards import handlers_of, route_policy
 from justmaily.server.identity.models import Membership, User
+from justmaily.server.settings import Settings
 from justmaily.shared.campaigns import TRANSITIONS, CampaignAction
 from justmaily.shared.delivery import SendStatus
 from justmaily.shared.roles import ROLE_PERMISSIONS, Permission, Role
@@ -30,6 +31,17 @@ ROLES = list(Role)
 _ROW = re.compile(r"^\|\s*`(?P<method>[A-Z]+) (?P<path>[^`]+)`\s*\|(?P<rest>.*)\|\s*$")
 _ACTION_ROW = re.compile(r"^\|\s*(?P<action>[a-z_]+)\s*\|(?P<rest>.*)\|\s*$")
 TRANSITIONS_PATH = "/api/campaigns/{campaign_id}/transitions"
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    """Every route, by every role, in one test: more requests than the default per-IP budget."""
+    return Settings(
+        database_url=database_url,
+        data_dir=str(tmp_path / "data"),
+        rate_limit_per_ip="100000/minute",
+        rate_limit_per_principal="100000/minute",
+    )
 
 
 def _cells(rest: str) -> list[str]:
@@ -186,6 +198,8 @@ async def _fixtures(app: Litestar, client: httpx.AsyncClient, team: Team) -> dic
         "token": "not-a-token",
         "workspace_id": str(team.workspace_id),
         "index": "999999999",  # entry visibility by workspace: tests/server/trust
+        "serial": "abc123",
+        "message_id": "no-such-message@m.example",
     }
 
 

@@ -145,7 +145,7 @@ def test_help_lists_the_commands(cli_env: dict[str, str]) -> None:
     commands = output.split("Commands:", 1)[1]
     listed = {line.split()[0] for line in commands.strip().splitlines()}
     # `desktop` comes from the desktop package through the entry-point group (its help needs no Qt).
-    assert listed == {"serve", "migrate", "create-user", "desktop"}
+    assert listed == {"serve", "migrate", "create-user", "desktop", "verify"}
 
 
 def test_serve_help_shows_the_host_and_port_defaults(cli_env: dict[str, str]) -> None:

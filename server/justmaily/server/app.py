@@ -63,6 +63,7 @@ from justmaily.server.identity.guards import check_route_policies, permission_gu
 from justmaily.server.identity.middleware import AuthenticationMiddleware
 from justmaily.server.identity.tokens import TokenSigner, load_or_create_private_key
 from justmaily.server.settings import Settings
+from justmaily.server.trust.ca import CertificateAuthority
 from justmaily.server.trust.controllers import TransparencyController
 from justmaily.server.trust.log import LogSigner
 from justmaily.server.trust.publisher import TreeHeadPublisher
@@ -112,6 +113,9 @@ def create_app(settings: Settings) -> Litestar:
         app.state.link_tokens = LinkTokens.from_file(settings.data_path / "link-tokens.key")
         app.state.sns_verifier = SnsVerifier(fetch_certificate_https)
         app.state.log_signer = LogSigner.from_file(settings.log_key_path, settings.effective_log_origin)
+        app.state.ca = CertificateAuthority.load_or_create(
+            settings.ca_path, name=f"JustMaily CA {settings.effective_log_origin}"
+        )
         database = Database(settings)
         app.state.database = database
         try:

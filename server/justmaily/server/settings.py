@@ -96,6 +96,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     # every replica needs the same one), the origin line of its checkpoints (default: the
     # public URL's host and path + "/transparency"), and how often a new tree head is signed.
     log_key_file: str = ""
+    # The internal CA (ca.key, ca.pem) that certifies approvals; every replica needs the same one.
+    ca_dir: str = ""
     log_origin: str = ""
     log_publish_seconds: PositiveSeconds = 5.0
 
@@ -138,6 +140,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     @property
     def log_key_path(self) -> Path:
         return Path(self.log_key_file) if self.log_key_file else self.data_path / "log-ed25519.key"
+
+    @property
+    def ca_path(self) -> Path:
+        return Path(self.ca_dir) if self.ca_dir else self.data_path
 
     @property
     def effective_log_origin(self) -> str:

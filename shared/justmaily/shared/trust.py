@@ -82,3 +82,31 @@ class CampaignCertificate(msgspec.Struct, frozen=True, kw_only=True):
     pem: str
     revoked_at: datetime | None = None
     revocation_reason: str = ""
+
+
+class MessageProof(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything needed to check one sent message offline (`justmaily verify message`).
+
+    The chain: the message's leaf (`evidence.message_leaf` of its Message-ID and body hash) is at
+    `batch_index` of the send's batch tree, whose root is `batch_root` in `send_entry`'s data;
+    that entry is in the log tree `tree_head` signed; the entry names the certificate, whose
+    binding names the approved content hash the entry repeats. A verifier trusts only its own
+    pinned log key and CA certificate: `log_key` and `ca_pem` say what the server claims.
+    """
+
+    message_id: str
+    body_sha256: str
+    batch_index: int
+    batch_size: int
+    batch_hashes: list[str]
+    send_entry: LogEntry
+    inclusion: InclusionProof
+    tree_head: TreeHead
+    certificate: CampaignCertificate
+    log_key: LogKey
+    ca_pem: str
+    crl_pem: str
+
+
+# The header every sent message carries: which certificate and log entry vouch for its content.
+CERTIFICATE_HEADER = "JustMaily-Certificate"

@@ -301,7 +301,7 @@ async def test_sign_in_errors_are_messages_not_tracebacks(live: Live, qtbot: QtB
 def test_navigation_has_room_for_more_views(qapp: QApplication) -> None:
     from justmaily.desktop.ui import main_window
 
-    assert [v.title for v in main_window.EXTRA_VIEWS] == []  # the trust log view registers itself later
+    assert [v.title for v in main_window.EXTRA_VIEWS] == []  # the trust log is built in (it has a banner)
     view = main_window.View("Trust log", lambda _account, _tasks: QWidget(), Permission.MEMBERS_READ)
     assert view.permission is Permission.MEMBERS_READ
 

@@ -19,12 +19,12 @@ from justmaily.server.delivery.dkim import (
     DkimKey,
     DkimKeyError,
     DkimSigner,
-    _relaxed_body,
     _relaxed_header_value,
     dns_record,
     generate_key,
 )
 from justmaily.server.delivery.message import Envelope, compose
+from justmaily.shared.evidence import relaxed_body
 
 DnsFunc = Callable[..., bytes | None]
 
@@ -294,7 +294,7 @@ def test_fast_body_canonicalization_matches_dkimpy() -> None:
     bodies += [bytes(rng.choices(b" \t\r\nab=", k=rng.randrange(40))) for _ in range(3000)]
 
     for body in bodies:
-        assert _relaxed_body(body) == Relaxed.canonicalize_body(body), body
+        assert relaxed_body(body) == Relaxed.canonicalize_body(body), body
 
 
 def test_fast_header_canonicalization_matches_dkimpy() -> None:

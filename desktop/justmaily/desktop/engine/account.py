@@ -20,6 +20,7 @@ from justmaily.desktop.engine.api import ApiClient, DesktopError, ErrorKind
 from justmaily.desktop.engine.credentials import Credentials, Profile
 from justmaily.desktop.engine.local_store import LocalStore
 from justmaily.desktop.engine.sync import CampaignSync, Timing
+from justmaily.desktop.engine.trust_monitor import TrustMonitor
 from justmaily.shared.auth import TokenPair
 from justmaily.shared.campaigns import Campaign, CampaignCreate, CampaignStatus
 from justmaily.shared.collaboration import TEXT_FIELDS, ContentPatch
@@ -51,11 +52,18 @@ class Paths(msgspec.Struct, frozen=True):
 
 class Account:
     def __init__(
-        self, session: Profile, api: ApiClient, store: LocalStore, credentials: Credentials, timing: Timing
+        self,
+        session: Profile,
+        api: ApiClient,
+        store: LocalStore,
+        credentials: Credentials,
+        timing: Timing,
+        trust: TrustMonitor,
     ) -> None:
         self.session = session
         self.api = api
         self.store = store
+        self.trust = trust  # the server's transparency log, checked for forks
         self.credentials = credentials
         self.timing = timing
         self.open_campaigns: dict[uuid.UUID, CampaignSync] = {}
@@ -125,8 +133,10 @@ class Account:
         key = hashlib.sha256(f"{session.server}|{session.email}|{session.workspace}".encode()).hexdigest()[
             :16
         ]
-        store = await LocalStore.open(paths.data / "accounts" / key / "store.sqlite3")
-        account = cls(session, api, store, credentials, timing or Timing())
+        folder = paths.data / "accounts" / key
+        store = await LocalStore.open(folder / "store.sqlite3")
+        trust = await TrustMonitor.open(api, folder / "trust.sqlite3")
+        account = cls(session, api, store, credentials, timing or Timing(), trust)
         api.on_tokens = account._remember
         return account
 
@@ -150,6 +160,7 @@ class Account:
         self._closed = True
         for campaign_id in list(self.open_campaigns):
             await self.close_campaign(campaign_id)
+        await self.trust.close()  # before the client it calls goes
         await self.api.aclose()
         await self.store.close()
 

@@ -27,6 +27,14 @@ from justmaily.shared.campaigns import (
 from justmaily.shared.collaboration import CampaignContent, ContentPatch, RoomTicket, Version, VersionCreate
 from justmaily.shared.pagination import Page
 from justmaily.shared.problems import Problem
+from justmaily.shared.trust import (
+    CampaignCertificate,
+    ConsistencyProof,
+    InclusionProof,
+    LogEntry,
+    LogKey,
+    TreeHead,
+)
 
 T = TypeVar("T")
 
@@ -41,6 +49,11 @@ class ErrorKind(enum.StrEnum):
     INVALID = "invalid"
     SERVER = "server"
     BUSY = "busy"  # rate limited or overloaded: try again later
+
+
+# `DesktopError.code` of an answer that arrived but cannot be read (not the promised JSON): the
+# trust monitor takes that for misbehaviour, unlike a server that is down or busy.
+UNREADABLE = "unreadable_answer"
 
 
 class DesktopError(Exception):
@@ -234,6 +247,39 @@ class ApiClient:
     async def room_ticket(self, campaign_id: uuid.UUID) -> RoomTicket:
         return await self._send("POST", f"/api/campaigns/{campaign_id}/room-ticket", type_=RoomTicket)
 
+    # Transparency log (docs/trust.md): what the trust monitor checks ------------------------
+
+    async def log_key(self) -> LogKey:
+        return await self._send("GET", "/api/transparency/key", type_=LogKey)
+
+    async def tree_head(self) -> TreeHead:
+        return await self._send("GET", "/api/transparency/tree-head", type_=TreeHead)
+
+    async def tree_heads(self, *, limit: int = 50, cursor: str | None = None) -> Page[TreeHead]:
+        params: dict[str, Any] = {"limit": limit}
+        if cursor:
+            params["cursor"] = cursor
+        return await self._send("GET", "/api/transparency/tree-heads", params=params, type_=Page[TreeHead])
+
+    async def log_entry(self, index: int) -> LogEntry:
+        return await self._send("GET", f"/api/transparency/entries/{index}", type_=LogEntry)
+
+    async def inclusion_proof(self, index: int, tree_size: int | None = None) -> InclusionProof:
+        params = {"tree_size": tree_size} if tree_size is not None else None
+        path = f"/api/transparency/entries/{index}/inclusion"
+        return await self._send("GET", path, params=params, type_=InclusionProof)
+
+    async def consistency_proof(self, first: int, second: int) -> ConsistencyProof:
+        params = {"first": first, "second": second}
+        return await self._send("GET", "/api/transparency/consistency", params=params, type_=ConsistencyProof)
+
+    async def certificates(self, *, limit: int = 100) -> list[CampaignCertificate]:
+        """The workspace's campaign certificates, newest first, with their status."""
+        params = {"limit": limit}
+        return await self._send(
+            "GET", "/api/transparency/certificates", params=params, type_=list[CampaignCertificate]
+        )
+
     # Transport -------------------------------------------------------------------------------
 
     async def _send(
@@ -251,7 +297,10 @@ class ApiClient:
             return msgspec.json.decode(response.content, type=type_)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             raise DesktopError(
-                ErrorKind.SERVER, f"The server sent an answer this app does not understand ({exc})"
+                ErrorKind.SERVER,
+                f"The server sent an answer this app does not understand ({exc})",
+                status=response.status_code,
+                code=UNREADABLE,
             ) from exc
 
     async def _call(
@@ -299,6 +348,10 @@ class ApiClient:
             return await self._http.request(method, path, content=content, params=params, headers=headers)
         except httpx.TimeoutException as exc:
             raise DesktopError(ErrorKind.UNREACHABLE, f"{self.server} did not answer in time") from exc
+        except httpx.DecodingError as exc:  # e.g. a body that is not the gzip its header says
+            raise DesktopError(
+                ErrorKind.SERVER, f"The server sent an answer this app cannot decode ({exc})", code=UNREADABLE
+            ) from exc
         except httpx.TransportError as exc:
             raise DesktopError(
                 ErrorKind.UNREACHABLE, f"Cannot reach {self.server}: is the server running? ({exc})"

@@ -19,6 +19,7 @@ import aiosqlite
 import msgspec
 from pycrdt import merge_updates
 
+from justmaily.desktop.engine.sqlite_file import open_sqlite
 from justmaily.shared.campaigns import Campaign
 
 _SCHEMA = """
@@ -52,13 +53,7 @@ class LocalStore:
 
     @classmethod
     async def open(cls, path: Path) -> LocalStore:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        connection = await aiosqlite.connect(path)
-        await connection.execute("PRAGMA journal_mode=WAL")
-        await connection.execute("PRAGMA synchronous=NORMAL")
-        await connection.executescript(_SCHEMA)
-        await connection.commit()
-        return cls(connection)
+        return cls(await open_sqlite(path, _SCHEMA))
 
     async def close(self) -> None:
         await self._db.close()

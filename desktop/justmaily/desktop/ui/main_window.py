@@ -1,5 +1,5 @@
-"""The main window: navigation between views (campaigns now; the admin views register themselves),
-the campaign browser, and a tab per open campaign."""
+"""The main window: navigation between views (campaigns, the trust log; other admin views register
+themselves), the campaign browser, a tab per open campaign, and the trust log's fork banner."""
 
 from __future__ import annotations
 
@@ -29,8 +29,10 @@ from PySide6.QtWidgets import (
 )
 
 from justmaily.desktop.engine.account import Account
+from justmaily.desktop.engine.trust_monitor import CHECK_EVERY
 from justmaily.desktop.ui.editor import CampaignEditor
 from justmaily.desktop.ui.tasks import Job, Tasks
+from justmaily.desktop.ui.trust_log import TrustBanner, TrustLogPage
 from justmaily.shared.campaigns import Campaign, CampaignStatus
 from justmaily.shared.roles import Permission
 
@@ -216,6 +218,10 @@ class MainWindow(QMainWindow):
         self.navigation.setMaximumWidth(180)
         self.pages = QStackedWidget()
         self._add_view("Campaigns", self.tabs)
+        self.trust_log: TrustLogPage | None = None
+        if account.may(Permission.CAMPAIGNS_READ):
+            self.trust_log = TrustLogPage(account.trust, tasks)
+            self._add_view("Trust log", self.trust_log)
         for view in EXTRA_VIEWS:
             if view.permission is None or account.may(view.permission):
                 self._add_view(view.title, view.build(account, tasks))
@@ -227,14 +233,28 @@ class MainWindow(QMainWindow):
         splitter.addWidget(self.pages)
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([180, 1100])
-        self.setCentralWidget(splitter)
+        self.trust_banner = TrustBanner(account.trust)
+        self.trust_banner.details_requested.connect(self.show_trust_log)
+        central = QWidget()
+        column = QVBoxLayout(central)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(0)
+        column.addWidget(self.trust_banner)
+        column.addWidget(splitter, 1)
+        self.setCentralWidget(central)
         self.statusBar().showMessage(f"Signed in as {session.display_name} · role {session.role}")
         self._actions()
         self.campaigns.reload()
+        # At start and every minute; the banner and the trust log follow the monitor's state.
+        self._trust_checks = tasks.spawn(account.trust.run, CHECK_EVERY, owner=self)
 
     def _add_view(self, title: str, widget: QWidget) -> None:
         self.navigation.addItem(title)
         self.pages.addWidget(widget)
+
+    def show_trust_log(self) -> None:
+        if self.trust_log is not None:
+            self.navigation.setCurrentRow(self.pages.indexOf(self.trust_log))
 
     def _actions(self) -> None:
         menu = self.menuBar().addMenu("&File")
@@ -313,6 +333,7 @@ class MainWindow(QMainWindow):
             self._on_sign_out(workspace)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt's name
+        self._trust_checks.cancel()
         for scope in self._sync_scopes.values():
             scope.cancel()
         super().closeEvent(event)

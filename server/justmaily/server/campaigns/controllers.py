@@ -27,7 +27,7 @@ from justmaily.server.http.openapi import body, ok, problems
 from justmaily.server.http.policy import requires
 from justmaily.server.http.problems import ApiError
 from justmaily.server.identity.principal import AuthedRequest, Principal
-from justmaily.server.trust.service import record_approval
+from justmaily.server.trust.certificates import record_approval
 from justmaily.shared.campaigns import (
     Campaign,
     CampaignAction,
@@ -217,7 +217,8 @@ class CampaignsController(Controller):
                 principal, campaign_id, data, revision, digest
             )
             if data.action == CampaignAction.APPROVE:
-                await record_approval(session, campaign)  # committed with the approval, or neither
+                # Logged and certified with the approval, in its transaction: all three or none.
+                await record_approval(session, campaign, request.app.state.ca)
             return with_etag(campaign)
 
     @post(

@@ -15,6 +15,7 @@ from justmaily.server.db.base import utcnow
 from justmaily.server.http.pagination import decode_cursor, encode_cursor
 from justmaily.server.http.problems import ApiError, not_found
 from justmaily.server.identity.principal import Principal
+from justmaily.server.trust.certificates import revoke_campaign
 from justmaily.shared import campaigns as wire
 from justmaily.shared.campaigns import CONTENT_FIELDS, TRANSITIONS, CampaignStatus
 from justmaily.shared.collaboration import ContentPatch
@@ -159,6 +160,8 @@ class CampaignService:
         elif rule.target in (CampaignStatus.DRAFT, CampaignStatus.APPROVED):
             campaign.scheduled_at = None
         if rule.target == CampaignStatus.DRAFT:
+            if campaign.approved_hash is not None:
+                await revoke_campaign(self.session, campaign.id)  # the approval no longer stands
             campaign.approved_by = campaign.approved_at = None
             campaign.approved_hash = campaign.review_hash = None
         await self._touch(campaign)

@@ -23,7 +23,7 @@ from justmaily.shared.roles import Permission
 
 def _sends(request: AuthedRequest, session: AsyncSession) -> SendService:
     state = request.app.state
-    return SendService(session, state.settings, state.secrets)
+    return SendService(session, state.settings, state.secrets, state.ca)
 
 
 def _setup(request: AuthedRequest, session: AsyncSession) -> DeliverySetup:

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     ForeignKey,
     Index,
@@ -89,6 +90,10 @@ class Send(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # The certificate of the approved content (hex serial) and, once finished, the send's log
+    # entry: the Merkle root of its messages (docs/trust.md).
+    certificate_serial: Mapped[str] = mapped_column(String(40), default="")
+    log_index: Mapped[int | None] = mapped_column(BigInteger, default=None)
     # An A/B test of subject lines: its settings, subjects, sample and winner (ab_testing.AbState).
     ab_test: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
 
@@ -115,6 +120,8 @@ class OutboxMessage(Base):
     # Handed to a relay when the sender crashed, so sent again: the recipient may have two.
     in_doubt: Mapped[bool] = mapped_column(Boolean, default=False)
     last_error: Mapped[str] = mapped_column(String(500), default="")
+    # Base64 SHA-256 of the sent body, DKIM-relaxed (the bh= of its signatures): with the
+    # Message-ID, the message's leaf in its send's batch tree (shared/evidence.py).
     digest: Mapped[str] = mapped_column(String(64), default="")
     # Which subject line of an A/B test this message carries (None: the subject), and whether
     # it was in the test's sample (the rest get the winner's subject).

@@ -9,7 +9,6 @@ allow. Every state change goes through `OutboxWriter`. Crash semantics: docs/del
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import ssl
 import uuid
 from collections.abc import Iterable
@@ -51,9 +50,12 @@ from justmaily.server.delivery.secrets import SecretBox
 from justmaily.server.delivery.smtp import Outcome, RelayConnection, Result
 from justmaily.server.delivery.tokens import LinkTokens, TokenKind
 from justmaily.server.settings import Settings
+from justmaily.server.trust.evidence import record_send
+from justmaily.server.trust.models import CertificateRow
 from justmaily.shared.audiences import SuppressionReason
 from justmaily.shared.campaigns import CampaignStatus
 from justmaily.shared.delivery import MessageState, SendStatus
+from justmaily.shared.trust import CERTIFICATE_HEADER
 
 log = structlog.get_logger(__name__)
 
@@ -82,6 +84,7 @@ class SendPlan:
     sender_name: str
     sender_address: str
     ab: AbState | None = None  # its A/B test of subject lines, if any
+    certificate: str = ""  # the JustMaily-Certificate header: which certificate vouches for it
 
 
 @dataclass
@@ -391,7 +394,8 @@ class Sender:
             content = prepare(send.content, known, ab.subjects if ab else ())
         except ContentError as exc:
             raise SendBlockedError(f"the content cannot be sent: {exc}") from None
-        return SendPlan(send.id, send.workspace_id, content, DkimSigner(keys), name, address, ab)
+        certificate = await _certificate_header(session, send)
+        return SendPlan(send.id, send.workspace_id, content, DkimSigner(keys), name, address, ab, certificate)
 
     async def _claim(self) -> list[Job]:
         settled, self._settled = self._settled, []
@@ -462,6 +466,7 @@ class Sender:
                 if send is None or send.status != SendStatus.SENDING:
                     continue
                 send.status, send.finished_at = SendStatus.DONE, utcnow()
+                send.log_index = await record_send(session, send)  # committed with "done"
                 await _set_campaign_status(session, send.campaign_id, CampaignStatus.SENT)
                 log.info("send done", send_id=str(send_id))
         for send_id in finished:
@@ -545,7 +550,7 @@ class Sender:
             self._writer.suppressed(job, reason=job.to.blocked)
             return
         try:
-            message = plan.signer.sign(self._message(plan, job))
+            message, body_hash = plan.signer.signed(self._message(plan, job))
         except (ContentError, MessageError) as exc:
             self._writer.failed_for_good(job, error=str(exc))
             return
@@ -570,10 +575,10 @@ class Sender:
             return handed_off
 
         result = await connection.transaction(plan.sender_address, job.to.recipient.email, message, hand_off)
-        self._settle(job, relay, result, message, handed_off)
+        self._settle(job, relay, result, body_hash, handed_off)
 
     def _settle(
-        self, job: Job, relay: RelayRuntime, result: Result, message: bytes, handed_off: bool
+        self, job: Job, relay: RelayRuntime, result: Result, body_hash: str, handed_off: bool
     ) -> None:
         assert job.to is not None
         now = utcnow()
@@ -583,8 +588,7 @@ class Sender:
         elif result.outcome is Outcome.SENT:
             relay.breaker.succeeded()
             relay.rate.recovered()
-            digest = hashlib.sha256(message).hexdigest()
-            self._writer.sent(job, relay=relay.config.name, digest=digest, reply=result.detail, when=now)
+            self._writer.sent(job, relay=relay.config.name, digest=body_hash, reply=result.detail, when=now)
         elif result.outcome is Outcome.PERMANENT:
             relay.breaker.succeeded()  # the relay works; it is the address that is refused
             self._writer.failed_for_good(
@@ -622,6 +626,9 @@ class Sender:
         )
         person = job.to.recipient
         rendered = plan.content.render(person, urls, job.variant)
+        headers = [("X-JustMaily-Send", str(job.send_id))]
+        if plan.certificate:
+            headers.append((CERTIFICATE_HEADER, plan.certificate))
         return compose(
             Envelope(
                 sender_name=plan.sender_name,
@@ -634,7 +641,7 @@ class Sender:
                 message_id=job.message_id,
                 date=utcnow(),
                 list_unsubscribe_url=unsubscribe,
-                extra_headers=(("X-JustMaily-Send", str(job.send_id)),),
+                extra_headers=tuple(headers),
             )
         )
 
@@ -666,6 +673,14 @@ def relay_config(row: Relay, secrets: SecretBox) -> RelayConfig:
         password=secrets.open(row.password).decode() if row.password else "",
         max_per_second=row.max_per_second,
     )
+
+
+async def _certificate_header(session: AsyncSession, send: Send) -> str:
+    if not send.certificate_serial:
+        return ""
+    row = await session.get(CertificateRow, send.certificate_serial)
+    approval = "" if row is None else f"; approval={row.log_index}"
+    return f"serial={send.certificate_serial}{approval}; content-hash={send.content_hash}"
 
 
 def _sender_domain(sender: str) -> str:

@@ -30,6 +30,8 @@ from justmaily.server.delivery.secrets import SecretBox
 from justmaily.server.http.problems import ApiError, not_found
 from justmaily.server.identity.principal import Principal
 from justmaily.server.settings import Settings
+from justmaily.server.trust.ca import CertificateAuthority
+from justmaily.server.trust.certificates import certificate_for
 from justmaily.shared import delivery as wire
 from justmaily.shared.campaigns import CampaignAction, CampaignStatus, TransitionRequest
 from justmaily.shared.collaboration import SUBJECT_VARIANTS, CampaignContent, subject_lines
@@ -48,8 +50,10 @@ def sender_domain(sender: str) -> str:
 
 
 class SendService:
-    def __init__(self, session: AsyncSession, settings: Settings, secrets: SecretBox) -> None:
-        self.session, self.settings, self.secrets = session, settings, secrets
+    def __init__(
+        self, session: AsyncSession, settings: Settings, secrets: SecretBox, ca: CertificateAuthority
+    ) -> None:
+        self.session, self.settings, self.secrets, self.ca = session, settings, secrets, ca
 
     async def create(
         self, principal: Principal, campaign_id: uuid.UUID, data: wire.SendCreate, content: CampaignContent
@@ -91,8 +95,11 @@ class SendService:
             raise ApiError(
                 422, "invalid_content", str(exc), errors=[FieldError(field=exc.field, message=exc.message)]
             ) from None
+        # Every message will name the certificate of the approved content (docs/trust.md).
+        certificate = await certificate_for(self.session, campaign, self.ca)
         send = Send(
             workspace_id=workspace_id,
+            certificate_serial=certificate.serial,
             campaign_id=campaign.id,
             status=SendStatus.SCHEDULED,
             list_id=data.list_id,

@@ -13,16 +13,20 @@ from typing import Annotated
 from litestar import Controller, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath, QueryParameter
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from justmaily.server.db.base import utcnow
+from justmaily.server.delivery.models import OutboxMessage, Send
 from justmaily.server.http.openapi import ok, problems
 from justmaily.server.http.policy import requires
 from justmaily.server.http.problems import ApiError, not_found
 from justmaily.server.identity.principal import AuthedRequest
-from justmaily.server.trust import examples
+from justmaily.server.trust import certificates, examples
 from justmaily.server.trust import log as trust_log
+from justmaily.server.trust.evidence import ProofUnavailableError, message_proof
 from justmaily.server.trust.log import LogError, b64
-from justmaily.server.trust.models import LogEntry
+from justmaily.server.trust.models import CertificateRow, LogEntry
 from justmaily.shared import trust as wire
 from justmaily.shared.pagination import Page
 from justmaily.shared.problems import FieldError
@@ -127,6 +131,82 @@ class TransparencyController(Controller):
         except LogError as exc:
             raise _unanswerable("second", exc) from None
         return wire.ConsistencyProof(first=first, second=second, hashes=[b64(h) for h in hashes])
+
+    @get(
+        "/ca",
+        opt=requires(Permission.CAMPAIGNS_READ),
+        responses=problems(400),
+        summary="The internal CA's certificate (PEM): pin it to verify certificates offline",
+        media_type="application/x-pem-file",
+    )
+    async def ca_certificate(self, request: AuthedRequest) -> str:
+        return str(request.app.state.ca.certificate_pem.decode("ascii"))
+
+    @get(
+        "/crl",
+        opt=requires(Permission.CAMPAIGNS_READ),
+        responses=problems(400),
+        summary="The CA's current revocation list (PEM), valid for a day",
+        media_type="application/x-pem-file",
+    )
+    async def revocations(self, request: AuthedRequest, db_session: NamedDependency[AsyncSession]) -> str:
+        return (await certificates.revocation_list(db_session, request.app.state.ca)).decode("ascii")
+
+    @get(
+        "/certificates",
+        opt=requires(Permission.CAMPAIGNS_READ),
+        responses=ok(list[wire.CampaignCertificate], [examples.CERTIFICATE]) | problems(400),
+        summary="The workspace's campaign certificates, newest first, with their status",
+    )
+    async def list_certificates(
+        self,
+        request: AuthedRequest,
+        db_session: NamedDependency[AsyncSession],
+        limit: Annotated[int, QueryParameter(ge=1, le=500, description="How many")] = 100,
+    ) -> list[wire.CampaignCertificate]:
+        rows = await db_session.scalars(
+            select(CertificateRow)
+            .where(CertificateRow.workspace_id == request.user.workspace_id)
+            .order_by(CertificateRow.approved_at.desc(), CertificateRow.serial)
+            .limit(limit)
+        )
+        now = utcnow()
+        return [certificates.view(row, now) for row in rows]
+
+    @get(
+        "/certificates/{serial:str}",
+        opt=requires(Permission.CAMPAIGNS_READ),
+        responses=ok(wire.CampaignCertificate, examples.CERTIFICATE) | problems(400, 404),
+        summary="One campaign certificate: what it binds, its status and the PEM",
+    )
+    async def certificate(
+        self, request: AuthedRequest, db_session: NamedDependency[AsyncSession], serial: FromPath[str]
+    ) -> wire.CampaignCertificate:
+        row = await db_session.get(CertificateRow, serial.lower()[:40])
+        if row is None or row.workspace_id != request.user.workspace_id:
+            raise not_found("certificate")
+        return certificates.view(row)
+
+    @get(
+        "/messages/{message_id:str}/proof",
+        opt=requires(Permission.CAMPAIGNS_READ),
+        responses=ok(wire.MessageProof, examples.MESSAGE_PROOF) | problems(400, 404, 409),
+        summary="Everything to check one sent message offline (justmaily verify message)",
+    )
+    async def message_proof(
+        self, request: AuthedRequest, db_session: NamedDependency[AsyncSession], message_id: FromPath[str]
+    ) -> wire.MessageProof:
+        """`message_id` as in the message's Message-ID header, angle brackets optional (URL-encoded)."""
+        wanted = message_id.strip().removeprefix("<").removesuffix(">")
+        message = await db_session.scalar(select(OutboxMessage).where(OutboxMessage.message_id == wanted))
+        send = None if message is None else await db_session.get(Send, message.send_id)
+        if message is None or send is None or send.workspace_id != request.user.workspace_id:
+            raise not_found("sent message")
+        state = request.app.state
+        try:
+            return await message_proof(db_session, message, state.log_signer, state.ca)
+        except ProofUnavailableError as exc:
+            raise ApiError(409, "proof_unavailable", str(exc)) from None
 
 
 async def _visible_entry(request: AuthedRequest, session: AsyncSession, index: int) -> LogEntry:

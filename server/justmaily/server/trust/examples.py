@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
 
 from justmaily.shared import trust as wire
 
@@ -31,3 +32,30 @@ ENTRY = wire.LogEntry(
 )
 INCLUSION = wire.InclusionProof(index=1203, tree_size=1204, hashes=[_ROOT, _ROOT])
 CONSISTENCY = wire.ConsistencyProof(first=1000, second=1204, hashes=[_ROOT, _ROOT])
+CERTIFICATE = wire.CampaignCertificate(
+    serial="5f1d0c2b9a8e7d6c5b4a39281706f5e4d3c2b1a0",
+    campaign_id=UUID("0b5c3c52-4d2c-4a51-9d3e-6a0f0f7c2b1e"),
+    revision=7,
+    content_hash="9f2c5a0e4b7d1c3a8e6f2b4d0c9a7e5f3b1d8c6a4e2f0b9d7c5a3e1f8b6d4c2a",
+    approvers=[UUID("5e6f7081-92a3-4b4c-8d5e-6f708192a3b4")],
+    approved_at=_AT,
+    log_index=1203,
+    not_before=_AT,
+    not_after=_AT + timedelta(days=1826),
+    status=wire.CertificateStatus.VALID,
+    pem="-----BEGIN CERTIFICATE-----\nMIIB…\n-----END CERTIFICATE-----\n",
+)
+MESSAGE_PROOF = wire.MessageProof(
+    message_id="<3f2a1b0c9d8e@acme.example>",
+    body_sha256="q1Xo2mU0I5xXg6bT0Wm4t3yZz6Qn2b8xVv9cD1eF2gA=",
+    batch_index=41,
+    batch_size=1520,
+    batch_hashes=[_ROOT],
+    send_entry=ENTRY,
+    inclusion=INCLUSION,
+    tree_head=TREE_HEAD,
+    certificate=CERTIFICATE,
+    log_key=KEY,
+    ca_pem="-----BEGIN CERTIFICATE-----\nMIIB…\n-----END CERTIFICATE-----\n",
+    crl_pem="-----BEGIN X509 CRL-----\nMIIB…\n-----END X509 CRL-----\n",
+)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Integer, LargeBinary, SmallInteger, Text, Uuid
+from sqlalchemy import JSON, BigInteger, Integer, LargeBinary, SmallInteger, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from justmaily.server.db.base import Base, UTCDateTime, enum_column, utcnow
@@ -56,3 +56,25 @@ class TreeHeadRow(Base):
     root: Mapped[bytes] = mapped_column(LargeBinary)
     checkpoint: Mapped[str] = mapped_column(Text)
     published_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CertificateRow(Base):
+    """A campaign certificate issued at an approval: what it binds, the PEM, and its revocation.
+
+    No foreign keys: deleting a campaign or a workspace must not delete what was attested."""
+
+    __tablename__ = "certificates"
+
+    serial: Mapped[str] = mapped_column(String(40), primary_key=True)  # hex
+    workspace_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
+    campaign_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
+    revision: Mapped[int] = mapped_column(Integer)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    approvers: Mapped[list[str]] = mapped_column(JSON)
+    approved_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    log_index: Mapped[int] = mapped_column(BigInteger)  # the approval's entry
+    not_before: Mapped[datetime] = mapped_column(UTCDateTime)
+    not_after: Mapped[datetime] = mapped_column(UTCDateTime)
+    pem: Mapped[str] = mapped_column(Text)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    revocation_reason: Mapped[str] = mapped_column(String(40), default="")

@@ -1,0 +1,160 @@
+"""Campaign certificates: issued when content is approved, revoked when the approval is voided.
+
+Each issue and revocation is also a log entry, so a certificate, the approval it attests and
+its end corroborate each other. The certificate attests a past approval: it stays valid after
+the campaign was sent (until it expires); it is revoked ("superseded") when an edit or a
+transition back to draft voids the approval before anything went out under it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import datetime
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from justmaily.server.campaigns.models import Campaign
+from justmaily.server.db.base import utcnow
+from justmaily.server.trust import log as trust_log
+from justmaily.server.trust.ca import CertificateAuthority, pem
+from justmaily.server.trust.models import CertificateRow
+from justmaily.shared import trust as wire
+from justmaily.shared.certificates import CampaignBinding
+from justmaily.shared.trust import CertificateStatus, EntryKind
+
+
+async def record_approval(
+    session: AsyncSession, campaign: Campaign, ca: CertificateAuthority
+) -> CertificateRow:
+    """Log the approval of `campaign` (just approved, in this transaction) and issue its
+    certificate, which names the approval's log index; both commit with the approval or not at all.
+
+    People are named by id only: the log is append-only and must not hold personal data that a
+    deletion request would need to remove."""
+    assert campaign.approved_by is not None
+    assert campaign.approved_at is not None
+    assert campaign.approved_hash is not None
+    data = {
+        "workspace_id": campaign.workspace_id,
+        "campaign_id": campaign.id,
+        "revision": campaign.revision,
+        "content_hash": campaign.approved_hash,
+        "approvers": [campaign.approved_by],
+        "approved_at": campaign.approved_at,
+    }
+    index = await trust_log.append(
+        session, trust_log.Record(EntryKind.APPROVAL, data, workspace_id=campaign.workspace_id)
+    )
+    binding = CampaignBinding(
+        workspace_id=campaign.workspace_id,
+        campaign_id=campaign.id,
+        revision=campaign.revision,
+        content_hash=campaign.approved_hash,
+        approvers=[campaign.approved_by],
+        approved_at=campaign.approved_at,
+        log_index=index,
+    )
+    certificate = ca.issue_campaign_certificate(binding)
+    row = CertificateRow(
+        serial=format(certificate.serial_number, "x"),
+        workspace_id=campaign.workspace_id,
+        campaign_id=campaign.id,
+        revision=campaign.revision,
+        content_hash=campaign.approved_hash,
+        approvers=[str(campaign.approved_by)],
+        approved_at=campaign.approved_at,
+        log_index=index,
+        not_before=certificate.not_valid_before_utc,
+        not_after=certificate.not_valid_after_utc,
+        pem=pem(certificate).decode("ascii"),
+    )
+    session.add(row)
+    issued = {
+        "workspace_id": campaign.workspace_id,
+        "campaign_id": campaign.id,
+        "serial": row.serial,
+        "sha256": hashlib.sha256(certificate.public_bytes(Encoding.DER)).hexdigest(),
+        "approval": index,
+    }
+    await trust_log.append(
+        session, trust_log.Record(EntryKind.CERTIFICATE_ISSUED, issued, workspace_id=campaign.workspace_id)
+    )
+    await session.flush()
+    return row
+
+
+async def certificate_for(
+    session: AsyncSession, campaign: Campaign, ca: CertificateAuthority
+) -> CertificateRow:
+    """The certificate of the campaign's approved content; an approval made before certificates
+    existed (or seeded) is recorded and certified now."""
+    found = await session.scalar(
+        select(CertificateRow).where(
+            CertificateRow.campaign_id == campaign.id,
+            CertificateRow.content_hash == campaign.approved_hash,
+            CertificateRow.revoked_at.is_(None),
+        )
+    )
+    return found if found is not None else await record_approval(session, campaign, ca)
+
+
+async def revoke_campaign(session: AsyncSession, campaign_id: uuid.UUID, reason: str = "superseded") -> int:
+    """Revoke the campaign's certificates still in force (its approval was voided); returns how many."""
+    rows = list(
+        await session.scalars(
+            select(CertificateRow).where(
+                CertificateRow.campaign_id == campaign_id, CertificateRow.revoked_at.is_(None)
+            )
+        )
+    )
+    now = utcnow()
+    for row in rows:
+        row.revoked_at, row.revocation_reason = now, reason
+        data = {"workspace_id": row.workspace_id, "serial": row.serial, "reason": reason, "revoked_at": now}
+        await trust_log.append(
+            session, trust_log.Record(EntryKind.CERTIFICATE_REVOKED, data, workspace_id=row.workspace_id)
+        )
+    return len(rows)
+
+
+async def revocation_list(session: AsyncSession, ca: CertificateAuthority) -> bytes:
+    """The CA's current CRL (PEM): every revoked certificate."""
+    rows = await session.execute(
+        select(CertificateRow.serial, CertificateRow.revoked_at, CertificateRow.revocation_reason).where(
+            CertificateRow.revoked_at.is_not(None)
+        )
+    )
+    revoked = [(int(serial, 16), at, reason) for serial, at, reason in rows.all() if at is not None]
+    return pem(ca.revocation_list(revoked))
+
+
+def status(row: CertificateRow, now: datetime) -> CertificateStatus:
+    if row.not_after <= now:
+        return CertificateStatus.EXPIRED
+    return CertificateStatus.REVOKED if row.revoked_at is not None else CertificateStatus.VALID
+
+
+def view(row: CertificateRow, now: datetime | None = None) -> wire.CampaignCertificate:
+    return wire.CampaignCertificate(
+        serial=row.serial,
+        campaign_id=row.campaign_id,
+        revision=row.revision,
+        content_hash=row.content_hash,
+        approvers=[uuid.UUID(a) for a in row.approvers],
+        approved_at=row.approved_at,
+        log_index=row.log_index,
+        not_before=row.not_before,
+        not_after=row.not_after,
+        status=status(row, now or utcnow()),
+        pem=row.pem,
+        revoked_at=row.revoked_at,
+        revocation_reason=row.revocation_reason,
+    )
+
+
+def parse(row: CertificateRow) -> x509.Certificate:
+    return x509.load_pem_x509_certificate(row.pem.encode("ascii"))

@@ -170,6 +170,11 @@ async def _fixtures(app: Litestar, client: httpx.AsyncClient, team: Team) -> dic
             "/api/delivery/relays", json={"name": "m", "url": "smtp://127.0.0.1:9"}, headers=owner
         )
     ).json()
+    credential = (
+        await client.post(
+            "/api/service-credentials", json={"name": "matrix", "role": "viewer"}, headers=owner
+        )
+    ).json()
     async with app.state.database.session() as session, session.begin():
         send = Send(
             workspace_id=team.workspace_id,
@@ -199,6 +204,7 @@ async def _fixtures(app: Litestar, client: httpx.AsyncClient, team: Team) -> dic
         "workspace_id": str(team.workspace_id),
         "index": "999999999",  # entry visibility by workspace: tests/server/trust
         "serial": "abc123",
+        "credential_id": credential["credential"]["id"],
         "message_id": "no-such-message@m.example",
     }
 

@@ -65,6 +65,7 @@ from justmaily.server.identity.tokens import TokenSigner, load_or_create_private
 from justmaily.server.settings import Settings
 from justmaily.server.trust.ca import CertificateAuthority
 from justmaily.server.trust.controllers import TransparencyController
+from justmaily.server.trust.credential_controllers import ServiceCredentialsController
 from justmaily.server.trust.log import LogSigner
 from justmaily.server.trust.publisher import TreeHeadPublisher
 
@@ -92,6 +93,7 @@ ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     ConfirmationController,
     ProviderHooksController,
     TransparencyController,
+    ServiceCredentialsController,
 ]
 
 

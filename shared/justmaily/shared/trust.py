@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
 import msgspec
+
+from justmaily.shared.roles import Role
 
 
 class EntryKind(enum.StrEnum):
@@ -110,3 +112,43 @@ class MessageProof(msgspec.Struct, frozen=True, kw_only=True):
 
 # The header every sent message carries: which certificate and log entry vouch for its content.
 CERTIFICATE_HEADER = "JustMaily-Certificate"
+
+
+ServiceName = Annotated[
+    str,
+    msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", examples=["agent-7"]),
+]
+
+
+class ServiceCredentialCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A credential for a process (a replica, an agent) to call the API as `role` (not owner or
+    admin: machines get least privilege), valid `valid_days`."""
+
+    name: ServiceName
+    role: Role
+    valid_days: Annotated[int, msgspec.Meta(ge=1, le=90)] = 30
+
+
+class ServiceCredential(msgspec.Struct, frozen=True, kw_only=True):
+    id: UUID
+    serial: str
+    name: str
+    role: Role
+    not_before: datetime
+    not_after: datetime
+    status: CertificateStatus
+    created_at: datetime
+    revoked_at: datetime | None = None
+    renewed_from: UUID | None = None
+
+
+class IssuedServiceCredential(msgspec.Struct, frozen=True, kw_only=True):
+    """The certificate and its private key, shown once: the server keeps no copy of the key."""
+
+    credential: ServiceCredential
+    certificate_pem: str
+    private_key_pem: str
+
+
+# A service token lives at most this long (`service_tokens.py`): a stolen one is soon useless.
+SERVICE_TOKEN_MAX_SECONDS = 300

@@ -1,4 +1,5 @@
-"""Authentication on every route not marked public: a Bearer JWT, or an API key."""
+"""Authentication on every route not marked public: a Bearer JWT (a person's, or a service's
+signed with its CA credential), or an API key."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from litestar.middleware import AbstractAuthenticationMiddleware, Authentication
 
 from justmaily.server.http.problems import ApiError
 from justmaily.server.identity.auth import API_KEY_PREFIX, AuthService
+from justmaily.server.trust.service_credentials import authenticate as authenticate_service
+from justmaily.server.trust.service_credentials import is_service_token
 
 
 def presented_credential(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
@@ -34,7 +37,10 @@ class AuthenticationMiddleware(AbstractAuthenticationMiddleware):
         state = connection.app.state
         async with state.database.session(read_only=True) as session:
             service = AuthService(session, state.signer, state.settings, state.limiter)
-            if credential.startswith(API_KEY_PREFIX):
+            if is_service_token(credential):  # a JWT carrying a CA certificate (x5c)
+                audience = state.settings.public_url.rstrip("/")
+                principal = await authenticate_service(session, state.ca, credential, audience)
+            elif credential.startswith(API_KEY_PREFIX):
                 principal = await service.principal_from_api_key(credential)
             else:
                 principal = await service.principal_from_access_token(credential)

@@ -14,9 +14,9 @@ from justmaily.shared.roles import Permission, Role
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    kind: Literal["user", "api_key"]
-    id: uuid.UUID  # the user's id, or the API key's
-    user_id: uuid.UUID  # the person accountable: the user, or whoever created the API key
+    kind: Literal["user", "api_key", "service"]
+    id: uuid.UUID  # the user's id, the API key's, or the service credential's
+    user_id: uuid.UUID  # the person accountable: the user, or whoever created the key or credential
     workspace_id: uuid.UUID
     workspace_slug: str
     permissions: frozenset[Permission]

@@ -21,7 +21,7 @@ from justmaily.server.campaigns.models import Campaign
 from justmaily.server.db.base import utcnow
 from justmaily.server.trust import log as trust_log
 from justmaily.server.trust.ca import CertificateAuthority, pem
-from justmaily.server.trust.models import CertificateRow
+from justmaily.server.trust.models import CertificateRow, ServiceCredentialRow
 from justmaily.shared import trust as wire
 from justmaily.shared.certificates import CampaignBinding
 from justmaily.shared.trust import CertificateStatus, EntryKind
@@ -122,20 +122,28 @@ async def revoke_campaign(session: AsyncSession, campaign_id: uuid.UUID, reason:
 
 
 async def revocation_list(session: AsyncSession, ca: CertificateAuthority) -> bytes:
-    """The CA's current CRL (PEM): every revoked certificate."""
-    rows = await session.execute(
+    """The CA's current CRL (PEM): every revoked certificate, campaigns' and services'."""
+    campaigns = await session.execute(
         select(CertificateRow.serial, CertificateRow.revoked_at, CertificateRow.revocation_reason).where(
             CertificateRow.revoked_at.is_not(None)
         )
     )
-    revoked = [(int(serial, 16), at, reason) for serial, at, reason in rows.all() if at is not None]
+    services = await session.execute(
+        select(ServiceCredentialRow.serial, ServiceCredentialRow.revoked_at).where(
+            ServiceCredentialRow.revoked_at.is_not(None)
+        )
+    )
+    revoked = [(int(serial, 16), at, reason) for serial, at, reason in campaigns.all() if at is not None]
+    ended = "cessationOfOperation"
+    revoked += [(int(serial, 16), at, ended) for serial, at in services.all() if at is not None]
     return pem(ca.revocation_list(revoked))
 
 
-def status(row: CertificateRow, now: datetime) -> CertificateStatus:
-    if row.not_after <= now:
+def status(not_after: datetime, revoked_at: datetime | None, now: datetime) -> CertificateStatus:
+    """Expired first (an expired certificate no longer vouches, revoked or not), then revoked."""
+    if not_after <= now:
         return CertificateStatus.EXPIRED
-    return CertificateStatus.REVOKED if row.revoked_at is not None else CertificateStatus.VALID
+    return CertificateStatus.REVOKED if revoked_at is not None else CertificateStatus.VALID
 
 
 def view(row: CertificateRow, now: datetime | None = None) -> wire.CampaignCertificate:
@@ -149,7 +157,7 @@ def view(row: CertificateRow, now: datetime | None = None) -> wire.CampaignCerti
         log_index=row.log_index,
         not_before=row.not_before,
         not_after=row.not_after,
-        status=status(row, now or utcnow()),
+        status=status(row.not_after, row.revoked_at, now or utcnow()),
         pem=row.pem,
         revoked_at=row.revoked_at,
         revocation_reason=row.revocation_reason,

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from justmaily.shared import trust as wire
+from justmaily.shared.roles import Role
 
 _AT = datetime(2026, 5, 1, 9, 30, tzinfo=UTC)
 _ROOT = "nZFQ0hW7pVfxC7hTv6zHq3H0kP5G3pYQp8mVbC1tZ4Q="
@@ -58,4 +59,19 @@ MESSAGE_PROOF = wire.MessageProof(
     log_key=KEY,
     ca_pem="-----BEGIN CERTIFICATE-----\nMIIB…\n-----END CERTIFICATE-----\n",
     crl_pem="-----BEGIN X509 CRL-----\nMIIB…\n-----END X509 CRL-----\n",
+)
+SERVICE_CREDENTIAL = wire.ServiceCredential(
+    id=UUID("7a8b9c0d-1e2f-4a3b-8c4d-5e6f7a8b9c0d"),
+    serial="1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d",
+    name="agent-7",
+    role=Role.EDITOR,
+    not_before=_AT,
+    not_after=_AT + timedelta(days=30),
+    status=wire.CertificateStatus.VALID,
+    created_at=_AT,
+)
+ISSUED_CREDENTIAL = wire.IssuedServiceCredential(
+    credential=SERVICE_CREDENTIAL,
+    certificate_pem="-----BEGIN CERTIFICATE-----\nMIIB…\n-----END CERTIFICATE-----\n",
+    private_key_pem="-----BEGIN PRIVATE KEY-----\n(shown once)\n-----END PRIVATE KEY-----\n",
 )

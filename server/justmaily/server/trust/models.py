@@ -7,10 +7,11 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, Integer, LargeBinary, SmallInteger, String, Text, Uuid
+from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, LargeBinary, SmallInteger, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from justmaily.server.db.base import Base, UTCDateTime, enum_column, utcnow
+from justmaily.shared.roles import Role
 from justmaily.shared.trust import EntryKind
 
 
@@ -78,3 +79,24 @@ class CertificateRow(Base):
     pem: Mapped[str] = mapped_column(Text)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     revocation_reason: Mapped[str] = mapped_column(String(40), default="")
+
+
+class ServiceCredentialRow(Base):
+    """A service credential (a client certificate from the CA); its private key was shown once
+    and is not kept."""
+
+    __tablename__ = "service_credentials"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    serial: Mapped[str] = mapped_column(String(40), unique=True)
+    workspace_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(64))
+    role: Mapped[Role] = mapped_column(enum_column(Role))
+    issued_by: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    renewed_from: Mapped[uuid.UUID | None] = mapped_column(Uuid, default=None)
+    not_before: Mapped[datetime] = mapped_column(UTCDateTime)
+    not_after: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)

@@ -1,4 +1,4 @@
-"""campaign certificates; sends name theirs and their log entry
+"""campaign certificates and service credentials; sends name their certificate and log entry
 
 Revision ID: 0008
 Revises: 0007
@@ -40,6 +40,50 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_certificates_campaign_id"), ["campaign_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_certificates_workspace_id"), ["workspace_id"], unique=False)
 
+    op.create_table(
+        "service_credentials",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("serial", sa.String(length=40), nullable=False),
+        sa.Column("workspace_id", sa.Uuid(), nullable=False),
+        sa.Column("name", sa.String(length=64), nullable=False),
+        sa.Column(
+            "role",
+            sa.Enum(
+                "owner",
+                "admin",
+                "editor",
+                "reviewer",
+                "analyst",
+                "viewer",
+                name="role",
+                native_enum=False,
+                length=20,
+            ),
+            nullable=False,
+        ),
+        sa.Column("issued_by", sa.Uuid(), nullable=False),
+        sa.Column("renewed_from", sa.Uuid(), nullable=True),
+        sa.Column("not_before", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("not_after", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["issued_by"], ["users.id"], name=op.f("fk_service_credentials_issued_by_users")
+        ),
+        sa.ForeignKeyConstraint(
+            ["workspace_id"],
+            ["workspaces.id"],
+            name=op.f("fk_service_credentials_workspace_id_workspaces"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_service_credentials")),
+        sa.UniqueConstraint("serial", name=op.f("uq_service_credentials_serial")),
+    )
+    with op.batch_alter_table("service_credentials", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_service_credentials_workspace_id"), ["workspace_id"], unique=False
+        )
+
     with op.batch_alter_table("sends", schema=None) as batch_op:
         batch_op.add_column(
             sa.Column("certificate_serial", sa.String(length=40), nullable=False, server_default="")
@@ -48,6 +92,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("service_credentials")
     with op.batch_alter_table("sends", schema=None) as batch_op:
         batch_op.drop_column("log_index")
         batch_op.drop_column("certificate_serial")

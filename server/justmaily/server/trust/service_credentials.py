@@ -1,0 +1,228 @@
+"""Service credentials: client certificates from the internal CA for replicas and agents.
+
+Issued by a workspace admin for a role short of owner and admin (machines get least privilege),
+valid up to 90 days; the private key is in the answer once and nowhere else. A service renews
+its own credential before it expires (a new key and certificate; the old one stays valid until
+its end, so the switch needs no gap), an admin revokes it at once. Issue, renewal and revocation
+are logged. A service signs in with a short-lived token (`shared/service_tokens.py`) which
+`authenticate` checks: the certificate against the CA, the credential against the database (not
+revoked, its issuer still a member), the token's signature, audience and age.
+
+Crash or restart: a credential is stored and logged in one transaction; if the answer with the
+key is lost, nobody has the key — revoke it and issue another.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import uuid
+from datetime import datetime, timedelta
+
+import jwt
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from justmaily.server.db.base import utcnow
+from justmaily.server.http.problems import ApiError, not_found
+from justmaily.server.identity.models import Membership, Workspace
+from justmaily.server.identity.principal import Principal
+from justmaily.server.trust import log as trust_log
+from justmaily.server.trust.ca import CertificateAuthority, pem
+from justmaily.server.trust.certificates import status
+from justmaily.server.trust.models import ServiceCredentialRow
+from justmaily.shared import trust as wire
+from justmaily.shared.certificates import verify_service_credential
+from justmaily.shared.problems import FieldError
+from justmaily.shared.roles import Role, permissions_of
+from justmaily.shared.trust import SERVICE_TOKEN_MAX_SECONDS, EntryKind
+
+MACHINE_ROLES = frozenset({Role.EDITOR, Role.REVIEWER, Role.ANALYST, Role.VIEWER})
+_REFUSED = "service token refused"
+
+
+def view(row: ServiceCredentialRow, now: datetime | None = None) -> wire.ServiceCredential:
+    return wire.ServiceCredential(
+        id=row.id,
+        serial=row.serial,
+        name=row.name,
+        role=row.role,
+        not_before=row.not_before,
+        not_after=row.not_after,
+        status=status(row.not_after, row.revoked_at, now or utcnow()),
+        created_at=row.created_at,
+        revoked_at=row.revoked_at,
+        renewed_from=row.renewed_from,
+    )
+
+
+async def issue(
+    session: AsyncSession,
+    ca: CertificateAuthority,
+    principal: Principal,
+    data: wire.ServiceCredentialCreate,
+    *,
+    renewed_from: uuid.UUID | None = None,
+) -> wire.IssuedServiceCredential:
+    if data.role not in MACHINE_ROLES:
+        message = f"a service may be {', '.join(sorted(MACHINE_ROLES))}: not {data.role}"
+        raise ApiError(422, "role_not_allowed", message, errors=[FieldError(field="role", message=message)])
+    certificate, key_pem = ca.issue_service_credential(
+        data.name, data.role.value, valid_for=timedelta(days=data.valid_days)
+    )
+    row = ServiceCredentialRow(
+        serial=format(certificate.serial_number, "x"),
+        workspace_id=principal.workspace_id,
+        name=data.name,
+        role=data.role,
+        issued_by=principal.user_id,
+        renewed_from=renewed_from,
+        not_before=certificate.not_valid_before_utc,
+        not_after=certificate.not_valid_after_utc,
+    )
+    session.add(row)
+    await session.flush()
+    entry = {
+        "workspace_id": principal.workspace_id,
+        "service": data.name,
+        "role": data.role,
+        "serial": row.serial,
+        "sha256": hashlib.sha256(certificate.public_bytes(Encoding.DER)).hexdigest(),
+        "not_after": row.not_after,
+        "renewed_from": renewed_from,
+        "purpose": "service",
+    }
+    await trust_log.append(
+        session, trust_log.Record(EntryKind.CERTIFICATE_ISSUED, entry, workspace_id=principal.workspace_id)
+    )
+    return wire.IssuedServiceCredential(
+        credential=view(row),
+        certificate_pem=pem(certificate).decode("ascii"),
+        private_key_pem=key_pem.decode(),
+    )
+
+
+async def credential(
+    session: AsyncSession, principal: Principal, credential_id: uuid.UUID
+) -> ServiceCredentialRow:
+    row = await session.get(ServiceCredentialRow, credential_id)
+    if row is None or row.workspace_id != principal.workspace_id:
+        raise not_found("service credential")
+    return row
+
+
+async def listing(session: AsyncSession, principal: Principal) -> list[wire.ServiceCredential]:
+    rows = await session.scalars(
+        select(ServiceCredentialRow)
+        .where(ServiceCredentialRow.workspace_id == principal.workspace_id)
+        .order_by(ServiceCredentialRow.created_at.desc())
+    )
+    now = utcnow()
+    return [view(row, now) for row in rows]
+
+
+async def renew(
+    session: AsyncSession, ca: CertificateAuthority, principal: Principal, credential_id: uuid.UUID
+) -> wire.IssuedServiceCredential:
+    """A new certificate and key for the same name and role. A service may renew only itself."""
+    row = await credential(session, principal, credential_id)
+    if principal.kind == "service" and principal.id != row.id:
+        raise ApiError(403, "forbidden", "a service renews only its own credential")
+    if row.revoked_at is not None or row.not_after <= utcnow():
+        raise ApiError(
+            409, "not_renewable", "a revoked or expired credential cannot be renewed: issue a new one"
+        )
+    days = max(1, round((row.not_after - row.not_before).total_seconds() / 86_400))
+    data = wire.ServiceCredentialCreate(name=row.name, role=row.role, valid_days=min(days, 90))
+    return await issue(session, ca, principal, data, renewed_from=row.id)
+
+
+async def revoke(session: AsyncSession, principal: Principal, credential_id: uuid.UUID) -> None:
+    row = await credential(session, principal, credential_id)
+    if row.revoked_at is not None:
+        return
+    row.revoked_at = utcnow()
+    data = {
+        "workspace_id": row.workspace_id,
+        "serial": row.serial,
+        "reason": "cessationOfOperation",
+        "revoked_at": row.revoked_at,
+        "purpose": "service",
+    }
+    await trust_log.append(
+        session, trust_log.Record(EntryKind.CERTIFICATE_REVOKED, data, workspace_id=row.workspace_id)
+    )
+
+
+def is_service_token(token: str) -> bool:
+    try:
+        return "x5c" in jwt.get_unverified_header(token)
+    except jwt.PyJWTError:
+        return False
+
+
+async def authenticate(
+    session: AsyncSession, ca: CertificateAuthority, token: str, audience: str, now: datetime | None = None
+) -> Principal:
+    """The principal a service token stands for; a 401 `invalid_service_token` otherwise."""
+    moment = now or utcnow()
+    try:
+        chain = jwt.get_unverified_header(token).get("x5c")
+        if not isinstance(chain, list) or not chain or not isinstance(chain[0], str):
+            raise ValueError("no certificate")
+        certificate_pem = pem(x509.load_der_x509_certificate(base64.b64decode(chain[0], validate=True)))
+    except (jwt.PyJWTError, ValueError, TypeError, IndexError, KeyError):
+        raise _refused("its x5c header holds no certificate") from None
+    identity, verdict = verify_service_credential(certificate_pem, ca.certificate_pem, at=moment)
+    if identity is None:
+        raise _refused(verdict.reason)
+    certificate = x509.load_pem_x509_certificate(certificate_pem)
+    try:
+        claims = jwt.decode(
+            token,
+            certificate.public_key(),  # type: ignore[arg-type]
+            algorithms=["ES256"],
+            audience=audience,
+            options={"require": ["exp", "iat", "aud"]},
+            leeway=30,
+        )
+    except jwt.PyJWTError as exc:
+        raise _refused(str(exc)) from None
+    if int(claims["exp"]) - int(claims["iat"]) > SERVICE_TOKEN_MAX_SECONDS:
+        raise _refused(f"it lives longer than {SERVICE_TOKEN_MAX_SECONDS} s")
+    row = (
+        await session.execute(
+            select(ServiceCredentialRow, Workspace, Membership)
+            .join(Workspace, Workspace.id == ServiceCredentialRow.workspace_id)
+            .join(
+                Membership,
+                (Membership.user_id == ServiceCredentialRow.issued_by)
+                & (Membership.workspace_id == ServiceCredentialRow.workspace_id),
+            )
+            .where(ServiceCredentialRow.serial == format(certificate.serial_number, "x"))
+        )
+    ).one_or_none()
+    if row is None:
+        raise _refused("no such credential, or whoever issued it left the workspace")
+    credential_row, workspace, issuer = row
+    if credential_row.revoked_at is not None:
+        raise _refused("the credential was revoked")
+    # A service never holds more than its role, nor more than whoever issued it holds today.
+    return Principal(
+        kind="service",
+        id=credential_row.id,
+        user_id=credential_row.issued_by,
+        workspace_id=workspace.id,
+        workspace_slug=workspace.slug,
+        permissions=permissions_of(credential_row.role) & permissions_of(issuer.role),
+        role=credential_row.role,
+        display_name=credential_row.name,
+    )
+
+
+def _refused(reason: str) -> ApiError:
+    return ApiError(
+        401, "invalid_service_token", f"{_REFUSED}: {reason}", headers={"WWW-Authenticate": "Bearer"}
+    )

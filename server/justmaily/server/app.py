@@ -140,7 +140,10 @@ def create_app(settings: Settings) -> Litestar:
                 if settings.sender_enabled:
                     app.state.sender = Sender(database, settings, app.state.link_tokens, app.state.secrets)
                     rooms_group.start_soon(app.state.sender.run_forever)
-                publisher = TreeHeadPublisher(database, app.state.log_signer, settings.log_publish_seconds)
+                keys = {"log_key": app.state.log_signer.verifier_key, "ca_sha256": app.state.ca.fingerprint}
+                publisher = TreeHeadPublisher(
+                    database, app.state.log_signer, settings.log_publish_seconds, keys
+                )
                 rooms_group.start_soon(publisher.run)
                 app.state.started = True
                 log.info("started", settings=settings.redacted())

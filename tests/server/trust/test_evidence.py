@@ -76,7 +76,7 @@ async def test_every_message_points_to_its_certificate_and_is_provable_offline(
     )
     message_id, body = split_message(saved)
     assert message_id == received.message_id
-    await signed_head(client, viewer, 4)  # the key, the approval, its certificate, the send
+    await signed_head(client, viewer, 5)  # the two keys, the approval, its certificate, the send
     response = await client.get(
         f"/api/transparency/messages/{quote(message_id, safe='')}/proof", headers=viewer
     )
@@ -148,7 +148,7 @@ async def test_an_edit_after_approval_revokes_the_certificate(client: httpx.Asyn
         issued["pem"], ca_pem, at=datetime.now().astimezone(), crl_pem=crl_pem
     )
     assert status is CertificateStatus.REVOKED, verdict.reason
-    head = await signed_head(client, viewer, 4)  # the key, the approval, issued, revoked
+    head = await signed_head(client, viewer, 5)  # the two keys, the approval, issued, revoked
     kinds = []
     for index in range(head["size"]):
         kinds.append((await client.get(f"/api/transparency/entries/{index}", headers=viewer)).json()["kind"])

@@ -48,7 +48,7 @@ async def test_an_approval_is_logged_signed_and_provable_offline(
     viewer = team[Role.VIEWER].headers
     campaign_id = await approved_campaign(client, team, subject="Spring", body="Hello")
     key = (await client.get("/api/transparency/key", headers=viewer)).json()
-    head = await signed_head(client, viewer, 2)  # the log's key, then the approval
+    head = await signed_head(client, viewer, 3)  # the log key and the CA, then the approval
     checkpoint, verdict = transparency.open_checkpoint(head["checkpoint"], key["verifier_key"])
     assert verdict, verdict.reason
     assert checkpoint is not None
@@ -126,7 +126,7 @@ async def test_rewriting_history_is_refused_and_if_forced_detected(
     viewer = team[Role.VIEWER].headers
     await approved_campaign(client, team, subject="Spring", body="Hello")
     key = (await client.get("/api/transparency/key", headers=viewer)).json()["verifier_key"]
-    head = await signed_head(client, viewer, 2)
+    head = await signed_head(client, viewer, 3)
     checkpoint, _ = transparency.open_checkpoint(head["checkpoint"], key)
     assert checkpoint is not None
     [entry] = await approval_entries(client, viewer, head["size"])

@@ -232,6 +232,11 @@ class CertificateAuthority:
         return self._certificate
 
     @property
+    def fingerprint(self) -> str:
+        """SHA-256 of the CA certificate (DER), hex: how the log records which CA was in use."""
+        return self._certificate.fingerprint(hashes.SHA256()).hex()
+
+    @property
     def certificate_pem(self) -> bytes:
         """The CA certificate as PEM, to publish and pin."""
         return pem(self._certificate)

@@ -236,13 +236,19 @@ async def heads(session: AsyncSession, *, before: int | None, limit: int) -> lis
     return list(await session.scalars(query))
 
 
-async def record_key(session: AsyncSession, signer: LogSigner) -> int | None:
-    """Log the signing key itself the first time it signs, so a key change is on the record."""
-    key = signer.verifier_key
-    known = await session.scalars(select(LogEntry.leaf).where(LogEntry.kind == EntryKind.KEY_ROTATION))
-    if any(msgspec.json.decode(leaf).get("log_key") == key for leaf in known):
-        return None
-    return await append(session, Record(EntryKind.KEY_ROTATION, {"log_key": key, "at": utcnow()}))
+async def record_keys(session: AsyncSession, keys: Mapping[str, str]) -> list[int]:
+    """Log each key (the log's verifier key, the CA certificate's fingerprint, …) the first time
+    it is in use, so every key change is on the record."""
+    known: set[tuple[str, object]] = set()
+    for leaf in await session.scalars(select(LogEntry.leaf).where(LogEntry.kind == EntryKind.KEY_ROTATION)):
+        data = msgspec.json.decode(leaf)
+        known.update((name, data.get(name)) for name in keys)
+    new = [
+        Record(EntryKind.KEY_ROTATION, {name: value, "at": utcnow()})
+        for name, value in keys.items()
+        if (name, value) not in known
+    ]
+    return await append_many(session, new)
 
 
 # --- views ----------------------------------------------------------------------------------

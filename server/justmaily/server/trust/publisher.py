@@ -18,8 +18,9 @@ log = structlog.get_logger(__name__)
 
 
 class TreeHeadPublisher:
-    def __init__(self, database: Database, signer: LogSigner, interval: float) -> None:
-        self.database, self.signer, self.interval = database, signer, interval
+    def __init__(self, database: Database, signer: LogSigner, interval: float, keys: dict[str, str]) -> None:
+        """`keys`: what to put on the record once in use (`log.record_keys`)."""
+        self.database, self.signer, self.interval, self.keys = database, signer, interval, keys
         self._stopping = anyio.Event()
         self._stopped = anyio.Event()
         self._wake = anyio.Event()
@@ -34,7 +35,7 @@ class TreeHeadPublisher:
                 try:
                     async with self.database.session() as session, session.begin():
                         if not recorded:
-                            await trust_log.record_key(session, self.signer)
+                            await trust_log.record_keys(session, self.keys)
                         head = await trust_log.publish(session, self.signer)
                     recorded = True
                     if head is not None:

@@ -466,8 +466,10 @@ class Sender:
                 if send is None or send.status != SendStatus.SENDING:
                     continue
                 send.status, send.finished_at = SendStatus.DONE, utcnow()
-                send.log_index = await record_send(session, send)  # committed with "done"
                 await _set_campaign_status(session, send.campaign_id, CampaignStatus.SENT)
+                # Committed with "done". After the campaign's row: approvals lock the campaign,
+                # then the log, and so must everything else, or two could deadlock on PostgreSQL.
+                send.log_index = await record_send(session, send)
                 log.info("send done", send_id=str(send_id))
         for send_id in finished:
             self._plans.pop(send_id, None)

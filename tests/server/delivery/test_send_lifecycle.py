@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import timedelta
+from urllib.parse import quote
 
 import anyio
 import httpx
@@ -197,5 +198,18 @@ async def test_a_cancel_stops_messages_already_claimed(client: httpx.AsyncClient
         assert counts["sent"] == len(sink.received) < 60  # no cancelled message went out
         assert counts["sent"] + counts["cancelled"] == 120
         assert counts["queued"] == counts["sending"] == 0
+        # What went out before the cancel is on the record like a finished send's (docs/trust.md):
+        # its messages can be proven (409 only until a tree head covers the entry).
+        message_id = quote(sink.received[0].message_id, safe="")
+        deadline = time.monotonic() + 10
+        while True:
+            proof = await client.get(
+                f"/api/transparency/messages/{message_id}/proof", headers=team[Role.VIEWER].headers
+            )
+            if proof.status_code in (200, 409):
+                break
+            assert proof.status_code == 404, proof.text
+            assert time.monotonic() < deadline, "the cancelled send was never recorded"
+            await anyio.sleep(0.1)
     finally:
         controller.stop()

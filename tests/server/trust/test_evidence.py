@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -128,6 +128,15 @@ async def test_every_message_points_to_its_certificate_and_is_provable_offline(
     )
     assert other.status_code == 404
 
+    # Erasing another recipient changes nothing this message proves: the batch is stored apart.
+    contacts = (await client.get("/api/contacts", headers=team[Role.EDITOR].headers)).json()["items"]
+    someone_else = next(c for c in contacts if c["email"] != received.recipient.lower())
+    erased = await client.delete(f"/api/contacts/{someone_else['id']}", headers=team[Role.EDITOR].headers)
+    assert erased.status_code == 204
+    again = await client.get(f"/api/transparency/messages/{quote(message_id, safe='')}/proof", headers=viewer)
+    proof = msgspec.json.decode(again.content, type=MessageProof)
+    assert verify_message(saved, proof, log_key=key, ca_pem=ca_pem).verdict.ok
+
 
 @pytest.mark.backends("sqlite")
 async def test_an_edit_after_approval_revokes_the_certificate(client: httpx.AsyncClient, team: Team) -> None:
@@ -158,3 +167,28 @@ async def test_an_edit_after_approval_revokes_the_certificate(client: httpx.Asyn
     assert (
         await client.get(f"/api/transparency/certificates/{issued['serial']}", headers=team.rival.headers)
     ).status_code == 404
+
+
+@pytest.mark.backends("sqlite")
+async def test_an_edit_cancels_a_scheduled_send_of_the_voided_approval(
+    client: httpx.AsyncClient, team: Team, smtp_sink: SmtpSink
+) -> None:
+    await set_up_sending(client, team, smtp_sink.url)
+    list_id = await add_contacts(client, team, PEOPLE[:2])
+    campaign_id = await approved_campaign(client, team, subject="Hi", body="Old approved text.")
+    later = (datetime.now().astimezone() + timedelta(hours=1)).isoformat()
+    send = await start_send(client, team, campaign_id, list_id=list_id, send_at=later)
+    edit = await client.patch(
+        f"/api/campaigns/{campaign_id}/content",
+        json={"body": "Stop, fix this"},
+        headers=team[Role.EDITOR].headers,
+    )
+    assert edit.status_code == 200, edit.text
+    viewer = team[Role.VIEWER].headers
+    cancelled = (await client.get(f"/api/sends/{send['id']}", headers=viewer)).json()
+    assert cancelled["status"] == "cancelled"
+    assert "content changed" in cancelled["alert"]
+    campaign = (await client.get(f"/api/campaigns/{campaign_id}", headers=viewer)).json()
+    assert campaign["status"] == "draft"
+    [certificate] = (await client.get("/api/transparency/certificates", headers=viewer)).json()
+    assert certificate["status"] == "revoked"

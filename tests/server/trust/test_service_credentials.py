@@ -64,6 +64,9 @@ async def test_a_service_works_within_its_role_renews_itself_and_stops_when_revo
     person = await client.post("/api/service-credentials/self/renew", headers=team[Role.ADMIN].headers)
     assert (person.status_code, person.json()["code"]) == (409, "not_a_service")
 
+    twice = await client.post("/api/service-credentials/self/renew", headers=bearer(token))
+    assert (twice.status_code, twice.json()["code"]) == (409, "already_renewed")  # one live successor
+
     revoked = await client.delete(
         f"/api/service-credentials/{credential['id']}",
         headers=team[Role.ADMIN].headers,
@@ -72,7 +75,8 @@ async def test_a_service_works_within_its_role_renews_itself_and_stops_when_revo
     refused = await client.get("/api/campaigns", headers=bearer(token))
     assert (refused.status_code, refused.json()["code"]) == (401, "invalid_service_token")
     assert "revoked" in refused.json()["detail"]
-    assert (await client.get("/api/campaigns", headers=bearer(token_of(fresh)))).status_code == 200
+    # Whoever renewed it held its key: its renewals end with it.
+    assert (await client.get("/api/campaigns", headers=bearer(token_of(fresh)))).status_code == 401
     crl = (await client.get("/api/transparency/crl", headers=team[Role.VIEWER].headers)).text
     assert crl.startswith("-----BEGIN X509 CRL-----")
 
@@ -106,7 +110,16 @@ async def test_forged_expired_stale_and_misaddressed_tokens_are_refused(
         response = await client.get("/api/campaigns", headers=bearer(token))
         assert response.status_code == 401, (name, response.text)
 
-    # Least privilege: no machine owners or admins; and a credential ends with its issuer's membership.
+    # Least privilege: no machine owners or admins, no credentials from API keys (their scopes
+    # would not bind it), and a credential ends with its issuer's membership.
+    key = await client.post(
+        "/api/api-keys", json={"name": "k", "scopes": ["api-keys:manage"]}, headers=team[Role.ADMIN].headers
+    )
+    assert key.status_code == 201, key.text
+    by_key = await client.post(
+        "/api/service-credentials", json={"name": "k", "role": "editor"}, headers=bearer(key.json()["secret"])
+    )
+    assert by_key.status_code == 403
     owner = await client.post(
         "/api/service-credentials", json={"name": "root", "role": "owner"}, headers=team[Role.ADMIN].headers
     )

@@ -10,12 +10,12 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from justmaily.server.campaigns.approval import void_approval
 from justmaily.server.campaigns.models import Campaign
 from justmaily.server.db.base import utcnow
 from justmaily.server.http.pagination import decode_cursor, encode_cursor
 from justmaily.server.http.problems import ApiError, not_found
 from justmaily.server.identity.principal import Principal
-from justmaily.server.trust.certificates import revoke_campaign
 from justmaily.shared import campaigns as wire
 from justmaily.shared.campaigns import CONTENT_FIELDS, TRANSITIONS, CampaignStatus
 from justmaily.shared.collaboration import ContentPatch
@@ -160,10 +160,8 @@ class CampaignService:
         elif rule.target in (CampaignStatus.DRAFT, CampaignStatus.APPROVED):
             campaign.scheduled_at = None
         if rule.target == CampaignStatus.DRAFT:
-            if campaign.approved_hash is not None:
-                await revoke_campaign(self.session, campaign.id)  # the approval no longer stands
-            campaign.approved_by = campaign.approved_at = None
-            campaign.approved_hash = campaign.review_hash = None
+            await void_approval(self.session, campaign, f"the campaign went back to draft ({request.action})")
+            campaign.review_hash = None
         await self._touch(campaign)
         return campaign
 

@@ -12,11 +12,11 @@ from typing import Any
 import structlog
 from pycrdt import Doc
 
+from justmaily.server.campaigns.approval import void_approval
 from justmaily.server.campaigns.models import Campaign
 from justmaily.server.campaigns.service import touch
 from justmaily.server.db.engine import Database
 from justmaily.server.db.session import transaction
-from justmaily.server.trust.certificates import revoke_campaign
 from justmaily.shared.campaigns import CONTENT_FIELDS, CampaignStatus
 from justmaily.shared.document import content_hash, texts
 
@@ -53,11 +53,8 @@ async def materialise_campaign(database: Database, campaign_id: uuid.UUID, doc: 
                 changed = True
         if campaign.status in _UNDER_REVIEW and digest != campaign.review_hash:
             log.info("approval_voided", campaign=str(campaign_id), status=str(campaign.status))
-            if campaign.approved_hash is not None:
-                await revoke_campaign(session, campaign_id)
+            await void_approval(session, campaign, "the content changed after it was approved")
             campaign.status = CampaignStatus.DRAFT
-            campaign.approved_by = campaign.approved_at = campaign.scheduled_at = None
-            campaign.approved_hash = None
             changed = True
         if changed:
             touch(campaign)

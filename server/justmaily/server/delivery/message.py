@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import re
-import secrets
 import uuid
 from datetime import datetime
 from email.utils import format_datetime
@@ -112,8 +112,10 @@ def compose(envelope: Envelope) -> bytes:
     if not (e.message_id.isascii() and _MESSAGE_ID.fullmatch(e.message_id)):
         raise MessageError(f"message_id is not of the form local@domain: {e.message_id!r}")
     # "=_" can never occur in quoted-printable output ("=" is always followed by hex or a line break),
-    # so the boundary cannot collide with either body whatever it contains.
-    boundary = f"=_{secrets.token_hex(16)}"
+    # so the boundary cannot collide with either body whatever it contains. It follows from the
+    # Message-ID: a message sent again (in doubt after a crash) has the same body, so either copy
+    # a recipient keeps proves the same leaf of its send's batch (docs/trust.md).
+    boundary = f"=_{hashlib.sha256(e.message_id.encode('ascii')).hexdigest()[:32]}"
     lines = [
         _fold("From", _mailbox(e.sender_name, e.sender_address, "sender"), structured=True),
         _fold("To", _mailbox(e.recipient_name, e.recipient_address, "recipient"), structured=True),

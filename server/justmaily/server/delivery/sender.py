@@ -49,6 +49,7 @@ from justmaily.server.delivery.relays import (
 from justmaily.server.delivery.secrets import SecretBox
 from justmaily.server.delivery.smtp import Outcome, RelayConnection, Result
 from justmaily.server.delivery.tokens import LinkTokens, TokenKind
+from justmaily.server.delivery.withdrawal import cancel_unstarted_sends
 from justmaily.server.settings import Settings
 from justmaily.server.trust.evidence import record_send
 from justmaily.server.trust.models import CertificateRow
@@ -202,6 +203,7 @@ class Sender:
                     await jobs.send(job)
                 if not claimed:
                     await self._finish_sends()
+                    await self._record_cancelled_sends()
                     await self._send_confirmations()
                     with anyio.move_on_after(_IDLE_SECONDS):
                         await self._wake.wait()
@@ -266,6 +268,8 @@ class Sender:
             send = await session.get(Send, send_id)
             if send is None:
                 return
+            campaign = await session.get(Campaign, send.campaign_id)
+            approved = campaign is not None and campaign.approved_hash == send.content_hash
             workspace_id, list_id, segment_id = send.workspace_id, send.list_id, send.segment_id
             domain = _sender_domain(send.content["sender"])
             ab = AbState.of(send)
@@ -276,6 +280,12 @@ class Sender:
                 .order_by(OutboxMessage.contact_id.desc())
                 .limit(1)
             )
+        if not approved:  # voiding the approval cancels its sends; this covers any other way
+            async with self.database.session() as session, session.begin():
+                alert = "cancelled: the campaign's content is no longer what was approved"
+                await cancel_unstarted_sends(session, send.campaign_id, alert)
+            log.warning("send cancelled: its approval no longer stands", send_id=str(send_id))
+            return
         where = await _segment_filter(self.database, workspace_id, segment_id)
         sampler = None if ab is None else await self._sampler(send_id, ab, list_id, where)
         while True:
@@ -473,6 +483,27 @@ class Sender:
                 log.info("send done", send_id=str(send_id))
         for send_id in finished:
             self._plans.pop(send_id, None)
+
+    async def _record_cancelled_sends(self) -> None:
+        """A send cancelled after it started: once no message is in a relay's hands, what went
+        out is put on the record as a finished send's is."""
+        in_flight = (
+            select(OutboxMessage.id)
+            .where(OutboxMessage.send_id == Send.id, OutboxMessage.state == MessageState.SENDING)
+            .exists()
+        )
+        unrecorded = (
+            Send.status == SendStatus.CANCELLED,
+            Send.started_at.is_not(None),
+            Send.log_index.is_(None),
+            ~in_flight,
+        )
+        async with self.database.session(read_only=True) as session:  # mostly none: no write turn
+            if not await session.scalar(select(Send.id).where(*unrecorded).limit(1)):
+                return
+        async with self.database.session() as session, session.begin():
+            for send in await session.scalars(select(Send).where(*unrecorded)):
+                send.log_index = await record_send(session, send)
 
     async def _pause(self, send_id: uuid.UUID, alert: str) -> None:
         self._plans.pop(send_id, None)

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from justmaily.server.db.base import utcnow
-from justmaily.server.delivery.models import OutboxMessage, Send
+from justmaily.server.delivery.models import Send
 from justmaily.server.http.openapi import ok, problems
 from justmaily.server.http.policy import requires
 from justmaily.server.http.problems import ApiError, not_found
@@ -26,7 +26,7 @@ from justmaily.server.trust import certificates, examples
 from justmaily.server.trust import log as trust_log
 from justmaily.server.trust.evidence import ProofUnavailableError, message_proof
 from justmaily.server.trust.log import LogError, b64
-from justmaily.server.trust.models import CertificateRow, LogEntry
+from justmaily.server.trust.models import BatchLeaf, CertificateRow, LogEntry
 from justmaily.shared import trust as wire
 from justmaily.shared.pagination import Page
 from justmaily.shared.problems import FieldError
@@ -198,13 +198,13 @@ class TransparencyController(Controller):
     ) -> wire.MessageProof:
         """`message_id` as in the message's Message-ID header, angle brackets optional (URL-encoded)."""
         wanted = message_id.strip().removeprefix("<").removesuffix(">")
-        message = await db_session.scalar(select(OutboxMessage).where(OutboxMessage.message_id == wanted))
-        send = None if message is None else await db_session.get(Send, message.send_id)
-        if message is None or send is None or send.workspace_id != request.user.workspace_id:
-            raise not_found("sent message")
+        leaf = await db_session.get(BatchLeaf, wanted[:200])
+        send = None if leaf is None else await db_session.get(Send, leaf.send_id)
+        if leaf is None or send is None or send.workspace_id != request.user.workspace_id:
+            raise not_found("sent message (of a finished send)")
         state = request.app.state
         try:
-            return await message_proof(db_session, message, state.log_signer, state.ca)
+            return await message_proof(db_session, leaf, send, state.log_signer, state.ca)
         except ProofUnavailableError as exc:
             raise ApiError(409, "proof_unavailable", str(exc)) from None
 

@@ -1,47 +1,67 @@
-"""What was sent, on the record: a finished send's batch root, and one message's proof bundle.
+"""What was sent, on the record: a finished send's batch tree, and one message's proof bundle.
 
 A send's entry holds the RFC 9162 root over one leaf per message sent (`shared/evidence.py`:
-its Message-ID and body hash), in Message-ID order, so any one message can later be proven to
-be part of it without the others being revealed.
+its Message-ID and body hash), in Message-ID order (by code point), so any one message can be
+proven part of it without the others being revealed. The batch is stored when the send is done
+(`batch_leaves`, `batch_nodes`: append-only, apart from the outbox, so erasing a contact later
+changes nothing another message proves), with its perfect subtrees as the log stores its own:
+a proof reads O(log n) nodes in one query.
 """
 
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterator
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from justmaily.server.delivery.models import OutboxMessage, Send
-from justmaily.server.trust import certificates
+from justmaily.server.trust import certificates, merkle
 from justmaily.server.trust import log as trust_log
 from justmaily.server.trust.ca import CertificateAuthority
 from justmaily.server.trust.log import LogError, LogSigner, b64
-from justmaily.server.trust.models import CertificateRow, TreeHeadRow
-from justmaily.shared import transparency
+from justmaily.server.trust.models import BatchLeaf, BatchNode, CertificateRow, TreeHeadRow
 from justmaily.shared import trust as wire
 from justmaily.shared.delivery import MessageState
 from justmaily.shared.evidence import message_leaf
+from justmaily.shared.transparency import leaf_hash
 from justmaily.shared.trust import EntryKind
 
+_CHUNK = 5_000  # rows per INSERT while storing a batch
 
-async def _batch(session: AsyncSession, send_id: object) -> list[tuple[str, str]]:
-    """(Message-ID, body hash) of every message of the send that went out, in Message-ID order
-    (sorted here, by code point: a database's collation could order them otherwise)."""
+
+async def record_send(session: AsyncSession, send: Send) -> int:
+    """Store the send's batch and append its entry (in the transaction that marks it done);
+    returns the entry's index. Memory stays flat: only the tree's right edge is kept."""
     rows = await session.execute(
         select(OutboxMessage.message_id, OutboxMessage.digest).where(
-            OutboxMessage.send_id == send_id,
+            OutboxMessage.send_id == send.id,
             OutboxMessage.state == MessageState.SENT,
             OutboxMessage.digest != "",
         )
     )
-    return sorted((str(message_id), str(digest)) for message_id, digest in rows.all())
+    batch = sorted((str(message_id), str(digest)) for message_id, digest in rows.all())
+    edge: dict[int, tuple[int, bytes]] = {}  # level -> the last node completed there
 
+    def read(level: int, position: int) -> bytes:
+        stored_position, value = edge[level]
+        assert stored_position == position
+        return value
 
-async def record_send(session: AsyncSession, send: Send) -> int:
-    """Append the finished send's entry (in the transaction that marks it done); returns its index."""
-    batch = await _batch(session, send.id)
-    root = transparency.root_hash([message_leaf(message_id, digest) for message_id, digest in batch])
+    leaves, nodes = [], []
+    for position, (message_id, digest) in enumerate(batch):
+        leaves.append({"message_id": message_id, "send_id": send.id, "position": position, "digest": digest})
+        for level, index, value in merkle.append_nodes(
+            position, leaf_hash(message_leaf(message_id, digest)), read
+        ):
+            edge[level] = (index, value)
+            nodes.append({"send_id": send.id, "level": level, "position": index, "hash": value})
+        if len(nodes) >= _CHUNK:
+            await _store(session, leaves, nodes)
+            leaves, nodes = [], []
+    await _store(session, leaves, nodes)
+    root = merkle.root(len(batch), read)
     data = {
         "workspace_id": send.workspace_id,
         "send_id": send.id,
@@ -57,19 +77,29 @@ async def record_send(session: AsyncSession, send: Send) -> int:
     )
 
 
+async def _store(
+    session: AsyncSession, leaves: list[dict[str, object]], nodes: list[dict[str, object]]
+) -> None:
+    for table, rows in ((BatchLeaf, leaves), (BatchNode, nodes)):
+        for chunk in _chunks(rows):
+            await session.execute(insert(table), chunk)
+
+
+def _chunks(rows: list[dict[str, object]]) -> Iterator[list[dict[str, object]]]:
+    for start in range(0, len(rows), _CHUNK):
+        yield rows[start : start + _CHUNK]
+
+
 class ProofUnavailableError(Exception):
-    """The message exists but cannot be proven yet (or at all); the message says why."""
+    """The message exists but cannot be proven yet; the message says why."""
 
 
 async def message_proof(
-    session: AsyncSession, message: OutboxMessage, signer: LogSigner, ca: CertificateAuthority
+    session: AsyncSession, leaf: BatchLeaf, send: Send, signer: LogSigner, ca: CertificateAuthority
 ) -> wire.MessageProof:
     """Everything `justmaily verify message` needs for this sent message, offline."""
-    send = await session.get(Send, message.send_id)
-    if send is None or message.state != MessageState.SENT or not message.digest:
-        raise ProofUnavailableError("the message was not sent, or was sent before messages were recorded")
     if send.log_index is None:
-        raise ProofUnavailableError("its send is not finished: its messages are recorded when it is done")
+        raise ProofUnavailableError("its send's record is missing")
     head = await session.scalar(
         select(TreeHeadRow)
         .where(TreeHeadRow.size > send.log_index)
@@ -82,19 +112,22 @@ async def message_proof(
     row = await session.get(CertificateRow, send.certificate_serial)
     if entry is None or row is None:
         raise ProofUnavailableError("its send's log entry or certificate is missing")
-    batch = await _batch(session, send.id)
-    leaves = [message_leaf(message_id, digest) for message_id, digest in batch]
-    position = next(i for i, (message_id, _) in enumerate(batch) if message_id == message.message_id)
+    size = int(trust_log.entry_view(entry).data["messages"])
     try:
+        needed = merkle.needed(lambda node: merkle.inclusion(leaf.position, size, node))
+        stored = await trust_log.read_nodes(session, needed, BatchNode, BatchNode.send_id == send.id)
+        batch_hashes = merkle.inclusion(
+            leaf.position, size, lambda level, position: stored[(level, position)]
+        )
         inclusion = await trust_log.inclusion(session, send.log_index, head.size)
     except LogError as exc:
         raise ProofUnavailableError(str(exc)) from None
     return wire.MessageProof(
-        message_id=message.message_id,
-        body_sha256=message.digest,
-        batch_index=position,
-        batch_size=len(leaves),
-        batch_hashes=[b64(h) for h in transparency.inclusion_proof(leaves, position)],
+        message_id=leaf.message_id,
+        body_sha256=leaf.digest,
+        batch_index=leaf.position,
+        batch_size=size,
+        batch_hashes=[b64(h) for h in batch_hashes],
         send_entry=trust_log.entry_view(entry),
         inclusion=wire.InclusionProof(
             index=send.log_index, tree_size=head.size, hashes=[b64(h) for h in inclusion]

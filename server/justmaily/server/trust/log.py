@@ -86,7 +86,7 @@ async def append_many(session: AsyncSession, records: Iterable[Record]) -> list[
                 made[(level, position)] = value
         return made
 
-    stored = await _read_nodes(session, merkle.needed(grow))
+    stored = await read_nodes(session, merkle.needed(grow))
     made = grow(lambda level, position: stored[(level, position)])
     now = utcnow()
     await session.execute(
@@ -116,7 +116,10 @@ def _overlay(made: dict[merkle.NodeKey, bytes], node: merkle.NodeReader) -> merk
     return read
 
 
-async def _read_nodes(session: AsyncSession, keys: set[merkle.NodeKey]) -> dict[merkle.NodeKey, bytes]:
+async def read_nodes(
+    session: AsyncSession, keys: set[merkle.NodeKey], table: Any = LogNode, *where: Any
+) -> dict[merkle.NodeKey, bytes]:
+    """The stored nodes `keys` of `table` (`LogNode`, or a send's `BatchNode` with `where`)."""
     if not keys:
         return {}
     by_level: dict[int, list[int]] = {}
@@ -124,20 +127,20 @@ async def _read_nodes(session: AsyncSession, keys: set[merkle.NodeKey]) -> dict[
         by_level.setdefault(level, []).append(position)
     # One primary-key range per level: SQLite does not search its index for a row-value IN list.
     rows = await session.execute(
-        select(LogNode.level, LogNode.position, LogNode.hash).where(
-            or_(*(and_(LogNode.level == lv, LogNode.position.in_(ps)) for lv, ps in by_level.items()))
+        select(table.level, table.position, table.hash).where(
+            *where, or_(*(and_(table.level == lv, table.position.in_(ps)) for lv, ps in by_level.items()))
         )
     )
     found = {(int(level), int(position)): bytes(value) for level, position, value in rows.all()}
     missing = keys - set(found)
     if missing:  # only a damaged database loses nodes: say so rather than compute a wrong hash
-        raise LogError(f"the log is missing {len(missing)} tree nodes, e.g. {sorted(missing)[0]}")
+        raise LogError(f"{len(missing)} tree nodes are missing, e.g. {sorted(missing)[0]}")
     return found
 
 
 async def _computed(session: AsyncSession, compute: Any) -> Any:
     """Run a merkle computation with the nodes it needs read in one query."""
-    stored = await _read_nodes(session, merkle.needed(compute))
+    stored = await read_nodes(session, merkle.needed(compute))
     return compute(lambda level, position: stored[(level, position)])
 
 
@@ -239,6 +242,8 @@ async def heads(session: AsyncSession, *, before: int | None, limit: int) -> lis
 async def record_keys(session: AsyncSession, keys: Mapping[str, str]) -> list[int]:
     """Log each key (the log's verifier key, the CA certificate's fingerprint, …) the first time
     it is in use, so every key change is on the record."""
+    # Take the log's lock before reading: two replicas starting at once would log a key twice.
+    await session.execute(update(LogState).where(LogState.id == 1).values(size=LogState.size))
     known: set[tuple[str, object]] = set()
     for leaf in await session.scalars(select(LogEntry.leaf).where(LogEntry.kind == EntryKind.KEY_ROTATION)):
         data = msgspec.json.decode(leaf)

@@ -100,3 +100,26 @@ class ServiceCredentialRow(Base):
     not_after: Mapped[datetime] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+
+class BatchLeaf(Base):
+    """One sent message of a finished send, as its batch tree holds it (append-only): kept apart
+    from the outbox so that erasing a contact does not change what other messages prove."""
+
+    __tablename__ = "batch_leaves"
+
+    message_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    send_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
+    position: Mapped[int] = mapped_column(BigInteger)
+    digest: Mapped[str] = mapped_column(String(64))
+
+
+class BatchNode(Base):
+    """A perfect subtree of a send's batch tree (as `LogNode`, per send; append-only)."""
+
+    __tablename__ = "batch_nodes"
+
+    send_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    level: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    position: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    hash: Mapped[bytes] = mapped_column(LargeBinary)

@@ -69,6 +69,15 @@ async def issue(
     if data.role not in MACHINE_ROLES:
         message = f"a service may be {', '.join(sorted(MACHINE_ROLES))}: not {data.role}"
         raise ApiError(422, "role_not_allowed", message, errors=[FieldError(field="role", message=message)])
+    # Nobody hands out more than they hold: an API key never issues (its scopes would not bind
+    # the credential), a person only a role within their own permissions; a service renewing
+    # itself keeps its role.
+    if principal.kind == "api_key":
+        raise ApiError(403, "forbidden", "service credentials are issued by people, not API keys")
+    if principal.kind == "user" and not permissions_of(data.role) <= principal.permissions:
+        raise ApiError(
+            403, "forbidden", f"you cannot issue a credential with more than you hold ({data.role})"
+        )
     certificate, key_pem = ca.issue_service_credential(
         data.name, data.role.value, valid_for=timedelta(days=data.valid_days)
     )
@@ -134,26 +143,40 @@ async def renew(
         raise ApiError(
             409, "not_renewable", "a revoked or expired credential cannot be renewed: issue a new one"
         )
+    successor = await session.scalar(
+        select(ServiceCredentialRow.id).where(
+            ServiceCredentialRow.renewed_from == row.id, ServiceCredentialRow.revoked_at.is_(None)
+        )
+    )
+    if successor is not None:  # one live successor: a stolen key cannot breed credentials
+        raise ApiError(409, "already_renewed", f"this credential was renewed already (as {successor})")
     days = max(1, round((row.not_after - row.not_before).total_seconds() / 86_400))
     data = wire.ServiceCredentialCreate(name=row.name, role=row.role, valid_days=min(days, 90))
     return await issue(session, ca, principal, data, renewed_from=row.id)
 
 
 async def revoke(session: AsyncSession, principal: Principal, credential_id: uuid.UUID) -> None:
+    """Revoke the credential and every renewal made from it (whoever renewed it had its key)."""
     row = await credential(session, principal, credential_id)
-    if row.revoked_at is not None:
-        return
-    row.revoked_at = utcnow()
-    data = {
-        "workspace_id": row.workspace_id,
-        "serial": row.serial,
-        "reason": "cessationOfOperation",
-        "revoked_at": row.revoked_at,
-        "purpose": "service",
-    }
-    await trust_log.append(
-        session, trust_log.Record(EntryKind.CERTIFICATE_REVOKED, data, workspace_id=row.workspace_id)
-    )
+    now, lineage, records = utcnow(), [row], []
+    while lineage:
+        current = lineage.pop()
+        if current.revoked_at is None:
+            current.revoked_at = now
+            data = {
+                "workspace_id": current.workspace_id,
+                "serial": current.serial,
+                "reason": "cessationOfOperation",
+                "revoked_at": now,
+                "purpose": "service",
+            }
+            records.append(
+                trust_log.Record(EntryKind.CERTIFICATE_REVOKED, data, workspace_id=current.workspace_id)
+            )
+        lineage += await session.scalars(
+            select(ServiceCredentialRow).where(ServiceCredentialRow.renewed_from == current.id)
+        )
+    await trust_log.append_many(session, records)
 
 
 def is_service_token(token: str) -> bool:

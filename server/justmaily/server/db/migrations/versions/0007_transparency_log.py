@@ -12,6 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from justmaily.server.db.append_only import append_only_guards as _guards
+
 revision: str = "0007"
 down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
@@ -79,21 +81,6 @@ def upgrade() -> None:
 
 
 APPEND_ONLY = ("log_entries", "log_nodes", "tree_heads")
-
-
-def _guards(dialect: str, table: str) -> list[str]:
-    if dialect == "postgresql":
-        return [
-            f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table}"
-            " FOR EACH ROW EXECUTE FUNCTION justmaily_append_only()",
-            f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table}"
-            " FOR EACH STATEMENT EXECUTE FUNCTION justmaily_append_only()",
-        ]
-    return [
-        f"CREATE TRIGGER {table}_no_{action.lower()} BEFORE {action} ON {table}"
-        " BEGIN SELECT RAISE(ABORT, 'the transparency log is append-only'); END"
-        for action in ("UPDATE", "DELETE")
-    ]
 
 
 def downgrade() -> None:

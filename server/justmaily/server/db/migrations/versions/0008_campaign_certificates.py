@@ -12,6 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from justmaily.server.db.append_only import append_only_guards as _guards
+
 revision: str = "0008"
 down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
@@ -84,6 +86,28 @@ def upgrade() -> None:
             batch_op.f("ix_service_credentials_workspace_id"), ["workspace_id"], unique=False
         )
 
+    op.create_table(
+        "batch_leaves",
+        sa.Column("message_id", sa.String(length=200), nullable=False),
+        sa.Column("send_id", sa.Uuid(), nullable=False),
+        sa.Column("position", sa.BigInteger(), nullable=False),
+        sa.Column("digest", sa.String(length=64), nullable=False),
+        sa.PrimaryKeyConstraint("message_id", name=op.f("pk_batch_leaves")),
+    )
+    with op.batch_alter_table("batch_leaves", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_batch_leaves_send_id"), ["send_id"], unique=False)
+    op.create_table(
+        "batch_nodes",
+        sa.Column("send_id", sa.Uuid(), nullable=False),
+        sa.Column("level", sa.SmallInteger(), autoincrement=False, nullable=False),
+        sa.Column("position", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column("hash", sa.LargeBinary(), nullable=False),
+        sa.PrimaryKeyConstraint("send_id", "level", "position", name=op.f("pk_batch_nodes")),
+    )
+    for table in ("batch_leaves", "batch_nodes"):  # append-only, as the log (migration 0007)
+        for statement in _guards(op.get_bind().dialect.name, table):
+            op.execute(sa.text(statement))
+
     with op.batch_alter_table("sends", schema=None) as batch_op:
         batch_op.add_column(
             sa.Column("certificate_serial", sa.String(length=40), nullable=False, server_default="")
@@ -92,6 +116,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("batch_nodes")
+    with op.batch_alter_table("batch_leaves", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_batch_leaves_send_id"))
+    op.drop_table("batch_leaves")
     op.drop_table("service_credentials")
     with op.batch_alter_table("sends", schema=None) as batch_op:
         batch_op.drop_column("log_index")

@@ -1,0 +1,45 @@
+"""Sends that must not start after all: their campaign's approval was voided.
+
+Imports only the delivery tables, so the campaigns and collaboration domains can call it
+(the delivery service imports the campaigns domain, not the other way round)."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from justmaily.server.db.base import utcnow
+from justmaily.server.delivery.models import OutboxMessage, Send
+from justmaily.shared.delivery import MessageState, SendStatus
+
+
+async def cancel_unstarted_sends(session: AsyncSession, campaign_id: uuid.UUID, alert: str) -> int:
+    """Cancel the campaign's sends that have not started (scheduled, or paused before starting)
+    and any recipients already queued for them; returns how many sends."""
+    unstarted = list(
+        await session.scalars(
+            select(Send.id).where(
+                Send.campaign_id == campaign_id,
+                Send.started_at.is_(None),
+                Send.status.in_([SendStatus.SCHEDULED, SendStatus.PAUSED]),
+            )
+        )
+    )
+    if not unstarted:
+        return 0
+    await session.execute(
+        update(Send)
+        .where(Send.id.in_(unstarted))
+        .values(status=SendStatus.CANCELLED, alert=alert[:2000], finished_at=utcnow())
+    )
+    await session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.send_id.in_(unstarted),
+            OutboxMessage.state.in_([MessageState.QUEUED, MessageState.HELD]),
+        )
+        .values(state=MessageState.CANCELLED)
+    )
+    return len(unstarted)

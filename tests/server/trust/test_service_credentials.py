@@ -128,3 +128,23 @@ async def test_forged_expired_stale_and_misaddressed_tokens_are_refused(
         await session.execute(delete(Membership).where(Membership.user_id == team[Role.ADMIN].id))
     gone = await client.get("/api/campaigns", headers=bearer(good))
     assert gone.status_code == 401
+
+
+async def test_an_approval_by_a_service_says_so_in_the_log(client: httpx.AsyncClient, team: Team) -> None:
+    issued = await issue(client, team, role="reviewer")
+    editor = team[Role.EDITOR].headers
+    campaign = (await client.post("/api/campaigns", json={"name": "Spring"}, headers=editor)).json()
+    submit = {"action": "submit"}
+    assert (
+        await client.post(f"/api/campaigns/{campaign['id']}/transitions", json=submit, headers=editor)
+    ).is_success
+    approve = {"action": "approve"}
+    approved = await client.post(
+        f"/api/campaigns/{campaign['id']}/transitions", json=approve, headers=bearer(token_of(issued))
+    )
+    assert approved.status_code == 200, approved.text
+    viewer = team[Role.VIEWER].headers
+    entries = [(await client.get(f"/api/transparency/entries/{i}", headers=viewer)).json() for i in range(5)]
+    [approval] = [e for e in entries if e.get("kind") == "approval"]
+    assert approval["data"]["approvers"] == [str(team[Role.ADMIN].id)]  # who issued it answers for it
+    assert approval["data"]["approved_via"] == {"kind": "service", "id": issued["credential"]["id"]}

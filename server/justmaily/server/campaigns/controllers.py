@@ -218,7 +218,7 @@ class CampaignsController(Controller):
             )
             if data.action == CampaignAction.APPROVE:
                 # Logged and certified with the approval, in its transaction: all three or none.
-                await record_approval(session, campaign, request.app.state.ca)
+                await record_approval(session, campaign, request.app.state.ca, by=principal)
             return with_etag(campaign)
 
     @post(

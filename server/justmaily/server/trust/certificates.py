@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from justmaily.server.campaigns.models import Campaign
 from justmaily.server.db.base import utcnow
+from justmaily.server.identity.principal import Principal
 from justmaily.server.trust import log as trust_log
 from justmaily.server.trust.ca import CertificateAuthority, pem
 from justmaily.server.trust.models import CertificateRow, ServiceCredentialRow
@@ -28,10 +29,11 @@ from justmaily.shared.trust import CertificateStatus, EntryKind
 
 
 async def record_approval(
-    session: AsyncSession, campaign: Campaign, ca: CertificateAuthority
+    session: AsyncSession, campaign: Campaign, ca: CertificateAuthority, by: Principal | None = None
 ) -> CertificateRow:
     """Log the approval of `campaign` (just approved, in this transaction) and issue its
     certificate, which names the approval's log index; both commit with the approval or not at all.
+    `by`: who approved, when not the person themselves (an API key or a service acting for them).
 
     People are named by id only: the log is append-only and must not hold personal data that a
     deletion request would need to remove."""
@@ -46,6 +48,8 @@ async def record_approval(
         "approvers": [campaign.approved_by],
         "approved_at": campaign.approved_at,
     }
+    if by is not None and by.kind != "user":  # the approver is accountable; the log says through what
+        data["approved_via"] = {"kind": by.kind, "id": by.id}
     index = await trust_log.append(
         session, trust_log.Record(EntryKind.APPROVAL, data, workspace_id=campaign.workspace_id)
     )

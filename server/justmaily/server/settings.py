@@ -79,7 +79,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     # relays a workspace's admins add through the API.
     smtp_relays: str = ""
     # Concurrent SMTP transactions of the sending process: each waits for round trips, so more
-    # connections hide latency (8: ~330 msg/s, 32: ~610 msg/s into a local sink; bench/delivery.py).
+    # connections hide latency (16: ~600-690 msg/s, 32: ~700-780 msg/s to a local sink; docs/delivery.md).
     smtp_connections: PositiveInt = 16
     smtp_timeout_seconds: PositiveSeconds = 30.0
     # 0 = no limit. The per-domain limit protects receivers (and our reputation) from bursts.

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -106,6 +107,13 @@ class OutboxMessage(Base):
         UniqueConstraint("send_id", "contact_id"),
         Index("ix_outbox_due", "state", "next_attempt_at"),
         Index("ix_outbox_send_state", "send_id", "state"),
+        # Few rows: counting a big send's in-doubt messages must not read all of its rows.
+        Index(
+            "ix_outbox_in_doubt",
+            "send_id",
+            sqlite_where=text("in_doubt = 1"),
+            postgresql_where=text("in_doubt"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)

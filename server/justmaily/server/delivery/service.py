@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -39,6 +39,13 @@ from justmaily.shared.delivery import EventKind, MessageState, SendStatus
 from justmaily.shared.problems import FieldError
 
 _PAUSABLE = frozenset({SendStatus.SCHEDULED, SendStatus.SENDING})
+_ENGAGEMENT = (
+    EventKind.OPENED,
+    EventKind.CLICKED,
+    EventKind.BOUNCED,
+    EventKind.COMPLAINED,
+    EventKind.UNSUBSCRIBED,
+)
 _CANCELLABLE = frozenset({SendStatus.SCHEDULED, SendStatus.SENDING, SendStatus.PAUSED})
 
 
@@ -183,13 +190,15 @@ class SendService:
             ).all()
         )
         in_doubt = await self.session.scalar(
-            select(func.count()).where(OutboxMessage.send_id == send.id, OutboxMessage.in_doubt.is_(True))
+            select(func.count()).where(OutboxMessage.send_id == send.id, OutboxMessage.in_doubt == true())
         )
+        # Engagement only: "sent" events (one per message) are counted by the outbox's states,
+        # and reading them would make every progress poll of a big send scan them all.
         events = dict(
             (
                 await self.session.execute(
                     select(MessageEvent.kind, func.count(func.distinct(MessageEvent.contact_id)))
-                    .where(MessageEvent.send_id == send.id)
+                    .where(MessageEvent.send_id == send.id, MessageEvent.kind.in_(_ENGAGEMENT))
                     .group_by(MessageEvent.kind)
                 )
             ).all()

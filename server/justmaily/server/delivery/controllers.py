@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from litestar import Controller, delete, get, post, put
@@ -13,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from justmaily.server.campaigns.ports import CampaignDocument
 from justmaily.server.db.session import transaction
 from justmaily.server.delivery import examples
+from justmaily.server.delivery.models import Send
 from justmaily.server.delivery.service import DeliverySetup, SendService
 from justmaily.server.http.openapi import body, ok, problems
 from justmaily.server.http.policy import requires
@@ -29,6 +31,16 @@ def _sends(request: AuthedRequest, session: AsyncSession) -> SendService:
 def _setup(request: AuthedRequest, session: AsyncSession) -> DeliverySetup:
     state = request.app.state
     return DeliverySetup(session, state.settings, state.secrets, request.user.workspace_id)
+
+
+async def _change_send(request: AuthedRequest, change: Callable[[SendService], Awaitable[Send]]) -> wire.Send:
+    """Apply `change` to a send in a transaction of its own, then wake the sender: after the
+    commit, so the sender sees the change."""
+    async with transaction(request.app.state.database) as session:
+        service = _sends(request, session)
+        view = await service.view(await change(service))
+    _wake_sender(request)
+    return view
 
 
 def _wake_sender(request: AuthedRequest) -> None:
@@ -131,11 +143,7 @@ class SendsController(Controller):
         summary="Pause a send (messages already handed to a relay are out)",
     )
     async def pause_send(self, request: AuthedRequest, send_id: FromPath[uuid.UUID]) -> wire.Send:
-        async with transaction(request.app.state.database) as session:
-            service = _sends(request, session)
-            view = await service.view(await service.pause(request.user, send_id))
-        _wake_sender(request)  # after the commit, so the sender sees the change
-        return view
+        return await _change_send(request, lambda service: service.pause(request.user, send_id))
 
     @post(
         "/resume",
@@ -145,11 +153,7 @@ class SendsController(Controller):
         summary="Resume a paused send",
     )
     async def resume_send(self, request: AuthedRequest, send_id: FromPath[uuid.UUID]) -> wire.Send:
-        async with transaction(request.app.state.database) as session:
-            service = _sends(request, session)
-            view = await service.view(await service.resume(request.user, send_id))
-        _wake_sender(request)  # after the commit, so the sender sees the change
-        return view
+        return await _change_send(request, lambda service: service.resume(request.user, send_id))
 
     @post(
         "/winner",
@@ -164,11 +168,7 @@ class SendsController(Controller):
         send_id: FromPath[uuid.UUID],
         data: Annotated[wire.WinnerChoice, body("the second subject wins", {"variant": 1})],
     ) -> wire.Send:
-        async with transaction(request.app.state.database) as session:
-            service = _sends(request, session)
-            view = await service.view(await service.choose_winner(request.user, send_id, data))
-        _wake_sender(request)  # after the commit, so the sender sees the change
-        return view
+        return await _change_send(request, lambda service: service.choose_winner(request.user, send_id, data))
 
     @post(
         "/cancel",
@@ -178,11 +178,7 @@ class SendsController(Controller):
         summary="Cancel a send: no further messages go out; the campaign is cancelled",
     )
     async def cancel_send(self, request: AuthedRequest, send_id: FromPath[uuid.UUID]) -> wire.Send:
-        async with transaction(request.app.state.database) as session:
-            service = _sends(request, session)
-            view = await service.view(await service.cancel(request.user, send_id))
-        _wake_sender(request)  # after the commit, so the sender sees the change
-        return view
+        return await _change_send(request, lambda service: service.cancel(request.user, send_id))
 
 
 class DeliverySetupController(Controller):

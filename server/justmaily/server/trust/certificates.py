@@ -12,7 +12,6 @@ import hashlib
 import uuid
 from datetime import datetime
 
-from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -166,7 +165,3 @@ def view(row: CertificateRow, now: datetime | None = None) -> wire.CampaignCerti
         revoked_at=row.revoked_at,
         revocation_reason=row.revocation_reason,
     )
-
-
-def parse(row: CertificateRow) -> x509.Certificate:
-    return x509.load_pem_x509_certificate(row.pem.encode("ascii"))

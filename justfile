@@ -19,8 +19,9 @@ demo host="127.0.0.1" port="8000":
 serve *args:
     {{venv}}/bin/justmaily serve {{args}}
 
-# The whole test suite: lint, layering, every test on SQLite and PostgreSQL, and headless server tests
-test: lint pytest test-headless
+# The whole test suite: lint and layering, then every test once: the server's SQLite tests in the
+# environment without Qt (test-headless), everything else (desktop, PostgreSQL) in the full one
+test: lint (pytest "-m 'not headless'") test-headless
 
 # Style, types and layering
 lint:
@@ -37,13 +38,13 @@ pytest *args: js-deps
 js-deps:
     PATH="{{venv}}/bin:$PATH" npm ci --prefix tests/js --no-audit --no-fund --silent
 
-# The server's tests (on SQLite; the full run covers PostgreSQL) in an environment without Qt:
-# proves the server is headless
+# The server's tests on SQLite (those marked `headless`) in an environment without Qt: proves the
+# server is headless
 test-headless *args: js-deps
     UV_PROJECT_ENVIRONMENT={{headless}} {{venv}}/bin/uv sync --locked --extra dev --quiet
     {{headless}}/bin/python -c "import importlib.util as u, sys; sys.exit(u.find_spec('PySide6') is not None)" \
         || { echo "PySide6 must not be installed in the headless environment"; exit 1; }
-    {{headless}}/bin/pytest -p no:pytest-qt -m "not postgres" tests/server tests/shared {{args}}
+    {{headless}}/bin/pytest -p no:pytest-qt -m headless tests/server tests/shared {{args}}
 
 # Format the code
 fmt:

@@ -269,6 +269,18 @@ async def audience_page(
     limit: int,
 ) -> list[uuid.UUID]:
     """The next `limit` sendable contact ids of a list or segment, in id order."""
+    query = audience_page_query(workspace_id, list_id=list_id, where=where, after=after, limit=limit)
+    return list(await session.scalars(query))
+
+
+def audience_page_query(
+    workspace_id: uuid.UUID,
+    *,
+    list_id: uuid.UUID | None,
+    where: ColumnElement[bool] | None,
+    after: uuid.UUID | None,
+    limit: int,
+) -> Select[Any]:
     query = (
         _contacts_of(workspace_id, list_id, where)
         .with_only_columns(Contact.id)
@@ -276,7 +288,7 @@ async def audience_page(
     )
     if after is not None:
         query = query.where(Contact.id > after)
-    return list(await session.scalars(query.order_by(Contact.id).limit(limit)))
+    return query.order_by(Contact.id).limit(limit)
 
 
 async def audience_size(

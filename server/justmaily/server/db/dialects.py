@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import ColumnElement
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 
 def insert_or_ignore(session: AsyncSession, entity: Any) -> postgresql.Insert | sqlite.Insert:
@@ -14,3 +18,29 @@ def insert_or_ignore(session: AsyncSession, entity: Any) -> postgresql.Insert | 
     if session.get_bind().dialect.name == "postgresql":
         return postgresql.insert(entity).on_conflict_do_nothing()
     return sqlite.insert(entity).on_conflict_do_nothing()
+
+
+class unindexed(FunctionElement[Any]):  # noqa: N801 (an SQL construct, named as SQLAlchemy's are)
+    """A column that SQLite's planner must not pick an index for: `+column` (SQLite's documented
+    way, "The SQLite Query Optimizer Overview" 7.1), the plain column elsewhere.
+
+    Without statistics SQLite may prefer an index on a low-selectivity column (an outbox state)
+    over the primary key in `id IN (…) AND state = …`, and then reads every queued message: at
+    100,000 queued, 25 ms for a statement that touches six rows.
+    """
+
+    inherit_cache = True
+
+    def __init__(self, column: ColumnElement[Any]) -> None:
+        super().__init__(column)
+        self.type = column.type
+
+
+@compiles(unindexed)
+def _unindexed(element: unindexed, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(element.clauses, **kw)
+
+
+@compiles(unindexed, "sqlite")
+def _unindexed_sqlite(element: unindexed, compiler: SQLCompiler, **kw: Any) -> str:
+    return "+" + compiler.process(element.clauses, **kw)

@@ -9,12 +9,14 @@ canonicalized once however many keys sign it, and `cryptography` (OpenSSL) makes
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import enum
 import hashlib
 import re
 import time
 from collections.abc import Sequence
+from concurrent.futures import Executor
 
 import dkim as dkimpy
 import msgspec
@@ -138,6 +140,15 @@ class DkimSigner:
         """As `sign`, and the body hash the signatures carry (bh=, base64): the body's evidence."""
         signing = self._prepare(message)
         return signing.assemble(signing.compute()), signing.body_hash
+
+    async def signed_on(self, threads: Executor, message: bytes) -> tuple[bytes, str]:
+        """As `signed`, with the signatures made on `threads`. OpenSSL lets go of the GIL while it
+        signs, so the event loop goes on meanwhile: an RSA-2048 signature (~0.4 ms) was a third of a
+        sending process's event-loop time. (An executor rather than anyio's `to_thread`: half the
+        event loop's overhead per call, ~20 µs, measured.)"""
+        signing = self._prepare(message)
+        signatures = await asyncio.get_running_loop().run_in_executor(threads, signing.compute)
+        return signing.assemble(signatures), signing.body_hash
 
     def _prepare(self, message: bytes) -> Signing:
         """Canonicalize and hash once for all keys; `Signing` makes the signatures and fields."""

@@ -17,12 +17,13 @@ from typing import cast
 
 import anyio
 import structlog
-from sqlalchemy import Table, bindparam, insert, update
+from sqlalchemy import Table, Update, bindparam, insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from justmaily.server.audiences import repository
 from justmaily.server.audiences.repository import RecipientRow
 from justmaily.server.db.base import utcnow
+from justmaily.server.db.dialects import unindexed
 from justmaily.server.db.engine import Database
 from justmaily.server.delivery.models import MessageEvent, OutboxMessage
 from justmaily.shared.audiences import SuppressionReason
@@ -41,6 +42,18 @@ class Change(enum.Enum):
     RETRY = "retry"
     FAILED = "failed"
     SUPPRESSED = "suppressed"
+
+
+def hand_off(ids: list[uuid.UUID]) -> Update:
+    """Mark these messages as in a relay's hands; returns the ids of those still queued (the rest
+    were cancelled since their claim and must not go out). Found by primary key, never through
+    the index on states, which would read every queued message."""
+    return (
+        update(_OUTBOX)
+        .where(_OUTBOX.c.id.in_(ids), unindexed(_OUTBOX.c.state) == MessageState.QUEUED)
+        .values(state=MessageState.SENDING, attempts=_OUTBOX.c.attempts + 1)
+        .returning(_OUTBOX.c.id)
+    )
 
 
 @dataclass
@@ -154,16 +167,7 @@ class OutboxWriter:
             by_change.setdefault(pending.change, []).append(pending)
         if items := by_change.get(Change.HANDING_OFF):
             # Only a message still queued may go out: a cancel since its claim has the last word.
-            handed = set(
-                await session.scalars(
-                    update(_OUTBOX)
-                    .where(
-                        _OUTBOX.c.id.in_([p.job.id for p in items]), _OUTBOX.c.state == MessageState.QUEUED
-                    )
-                    .values(state=MessageState.SENDING, attempts=_OUTBOX.c.attempts + 1)
-                    .returning(_OUTBOX.c.id)
-                )
-            )
+            handed = set(await session.scalars(hand_off([p.job.id for p in items])))
             for p in items:
                 p.accepted = p.job.id in handed
         if items := by_change.get(Change.SENT):

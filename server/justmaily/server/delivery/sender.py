@@ -12,6 +12,7 @@ import dataclasses
 import ssl
 import uuid
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from email.utils import parseaddr
@@ -68,6 +69,9 @@ _LEASE_CHECK_SECONDS = 2.0
 # A throttled message waits a twelfth of the first retry delay (5 s by default): the relay is
 # fine, only busy, and the adaptive rate already slows what follows.
 _THROTTLE_FRACTION = 12
+# DKIM signatures are made off the event loop (OpenSSL releases the GIL); two cores, and a
+# thread more, so that one waiting for the GIL to hand its signature back does not idle a core.
+_SIGNING_THREADS = 3
 
 
 class SendBlockedError(Exception):
@@ -126,6 +130,7 @@ class Sender:
             database, settings, tokens, secrets, self._confirmation_relay
         )
         self._confirmation_connections: dict[str, RelayConnection] = {}
+        self._signing_threads = ThreadPoolExecutor(_SIGNING_THREADS, thread_name_prefix="dkim")
 
     def wake(self) -> None:
         """Look for work now (a send was created, resumed or changed; relays may have changed)."""
@@ -147,6 +152,7 @@ class Sender:
                     with anyio.move_on_after(5):
                         await self._stopping.wait()
         finally:
+            self._signing_threads.shutdown(wait=False)
             self._stopped.set()
 
     async def stop(self) -> None:
@@ -583,7 +589,7 @@ class Sender:
             self._writer.suppressed(job, reason=job.to.blocked)
             return
         try:
-            message, body_hash = plan.signer.signed(self._message(plan, job))
+            message, body_hash = await plan.signer.signed_on(self._signing_threads, self._message(plan, job))
         except (ContentError, MessageError) as exc:
             self._writer.failed_for_good(job, error=str(exc))
             return

@@ -40,6 +40,10 @@ def test_demo_server_serves_the_seeded_workspace_and_logs_json(settings: Setting
             f"{server.url}/api/campaigns", json={"name": "From the test"}, headers=headers, timeout=10
         )
         assert created.status_code == 201
+        # uvicorn picked uvloop for the event loop (the sender's limit: docs/delivery.md)
+        assert server.process is not None
+        loaded = Path(f"/proc/{server.process.pid}/maps").read_text()
+        assert "/uvloop/loop." in loaded
     finally:
         # uvicorn shuts down gracefully, then re-raises the signal so the exit status tells why.
         assert server.stop() in (0, -signal.SIGTERM)

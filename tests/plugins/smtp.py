@@ -49,6 +49,9 @@ class SmtpSink:
     transient_rcpt: dict[str, int] = field(default_factory=dict)
     mail_reply: str | None = None  # e.g. "451 4.7.1 slow down" for MAIL FROM…
     mail_reply_times: int = 1_000_000  # …this many times, then accepted
+    # Offer PIPELINING (RFC 2920), as most relays do, so the sender pipelines; False: the sender's
+    # command-by-command path. aiosmtpd reads pipelined commands in order whether it offers it or not.
+    pipelining: bool = True
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -69,6 +72,14 @@ class SmtpSink:
         raise AssertionError(f"the sink got {len(self.received)} messages, not {count}, in {timeout} s")
 
     # aiosmtpd handler hooks
+
+    async def handle_EHLO(  # noqa: N802
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname  # what aiosmtpd does itself when no hook replaces its reply
+        if self.pipelining:
+            responses.insert(-1, "250-PIPELINING")
+        return responses
 
     async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:  # noqa: N802
         with self.lock:

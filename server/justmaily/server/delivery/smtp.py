@@ -1,24 +1,30 @@
-"""One SMTP transaction through aiosmtplib, and what its outcome means for the message.
+"""One SMTP transaction, and what its outcome means for the message.
 
-The transaction is split so the caller can record "handed to the relay" durably between the
-envelope (MAIL FROM, RCPT TO) and DATA: only a crash after that point leaves doubt whether the
-relay has the message (docs/delivery.md, "Exactly once").
+aiosmtplib opens the connection (TLS, EHLO, AUTH). A relay that offers PIPELINING then gets the
+envelope and DATA in one write (`pipelining.py`); others get aiosmtplib's command-by-command
+transaction. Either way the caller records "handed to the relay" durably before the content goes
+out: only a crash after that point leaves doubt whether the relay has the message
+(docs/delivery.md, "Exactly once").
 """
 
 from __future__ import annotations
 
 import enum
+import re
 import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import aiosmtplib
 
+from justmaily.server.delivery.pipelining import Pipeline
 from justmaily.server.delivery.relays import RelayConfig
 
 # Replies by which relays ask senders to slow down (RFC 5321 421; 451/454 as Gmail, SES and
 # Microsoft use them for rate limits).
 THROTTLE_CODES = frozenset({421, 451, 454})
+_LONE_CR_OR_LF = re.compile(rb"\r\n|\r|\n")
+_NOT_IN_ADDRESS = re.compile(r"[\x00-\x20<>\x7f]")
 
 
 class Outcome(enum.Enum):
@@ -45,19 +51,38 @@ class RelayConnection:
         self._timeout = timeout
         self._tls_context = tls_context
         self._smtp: aiosmtplib.SMTP | None = None
+        self._pipeline: Pipeline | None = None
 
     async def transaction(
         self, sender: str, recipient: str, message: bytes, before_data: Callable[[], Awaitable[bool]]
     ) -> Result:
         try:
-            smtp = await self._connected()
+            link = await self._connected()
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             await self.close()
             return Result(Outcome.RELAY_FAILED, f"cannot connect to {self.relay.url}: {_describe(exc)}")
+        if isinstance(link, Pipeline):
+            return await self._pipelined(link, sender, recipient, message, before_data)
+        return await self._one_by_one(link, sender, recipient, message, before_data)
+
+    async def _one_by_one(
+        self,
+        smtp: aiosmtplib.SMTP,
+        sender: str,
+        recipient: str,
+        message: bytes,
+        before_data: Callable[[], Awaitable[bool]],
+    ) -> Result:
+        """A command, its reply, the next command: for relays without PIPELINING."""
         refused = await self._envelope(smtp, sender, recipient)
         if refused is not None:
             return refused
-        if not await before_data():
+        try:
+            handed_off = await before_data()
+        except BaseException:
+            self._drop()  # mid-transaction: a next MAIL on this session would be refused
+            raise
+        if not handed_off:
             return await self._withdraw(smtp)
         try:
             response = await smtp.data(message)
@@ -68,6 +93,70 @@ class RelayConnection:
             await self.close()
             return Result(Outcome.IN_DOUBT, f"connection lost during DATA: {_describe(exc)}")
         return Result(Outcome.SENT, f"{response.code} {response.message}"[:500])
+
+    async def _pipelined(
+        self,
+        pipeline: Pipeline,
+        sender: str,
+        recipient: str,
+        message: bytes,
+        before_data: Callable[[], Awaitable[bool]],
+    ) -> Result:
+        """MAIL FROM, RCPT TO and DATA in one write; the content once the hand-off is stored."""
+        refused = await self._pipelined_envelope(pipeline, sender, recipient)
+        if refused is not None:
+            return refused
+        try:
+            handed_off = await before_data()
+        except BaseException:
+            self._drop()  # the relay waits for content that will not come
+            raise
+        if not handed_off:
+            self._drop()  # in the middle of DATA, dropping the connection is the only way back
+            return Result(Outcome.WITHDRAWN, "cancelled before it was sent")
+        try:
+            pipeline.write(_dot_stuffed(message))
+            (reply,) = await pipeline.replies(1)
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            self._drop()
+            return Result(Outcome.IN_DOUBT, f"connection lost during DATA: {_describe(exc)}")
+        if reply.code != 250:
+            if reply.code == 421:
+                await self.close()
+            return _refused(aiosmtplib.SMTPResponseException(reply.code, reply.message), stage="DATA")
+        return Result(Outcome.SENT, f"{reply.code} {reply.message}"[:500])
+
+    async def _pipelined_envelope(self, pipeline: Pipeline, sender: str, recipient: str) -> Result | None:
+        """MAIL FROM, RCPT TO, DATA; a Result if the relay refused or went away, else None (the
+        relay waits for the content)."""
+        if _NOT_IN_ADDRESS.search(sender) or _NOT_IN_ADDRESS.search(recipient):
+            return Result(Outcome.PERMANENT, f"not an address SMTP can carry: {sender!r} → {recipient!r}")
+        commands = b"MAIL FROM:<%b>\r\nRCPT TO:<%b>\r\nDATA\r\n" % (sender.encode(), recipient.encode())
+        try:
+            pipeline.write(commands)
+            mail, rcpt, data = await pipeline.replies(3)
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            self._drop()
+            return Result(Outcome.RELAY_FAILED, f"{self.relay.url} dropped the connection: {_describe(exc)}")
+        expected = ((mail, "MAIL", (250,)), (rcpt, "RCPT", (250, 251)), (data, "DATA", (354,)))
+        for reply, stage, good in expected:
+            if reply.code not in good:
+                if data.code == 354:  # content wanted for a refused envelope: only dropping ends it
+                    self._drop()
+                else:
+                    await self._reset_pipeline(pipeline, reply.code)
+                return _refused(aiosmtplib.SMTPResponseException(reply.code, reply.message), stage=stage)
+        return None
+
+    async def _reset_pipeline(self, pipeline: Pipeline, code: int) -> None:
+        if code == 421:  # the relay is closing the session
+            await self.close()
+            return
+        try:
+            pipeline.write(b"RSET\r\n")
+            await pipeline.replies(1)
+        except (aiosmtplib.SMTPException, OSError, TimeoutError):
+            self._drop()
 
     async def _envelope(self, smtp: aiosmtplib.SMTP, sender: str, recipient: str) -> Result | None:
         """MAIL FROM and RCPT TO; a Result if the relay refused or went away, else None."""
@@ -91,16 +180,37 @@ class RelayConnection:
         return Result(Outcome.WITHDRAWN, "cancelled before it was sent")
 
     async def close(self) -> None:
+        """End the session politely (QUIT), between transactions."""
         smtp, self._smtp = self._smtp, None
         if smtp is not None and smtp.is_connected:
             try:
                 await smtp.quit(timeout=2)
             except (aiosmtplib.SMTPException, OSError, TimeoutError):
                 smtp.close()
+        pipeline, self._pipeline = self._pipeline, None
+        if pipeline is not None and pipeline.is_connected:
+            try:
+                pipeline.write(b"QUIT\r\n")
+                await pipeline.replies(1)
+            except (aiosmtplib.SMTPException, OSError, TimeoutError):
+                pass
+            pipeline.close()
 
-    async def _connected(self) -> aiosmtplib.SMTP:
+    def _drop(self) -> None:
+        """End the session at once, without QUIT (mid-transaction, or when it is broken)."""
+        smtp, self._smtp = self._smtp, None
+        if smtp is not None:
+            smtp.close()
+        pipeline, self._pipeline = self._pipeline, None
+        if pipeline is not None:
+            pipeline.abort()
+
+    async def _connected(self) -> aiosmtplib.SMTP | Pipeline:
+        if self._pipeline is not None and self._pipeline.is_connected:
+            return self._pipeline
         if self._smtp is not None and self._smtp.is_connected:
             return self._smtp
+        self._pipeline = None
         relay = self.relay
         smtp = aiosmtplib.SMTP(
             hostname=relay.host,
@@ -113,6 +223,14 @@ class RelayConnection:
             password=relay.password or None,
         )
         await smtp.connect()
+        if smtp.is_ehlo_or_helo_needed:  # neither TLS nor AUTH needed it: its extensions are unknown
+            try:
+                await smtp.ehlo()
+            except aiosmtplib.SMTPHeloError:
+                await smtp.helo()
+        if smtp.supports_extension("pipelining"):
+            self._pipeline = Pipeline.take_over(smtp, self._timeout)
+            return self._pipeline
         self._smtp = smtp
         return smtp
 
@@ -137,6 +255,19 @@ def _refused(exc: aiosmtplib.SMTPResponseException, *, stage: str) -> Result:
     if 500 <= exc.code < 600:
         return Result(Outcome.PERMANENT, detail)
     return Result(Outcome.RETRY, detail)
+
+
+def _dot_stuffed(message: bytes) -> bytes:
+    """The content as DATA carries it (RFC 5321 4.5.2): CRLF line endings, a leading "." doubled,
+    and the final ".". As aiosmtplib's `data()` does, for the pipelined path."""
+    if message.count(b"\n") != message.count(b"\r\n") or message.count(b"\r") != message.count(b"\r\n"):
+        message = _LONE_CR_OR_LF.sub(b"\r\n", message)
+    if not message.endswith(b"\r\n"):
+        message += b"\r\n"
+    stuffed = message.replace(b"\r\n.", b"\r\n..")
+    if stuffed.startswith(b"."):
+        stuffed = b"." + stuffed
+    return stuffed + b".\r\n"
 
 
 def _describe(exc: BaseException) -> str:

@@ -78,8 +78,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     # Comma-separated smtp:// or smtps:// relay URLs (credentials allowed), tried after the
     # relays a workspace's admins add through the API.
     smtp_relays: str = ""
-    # Concurrent SMTP transactions of the sending process: each waits for round trips, so more
-    # connections hide latency (16: ~600-690 msg/s, 32: ~700-780 msg/s to a local sink; docs/delivery.md).
+    # Concurrent SMTP transactions of the sending process: each waits for round trips and for its
+    # hand-off's commit, so more connections hide latency. To a local pipelining sink: 32 ~700,
+    # 64 ~900, 128 ~1,000 msg/s (docs/delivery.md). 16 is what most relays accept from one client.
     smtp_connections: PositiveInt = 16
     smtp_timeout_seconds: PositiveSeconds = 30.0
     # 0 = no limit. The per-domain limit protects receivers (and our reputation) from bursts.

@@ -4,15 +4,25 @@ command, with every outcome the sender acts on."""
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import ssl
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+from aiosmtpd.controller import Controller
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from justmaily.server.delivery.pipelining import Pipeline
 from justmaily.server.delivery.relays import parse_relay_url
 from justmaily.server.delivery.smtp import Outcome, RelayConnection, _dot_stuffed
 from tests.plugins.smtp import SmtpSink, start_sink
+from tests.support.server_process import free_port
 
 SENDER = "news@acme.example"
 MESSAGE = b"From: news@acme.example\r\nTo: ada@example.com\r\nSubject: Hi\r\n\r\nHello\r\n.a dot\r\n"
@@ -123,6 +133,68 @@ async def test_a_relay_lost_during_data_leaves_the_message_in_doubt(pipelining: 
         await connection.close()
         controller.stop()
     assert result.outcome is Outcome.IN_DOUBT, result
+
+
+@pytest.fixture
+def tls_contexts(tmp_path: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """A relay's server context with a self-signed certificate for 127.0.0.1, and a client
+    context that trusts it (and nothing else)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "relay.test")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_pem = certificate.public_bytes(serialization.Encoding.PEM)
+    (tmp_path / "cert.pem").write_bytes(cert_pem)
+    (tmp_path / "key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    return server, ssl.create_default_context(cadata=cert_pem.decode())
+
+
+@pytest.mark.parametrize("implicit", [False, True], ids=["starttls", "smtps"])
+async def test_pipelining_goes_on_inside_tls(
+    implicit: bool, tls_contexts: tuple[ssl.SSLContext, ssl.SSLContext]
+) -> None:
+    server_context, client_context = tls_contexts
+    sink = SmtpSink(port=free_port())
+    if implicit:
+        controller = Controller(sink, hostname=sink.host, port=sink.port, ssl_context=server_context)
+    else:
+        controller = Controller(
+            sink, hostname=sink.host, port=sink.port, tls_context=server_context, require_starttls=True
+        )
+    controller.start()
+    url = f"{'smtps' if implicit else 'smtp'}://{sink.host}:{sink.port}"
+    connection = RelayConnection(
+        parse_relay_url(url, name="tls", priority=0), timeout=5, tls_context=client_context
+    )
+    try:
+        for name in ("ada", "bob"):
+            result = await connection.transaction(SENDER, f"{name}@example.com", MESSAGE, handed_off)
+            assert result.outcome is Outcome.SENT, result
+        assert connection._pipeline is not None
+        assert connection._pipeline._transport.get_extra_info("ssl_object") is not None
+    finally:
+        await connection.close()
+        controller.stop()
+    assert sink.recipients() == ["ada@example.com", "bob@example.com"]
 
 
 class _Transport(asyncio.Transport):

@@ -106,17 +106,21 @@ class Pipeline(asyncio.Protocol):
         return None
 
     def eof_received(self) -> bool:
-        self._fail(aiosmtplib.SMTPServerDisconnected("the relay closed the connection"))
-        return False
+        self._end(aiosmtplib.SMTPServerDisconnected("the relay closed the connection"))
+        return False  # asyncio closes the transport (over TLS, with a proper shutdown)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._fail(aiosmtplib.SMTPServerDisconnected(f"connection lost: {exc or 'closed'}"))
+        self._end(aiosmtplib.SMTPServerDisconnected(f"connection lost: {exc or 'closed'}"))
 
     def _fail(self, exc: aiosmtplib.SMTPException) -> None:
+        """A reply we cannot read: the session is out of step, so it ends at once."""
+        self._end(exc)
+        self._transport.abort()
+
+    def _end(self, exc: aiosmtplib.SMTPException) -> None:
         if self._lost is None:
             self._lost = exc
         self._buffer.clear()
-        self._transport.abort()
         self._wake()
 
     def _wake(self) -> None:

@@ -191,3 +191,18 @@ async def test_a_relay_asking_to_slow_down_gets_every_message_later(
     assert sorted(smtp_sink.recipients()) == [f"p{i}@example.com" for i in range(3)]
     (relay,) = app.state.sender.relay_rates().values()
     assert relay is not None  # the relay had asked to slow down: it has a rate now
+
+
+@pytest.mark.backends("sqlite")
+async def test_a_send_is_done_as_soon_as_its_last_message_is_stored(
+    client: httpx.AsyncClient, team: Team, smtp_sink: SmtpSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not when the idle dispatcher next looks: with nothing to claim it sleeps, and the last
+    stored messages wake it."""
+    monkeypatch.setattr("justmaily.server.delivery.sender._IDLE_SECONDS", 60.0)
+    await set_up_sending(client, team, smtp_sink.url)
+    list_id = await add_contacts(client, team, PEOPLE[:2])
+    campaign_id = await approved_campaign(client, team, subject="Hi", body="Hello")
+    send = await start_send(client, team, campaign_id, list_id=list_id)
+    done = await wait_for_send(client, team[Role.VIEWER].headers, send["id"], within=20)
+    assert done["counts"]["sent"] == 2

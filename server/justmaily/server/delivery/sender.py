@@ -238,6 +238,9 @@ class Sender:
         # Not removed from `_inflight` here: a claim query running now may have read these rows
         # before their change was committed. The next claim removes them before it queries.
         self._settled.extend(ids)
+        # An idle dispatcher looks again now: these may be the last of a send (which is then
+        # done at once, not up to _IDLE_SECONDS later) or due again (a retry).
+        self._wake.set()
 
     async def _recover(self) -> None:
         """Messages handed to a relay when the last sender died may be out: send them again."""

@@ -9,6 +9,7 @@ out: only a crash after that point leaves doubt whether the relay has the messag
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import re
 import ssl
@@ -191,7 +192,8 @@ class RelayConnection:
         if pipeline is not None and pipeline.is_connected:
             try:
                 pipeline.write(b"QUIT\r\n")
-                await pipeline.replies(1)
+                async with asyncio.timeout(2):  # as for aiosmtplib's quit above: stopping waits
+                    await pipeline.replies(1)
             except (aiosmtplib.SMTPException, OSError, TimeoutError):
                 pass
             pipeline.close()

@@ -63,58 +63,36 @@ class RelayConnection:
             await self.close()
             return Result(Outcome.RELAY_FAILED, f"cannot connect to {self.relay.url}: {_describe(exc)}")
         if isinstance(link, Pipeline):
-            return await self._pipelined(link, sender, recipient, message, before_data)
-        return await self._one_by_one(link, sender, recipient, message, before_data)
-
-    async def _one_by_one(
-        self,
-        smtp: aiosmtplib.SMTP,
-        sender: str,
-        recipient: str,
-        message: bytes,
-        before_data: Callable[[], Awaitable[bool]],
-    ) -> Result:
-        """A command, its reply, the next command: for relays without PIPELINING."""
-        refused = await self._envelope(smtp, sender, recipient)
+            refused = await self._pipelined_envelope(link, sender, recipient)
+        else:
+            refused = await self._envelope(link, sender, recipient)
         if refused is not None:
             return refused
         try:
             handed_off = await before_data()
         except BaseException:
-            self._drop()  # mid-transaction: a next MAIL on this session would be refused
+            self._drop()  # mid-transaction (mid-DATA when pipelined): this session cannot go on
             raise
         if not handed_off:
-            return await self._withdraw(smtp)
+            return await self._withdraw(link)
+        if isinstance(link, Pipeline):
+            return await self._pipelined_content(link, message)
+        return await self._data(link, message)
+
+    async def _data(self, smtp: aiosmtplib.SMTP, message: bytes) -> Result:
+        """DATA and the content, command by command (a relay without PIPELINING)."""
         try:
             response = await smtp.data(message)
         except aiosmtplib.SMTPResponseException as exc:
-            await self._reset_after(exc)
+            await self._reset_after(exc.code)
             return _refused(exc, stage="DATA")
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             await self.close()
             return Result(Outcome.IN_DOUBT, f"connection lost during DATA: {_describe(exc)}")
         return Result(Outcome.SENT, f"{response.code} {response.message}"[:500])
 
-    async def _pipelined(
-        self,
-        pipeline: Pipeline,
-        sender: str,
-        recipient: str,
-        message: bytes,
-        before_data: Callable[[], Awaitable[bool]],
-    ) -> Result:
-        """MAIL FROM, RCPT TO and DATA in one write; the content once the hand-off is stored."""
-        refused = await self._pipelined_envelope(pipeline, sender, recipient)
-        if refused is not None:
-            return refused
-        try:
-            handed_off = await before_data()
-        except BaseException:
-            self._drop()  # the relay waits for content that will not come
-            raise
-        if not handed_off:
-            self._drop()  # in the middle of DATA, dropping the connection is the only way back
-            return Result(Outcome.WITHDRAWN, "cancelled before it was sent")
+    async def _pipelined_content(self, pipeline: Pipeline, message: bytes) -> Result:
+        """The content, after the relay's 354 to the pipelined DATA."""
         try:
             pipeline.write(_dot_stuffed(message))
             (reply,) = await pipeline.replies(1)
@@ -128,8 +106,8 @@ class RelayConnection:
         return Result(Outcome.SENT, f"{reply.code} {reply.message}"[:500])
 
     async def _pipelined_envelope(self, pipeline: Pipeline, sender: str, recipient: str) -> Result | None:
-        """MAIL FROM, RCPT TO, DATA; a Result if the relay refused or went away, else None (the
-        relay waits for the content)."""
+        """MAIL FROM, RCPT TO and DATA in one write; a Result if the relay refused or went away,
+        else None (the relay waits for the content)."""
         if _NOT_IN_ADDRESS.search(sender) or _NOT_IN_ADDRESS.search(recipient):
             return Result(Outcome.PERMANENT, f"not an address SMTP can carry: {sender!r} → {recipient!r}")
         commands = b"MAIL FROM:<%b>\r\nRCPT TO:<%b>\r\nDATA\r\n" % (sender.encode(), recipient.encode())
@@ -145,19 +123,9 @@ class RelayConnection:
                 if data.code == 354:  # content wanted for a refused envelope: only dropping ends it
                     self._drop()
                 else:
-                    await self._reset_pipeline(pipeline, reply.code)
+                    await self._reset_after(reply.code)
                 return _refused(aiosmtplib.SMTPResponseException(reply.code, reply.message), stage=stage)
         return None
-
-    async def _reset_pipeline(self, pipeline: Pipeline, code: int) -> None:
-        if code == 421:  # the relay is closing the session
-            await self.close()
-            return
-        try:
-            pipeline.write(b"RSET\r\n")
-            await pipeline.replies(1)
-        except (aiosmtplib.SMTPException, OSError, TimeoutError):
-            self._drop()
 
     async def _envelope(self, smtp: aiosmtplib.SMTP, sender: str, recipient: str) -> Result | None:
         """MAIL FROM and RCPT TO; a Result if the relay refused or went away, else None."""
@@ -165,19 +133,22 @@ class RelayConnection:
             await smtp.mail(sender)
             await smtp.rcpt(recipient)
         except aiosmtplib.SMTPResponseException as exc:
-            await self._reset_after(exc)
+            await self._reset_after(exc.code)
             return _refused(exc, stage="MAIL" if isinstance(exc, aiosmtplib.SMTPSenderRefused) else "RCPT")
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             await self.close()
             return Result(Outcome.RELAY_FAILED, f"{self.relay.url} dropped the connection: {_describe(exc)}")
         return None
 
-    async def _withdraw(self, smtp: aiosmtplib.SMTP) -> Result:
-        """End the transaction without DATA: the message must not go out after all."""
-        try:
-            await smtp.rset()
-        except (aiosmtplib.SMTPException, OSError, TimeoutError):
-            await self.close()
+    async def _withdraw(self, link: aiosmtplib.SMTP | Pipeline) -> Result:
+        """End the transaction without the content: the message must not go out after all."""
+        if isinstance(link, Pipeline):
+            self._drop()  # in the middle of DATA, dropping the connection is the only way back
+        else:
+            try:
+                await link.rset()
+            except (aiosmtplib.SMTPException, OSError, TimeoutError):
+                await self.close()
         return Result(Outcome.WITHDRAWN, "cancelled before it was sent")
 
     async def close(self) -> None:
@@ -236,15 +207,22 @@ class RelayConnection:
         self._smtp = smtp
         return smtp
 
-    async def _reset_after(self, exc: aiosmtplib.SMTPResponseException) -> None:
-        # After a refusal the transaction must be reset before the next; 421 closes the session.
-        if exc.code == 421 or self._smtp is None:
+    async def _reset_after(self, code: int) -> None:
+        """After a refusal the transaction must be reset before the next; 421 closes the session."""
+        pipeline, smtp = self._pipeline, self._smtp
+        if code == 421:
             await self.close()
-            return
-        try:
-            await self._smtp.rset()
-        except (aiosmtplib.SMTPException, OSError, TimeoutError):
-            await self.close()
+        elif pipeline is not None:
+            try:
+                pipeline.write(b"RSET\r\n")
+                await pipeline.replies(1)
+            except (aiosmtplib.SMTPException, OSError, TimeoutError):
+                self._drop()
+        elif smtp is not None:
+            try:
+                await smtp.rset()
+            except (aiosmtplib.SMTPException, OSError, TimeoutError):
+                await self.close()
 
 
 def _refused(exc: aiosmtplib.SMTPResponseException, *, stage: str) -> Result:

@@ -5,7 +5,7 @@ The body's Markdown is rendered once per send (`prepare`), not once per recipien
 alone, and put back into the rendered HTML as Jinja. Links are numbered and routed through the
 click tracker by number, so a tracking URL can only ever redirect to a link of the approved
 content. Templates run in Jinja's sandbox: the body is written by many people and must not reach
-Python objects.
+Python objects, nor stall the server or fill its memory (`sandbox.py`: bounded time, size, work).
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from typing import Any
 
 from jinja2 import TemplateSyntaxError, meta
 from jinja2.exceptions import SecurityError, TemplateError
-from jinja2.sandbox import SandboxedEnvironment
 
+from justmaily.server.delivery.sandbox import BoundedSandbox, Limits, TemplateLimitError, render_bounded
 from justmaily.shared.collaboration import SUBJECT_VARIANTS
 from justmaily.shared.rendering import render_html, render_text
 
@@ -37,12 +37,27 @@ _HTML_FOOTER = (
 )
 
 
+# What rendering one part of one message may take (docs/delivery.md, "Personalisation"). A
+# preview runs in a worker thread; sending renders on the event loop, at about a thousand
+# messages a second, where a legitimate template takes well under a millisecond.
+PREVIEW_LIMITS = Limits(seconds=2.0)
+SENDING_LIMITS = Limits(seconds=0.25)
+
+
 class ContentError(ValueError):
     """The content cannot be sent as it is: a template error or an unknown merge field."""
 
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}")
         self.field, self.message = field, message
+
+
+class ContentLimitError(ContentError):
+    """A template goes past a limit of personalisation (`limit` names it): no contact can get it."""
+
+    def __init__(self, field: str, error: TemplateLimitError) -> None:
+        super().__init__(field, f"the template goes past a limit of personalisation: {error.message}")
+        self.limit = error.limit
 
 
 @dataclass(frozen=True)
@@ -81,8 +96,11 @@ class PreparedContent:
         self._text = _compile(_TEXT_ENV, "body", text)
         self._html = _compile(_HTML_ENV, "body", html_page)
 
-    def render(self, recipient: Recipient, urls: RecipientUrls, subject: int = 0) -> Rendered:
-        """Personalise for one recipient; `subject` picks a subject line of an A/B test."""
+    def render(
+        self, recipient: Recipient, urls: RecipientUrls, subject: int = 0, limits: Limits = SENDING_LIMITS
+    ) -> Rendered:
+        """Personalise for one recipient; `subject` picks a subject line of an A/B test.
+        Raises ContentLimitError if a template goes past `limits`, ContentError if it fails."""
         context = {
             **recipient.attributes,
             "email": recipient.email,
@@ -92,12 +110,17 @@ class PreparedContent:
             "_open_url": urls.open_pixel,
             "_click": urls.click,
         }
+        field = "subject"
         try:
+            subject_line = render_bounded(self._subjects[subject], context, limits)
+            field = "body"
             return Rendered(
-                subject=" ".join(self._subjects[subject].render(context).split()),
-                text=self._text.render(context),
-                html=self._html.render(context),
+                subject=" ".join(subject_line.split()),
+                text=render_bounded(self._text, context, limits),
+                html=render_bounded(self._html, context, limits),
             )
+        except TemplateLimitError as exc:
+            raise ContentLimitError(field, exc) from None
         except (TemplateError, ArithmeticError, TypeError, ValueError) as exc:
             raise ContentError("body", f"cannot personalise for this contact: {exc}") from None
 
@@ -137,17 +160,33 @@ def prepare(
     )
 
 
-_TEXT_ENV = SandboxedEnvironment(autoescape=False, keep_trailing_newline=True)
-_HTML_ENV = SandboxedEnvironment(autoescape=True, keep_trailing_newline=True)
+def preview(
+    content: Mapping[str, str], known_attributes: Iterable[str], recipient: Recipient, base_url: str
+) -> Rendered:
+    """The content as `recipient` would get it, its links not tracked: for a person to look at
+    (in a worker thread: compiling and rendering a big body takes a while)."""
+    prepared = prepare(content, known_attributes)
+    urls = RecipientUrls(
+        unsubscribe=f"{base_url}/unsubscribe",
+        open_pixel=f"{base_url}/open",
+        click=lambda n: prepared.links[n],
+    )
+    return prepared.render(recipient, urls, limits=PREVIEW_LIMITS)
 
 
-def _compile(env: SandboxedEnvironment, field: str, source: str) -> Any:
+_TEXT_ENV = BoundedSandbox(autoescape=False, keep_trailing_newline=True)
+_HTML_ENV = BoundedSandbox(autoescape=True, keep_trailing_newline=True)
+
+
+def _compile(env: BoundedSandbox, field: str, source: str) -> Any:
     try:
         return env.from_string(source)
     except TemplateSyntaxError as exc:
         raise ContentError(field, f"template error on line {exc.lineno}: {exc.message}") from None
     except SecurityError as exc:
         raise ContentError(field, f"not allowed in a template: {exc}") from None
+    except TemplateLimitError as exc:  # a constant folded while compiling
+        raise ContentLimitError(field, exc) from None
 
 
 def _check_fields(field: str, source: str, known: frozenset[str] | set[str]) -> None:

@@ -39,7 +39,13 @@ from justmaily.server.delivery.leader import Lease, LeaseLostError, sending_lock
 from justmaily.server.delivery.message import Envelope, MessageError, compose, new_message_id
 from justmaily.server.delivery.models import OutboxMessage, Relay, Send
 from justmaily.server.delivery.outbox import Job, OutboxWriter
-from justmaily.server.delivery.personalise import ContentError, PreparedContent, RecipientUrls, prepare
+from justmaily.server.delivery.personalise import (
+    ContentError,
+    ContentLimitError,
+    PreparedContent,
+    RecipientUrls,
+    prepare,
+)
 from justmaily.server.delivery.relays import (
     AdaptiveRate,
     CircuitBreaker,
@@ -593,6 +599,11 @@ class Sender:
             return
         try:
             message, body_hash = await plan.signer.signed_on(self._signing_threads, self._message(plan, job))
+        except ContentLimitError as exc:
+            # The template, not this contact: every message would stall the sender as long.
+            self._stored([job.id])  # stays queued
+            await self._pause(plan.send_id, f"the content cannot be sent: {exc}")
+            return
         except (ContentError, MessageError) as exc:
             self._writer.failed_for_good(job, error=str(exc))
             return

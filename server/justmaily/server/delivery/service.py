@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from datetime import datetime
 
+import anyio
 from sqlalchemy import func, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,7 +16,7 @@ from justmaily.server.audiences.service import AudienceService, segment_where
 from justmaily.server.campaigns.models import Campaign
 from justmaily.server.campaigns.service import CampaignService, check_transition, future_time, touch
 from justmaily.server.db.base import utcnow
-from justmaily.server.delivery import ab_testing
+from justmaily.server.delivery import ab_testing, personalise
 from justmaily.server.delivery.domains import address_domain, dns_records, find_domain, new_domain
 from justmaily.server.delivery.models import (
     MessageEvent,
@@ -24,7 +26,13 @@ from justmaily.server.delivery.models import (
     SendingDomain,
     WebhookSettings,
 )
-from justmaily.server.delivery.personalise import ContentError, Recipient, RecipientUrls, prepare
+from justmaily.server.delivery.personalise import (
+    PREVIEW_LIMITS,
+    ContentError,
+    ContentLimitError,
+    Recipient,
+    prepare,
+)
 from justmaily.server.delivery.relays import RelayUrlError, parse_relay_list, parse_relay_url
 from justmaily.server.delivery.secrets import SecretBox
 from justmaily.server.http.problems import ApiError, not_found
@@ -46,6 +54,8 @@ _ENGAGEMENT = (
     EventKind.COMPLAINED,
     EventKind.UNSUBSCRIBED,
 )
+# A preview's wait beyond its rendering limit, for the Markdown and compiling around it.
+_PREVIEW_GRACE_SECONDS = 2.0
 _CANCELLABLE = frozenset({SendStatus.SCHEDULED, SendStatus.SENDING, SendStatus.PAUSED})
 
 
@@ -148,17 +158,26 @@ class SendService:
         audiences = AudienceService(self.session, principal.workspace_id)
         contact = await audiences.contact(contact_id)
         frozen = {k: getattr(content, k) for k in ("sender", "subject", "preheader", "body")}
+        known = await repository.attribute_keys(self.session, principal.workspace_id)
+        person = Recipient(contact.email, contact.name, contact.attributes or {})
         base = self.settings.public_url.rstrip("/") + "/preview"
+        # Off the event loop: the rendering's own limits end it; this bounds the wait for the
+        # parts they do not cover (Markdown, compiling), whose thread is then left to finish.
         try:
-            prepared = prepare(frozen, await repository.attribute_keys(self.session, principal.workspace_id))
-            rendered = prepared.render(
-                Recipient(contact.email, contact.name, contact.attributes or {}),
-                RecipientUrls(
-                    unsubscribe=f"{base}/unsubscribe",
-                    open_pixel=f"{base}/open",
-                    click=lambda n: prepared.links[n],
-                ),
-            )
+            with anyio.fail_after(PREVIEW_LIMITS.seconds + _PREVIEW_GRACE_SECONDS):
+                rendered = await anyio.to_thread.run_sync(
+                    functools.partial(personalise.preview, frozen, known, person, base),
+                    abandon_on_cancel=True,
+                )
+        except TimeoutError:
+            message = f"the preview takes longer than {PREVIEW_LIMITS.seconds:g} s to render"
+            raise ApiError(
+                422, "template_limit", message, errors=[FieldError(field="body", message=message)]
+            ) from None
+        except ContentLimitError as exc:
+            raise ApiError(
+                422, "template_limit", str(exc), errors=[FieldError(field=exc.field, message=exc.message)]
+            ) from None
         except ContentError as exc:
             raise ApiError(
                 422, "invalid_content", str(exc), errors=[FieldError(field=exc.field, message=exc.message)]

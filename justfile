@@ -13,6 +13,7 @@ demo host="127.0.0.1" port="8000":
     @JUSTMAILY_LOG_FORMAT="${JUSTMAILY_LOG_FORMAT:-console}" \
     JUSTMAILY_DATA_DIR="${JUSTMAILY_DATA_DIR:-{{justfile_directory()}}/.justmaily}" \
     JUSTMAILY_PUBLIC_API_DOCS="${JUSTMAILY_PUBLIC_API_DOCS:-true}" \
+    JUSTMAILY_SMTP_ALLOW_PRIVATE_RELAYS="${JUSTMAILY_SMTP_ALLOW_PRIVATE_RELAYS:-true}" \
     {{venv}}/bin/justmaily serve --demo --host {{host}} --port {{port}}
 
 # Run the server with your own settings (JUSTMAILY_* variables)

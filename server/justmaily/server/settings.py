@@ -78,6 +78,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     # Comma-separated smtp:// or smtps:// relay URLs (credentials allowed), tried after the
     # relays a workspace's admins add through the API.
     smtp_relays: str = ""
+    # Relays that workspace admins add may point at loopback, link-local or private addresses
+    # (a test sink, a demo): off by default, so the API cannot be used to probe internal networks.
+    smtp_allow_private_relays: bool = False
     # Concurrent SMTP transactions of the sending process: each waits for round trips and for its
     # hand-off's commit, so more connections hide latency. To a local pipelining sink: 32 ~700,
     # 64 ~900, 128 ~1,000 msg/s (docs/delivery.md). 16 is what most relays accept from one client.

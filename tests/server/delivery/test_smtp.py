@@ -45,7 +45,9 @@ def relay(request: pytest.FixtureRequest) -> Iterator[SmtpSink]:
 
 
 def connection_to(sink: SmtpSink) -> RelayConnection:
-    return RelayConnection(parse_relay_url(sink.url, name="test", priority=0), timeout=5, tls_context=None)
+    return RelayConnection(
+        parse_relay_url(sink.url, name="test", priority=0, internal_allowed=True), timeout=5, tls_context=None
+    )
 
 
 async def handed_off() -> bool:
@@ -183,7 +185,9 @@ async def test_pipelining_goes_on_inside_tls(
     controller.start()
     url = f"{'smtps' if implicit else 'smtp'}://{sink.host}:{sink.port}"
     connection = RelayConnection(
-        parse_relay_url(url, name="tls", priority=0), timeout=5, tls_context=client_context
+        parse_relay_url(url, name="tls", priority=0, internal_allowed=True),
+        timeout=5,
+        tls_context=client_context,
     )
     try:
         for name in ("ada", "bob"):

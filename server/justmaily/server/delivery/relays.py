@@ -2,7 +2,8 @@
 
 A relay is `smtp://[user:password@]host[:port]` (STARTTLS when the relay offers it) or
 `smtps://…` (TLS from the first byte). Relays are tried in priority order; a relay whose
-breaker is open is skipped until its half-open probe succeeds.
+breaker is open is skipped until its half-open probe succeeds. Where a relay may point is
+`relay_addresses.py`'s business.
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ class RelayConfig:
     password: str = field(default="", repr=False)
     priority: int = 100
     max_per_second: float | None = None
+    # The operator's relays, or an installation that allows it: may be on this machine or a
+    # private network. Otherwise every address is checked when connecting (relay_addresses.py).
+    internal_allowed: bool = False
 
     @property
     def url(self) -> str:
@@ -42,7 +46,9 @@ class RelayConfig:
         return f"{scheme}://{host}:{self.port}"
 
 
-def parse_relay_url(url: str, *, name: str = "", priority: int = 100) -> RelayConfig:
+def parse_relay_url(
+    url: str, *, name: str = "", priority: int = 100, internal_allowed: bool = False
+) -> RelayConfig:
     try:
         parts = urlsplit(url.strip())
         port = parts.port
@@ -62,16 +68,19 @@ def parse_relay_url(url: str, *, name: str = "", priority: int = 100) -> RelayCo
         username=unquote(parts.username or ""),
         password=unquote(parts.password or ""),
         priority=priority,
+        internal_allowed=internal_allowed,
     )
 
 
 def parse_relay_list(value: str) -> list[RelayConfig]:
-    """`JUSTMAILY_SMTP_RELAYS`: comma-separated addresses, tried in the order given."""
+    """`JUSTMAILY_SMTP_RELAYS`: comma-separated addresses, tried in the order given. The
+    operator's own, so they may point anywhere (an MTA on this machine, a private network)."""
     urls = [item.strip() for item in value.split(",") if item.strip()]
     relays = []
     for index, url in enumerate(urls):
         try:
-            relays.append(parse_relay_url(url, name=f"env-{index + 1}", priority=1000 + index))
+            name, priority = f"env-{index + 1}", 1000 + index
+            relays.append(parse_relay_url(url, name=name, priority=priority, internal_allowed=True))
         except RelayUrlError as exc:
             raise RelayUrlError(f"relay {index + 1} of JUSTMAILY_SMTP_RELAYS: {exc}") from None
     return relays

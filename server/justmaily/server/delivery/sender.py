@@ -543,7 +543,7 @@ class Sender:
             )
         loaded: dict[uuid.UUID, list[RelayRuntime]] = {workspace_id: [] for workspace_id in workspace_ids}
         for row in rows:
-            config = relay_config(row, self.secrets)
+            config = relay_config(row, self.secrets, internal_allowed=self.settings.smtp_allow_private_relays)
             loaded[row.workspace_id].append(self._runtime(config))
         environment = [self._runtime(config) for config in self._env_relays]
         self._workspace_relays = {key: value + environment for key, value in loaded.items()}
@@ -718,10 +718,10 @@ class Sender:
         return f"every relay is failing ({failing}); resume once one works"
 
 
-def relay_config(row: Relay, secrets: SecretBox) -> RelayConfig:
+def relay_config(row: Relay, secrets: SecretBox, *, internal_allowed: bool) -> RelayConfig:
     """A stored relay as the sender uses it (the address parsed, the password opened)."""
     return dataclasses.replace(
-        parse_relay_url(row.url, name=row.name, priority=row.priority),
+        parse_relay_url(row.url, name=row.name, priority=row.priority, internal_allowed=internal_allowed),
         username=row.username,
         password=secrets.open(row.password).decode() if row.password else "",
         max_per_second=row.max_per_second,

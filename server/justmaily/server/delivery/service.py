@@ -33,6 +33,7 @@ from justmaily.server.delivery.personalise import (
     Recipient,
     prepare,
 )
+from justmaily.server.delivery.relay_addresses import InternalAddressError, refuse_internal
 from justmaily.server.delivery.relays import RelayUrlError, parse_relay_list, parse_relay_url
 from justmaily.server.delivery.secrets import SecretBox
 from justmaily.server.http.problems import ApiError, not_found
@@ -387,9 +388,16 @@ class DeliverySetup:
     async def add_relay(self, data: wire.RelayCreate) -> wire.Relay:
         try:
             config = parse_relay_url(data.url, name=data.name, priority=data.priority)
+            if not self.settings.smtp_allow_private_relays:
+                await refuse_internal(config.host, config.port)
         except RelayUrlError as exc:
             raise ApiError(
                 422, "invalid_relay_url", str(exc), errors=[FieldError(field="url", message=str(exc))]
+            ) from None
+        except InternalAddressError as exc:
+            message = f"a relay must be on the internet: {exc}"
+            raise ApiError(
+                422, "relay_address_not_allowed", message, errors=[FieldError(field="url", message=message)]
             ) from None
         row = Relay(
             workspace_id=self.workspace_id,

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import aiosmtplib
 
 from justmaily.server.delivery.pipelining import Pipeline
+from justmaily.server.delivery.relay_addresses import InternalAddressError, connect_checked
 from justmaily.server.delivery.relays import RelayConfig
 
 # Replies by which relays ask senders to slow down (RFC 5321 421; 451/454 as Gmail, SES and
@@ -59,7 +60,7 @@ class RelayConnection:
     ) -> Result:
         try:
             link = await self._connected()
-        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+        except (aiosmtplib.SMTPException, OSError, TimeoutError, InternalAddressError) as exc:
             await self.close()
             return Result(Outcome.RELAY_FAILED, f"cannot connect to {self.relay.url}: {_describe(exc)}")
         if isinstance(link, Pipeline):
@@ -185,9 +186,13 @@ class RelayConnection:
             return self._smtp
         self._pipeline = None
         relay = self.relay
+        # Connected here, to an address checked first (relay_addresses.py); the name still goes
+        # to TLS (SNI, the certificate's name).
+        async with asyncio.timeout(self._timeout):
+            sock = await connect_checked(relay.host, relay.port, internal_allowed=relay.internal_allowed)
         smtp = aiosmtplib.SMTP(
             hostname=relay.host,
-            port=relay.port,
+            sock=sock,
             timeout=self._timeout,
             use_tls=relay.implicit_tls,
             start_tls=None,  # STARTTLS when the relay offers it
@@ -195,7 +200,11 @@ class RelayConnection:
             username=relay.username or None,
             password=relay.password or None,
         )
-        await smtp.connect()
+        try:
+            await smtp.connect()
+        except BaseException:
+            sock.close()
+            raise
         if smtp.is_ehlo_or_helo_needed:  # neither TLS nor AUTH needed it: its extensions are unknown
             try:
                 await smtp.ehlo()

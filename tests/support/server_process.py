@@ -49,8 +49,16 @@ class ServerProcess:
             str(self.port),
             *self.args,
         ]
+        # Links and room tickets point to the public URL: this server's own, unless given. The
+        # log's origin (else derived from it) stays one name for all the servers of a test
+        # (replicas, a restart on another port), as for the servers of one installation.
+        env = {
+            "JUSTMAILY_PUBLIC_URL": self.url,
+            "JUSTMAILY_LOG_ORIGIN": Settings().effective_log_origin,
+            **self.env,
+        }
         with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(command, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
         self.wait_ready()
         return self
 

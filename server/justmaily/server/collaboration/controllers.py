@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import structlog
 from litestar import Controller, WebSocket, get, patch, post, websocket
@@ -50,6 +51,14 @@ _CONTENT_EXAMPLE = {
 }
 
 
+def room_base_url(public_url: str) -> str:
+    """The WebSocket form of the configured public address (never the request's Host header,
+    which the client chooses: a ticket must not send its holder elsewhere)."""
+    parts = urlsplit(public_url)
+    scheme = "wss" if parts.scheme == "https" else "ws"
+    return f"{scheme}://{parts.netloc}{parts.path.rstrip('/')}"
+
+
 def provide_content(state: State) -> ContentService:
     return ContentService(state.database, state.rooms)
 
@@ -91,8 +100,7 @@ class CollaborationController(Controller):
         ticket = TicketService(db_session, request.app.state.signer, settings.room_ticket_ttl_seconds).issue(
             principal, campaign_id
         )
-        scheme = "wss" if request.url.scheme == "https" else "ws"
-        url = f"{scheme}://{request.url.netloc}/api/campaigns/{campaign_id}/room?ticket={ticket}"
+        url = f"{room_base_url(settings.public_url)}/api/campaigns/{campaign_id}/room?ticket={ticket}"
         return RoomTicket(
             ticket=ticket,
             url=url,

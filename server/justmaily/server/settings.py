@@ -67,6 +67,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     # Collaboration rooms (see docs/collaboration.md).
     room_ticket_ttl_seconds: PositiveInt = 60
     room_max_message_bytes: PositiveInt = 2_097_152
+    # A document's whole encoded size (texts, comments, history): an update past it is refused.
+    room_max_document_bytes: PositiveInt = 8_388_608
     room_message_rate: str = "200/second;6000/minute"
     room_silent_seconds: PositiveSeconds = 45.0  # clients renew presence every 15 s
     room_idle_unload_seconds: PositiveSeconds = 60.0

@@ -52,6 +52,7 @@ class CloseCode(enum.IntEnum):
     SILENT = 4408  # nothing received for too long (clients renew presence every 15 s)
     MESSAGE_TOO_LARGE = 4413
     TOO_MANY_MESSAGES = 4429
+    DOCUMENT_TOO_LARGE = 4507  # the update would take the document past its size limit: undo it
 
 
 class RoomTicket(msgspec.Struct, frozen=True, kw_only=True):

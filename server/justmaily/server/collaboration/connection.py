@@ -1,7 +1,8 @@
 """One client of a room: a Litestar WebSocket adapted to pycrdt's Channel, with the checks.
 
 Every message passes here before pycrdt-websocket's YRoom sees it: size and rate limits,
-protocol checks, read-only enforcement, update validation and persistence, presence tracking.
+protocol checks, read-only enforcement, the document's total size, update validation and
+persistence, presence tracking.
 A client that breaks a rule is closed with a documented code (justmaily.shared.collaboration
 .CloseCode); the room and its other clients carry on.
 """
@@ -37,10 +38,13 @@ log = structlog.get_logger(__name__)
 
 
 class ConnectionLimits:
-    def __init__(self, max_message_bytes: int, rates: Rates, silent_seconds: float) -> None:
+    def __init__(
+        self, max_message_bytes: int, rates: Rates, silent_seconds: float, max_document_bytes: int
+    ) -> None:
         self.max_message_bytes = max_message_bytes
         self.rates = rates
         self.silent_seconds = silent_seconds
+        self.max_document_bytes = max_document_bytes
 
 
 class TokenBuckets:
@@ -179,12 +183,26 @@ class Connection:
         if message.kind is Kind.QUERY_AWARENESS:
             await self.send(self.room.awareness_snapshot())
             return None
-        if message.carries_update:
-            if self.read_only:
-                if message.payload != EMPTY_UPDATE:
-                    self._log.info("room_update_refused", reason="read-only role")
-                return None
-            if message.payload != EMPTY_UPDATE:
-                self.updates_received += 1
-                self.room.store_later(message.payload, self, self.updates_received)
+        if message.carries_update and not await self._accept_update(message.payload):
+            return None
         return message
+
+    async def _accept_update(self, update: bytes) -> bool:
+        """Queue a writer's update for storing; False to keep it from the room (refused)."""
+        if self.read_only:
+            if update != EMPTY_UPDATE:
+                self._log.info("room_update_refused", reason="read-only role")
+            return False
+        if update == EMPTY_UPDATE:
+            return True
+        limit = self.limits.max_document_bytes
+        if not self.room.admits(len(update), limit):
+            self._log.info("room_update_refused", reason="document too large", limit=limit)
+            await self.close(
+                CloseCode.DOCUMENT_TOO_LARGE,
+                f"the document would be over {limit} bytes: undo your latest changes",
+            )
+            return False
+        self.updates_received += 1
+        self.room.store_later(update, self, self.updates_received)
+        return True

@@ -254,7 +254,12 @@ async def campaign_room(
     rooms: RoomManager = state.rooms
     settings = state.settings
     room = await rooms.acquire(campaign_id, principal.workspace_id)
-    limits = ConnectionLimits(settings.room_max_message_bytes, state.room_rates, settings.room_silent_seconds)
+    limits = ConnectionLimits(
+        settings.room_max_message_bytes,
+        state.room_rates,
+        settings.room_silent_seconds,
+        settings.room_max_document_bytes,
+    )
     connection = Connection(
         socket, principal, room, limits, read_only=is_read_only(principal), wants_acks=acks
     )

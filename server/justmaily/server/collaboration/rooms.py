@@ -8,6 +8,8 @@ a test in tests/server/collaboration/):
 - newcomers get everyone's presence at once, and a client that leaves or falls silent
   disappears from everyone's presence at once;
 - the room is loaded from the database when it opens.
+
+It also keeps the document's size (`admits`).
 """
 
 from __future__ import annotations
@@ -75,10 +77,22 @@ class CampaignRoom:
         self._pending: MemoryObjectReceiveStream[PendingWrite]
         self._writes, self._pending = anyio.create_memory_object_stream[PendingWrite](math.inf)
         self._log = log.bind(campaign=str(campaign_id))
+        # The encoded document's size, or a little more: exact when loaded, then every update
+        # stored or delivered added (an upper bound, since updates overlap); exact again when
+        # the bound comes near the limit (`admits`).
+        self.size = len(doc.get_update())
 
     @property
     def doc(self) -> Doc[Any]:
         return self.yroom.ydoc
+
+    def admits(self, update_size: int, limit: int) -> bool:
+        """May an update of `update_size` bytes be applied without taking the document past
+        `limit` bytes? Computing the size exactly costs a whole encoding: only near the limit."""
+        if self.size + update_size <= limit:
+            return True
+        self.size = len(self.doc.get_update())
+        return self.size + update_size <= limit
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         try:
@@ -148,6 +162,7 @@ class CampaignRoom:
     ) -> PendingWrite:
         """Queue an update for storing; `done` is set once it is stored (or `failed`)."""
         write = PendingWrite(update, connection, sequence)
+        self.size += len(update)
         try:
             self._writes.send_nowait(write)
         except anyio.ClosedResourceError:
@@ -282,6 +297,7 @@ class RoomManager:
             return  # it loads from the database when a client comes
         for update in updates:
             room.doc.apply_update(update)  # YRoom forwards the changes to our clients
+            room.size += len(update)
 
     async def close_principal(self, principal_id: uuid.UUID, workspace_id: uuid.UUID) -> int:
         """Close the room connections of a member (or an API key, or the keys a member made)

@@ -35,8 +35,9 @@ async def test_a_newcomer_sees_who_is_here_at_once(live: Live) -> None:
         async with RoomClient(
             await live.ticket(live.team[Role.VIEWER], cid), presence=presence("Bo"), heartbeat_seconds=slow
         ) as bo:
+            # Named as the server knows the editor (their display name), whatever the client said.
             await bo.wait_until(
-                lambda: any(p.get("user", {}).get("name") == "Ada" for p in bo.peers().values()), within=2
+                lambda: any(p.get("user", {}).get("name") == "Editor" for p in bo.peers().values()), within=2
             )
             await ada.wait_until(lambda: bo.doc.client_id in ada.peers(), within=2)
 

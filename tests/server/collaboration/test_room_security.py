@@ -1,4 +1,5 @@
-"""What one client of a room may not do to the others: grow the document past its limit."""
+"""What one client of a room may not do to the others: grow the document past its limit, or
+speak for another client's presence."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pycrdt import Doc, Text
+from pycrdt import Doc, Encoder, Text, create_awareness_message
 from sqlalchemy import func, select
 
 from justmaily.server.collaboration.models import DocumentSnapshot, DocumentUpdate
@@ -14,7 +15,7 @@ from justmaily.server.db.engine import Database
 from justmaily.shared.collaboration import CloseCode
 from justmaily.shared.roles import Role
 from tests.plugins.live_server import Live
-from tests.support.room_client import RoomClient
+from tests.support.room_client import RoomClient, presence
 
 LIMIT = 200_000
 
@@ -80,3 +81,44 @@ async def test_a_document_near_its_limit_is_measured_when_its_room_loads(live: L
         await again.wait_until(again.closed.is_set)
     assert again.close_code == CloseCode.DOCUMENT_TOO_LARGE
     assert "z" not in str((await live.content(live.team[Role.VIEWER], cid))["body"])
+
+
+def _awareness_update(client_id: int, clock: int, state: str) -> bytes:
+    encoder = Encoder()
+    encoder.write_var_uint(1)
+    encoder.write_var_uint(client_id)
+    encoder.write_var_uint(clock)
+    encoder.write_var_string(state)  # ASCII here (pycrdt counts characters)
+    return create_awareness_message(encoder.to_bytes())
+
+
+async def test_a_client_speaks_only_for_its_own_presence_under_its_own_name(live: Live) -> None:
+    cid = await live.create_campaign()
+    forged = '{"user":{"name":"Mallory","color":"#ff0000","id":"x"},"cursor":null,"status":"online"}'
+    async with (
+        RoomClient(await live.ticket(live.team[Role.EDITOR], cid), presence=presence("Ada")) as ada,
+        RoomClient(await live.ticket(live.team[Role.ADMIN], cid)) as watcher,
+    ):
+        await watcher.wait_until(lambda: ada.doc.client_id in watcher.peers())
+        viewer = RoomClient(await live.ticket(live.team[Role.VIEWER], cid), heartbeat_seconds=None)
+        async with viewer:
+            # First someone else's client id (not claimable: a live connection holds it), then
+            # its own, then the other again: only its own is relayed, under its own name.
+            mine = viewer.doc.client_id
+            await viewer.send(_awareness_update(ada.doc.client_id, 1_000_000, forged))
+            await viewer.send(_awareness_update(mine, 1, forged))
+            await viewer.send(_awareness_update(ada.doc.client_id, 2_000_000, forged))
+            await viewer.send(_awareness_update(mine, 2, forged.replace("online", "last")))
+            await watcher.wait_until(lambda: watcher.peers().get(mine, {}).get("status") == "last")
+            assert not viewer.closed.is_set()  # echoes of others' presence are dropped, not punished
+            peers = watcher.peers()
+            assert peers[mine]["user"] == {
+                "id": str(live.team[Role.VIEWER].id),
+                "name": "Viewer",
+                "color": "#ff0000",
+            }
+        peers = watcher.peers()
+        assert peers[ada.doc.client_id]["user"]["name"] == "Editor"  # the principal's, not "Ada"
+        assert peers[ada.doc.client_id]["user"]["color"] == "#3366ff"
+        assert peers[ada.doc.client_id]["user"]["id"] == str(live.team[Role.EDITOR].id)
+        assert all(p["user"]["name"] != "Mallory" for p in peers.values() if p.get("user"))

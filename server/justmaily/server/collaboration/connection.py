@@ -2,7 +2,7 @@
 
 Every message passes here before pycrdt-websocket's YRoom sees it: size and rate limits,
 protocol checks, read-only enforcement, the document's total size, update validation and
-persistence, presence tracking.
+persistence, presence (only the connection's own, under its principal's name: `presence.py`).
 A client that breaks a rule is closed with a documented code (justmaily.shared.collaboration
 .CloseCode); the room and its other clients carry on.
 """
@@ -17,15 +17,18 @@ import anyio
 import structlog
 from litestar import WebSocket
 from litestar.exceptions import WebSocketDisconnect
-from pycrdt import Doc
+from pycrdt import Doc, create_awareness_message
 
+from justmaily.server.collaboration.presence import stamped
 from justmaily.server.collaboration.protocol import (
     BadMessageError,
     Kind,
     Message,
-    awareness_client_ids,
+    PresenceState,
     parse,
+    read_awareness,
     stored_message,
+    write_awareness,
 )
 from justmaily.server.http.rate_limit import Rates
 from justmaily.server.identity.principal import Principal
@@ -91,7 +94,7 @@ class Connection:
         self.read_only = read_only
         self.wants_acks = wants_acks
         self.id = uuid.uuid4().hex
-        self.awareness_ids: set[int] = set()
+        self.client_id: int | None = None  # the Yjs client whose presence this connection sends
         self.updates_received = 0
         self.closed = False
         self._budget = TokenBuckets(limits.rates)
@@ -135,9 +138,9 @@ class Connection:
             raw = await self._receive()
             if raw is None:
                 break
-            message = await self._admit(raw)
-            if message is not None:
-                return raw
+            admitted = await self._admit(raw)
+            if admitted is not None:
+                return admitted
         raise StopAsyncIteration
 
     async def _receive(self) -> bytes | None:
@@ -159,8 +162,27 @@ class Connection:
             return None
         return data
 
-    async def _admit(self, raw: bytes) -> Message | None:
-        """The parsed message if the room should process it; None to drop it quietly."""
+    async def _admit(self, raw: bytes) -> bytes | None:
+        """The message the room should process (as received, or its presence rewritten); None
+        to drop it."""
+        message = await self._checked(raw)
+        if message is None:
+            return None
+        if message.kind is Kind.AWARENESS:
+            if not message.payload:  # nothing of its own in it
+                return None
+            await self.room.presence_changed(message.payload)
+            return create_awareness_message(message.payload)
+        if message.kind is Kind.QUERY_AWARENESS:
+            await self.send(self.room.awareness_snapshot())
+            return None
+        if message.carries_update and not await self._accept_update(message.payload):
+            return None
+        return raw
+
+    async def _checked(self, raw: bytes) -> Message | None:
+        """The message parsed, within the limits, an update decoded, a presence update cut down
+        to this connection's own (`_own_presence`); None if the connection was closed for it."""
         if len(raw) > self.limits.max_message_bytes:
             await self.close(
                 CloseCode.MESSAGE_TOO_LARGE, f"message over {self.limits.max_message_bytes} bytes"
@@ -172,18 +194,11 @@ class Connection:
         try:
             message = parse(raw)
             if message.kind is Kind.AWARENESS:
-                self.awareness_ids.update(awareness_client_ids(message.payload))
+                return Message(Kind.AWARENESS, self._own_presence(message.payload) or b"")
             if message.carries_update:
                 Doc().apply_update(message.payload)  # decodes the whole update, or raises
         except (BadMessageError, ValueError, RuntimeError) as exc:
             await self.close(CloseCode.BAD_MESSAGE, f"bad message: {exc}")
-            return None
-        if message.kind is Kind.AWARENESS:
-            await self.room.presence_changed(message.payload)
-        if message.kind is Kind.QUERY_AWARENESS:
-            await self.send(self.room.awareness_snapshot())
-            return None
-        if message.carries_update and not await self._accept_update(message.payload):
             return None
         return message
 
@@ -206,3 +221,20 @@ class Connection:
         self.updates_received += 1
         self.room.store_later(update, self, self.updates_received)
         return True
+
+    def _own_presence(self, update: bytes) -> bytes | None:
+        """The awareness update with only this connection's own client in it, its identity
+        stamped; None if nothing of it is ours (a stock client echoing others' presence)."""
+        entries = read_awareness(update)
+        if self.client_id is None:
+            claimable = (e.client_id for e in entries if self.room.claimable(e.client_id, self))
+            self.client_id = next(claimable, None)
+        own = [
+            PresenceState(e.client_id, e.clock, stamped(e.state, self.principal))
+            for e in entries
+            if e.client_id == self.client_id
+        ]
+        if len(own) < len(entries):
+            others = [e.client_id for e in entries if e.client_id != self.client_id]
+            self._log.debug("room_presence_of_others_dropped", clients=others)
+        return write_awareness(own) if own else None

@@ -63,18 +63,47 @@ def _exact(framed: bytes) -> bytes:
     return payload
 
 
-def awareness_client_ids(update: bytes) -> list[int]:
-    """The Yjs client ids an awareness update speaks for."""
+@dataclass(frozen=True, slots=True)
+class PresenceState:
+    """One client's entry in an awareness update (y-protocols awareness)."""
+
+    client_id: int
+    clock: int
+    state: str  # JSON; "null" when the client leaves
+
+
+def read_awareness(update: bytes) -> list[PresenceState]:
+    """The entries of an awareness update, which must fill it exactly."""
     try:
         decoder = Decoder(update)
-        ids = []
+        entries = []
         for _ in range(decoder.read_var_uint()):
-            ids.append(decoder.read_var_uint())
-            decoder.read_var_uint()  # clock
-            decoder.read_var_string()  # state
+            client_id, clock = decoder.read_var_uint(), decoder.read_var_uint()
+            size = decoder.read_var_uint()
+            if size > decoder.length:
+                raise BadMessageError(f"a presence state of {size} bytes in {decoder.length}")
+            state = update[decoder.i0 : decoder.i0 + size].decode()
+            decoder.i0, decoder.length = decoder.i0 + size, decoder.length - size
+            entries.append(PresenceState(client_id, clock, state))
     except (IndexError, ValueError, RuntimeError, UnicodeDecodeError) as exc:
         raise BadMessageError(f"malformed awareness update: {exc}") from exc
-    return ids
+    if decoder.length:
+        raise BadMessageError(f"{decoder.length} bytes after the awareness update")
+    return entries
+
+
+def write_awareness(entries: list[PresenceState]) -> bytes:
+    """An awareness update of these entries (lengths in bytes: pycrdt's Encoder counts characters)."""
+    parts = [write_var_uint(len(entries))]
+    for entry in entries:
+        state = entry.state.encode()
+        parts += [
+            write_var_uint(entry.client_id),
+            write_var_uint(entry.clock),
+            write_var_uint(len(state)),
+            state,
+        ]
+    return b"".join(parts)
 
 
 def stored_message(count: int) -> bytes:

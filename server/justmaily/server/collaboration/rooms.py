@@ -9,7 +9,7 @@ a test in tests/server/collaboration/):
   disappears from everyone's presence at once;
 - the room is loaded from the database when it opens.
 
-It also keeps the document's size (`admits`).
+It also keeps the document's size (`admits`) and who holds which presence (`claimable`).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt,
 from justmaily.server.collaboration import insights
 from justmaily.server.collaboration.connection import Connection
 from justmaily.server.collaboration.fanout import PostgresFanout
+from justmaily.server.collaboration.presence import user_id_of
 from justmaily.server.collaboration.store import DocumentStore
 from justmaily.shared.collaboration import CloseCode
 from justmaily.shared.document import load_document
@@ -94,6 +95,18 @@ class CampaignRoom:
         self.size = len(self.doc.get_update())
         return self.size + update_size <= limit
 
+    def claimable(self, client_id: int, connection: Connection) -> bool:
+        """May `connection` speak for the Yjs client `client_id`? Not if the room itself is that
+        client, another live connection here speaks for it, or its presence (from a replica,
+        say) carries another person's identity."""
+        awareness = self.yroom.awareness
+        if client_id == awareness.client_id:
+            return False
+        if any(other.client_id == client_id for other in self.connections if other is not connection):
+            return False
+        holder = user_id_of(awareness.states.get(client_id))
+        return holder is None or holder == str(connection.principal.user_id)
+
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         try:
             async with self.yroom, anyio.create_task_group() as group:
@@ -147,7 +160,7 @@ class CampaignRoom:
 
     async def _forget_presence(self, connection: Connection) -> None:
         awareness = self.yroom.awareness
-        gone = [cid for cid in connection.awareness_ids if cid in awareness.states]
+        gone = [cid for cid in (connection.client_id,) if cid is not None and cid in awareness.states]
         if not gone:
             return
         awareness.remove_awareness_states(gone, origin=connection)

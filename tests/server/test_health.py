@@ -17,7 +17,9 @@ async def test_probes_are_public_and_healthy(client: httpx.AsyncClient, backend:
         response = await client.get(f"/health/{probe}")
         assert response.status_code == 200, probe
         assert response.json()["status"] == "ok"
-    expected = {"database": "ok"} | ({"fanout": "ok"} if backend == "postgresql" else {})
+    expected = {"database": "ok", "transparency_log": "ok"} | (
+        {"fanout": "ok"} if backend == "postgresql" else {}
+    )
     assert (await client.get("/health/ready")).json()["checks"] == expected
 
 
@@ -36,5 +38,5 @@ async def test_ready_fails_while_the_database_is_unreachable(tmp_path: Path) -> 
         assert ready.status_code == 503
         assert ready.json() == {
             "status": "unavailable",
-            "checks": {"database": "unreachable", "fanout": "connecting"},
+            "checks": {"database": "unreachable", "fanout": "connecting", "transparency_log": "ok"},
         }

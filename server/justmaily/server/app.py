@@ -144,6 +144,7 @@ def create_app(settings: Settings) -> Litestar:
                 publisher = TreeHeadPublisher(
                     database, app.state.log_signer, settings.log_publish_seconds, keys
                 )
+                app.state.publisher = publisher
                 rooms_group.start_soon(publisher.run)
                 app.state.started = True
                 log.info("started", settings=settings.redacted())
@@ -183,6 +184,7 @@ def create_app(settings: Settings) -> Litestar:
         state=State(
             {
                 "fanout": None,
+                "publisher": None,
                 "sender": None,
                 "settings": settings,
                 "limiter": limiter,

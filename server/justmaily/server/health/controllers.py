@@ -1,4 +1,5 @@
-"""Probes for orchestrators: live (the process answers), ready (the database answers), startup."""
+"""Probes for orchestrators: live (the process answers), ready (the database answers, and the
+transparency log is one this server can vouch for), startup."""
 
 from __future__ import annotations
 
@@ -14,12 +15,12 @@ from justmaily.shared.health import HealthStatus
 
 _DB_CHECK_SECONDS = 2.0
 _UP = HealthStatus(status="ok")
-_READY = HealthStatus(status="ok", checks={"database": "ok"})
+_READY = HealthStatus(status="ok", checks={"database": "ok", "transparency_log": "ok"})
 _NOT_READY = ok(
     HealthStatus,
-    HealthStatus(status="unavailable", checks={"database": "unreachable"}),
+    HealthStatus(status="unavailable", checks={"database": "unreachable", "transparency_log": "ok"}),
     503,
-    "Not ready: a dependency is down",
+    "Not ready: a dependency is down, or the transparency log was tampered with",
 )
 _STARTING = ok(HealthStatus, HealthStatus(status="unavailable"), 503, "Still starting")
 
@@ -52,6 +53,9 @@ class HealthController(Controller):
         checks = {"database": "ok" if await database_reachable(state.database) else "unreachable"}
         if state.fanout is not None:  # replicas: hearing the others' edits is part of being ready
             checks["fanout"] = "ok" if state.fanout.listening else "connecting"
+        if state.publisher is not None:  # a log found tampered with is an alarm (docs/trust.md)
+            alert = state.publisher.alert
+            checks["transparency_log"] = "ok" if alert is None else f"refusing to sign: {alert}"
         ok = all(value == "ok" for value in checks.values())
         body = HealthStatus(status="ok" if ok else "unavailable", checks=checks)
         return Response(body, status_code=200 if ok else 503)

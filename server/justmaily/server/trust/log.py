@@ -35,12 +35,36 @@ from justmaily.server.keyfiles import read_or_create
 from justmaily.server.trust import merkle
 from justmaily.server.trust.models import LogEntry, LogNode, LogState, TreeHeadRow
 from justmaily.shared import trust as wire
-from justmaily.shared.transparency import Checkpoint, leaf_hash, sign_checkpoint, verifier_key
+from justmaily.shared.transparency import (
+    Checkpoint,
+    leaf_hash,
+    open_checkpoint,
+    sign_checkpoint,
+    verifier_key,
+    verify_consistency,
+)
 from justmaily.shared.trust import EntryKind
+
+# How far back `last_signed` looks for a head of this key: the newest one is, except after a
+# key rotation, until the new key's first head.
+_HEADS_SEARCHED = 50
 
 
 class LogError(Exception):
     """A request the log cannot answer (an index or size it does not have); the message says why."""
+
+
+class LogTamperedError(Exception):
+    """The stored log is not one this server can sign: it does not extend the tree heads signed
+    before, or its guards are gone. The message says what was found (docs/trust.md)."""
+
+
+@dataclass(frozen=True)
+class SignedTree:
+    """A tree this log's key signed: its size and root, as the signature covers them."""
+
+    size: int
+    root: bytes
 
 
 @dataclass(frozen=True)
@@ -205,14 +229,31 @@ class LogSigner:
 
 
 async def publish(
-    session: AsyncSession, signer: LogSigner, now: datetime | None = None
+    session: AsyncSession, signer: LogSigner, now: datetime | None = None, *, since: SignedTree | None = None
 ) -> TreeHeadRow | None:
-    """Sign a tree head for the log's current size, unless one exists; returns the new head."""
+    """Sign a tree head for the log's current size, unless one exists; returns the new head.
+
+    Only a tree that extends what this key signed before is signed: the newest stored head this
+    key signed and `since` (what the caller signed or saw before, in case stored heads were
+    deleted) are checked by consistency proofs, verified as a client verifies them, and the
+    entries added since by their leaf hashes. Raises LogTamperedError otherwise."""
     current = await size(session)
+    stored = await last_signed(session, signer)
+    if since is not None and (stored is None or stored.size < since.size):
+        raise LogTamperedError(
+            f"signed tree heads were removed: the newest this key signed is of"
+            f" {stored.size if stored else 0} entries, where one of {since.size} was seen"
+        )
+    # Checked every time, grown or not: a log rewritten while nothing is added is found too.
+    tree_root = await root(session, current)
+    anchors = {anchor for anchor in (stored, since) if anchor is not None}
+    for anchor in anchors:
+        await _check_extends(session, anchor, current, tree_root)
     latest = await latest_head(session)
     if latest is not None and latest.size >= current:
         return None
-    tree_root = await root(session, current)
+    if anchors:
+        await _check_new_leaves(session, max(anchor.size for anchor in anchors), current)
     row = {
         "size": current,
         "root": tree_root,
@@ -222,6 +263,63 @@ async def publish(
     # Replicas may publish the same size at once: the same root either way; the first stays.
     await session.execute(insert_or_ignore(session, TreeHeadRow).values(**row))
     return await session.get(TreeHeadRow, current)
+
+
+async def last_signed(session: AsyncSession, signer: LogSigner) -> SignedTree | None:
+    """The newest stored tree head that this log's key signed, as its signature says (a head
+    signed by an earlier key is skipped; one that claims this key but does not verify, or whose
+    stored root is not the signed one, is tampering)."""
+    rows = await session.scalars(select(TreeHeadRow).order_by(TreeHeadRow.size.desc()).limit(_HEADS_SEARCHED))
+    for row in rows:
+        checkpoint, verdict = open_checkpoint(row.checkpoint, signer.verifier_key)
+        if checkpoint is None:
+            if verdict.reason.startswith("unknown key"):  # an earlier key's
+                continue
+            raise LogTamperedError(f"the tree head of {row.size} entries does not verify: {verdict.reason}")
+        if (checkpoint.size, checkpoint.origin) != (row.size, signer.origin) or checkpoint.root != bytes(
+            row.root
+        ):
+            raise LogTamperedError(f"the tree head of {row.size} entries was changed after it was signed")
+        return SignedTree(checkpoint.size, checkpoint.root)
+    return None
+
+
+async def _check_extends(session: AsyncSession, anchor: SignedTree, current: int, tree_root: bytes) -> None:
+    if anchor.size > current:
+        raise LogTamperedError(
+            f"the log has {current} entries, fewer than a tree head signed of {anchor.size}"
+        )
+    if anchor.size == 0:
+        return
+    try:
+        proof = await consistency(session, anchor.size, current)
+    except LogError as exc:
+        raise LogTamperedError(
+            f"no consistency proof from {anchor.size} to {current} entries: {exc}"
+        ) from exc
+    verdict = verify_consistency(anchor.size, current, anchor.root, tree_root, proof)
+    if not verdict:
+        raise LogTamperedError(
+            f"the log of {current} entries does not extend the tree head signed of {anchor.size}"
+            f" entries ({verdict.reason}): entries or nodes were changed"
+        )
+
+
+async def _check_new_leaves(session: AsyncSession, first: int, current: int) -> None:
+    """The entries added since `first` hash to the tree's leaves (the tree is built from nodes)."""
+    if first >= current:
+        return
+    rows = await session.execute(
+        select(LogEntry.index, LogEntry.leaf).where(LogEntry.index >= first, LogEntry.index < current)
+    )
+    hashed = {int(index): leaf_hash(bytes(leaf)) for index, leaf in rows.all()}
+    try:
+        nodes = await read_nodes(session, {(0, index) for index in range(first, current)})
+    except LogError as exc:
+        raise LogTamperedError(f"leaves are missing: {exc}") from exc
+    changed = [index for index in range(first, current) if hashed.get(index) != nodes[(0, index)]]
+    if changed:
+        raise LogTamperedError(f"entries {changed[:5]} do not hash to their leaves in the tree")
 
 
 async def latest_head(session: AsyncSession) -> TreeHeadRow | None:

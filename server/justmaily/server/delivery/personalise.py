@@ -19,7 +19,13 @@ from typing import Any
 from jinja2 import TemplateSyntaxError, meta
 from jinja2.exceptions import SecurityError, TemplateError
 
-from justmaily.server.delivery.sandbox import BoundedSandbox, Limits, TemplateLimitError, render_bounded
+from justmaily.server.delivery.sandbox import (
+    BoundedSandbox,
+    BoundedTemplate,
+    Limits,
+    TemplateLimitError,
+    render_bounded,
+)
 from justmaily.shared.collaboration import SUBJECT_VARIANTS
 from justmaily.shared.rendering import render_html, render_text
 
@@ -178,9 +184,9 @@ _TEXT_ENV = BoundedSandbox(autoescape=False, keep_trailing_newline=True)
 _HTML_ENV = BoundedSandbox(autoescape=True, keep_trailing_newline=True)
 
 
-def _compile(env: BoundedSandbox, field: str, source: str) -> Any:
+def _compile(env: BoundedSandbox, field: str, source: str) -> BoundedTemplate:
     try:
-        return env.from_string(source)
+        return env.compile_bounded(source)
     except TemplateSyntaxError as exc:
         raise ContentError(field, f"template error on line {exc.lineno}: {exc.message}") from None
     except SecurityError as exc:

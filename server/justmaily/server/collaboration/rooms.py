@@ -24,12 +24,12 @@ from anyio.abc import TaskGroup, TaskStatus
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from pycrdt import Doc, create_awareness_message
 from pycrdt.websocket import YRoom
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 from justmaily.server.collaboration import insights
 from justmaily.server.collaboration.connection import Connection
 from justmaily.server.collaboration.fanout import PostgresFanout
 from justmaily.server.collaboration.store import DocumentStore
+from justmaily.server.db.retry import write_attempts
 from justmaily.shared.collaboration import CloseCode
 from justmaily.shared.document import load_document
 
@@ -169,12 +169,7 @@ class CampaignRoom:
 
     async def _store(self, batch: list[PendingWrite]) -> None:
         try:
-            async for attempt in AsyncRetrying(
-                stop=stop_after_attempt(4),
-                wait=wait_exponential_jitter(multiplier=0.05, max=1, jitter=0.05),
-                retry=retry_if_exception_type(Exception),
-                reraise=True,
-            ):
+            async for attempt in write_attempts():
                 with attempt:
                     stored = await self.store.append(self.campaign_id, [w.update for w in batch])
         except Exception:

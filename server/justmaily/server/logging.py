@@ -57,5 +57,9 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # Below INFO these libraries log values: aiosqlite every call with its arguments (statement
+    # parameters), SQLAlchemy the rows a query returns (password hashes, personal data).
+    for name in ("aiosqlite", "sqlalchemy.engine"):
+        logging.getLogger(name).setLevel(max(logging.INFO, logging.getLevelName(level)))
     # Our access log replaces uvicorn's, which would log URLs (and so tokens in query strings).
     logging.getLogger("uvicorn.access").disabled = True

@@ -137,11 +137,9 @@ async def test_migrations_match_the_models(settings: Settings) -> None:
 
 
 @pytest.fixture
-def debug_logging(capsys: pytest.CaptureFixture[str]) -> Iterator[None]:
-    """The server's own log configuration at DEBUG (into capsys), undone afterwards."""
+def restore_logging() -> Iterator[None]:
     root = logging.getLogger()
     handlers, level, structlog_config = root.handlers[:], root.level, structlog.get_config()
-    configure_logging("DEBUG", "json")
     try:
         yield
     finally:
@@ -150,13 +148,14 @@ def debug_logging(capsys: pytest.CaptureFixture[str]) -> Iterator[None]:
         structlog.configure(**structlog_config)
 
 
-@pytest.mark.usefixtures("debug_logging")
+@pytest.mark.usefixtures("restore_logging")
 async def test_statement_parameters_never_reach_errors_or_logs(
     settings: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A failed statement's message (which the error log prints) and the database libraries' own
     logs, even at DEBUG, never carry the values: here a password hash."""
     secret = "$argon2id$v=19$m=65536,t=3,p=4$c2VjcmV0LXNhbHQ$not-for-the-log"
+    configure_logging("DEBUG", "json")  # the server's: its handler writes to this test's stderr
     database = Database(settings)
     try:
         async with database.session() as session, session.begin():

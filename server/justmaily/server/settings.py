@@ -90,6 +90,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     send_retry_seconds: PositiveSeconds = 60.0  # first retry; doubles, with jitter, to 6 hours
     relay_failures_to_open: PositiveInt = 5  # failures in a row that open a relay's breaker
     relay_cooldown_seconds: PositiveSeconds = 10.0  # until its half-open probe
+    # How long a double opt-in link works after its e-mail went out; the expired page offers a new one.
+    confirmation_link_ttl_seconds: PositiveInt = 7 * 24 * 3600
     secrets_key_file: str = ""  # seals relay passwords and DKIM keys; default data_dir/secrets.key
     sender_enabled: bool = True  # run the sending worker in this process
 

@@ -15,7 +15,7 @@ from justmaily.server.db.base import utcnow
 from justmaily.server.identity.tokens import TokenSigner
 from justmaily.server.settings import Settings
 from justmaily.shared.roles import Role
-from tests.plugins.api import TEST_PASSWORD, Team, seed_team, serving
+from tests.plugins.api import TEST_PASSWORD, Team, http_client, seed_team, serving
 
 
 async def login(
@@ -65,18 +65,27 @@ async def test_signing_in_to_a_workspace_one_is_not_in_is_refused(
     assert response.json()["code"] == "not_a_member"
 
 
-async def test_failed_sign_ins_are_throttled_per_account(settings: Settings) -> None:
-    app = create_app(msgspec.structs.replace(settings, login_failures_per_account="3/minute"))
-    async with serving(app) as client:
+async def test_failed_sign_ins_lock_the_source_not_the_account(settings: Settings) -> None:
+    app = create_app(
+        msgspec.structs.replace(
+            settings, login_failures_per_account_and_ip="3/minute", login_failures_per_ip="5/minute"
+        )
+    )
+    async with serving(app) as attacker, http_client(app, ip="192.0.2.7") as owner:
         await seed_team(app)
         for _ in range(3):
-            assert (await login(client, "editor@acme.example.com", "guess")).status_code == 401
-        refused = await login(client, "editor@acme.example.com")  # even the right password now
+            assert (await login(attacker, "editor@acme.example.com", "guess")).status_code == 401
+        refused = await login(attacker, "editor@acme.example.com")  # even the right password now
         assert refused.status_code == 429
         assert refused.json()["code"] == "rate_limited"
         assert 1 <= int(refused.headers["Retry-After"]) <= 60
-        # Another account is not locked by these failures.
-        assert (await login(client, "viewer@acme.example.com")).status_code == 200
+        # The owner, from their own address, is not locked out by someone else's guesses.
+        assert (await login(owner, "editor@acme.example.com")).status_code == 200
+        # The guessing address has a looser budget over all accounts.
+        assert (await login(attacker, "viewer@acme.example.com", "guess")).status_code == 401
+        assert (await login(attacker, "analyst@acme.example.com", "guess")).status_code == 401
+        assert (await login(attacker, "viewer@acme.example.com")).status_code == 429
+        assert (await login(owner, "viewer@acme.example.com")).status_code == 200
 
 
 async def test_refresh_tokens_rotate_and_a_reused_one_ends_the_sign_in(

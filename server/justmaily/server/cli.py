@@ -116,6 +116,11 @@ def serve(host: str, port: int, demo: bool, config_file: Path | None) -> None:
         app,
         host=host,
         port=port,
+        # uvicorn believes X-Forwarded-For from 127.0.0.1 unless told otherwise, so a client on
+        # this machine (or a proxy that passes the header on) could pick its own address for
+        # the per-IP limits. Only the proxies the operator names are believed.
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=settings.trusted_proxies or "",
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=10,

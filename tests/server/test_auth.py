@@ -1,4 +1,4 @@
-"""Sign-in, tokens, revocation, API keys and member management."""
+"""Sign-in, tokens, revocation, API keys and member management (invitations: test_invitations.py)."""
 
 from __future__ import annotations
 
@@ -174,35 +174,6 @@ async def test_owner_role_rules(client: httpx.AsyncClient, team: Team) -> None:
     assert (last.status_code, last.json()["code"]) == (409, "last_owner")
     leave = await client.delete(f"/api/members/{owner.id}", headers=owner.headers)
     assert (leave.status_code, leave.json()["code"]) == (409, "last_owner")
-
-
-async def test_adding_members(client: httpx.AsyncClient, team: Team) -> None:
-    admin = team[Role.ADMIN].headers
-    added = await client.post(
-        "/api/members",
-        headers=admin,
-        json={"email": "Grace@Acme.example.com", "role": "reviewer", "password": "a long enough passphrase"},
-    )
-    assert added.status_code == 201, added.text
-    assert added.json()["email"] == "grace@acme.example.com"
-    assert (await login(client, "grace@acme.example.com", "a long enough passphrase")).status_code == 200
-    again = await client.post(
-        "/api/members", headers=admin, json={"email": "grace@acme.example.com", "role": "viewer"}
-    )
-    assert (again.status_code, again.json()["code"]) == (409, "already_member")
-    no_password = await client.post(
-        "/api/members", headers=admin, json={"email": "new@acme.example.com", "role": "viewer"}
-    )
-    assert (no_password.status_code, no_password.json()["code"]) == (422, "password_required")
-    # An existing account (of another workspace) joins without its password being touched.
-    rival = await client.post(
-        "/api/members",
-        headers=admin,
-        json={"email": team.rival.email, "role": "viewer", "password": "attacker chosen password"},
-    )
-    assert rival.status_code == 201
-    assert (await login(client, team.rival.email, "attacker chosen password")).status_code == 401
-    assert (await login(client, team.rival.email, workspace="acme")).json()["role"] == "viewer"
 
 
 async def test_api_keys_act_within_their_scopes(client: httpx.AsyncClient, team: Team) -> None:

@@ -76,7 +76,7 @@ async def test_wrong_types_in_updates_and_transitions(client: httpx.AsyncClient,
     )
     assert_problem(
         await client.post(
-            "/api/members", json={"email": "a@b.c", "role": "emperor"}, headers=team[Role.OWNER].headers
+            "/api/invitations", json={"email": "a@b.c", "role": "emperor"}, headers=team[Role.OWNER].headers
         ),
         400,
         "validation_error",

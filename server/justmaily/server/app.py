@@ -59,7 +59,12 @@ from justmaily.server.http.policy import PUBLIC
 from justmaily.server.http.problems import EXCEPTION_HANDLERS
 from justmaily.server.http.rate_limit import RateLimiter, RateLimitMiddleware, rates
 from justmaily.server.http.request_context import request_context_middleware, stamp_response
-from justmaily.server.identity.controllers import ApiKeysController, AuthController, MembersController
+from justmaily.server.identity.controllers import (
+    ApiKeysController,
+    AuthController,
+    InvitationsController,
+    MembersController,
+)
 from justmaily.server.identity.guards import check_route_policies, permission_guard
 from justmaily.server.identity.middleware import AuthenticationMiddleware
 from justmaily.server.identity.tokens import TokenSigner, load_or_create_private_key
@@ -76,6 +81,7 @@ ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     HealthController,
     AuthController,
     MembersController,
+    InvitationsController,
     ApiKeysController,
     CampaignsController,
     CollaborationController,

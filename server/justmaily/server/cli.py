@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from justmaily.shared.audit import Report
 
 T = TypeVar("T")
-# As the API's MemberCreate and the users.display_name column.
+# As the API's InvitationAccept and the users.display_name column.
 DisplayName = Annotated[str, msgspec.Meta(max_length=200)]
 # Sub-commands that other layers (the desktop app) contribute without the server importing them.
 COMMANDS_ENTRY_POINT_GROUP = "justmaily.commands"

@@ -69,6 +69,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     # X-Forwarded-For and X-Forwarded-Proto are believed. Empty: none; the peer's address counts.
     trusted_proxies: str = ""
     max_request_bytes: PositiveInt = 1_048_576
+    # How long an invitation's token can be redeemed (docs/security.md).
+    invitation_ttl_seconds: PositiveInt = 7 * 24 * 3600
 
     # Collaboration rooms (see docs/collaboration.md).
     room_ticket_ttl_seconds: PositiveInt = 60

@@ -77,6 +77,12 @@ class AuthService:
             raise ApiError(401, "invalid_credentials", _BAD_CREDENTIALS)
         return user
 
+    async def sign_in_to(self, user: User, workspace_id: uuid.UUID) -> TokenPair:
+        """A new sign-in of `user` to a workspace they are a member of."""
+        memberships = await self._memberships(user.id)
+        membership, workspace = next((m, w) for m, w in memberships if w.id == workspace_id)
+        return await self._issue(user, membership, workspace, memberships, family=uuid.uuid4())
+
     async def refresh(self, refresh_token: str) -> TokenPair:
         try:
             claims = self.signer.verify(refresh_token, "refresh")

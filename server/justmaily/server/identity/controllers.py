@@ -74,7 +74,8 @@ class AuthController(Controller):
         ],
     ) -> TokenPair:
         """Answers an access token (short-lived) and a refresh token. Failed attempts are throttled
-        per account and per client address (429 with Retry-After)."""
+        per account and client address, and per client address (429 with Retry-After): they lock
+        the source of the guesses, never the account."""
         return await auth.login(data.email, data.password, data.workspace, client_ip(request.scope))
 
     @post(

@@ -170,6 +170,11 @@ async def _fixtures(app: Litestar, client: httpx.AsyncClient, team: Team) -> dic
             "/api/delivery/relays", json={"name": "m", "url": "smtp://127.0.0.1:9"}, headers=owner
         )
     ).json()
+    invitation = (
+        await client.post(
+            "/api/invitations", json={"email": "i@example.com", "role": "viewer"}, headers=owner
+        )
+    ).json()
     credential = (
         await client.post(
             "/api/service-credentials", json={"name": "matrix", "role": "viewer"}, headers=owner
@@ -205,6 +210,7 @@ async def _fixtures(app: Litestar, client: httpx.AsyncClient, team: Team) -> dic
         "index": "999999999",  # entry visibility by workspace: tests/server/trust
         "serial": "abc123",
         "credential_id": credential["credential"]["id"],
+        "invitation_id": invitation["invitation"]["id"],
         "message_id": "no-such-message@m.example",
     }
 
@@ -265,6 +271,8 @@ async def test_other_workspaces_resources_do_not_exist_for_them(
     assert [m["email"] for m in members] == [team.rival.email]
     keys = (await client.get("/api/api-keys", headers=team.rival.headers)).json()
     assert keys == []
+    invitations = (await client.get("/api/invitations", headers=team.rival.headers)).json()
+    assert invitations == []
 
 
 @pytest.mark.parametrize("action", list(CampaignAction))

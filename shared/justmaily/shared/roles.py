@@ -24,7 +24,7 @@ class Permission(enum.StrEnum):
     CAMPAIGNS_REVIEW = "campaigns:review"
     CAMPAIGNS_SEND = "campaigns:send"
     MEMBERS_READ = "members:read"
-    MEMBERS_MANAGE = "members:manage"
+    MEMBERS_MANAGE = "members:manage"  # invite (people join only by accepting), change roles, remove
     API_KEYS_MANAGE = "api-keys:manage"
     CONTACTS_READ = "contacts:read"  # personal data: contacts, lists, segments, suppressions
     CONTACTS_WRITE = "contacts:write"

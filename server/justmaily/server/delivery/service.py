@@ -15,7 +15,13 @@ from justmaily.server.campaigns.models import Campaign
 from justmaily.server.campaigns.service import CampaignService, check_transition, future_time, touch
 from justmaily.server.db.base import utcnow
 from justmaily.server.delivery import ab_testing
-from justmaily.server.delivery.domains import address_domain, dns_records, find_domain, new_domain
+from justmaily.server.delivery.domains import (
+    address_domain,
+    checked_domain_name,
+    dns_records,
+    find_domain,
+    new_domain,
+)
 from justmaily.server.delivery.models import (
     MessageEvent,
     OutboxMessage,
@@ -341,7 +347,7 @@ class DeliverySetup:
         )
 
     async def add_domain(self, data: wire.SendingDomainCreate) -> wire.SendingDomain:
-        name = data.domain.strip(".").lower()
+        name = checked_domain_name(data.domain)
         row = new_domain(self.workspace_id, name, self.secrets)
         self.session.add(row)
         try:

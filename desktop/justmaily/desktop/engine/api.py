@@ -133,6 +133,8 @@ class ApiClient:
         self.access_token: str | None = None
         self.tokens: TokenPair | None = None
         self.on_tokens = on_tokens
+        # Called when the server refuses the refresh token (revoked, expired): sign in again.
+        self.on_signed_out: Callable[[], None] | None = None
         self._refreshing = anyio.Lock()
         self._http = httpx.AsyncClient(base_url=self.server, timeout=timeout, transport=transport)
 
@@ -164,9 +166,16 @@ class ApiClient:
         if not self.refresh_token:
             raise DesktopError(ErrorKind.SIGNED_OUT, "You are signed out: sign in again")
         body = RefreshRequest(refresh_token=self.refresh_token)
-        pair: TokenPair = await self._send(
-            "POST", "/api/auth/refresh", body=body, type_=TokenPair, auth=False
-        )
+        try:
+            pair: TokenPair = await self._send(
+                "POST", "/api/auth/refresh", body=body, type_=TokenPair, auth=False
+            )
+        except DesktopError as exc:
+            if exc.kind is ErrorKind.SIGNED_OUT:
+                self.refresh_token = self.access_token = None
+                if self.on_signed_out is not None:
+                    self.on_signed_out()
+            raise
         await self._accept(pair)
         return pair
 

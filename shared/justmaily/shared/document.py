@@ -10,19 +10,23 @@ import hashlib
 import itertools
 import uuid
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
 from pycrdt import Assoc, Doc, Map, StickyIndex, Text
 
 from justmaily.shared.collaboration import (
+    CAMPAIGN_STATE,
     COMMENTS,
     INSIGHTS,
     LATER_TEXTS,
     SUBJECT_VARIANTS,
     TEXT_FIELDS,
+    Anchor,
     CampaignContent,
     Comment,
+    ReviewState,
 )
 
 
@@ -76,11 +80,69 @@ def comments(doc: Doc[Any]) -> list[Comment]:
     return sorted(found, key=lambda c: (c.created_at, c.id))
 
 
+def new_comment(
+    *,
+    text: str,
+    author_id: str,
+    author_name: str,
+    anchor: Anchor | None = None,
+    reply_to: str | None = None,
+) -> Comment:
+    """A new comment (a thread when it has an anchor, a reply when it answers one)."""
+    if not text.strip():
+        raise ValueError("A comment needs some text")
+    return Comment(
+        id=uuid.uuid4().hex,
+        author_id=author_id,
+        author_name=author_name,
+        text=text.strip(),
+        created_at=datetime.now(UTC),
+        anchor=anchor,
+        reply_to=reply_to,
+    )
+
+
+def put_comment(doc: Doc[Any], comment: Comment) -> Comment:
+    """Write a comment into the document's `comments` map (inside a transaction, or as one)."""
+    doc.get(COMMENTS, type=Map)[comment.id] = msgspec.to_builtins(comment)
+    return comment
+
+
 def content_hash(doc: Doc[Any]) -> str:
-    """SHA-256 over the texts and comments in a canonical encoding: what an approval covers."""
+    """SHA-256 over the texts in a canonical encoding: what an approval covers.
+
+    Comments are not content: adding, answering or resolving one must not void an approval. The
+    canonical form still holds `"comments": []`, always empty, because hashes made when comments
+    counted are stored in approvals, the transparency log and certificates: a document without
+    comments hashes exactly as it did then, so no approval of one is voided by the change."""
     values = {name: value for name, value in texts(doc).items() if value or name not in LATER_TEXTS}
-    canonical = msgspec.json.encode({"texts": values, "comments": comments(doc)}, order="sorted")
+    canonical = msgspec.json.encode({"texts": values, "comments": []}, order="sorted")
     return hashlib.sha256(canonical).hexdigest()
+
+
+def review_state(doc: Doc[Any]) -> ReviewState:
+    """The campaign's review state as the server last wrote it into the document."""
+    raw = doc.get(CAMPAIGN_STATE, type=Map).to_py() or {}
+    try:
+        return msgspec.convert(raw, ReviewState, strict=False)
+    except msgspec.ValidationError:  # written by some client: not ours to show
+        return ReviewState()
+
+
+def write_review_state(doc: Doc[Any], state: ReviewState, origin: str) -> bytes | None:
+    """Make the document's `campaign` map say `state` (and nothing else); the update to store,
+    None if it did already."""
+    shared = doc.get(CAMPAIGN_STATE, type=Map)
+    wanted = msgspec.to_builtins(state)
+    if shared.to_py() == wanted:
+        return None
+    before = doc.get_state()
+    with doc.transaction(origin=origin):
+        for key in [k for k in shared if k not in wanted]:
+            del shared[key]
+        for key, value in wanted.items():
+            shared[key] = value
+    return doc.get_update(before)
 
 
 def materialise(doc: Doc[Any], campaign_id: uuid.UUID) -> CampaignContent:

@@ -24,7 +24,17 @@ from justmaily.shared.campaigns import (
     CampaignStatus,
     TransitionRequest,
 )
-from justmaily.shared.collaboration import CampaignContent, ContentPatch, RoomTicket, Version, VersionCreate
+from justmaily.shared.collaboration import (
+    CampaignContent,
+    Comment,
+    CommentCreate,
+    CommentResolve,
+    ContentPatch,
+    ReplyCreate,
+    RoomTicket,
+    Version,
+    VersionCreate,
+)
 from justmaily.shared.pagination import Page
 from justmaily.shared.problems import Problem
 from justmaily.shared.trust import (
@@ -224,8 +234,10 @@ class ApiClient:
         action = "archive" if archived else "unarchive"
         return await self._send("POST", f"/api/campaigns/{campaign_id}/{action}", type_=Campaign)
 
-    async def transition(self, campaign_id: uuid.UUID, action: CampaignAction) -> Campaign:
-        body = TransitionRequest(action=action)
+    async def transition(
+        self, campaign_id: uuid.UUID, action: CampaignAction, *, reason: str = ""
+    ) -> Campaign:
+        body = TransitionRequest(action=action, reason=reason)
         return await self._send(
             "POST", f"/api/campaigns/{campaign_id}/transitions", body=body, type_=Campaign
         )
@@ -237,6 +249,18 @@ class ApiClient:
         return await self._send(
             "PATCH", f"/api/campaigns/{campaign_id}/content", body=patch, type_=CampaignContent
         )
+
+    async def add_comment(self, campaign_id: uuid.UUID, data: CommentCreate) -> Comment:
+        path = f"/api/campaigns/{campaign_id}/comments"
+        return await self._send("POST", path, body=data, type_=Comment)
+
+    async def reply_to_comment(self, campaign_id: uuid.UUID, comment_id: str, data: ReplyCreate) -> Comment:
+        path = f"/api/campaigns/{campaign_id}/comments/{comment_id}/replies"
+        return await self._send("POST", path, body=data, type_=Comment)
+
+    async def resolve_comment(self, campaign_id: uuid.UUID, comment_id: str, data: CommentResolve) -> Comment:
+        path = f"/api/campaigns/{campaign_id}/comments/{comment_id}/resolve"
+        return await self._send("POST", path, body=data, type_=Comment)
 
     async def versions(self, campaign_id: uuid.UUID) -> list[Version]:
         return await self._send("GET", f"/api/campaigns/{campaign_id}/versions", type_=list[Version])

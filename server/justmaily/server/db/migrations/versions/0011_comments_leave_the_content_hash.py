@@ -12,8 +12,8 @@ Revises: 0010
 Create Date: 2026-12-07 13:00:00
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: msgspec reads the Structs' annotations at run time, and
+# Alembic loads this file without a module msgspec could resolve names in.
 import hashlib
 from collections.abc import Sequence
 from datetime import datetime
@@ -82,11 +82,11 @@ def _document(connection: sa.Connection, campaign_id: Any) -> Doc[Any]:
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("campaigns", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("sent_back_reason", sa.Text(), nullable=True))
-        batch_op.add_column(sa.Column("sent_back_by", sa.Uuid(), nullable=True))
-        batch_op.add_column(sa.Column("sent_back_at", sa.DateTime(timezone=True), nullable=True))
-        batch_op.create_foreign_key("fk_campaigns_sent_back_by_users", "users", ["sent_back_by"], ["id"])
+    # Plain ADD COLUMNs: a foreign key would make SQLite rebuild `campaigns`, and dropping the old
+    # table with foreign keys on would cascade into every campaign's document and versions.
+    op.add_column("campaigns", sa.Column("sent_back_reason", sa.Text(), nullable=True))
+    op.add_column("campaigns", sa.Column("sent_back_by", sa.Uuid(), nullable=True))
+    op.add_column("campaigns", sa.Column("sent_back_at", sa.DateTime(timezone=True), nullable=True))
     connection = op.get_bind()
     rows = connection.execute(
         sa.text(
@@ -104,8 +104,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("campaigns", schema=None) as batch_op:
-        batch_op.drop_constraint("fk_campaigns_sent_back_by_users", type_="foreignkey")
-        batch_op.drop_column("sent_back_at")
-        batch_op.drop_column("sent_back_by")
-        batch_op.drop_column("sent_back_reason")
+    # Native DROP COLUMN (SQLite 3.35+), not a batch rebuild: see upgrade().
+    for column in ("sent_back_at", "sent_back_by", "sent_back_reason"):
+        op.drop_column("campaigns", column)

@@ -104,6 +104,15 @@ async def test_editing_an_approved_campaign_asks_first_and_every_view_shows_the_
         assert "sent to review again" in box.text()
         box.button(QMessageBox.StandardButton.No).click()
         assert body.toPlainText() == BODY + "!?"
+
+        # Restoring a version is an edit too: it asks first.
+        await mine.load_versions()
+        mine.versions.setCurrentRow(mine.versions.count() - 1)  # the oldest: as first sent to review
+        mine._restore_version()
+        box = await eventually(lambda: consent_box(mine))
+        box.button(QMessageBox.StandardButton.No).click()
+        server_body, campaign = await server_view(live, cid)
+        assert (server_body, campaign["status"]) == (BODY + "!?", "in_review")
         assert app.errors == []
 
 

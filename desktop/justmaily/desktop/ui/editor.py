@@ -37,7 +37,14 @@ from justmaily.desktop.engine.sync import LOCAL, Activity, CampaignSync, Peer, S
 from justmaily.desktop.ui.tasks import Tasks
 from justmaily.desktop.ui.text_binding import CollabTextEdit, byte_offset, utf16_position
 from justmaily.shared.campaigns import TRANSITIONS, Campaign, CampaignAction, CampaignStatus
-from justmaily.shared.collaboration import BODY, SUBJECT_VARIANTS, TEXT_FIELDS, CampaignContent, Version
+from justmaily.shared.collaboration import (
+    BODY,
+    SUBJECT_VARIANTS,
+    TEXT_FIELDS,
+    CampaignContent,
+    ReviewState,
+    Version,
+)
 from justmaily.shared.document import review_state, texts
 from justmaily.shared.rendering import render_html
 from justmaily.shared.roles import Permission
@@ -108,6 +115,7 @@ class CampaignEditor(QWidget):
         self.status_label.setObjectName("campaign-status")
         self.sent_back = _notice("sent-back-reason")  # why a reviewer sent it back, for the editors
         self.consent = EditConsent()  # asked before the first edit of a campaign under review
+        self._shown_state: ReviewState | None = None  # the document's review state, last followed
         self._consent_box: QMessageBox | None = None
         self._remote_comments = comments.Remote(account.api, sync)
         self.review_buttons: dict[CampaignAction, QPushButton] = {}
@@ -298,6 +306,11 @@ class CampaignEditor(QWidget):
         """The server writes the campaign's status (and a send-back's reason) into the document:
         show a change at once, here and, through `campaign_changed`, in the campaign list."""
         state = review_state(self.sync.doc)
+        # Only a change of the map counts: the row read over REST may be newer than a map the
+        # server has not rewritten yet (what the sending worker sets reaches it later).
+        if state == self._shown_state:
+            return
+        self._shown_state = state
         try:
             status = CampaignStatus(state.status) if state.status else None
         except ValueError:
@@ -508,8 +521,14 @@ class CampaignEditor(QWidget):
 
     def _restore_version(self) -> None:
         version = self._selected_version()
-        if version is not None:
+        if version is None:
+            return
+
+        def restore() -> None:
             self.tasks.spawn(self._restore, version.id)
+
+        if self._confirm_edit(restore):  # a restore is an edit: it too voids a review
+            restore()
 
     async def _restore(self, version_id: uuid.UUID) -> None:
         await self.account.api.restore_version(self.campaign.id, version_id)

@@ -36,6 +36,7 @@ class SignInDialog(QDialog):
         """`notice` says why the form is shown (e.g. the remembered sign-in stopped working)."""
         super().__init__(parent)
         self.setWindowTitle("Sign in to JustMaily")
+        self.setMinimumWidth(440)  # room for a server address and an e-mail address
         self.tasks = tasks
         self._sign_in = sign_in
         self.account: Account | None = None

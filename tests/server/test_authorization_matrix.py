@@ -158,6 +158,13 @@ async def _fixtures(app: Litestar, client: httpx.AsyncClient, team: Team) -> dic
     version = (
         await client.post(f"/api/campaigns/{campaign['id']}/versions", json={"name": "v"}, headers=owner)
     ).json()
+    comment = (
+        await client.post(
+            f"/api/campaigns/{campaign['id']}/comments",
+            json={"text": "m", "start": 0, "end": 0},
+            headers=owner,
+        )
+    ).json()
     contact = (await client.post("/api/contacts", json={"email": "m@example.com"}, headers=owner)).json()
     contact_list = (await client.post("/api/lists", json={"name": "M"}, headers=owner)).json()
     segment = (
@@ -196,6 +203,7 @@ async def _fixtures(app: Litestar, client: httpx.AsyncClient, team: Team) -> dic
         "user_id": str(target.id),
         "key_id": key["key"]["id"],
         "version_id": version["id"],
+        "comment_id": comment["id"],
         "path": "no-such-document",
         "contact_id": contact["id"],
         "list_id": contact_list["id"],

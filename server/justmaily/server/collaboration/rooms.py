@@ -46,7 +46,8 @@ class PendingWrite:
     failed: bool = False
 
 
-OnStored = Callable[[uuid.UUID, Doc[Any]], Awaitable[None]]
+# After each stored batch (under the room's `state_lock`); returns an update it made to store.
+OnStored = Callable[[uuid.UUID, Doc[Any]], Awaitable[bytes | None]]
 
 
 class CampaignRoom:
@@ -69,6 +70,9 @@ class CampaignRoom:
         self.holders = 0  # connections and server-side edits using the room (guarded by the manager)
         self.stopping = False
         self.idle = anyio.Event()  # set by the manager when the last holder leaves
+        # Held while the campaign row's review state is read and written into the document, so
+        # the last writer writes what was committed last.
+        self.state_lock = anyio.Lock()
         self._stop = anyio.Event()
         self._stopped = anyio.Event()
         self._writes: MemoryObjectSendStream[PendingWrite]
@@ -186,7 +190,10 @@ class CampaignRoom:
             return
         if self.on_stored is not None:
             try:
-                await self.on_stored(self.campaign_id, self.doc)
+                async with self.state_lock:
+                    made = await self.on_stored(self.campaign_id, self.doc)
+                if made is not None:
+                    self.store_later(made)  # stored with the next batch; clients see it now
             except Exception:  # the edits are stored; the row catches up with the next batch
                 self._log.exception("room_materialise_failed")
         insight = insights.refresh(self.doc)

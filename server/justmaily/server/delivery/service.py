@@ -77,7 +77,10 @@ class SendService:
         send_at = self._send_at(data.send_at, now)
         action = CampaignAction.SCHEDULE if send_at > now else CampaignAction.SEND
         check_transition(principal, campaign, TransitionRequest(action=action, send_at=send_at), None)
-        if content.content_hash != campaign.approved_hash:
+        # The document must still hash to what was reviewed (`review_hash`: the hash's current
+        # form, also for an approval made while comments counted, see migration 0011); the send
+        # records the approved hash, as the certificate and the transparency log do.
+        if campaign.approved_hash is None or content.content_hash != campaign.review_hash:
             raise ApiError(
                 409, "content_changed", "the content is not what was approved: send it to review again"
             )
@@ -118,7 +121,7 @@ class SendService:
             list_id=data.list_id,
             segment_id=data.segment_id,
             content=frozen,
-            content_hash=content.content_hash,
+            content_hash=campaign.approved_hash,
             links=list(prepared.links),
             send_at=send_at,
             created_by=principal.user_id,

@@ -1,7 +1,7 @@
 """invitations: joining a workspace is offered with a token the invitee redeems
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0011
 Create Date: 2026-12-07 13:00:00
 """
 
@@ -13,8 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0012"
-# 0011 is another branch's (comments); whoever merges second points this at the other's head.
-down_revision: str | None = "0010"
+down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

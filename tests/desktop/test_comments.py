@@ -9,12 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pycrdt import Doc, Map
+from pycrdt import Doc, Map, Text
 
 from justmaily.desktop.engine.comments import Thread, add_comment, reply, set_resolved, threads
 from justmaily.desktop.engine.local_store import LocalStore
 from justmaily.desktop.engine.sync import CampaignSync
 from justmaily.shared.collaboration import COMMENTS, RoomTicket
+from justmaily.shared.document import decode_position, encode_position
 
 BODY = "Hello! Our spring sale ends on Friday."
 QUOTED = "spring sale"
@@ -95,26 +96,60 @@ def test_a_comment_follows_its_words_when_text_is_typed_before_them(sync: Campai
     assert str(sync.text("body")) == "Big news: Hello! Our big spring fashion sale! ends on Friday."
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="pycrdt 0.14 sticky indices count UTF-16 units, not the UTF-8 offsets that "
-    "shared.document.encode_position/decode_position pass and return (pycrdt issue #382)",
-)
 def test_a_comment_follows_its_words_after_multi_byte_text(sync: CampaignSync) -> None:
-    body = "Grüße! Our spring sale ends on Friday."
+    """pycrdt 0.14 mixes UTF-8 and UTF-16 units in relative positions (pycrdt issue #382);
+    shared.document.encode_position/decode_position work around it."""
+    body = "Grüße! Our spring sale ends on Friday. 👋 Bis bald"
     write(sync, 0, body)
     thread = comment_on(sync, QUOTED)
     assert thread.quote == QUOTED
     friday = comment_on(sync, "Friday")
     assert friday.quote == "Friday"
+    wave = comment_on(sync, "👋 Bis")
+    end = comment_on(sync, "bald")  # the range ends with the text
     write(sync, 0, "Déjà vu: ")
+    now = "Déjà vu: " + body
     by_id = {t.comment.id: t for t in threads(sync.doc)}
     assert by_id[thread.comment.id].quote == QUOTED
-    assert (by_id[thread.comment.id].start, by_id[thread.comment.id].end) == offsets(
-        "Déjà vu: " + body, QUOTED
-    )
+    assert (by_id[thread.comment.id].start, by_id[thread.comment.id].end) == offsets(now, QUOTED)
     assert by_id[friday.comment.id].quote == "Friday"
+    assert by_id[wave.comment.id].quote == "👋 Bis"
+    assert by_id[end.comment.id].quote == "bald"
+
+    # Edits inside the same run of text, with more multi-byte characters, before the ranges.
+    grusse = len(now.encode()[: now.encode().index("ße".encode())])
+    write(sync, grusse, "ÆØÅ")
+    write(sync, len("Déjà".encode()), "…")
+    now = str(sync.text("body"))
+    by_id = {t.comment.id: t for t in threads(sync.doc)}
+    for thread_id, words in (
+        (thread.comment.id, QUOTED),
+        (friday.comment.id, "Friday"),
+        (wave.comment.id, "👋 Bis"),
+        (end.comment.id, "bald"),
+    ):
+        assert by_id[thread_id].quote == words
+        assert (by_id[thread_id].start, by_id[thread_id].end) == offsets(now, words)
+
+
+@pytest.mark.parametrize(
+    "text", ["Grüße aus Köln", "日本語のテキストです", "emoji 👋🏽 and more 🎉 here", "ascii only"]
+)
+def test_positions_name_their_character_in_any_text(text: str) -> None:
+    """Every position, made then read back after text is inserted before and inside it."""
+    doc: Doc[Any] = Doc()
+    body = doc.get("body", type=Text)
+    body.insert(0, text)
+    boundaries = [len(text[:i].encode()) for i in range(len(text) + 1)]
+    made = [(i, encode_position(body, at)) for i, at in enumerate(boundaries)]
+    body.insert(0, "ü€")
+    body.insert(len("ü€".encode()) + boundaries[len(text) // 2], "ß")
+    now = str(body)
+    for i, encoded in made:
+        shifted = i + 2 + (1 if i >= len(text) // 2 else 0)  # "ß" went before that character
+        if i == len(text):  # the end holds on to the character before it
+            shifted = len(now)
+        assert decode_position(body, encoded) == len(now[:shifted].encode()), (text, i)
 
 
 def test_replies_belong_to_their_thread_and_threads_resolve_and_reopen(sync: CampaignSync) -> None:

@@ -159,6 +159,13 @@ async def _fixtures(app: Litestar, client: httpx.AsyncClient, team: Team) -> dic
     version = (
         await client.post(f"/api/campaigns/{campaign['id']}/versions", json={"name": "v"}, headers=owner)
     ).json()
+    comment = (
+        await client.post(
+            f"/api/campaigns/{campaign['id']}/comments",
+            json={"text": "m", "start": 0, "end": 0},
+            headers=owner,
+        )
+    ).json()
     contact = (await client.post("/api/contacts", json={"email": "m@example.com"}, headers=owner)).json()
     contact_list = (await client.post("/api/lists", json={"name": "M"}, headers=owner)).json()
     segment = (
@@ -169,6 +176,11 @@ async def _fixtures(app: Litestar, client: httpx.AsyncClient, team: Team) -> dic
     relay = (
         await client.post(
             "/api/delivery/relays", json={"name": "m", "url": "smtp://127.0.0.1:9"}, headers=owner
+        )
+    ).json()
+    invitation = (
+        await client.post(
+            "/api/invitations", json={"email": "i@example.com", "role": "viewer"}, headers=owner
         )
     ).json()
     credential = (
@@ -192,6 +204,7 @@ async def _fixtures(app: Litestar, client: httpx.AsyncClient, team: Team) -> dic
         "user_id": str(target.id),
         "key_id": key["key"]["id"],
         "version_id": version["id"],
+        "comment_id": comment["id"],
         "path": "no-such-document",
         "contact_id": contact["id"],
         "list_id": contact_list["id"],
@@ -206,6 +219,7 @@ async def _fixtures(app: Litestar, client: httpx.AsyncClient, team: Team) -> dic
         "index": "999999999",  # entry visibility by workspace: tests/server/trust
         "serial": "abc123",
         "credential_id": credential["credential"]["id"],
+        "invitation_id": invitation["invitation"]["id"],
         "message_id": "no-such-message@m.example",
     }
 
@@ -266,6 +280,8 @@ async def test_other_workspaces_resources_do_not_exist_for_them(
     assert [m["email"] for m in members] == [team.rival.email]
     keys = (await client.get("/api/api-keys", headers=team.rival.headers)).json()
     assert keys == []
+    invitations = (await client.get("/api/invitations", headers=team.rival.headers)).json()
+    assert invitations == []
 
 
 @pytest.mark.parametrize("action", list(CampaignAction))

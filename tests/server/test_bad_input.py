@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from unittest.mock import ANY
 
 import httpx
 import msgspec
@@ -75,7 +76,7 @@ async def test_wrong_types_in_updates_and_transitions(client: httpx.AsyncClient,
     )
     assert_problem(
         await client.post(
-            "/api/members", json={"email": "a@b.c", "role": "emperor"}, headers=team[Role.OWNER].headers
+            "/api/invitations", json={"email": "a@b.c", "role": "emperor"}, headers=team[Role.OWNER].headers
         ),
         400,
         "validation_error",
@@ -146,3 +147,61 @@ async def test_bad_login_bodies(client: httpx.AsyncClient, team: Team) -> None:
     assert_problem(
         await client.post("/api/auth/refresh", json={"refresh_token": "x.y.z"}), 401, "invalid_token"
     )
+
+
+# An editor's writes of each kind of text a NUL could be stored through, and sign-in (anonymous).
+_NUL_BODIES = [
+    ("POST", "/api/campaigns", {"name": "nul\u0000name"}, "name"),
+    ("POST", "/api/contacts", {"email": "a@example.com", "name": "x\u0000"}, "name"),
+    ("POST", "/api/contacts", {"email": "a@example.com", "attributes": {"pl\u0000n": "x"}}, "attributes"),
+    ("POST", "/api/lists", {"name": "lists", "description": ["x", "y\u0000"]}, "description[1]"),
+]
+
+
+async def test_nul_characters_are_refused_before_the_database(
+    app: Litestar, client: httpx.AsyncClient, team: Team
+) -> None:
+    """PostgreSQL cannot store U+0000: it used to be a 500 (logging the statement's parameters)."""
+    editor = team[Role.EDITOR].headers
+    for method, path, body, field in _NUL_BODIES:
+        problem = assert_problem(
+            await client.request(method, path, json=body, headers=editor), 400, "nul_character"
+        )
+        assert problem["errors"] == [{"field": field, "message": ANY}], problem
+    sign_in = await client.post(
+        "/api/auth/login", json={"email": "editor@acme.example.com\u0000", "password": "x"}
+    )
+    assert_problem(sign_in, 400, "nul_character")
+    assert_problem(
+        await client.get("/api/contacts", params={"filter": "has a\u0000"}, headers=editor),
+        400,
+        "nul_character",
+    )
+    assert_problem(
+        await client.delete("/api/suppressions/a%00@example.com", headers=team[Role.OWNER].headers),
+        400,
+        "nul_character",
+    )
+    assert await campaign_count(app) == 0
+    assert (await client.get("/api/contacts", headers=editor)).json()["items"] == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"email": "a@b.c", "password": ' + b"[" * 1000 + b"]" * 1000 + b"}",
+        b'{"email": "\xff\xfe@b.c", "password": "x"}',
+        b'{"email": "a@b.c", "password": "\xc3("}',
+    ],
+    ids=["nested-1000-deep", "not-utf8-in-a-string", "truncated-utf8"],
+)
+@pytest.mark.parametrize("path", ["/api/auth/login", "/api/campaigns"])
+async def test_unusable_json_is_a_bad_request_on_any_route(
+    client: httpx.AsyncClient, team: Team, body: bytes, path: str
+) -> None:
+    response = await client.post(
+        path, content=body, headers={**team[Role.EDITOR].headers, "content-type": "application/json"}
+    )
+    problem = assert_problem(response, 400, "bad_request")
+    assert str(problem["detail"]).startswith("JSON is malformed")
+    assert (await client.get("/health/live")).status_code == 200

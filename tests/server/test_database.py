@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Iterator
 
 import httpx
 import pytest
+import structlog
 from litestar import Litestar
 from sqlalchemy import func, select, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import QueuePool
 
 from justmaily.server.db.engine import Database, async_url
 from justmaily.server.db.session import transaction
-from justmaily.server.identity.models import Workspace
+from justmaily.server.identity.models import User, Workspace
+from justmaily.server.logging import configure_logging
 from justmaily.server.settings import Settings
 from justmaily.shared.roles import Role
 from tests.plugins.api import Team
@@ -129,3 +134,42 @@ async def test_migrations_match_the_models(settings: Settings) -> None:
     finally:
         await database.dispose()
     assert differences == []
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    root = logging.getLogger()
+    handlers, level, structlog_config = root.handlers[:], root.level, structlog.get_config()
+    try:
+        yield
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        structlog.configure(**structlog_config)
+
+
+@pytest.mark.usefixtures("restore_logging")
+async def test_statement_parameters_never_reach_errors_or_logs(
+    settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A failed statement's message (which the error log prints) and the database libraries' own
+    logs, even at DEBUG, never carry the values: here a password hash."""
+    secret = "$argon2id$v=19$m=65536,t=3,p=4$c2VjcmV0LXNhbHQ$not-for-the-log"
+    configure_logging("DEBUG", "json")  # the server's: its handler writes to this test's stderr
+    database = Database(settings)
+    try:
+        async with database.session() as session, session.begin():
+            session.add(User(email="once@example.com", password_hash=secret))
+        async with database.session(read_only=True) as session:
+            stored = await session.scalar(select(User.password_hash))  # rows are logged at DEBUG
+        async with database.session() as session, session.begin():
+            session.add(User(email="once@example.com", password_hash=secret))
+            with pytest.raises(IntegrityError) as failure:
+                await session.flush()
+    finally:
+        await database.dispose()
+    assert stored == secret
+    assert secret not in str(failure.value)
+    logged = capsys.readouterr().err
+    assert "INSERT INTO users" in logged  # the statement log ran at this level
+    assert secret not in logged

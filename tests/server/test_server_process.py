@@ -8,6 +8,7 @@ import signal
 from pathlib import Path
 
 import httpx
+import pytest
 
 from justmaily.server.settings import Settings
 from tests.support.server_process import ServerProcess, server_env
@@ -98,3 +99,33 @@ def test_bad_input_over_the_wire_leaves_the_server_serving(server_process: Serve
     assert huge.status_code == 413
     assert httpx.get(f"{base}/api/../../etc/passwd", timeout=10).status_code == 404
     assert httpx.get(f"{base}/health/ready", timeout=10).status_code == 200
+
+
+@pytest.mark.backends("sqlite")  # the limits are in memory: the database plays no part
+def test_per_ip_limits_believe_forwarded_addresses_only_from_trusted_proxies(
+    settings: Settings, tmp_path: Path
+) -> None:
+    def statuses(server: ServerProcess, forwarded_for: list[str]) -> list[int]:
+        with httpx.Client(base_url=server.url, timeout=10) as client:
+            return [
+                client.get("/health/live", headers={"X-Forwarded-For": address}).status_code
+                for address in forwarded_for
+            ]
+
+    spoofed = ["203.0.113.1", "203.0.113.2", "203.0.113.3", "203.0.113.4"]
+    # Default: no proxy is trusted, so every request counts against this client's own address.
+    env = server_env(settings, JUSTMAILY_RATE_LIMIT_PER_IP="3/minute")
+    server = ServerProcess(env, tmp_path / "direct.log").start()
+    try:
+        # (the start-up's readiness probe spent one of the three)
+        assert statuses(server, spoofed) == [200, 200, 429, 429]
+    finally:
+        server.stop()
+    # Behind a proxy on loopback that the operator names, the address it forwards counts.
+    env = server_env(settings, JUSTMAILY_RATE_LIMIT_PER_IP="3/minute", JUSTMAILY_TRUSTED_PROXIES="127.0.0.1")
+    server = ServerProcess(env, tmp_path / "proxied.log").start()
+    try:
+        assert statuses(server, spoofed) == [200, 200, 200, 200]
+        assert statuses(server, ["198.51.100.9"] * 4) == [200, 200, 200, 429]
+    finally:
+        server.stop()

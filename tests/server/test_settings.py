@@ -151,7 +151,7 @@ def test_environment_values_are_converted_from_strings() -> None:
         ("JUSTMAILY_RATE_LIMIT_PER_IP", ""),
         ("JUSTMAILY_RATE_LIMIT_PER_PRINCIPAL", "10/fortnight"),
         # A budget of 0 would refuse every request.
-        ("JUSTMAILY_LOGIN_FAILURES_PER_ACCOUNT", "0/minute"),
+        ("JUSTMAILY_LOGIN_FAILURES_PER_ACCOUNT_AND_IP", "0/minute"),
         # The app applies a single rate; a second one must not be dropped silently.
         ("JUSTMAILY_DATABASE_URL", "mysql://localhost/justmaily"),
         ("JUSTMAILY_DATABASE_URL", "justmaily.db"),
@@ -341,3 +341,13 @@ def test_a_bad_database_url_is_named_without_its_password() -> None:
     assert message.startswith("JUSTMAILY_DATABASE_URL: ")
     assert "s3cret-pw" not in message
     assert re.search(r"mysql://ada:\*\*\*@db/justmaily", message)
+
+
+def test_trusted_proxies_are_addresses_or_networks() -> None:
+    settings, _ = load_settings(environ={"JUSTMAILY_TRUSTED_PROXIES": "10.0.0.0/8, ::1,192.0.2.4"})
+    assert settings.trusted_proxies == "10.0.0.0/8, ::1,192.0.2.4"
+    assert load_settings(environ={})[0].trusted_proxies == ""  # none by default
+    message = load_error({"JUSTMAILY_TRUSTED_PROXIES": "10.0.0.0/8,proxy.internal"})
+    assert message == (
+        "JUSTMAILY_TRUSTED_PROXIES: 'proxy.internal' is not an IP address or network such as 10.0.0.0/8"
+    )

@@ -53,12 +53,18 @@ from justmaily.server.delivery.sender import Sender
 from justmaily.server.delivery.tokens import LinkTokens
 from justmaily.server.delivery.webhooks import SnsVerifier, fetch_certificate_https
 from justmaily.server.health.controllers import HealthController
+from justmaily.server.http.bodies import CheckedRequest, refuse_nul
 from justmaily.server.http.openapi import openapi_config
 from justmaily.server.http.policy import PUBLIC
 from justmaily.server.http.problems import EXCEPTION_HANDLERS
 from justmaily.server.http.rate_limit import RateLimiter, RateLimitMiddleware, rates
 from justmaily.server.http.request_context import request_context_middleware, stamp_response
-from justmaily.server.identity.controllers import ApiKeysController, AuthController, MembersController
+from justmaily.server.identity.controllers import (
+    ApiKeysController,
+    AuthController,
+    InvitationsController,
+    MembersController,
+)
 from justmaily.server.identity.guards import check_route_policies, permission_guard
 from justmaily.server.identity.middleware import AuthenticationMiddleware
 from justmaily.server.identity.tokens import TokenSigner, load_or_create_private_key
@@ -75,6 +81,7 @@ ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     HealthController,
     AuthController,
     MembersController,
+    InvitationsController,
     ApiKeysController,
     CampaignsController,
     CollaborationController,
@@ -172,11 +179,13 @@ def create_app(settings: Settings) -> Litestar:
         guards=[permission_guard],
         middleware=[
             request_context_middleware,
+            refuse_nul,
             rate_limits.by_ip,
             DefineMiddleware(AuthenticationMiddleware, exclude_from_auth_key=PUBLIC),
             rate_limits.by_principal,
         ],
         before_send=[stamp_response],
+        request_class=CheckedRequest,
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=openapi_config(public=settings.public_api_docs),
         lifespan=[lifespan],

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from justmaily.shared.audit import Report
 
 T = TypeVar("T")
-# As the API's MemberCreate and the users.display_name column.
+# As the API's InvitationAccept and the users.display_name column.
 DisplayName = Annotated[str, msgspec.Meta(max_length=200)]
 # Sub-commands that other layers (the desktop app) contribute without the server importing them.
 COMMANDS_ENTRY_POINT_GROUP = "justmaily.commands"
@@ -116,6 +116,11 @@ def serve(host: str, port: int, demo: bool, config_file: Path | None) -> None:
         app,
         host=host,
         port=port,
+        # uvicorn believes X-Forwarded-For from 127.0.0.1 unless told otherwise, so a client on
+        # this machine (or a proxy that passes the header on) could pick its own address for
+        # the per-IP limits. Only the proxies the operator names are believed.
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=settings.trusted_proxies or "",
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=10,

@@ -16,15 +16,27 @@ _SHARED_PROCESSORS: list[structlog.typing.Processor] = [
 ]
 
 
-# Room tickets travel in WebSocket URLs, which uvicorn logs when it accepts a connection.
+# Room tickets travel in WebSocket URLs, which uvicorn logs when it accepts a connection; the
+# links in sent messages carry their tokens in the path (open, click, unsubscribe, confirm): each
+# token is good forever, or until it expires, for whoever reads it in a log.
 _TICKET_IN_URL = re.compile(r"(ticket=)[^&\s\"']+")
+# A path starts the text, follows a space, quote or "=", or follows a URL's host.
+_LINK_TOKEN_IN_PATH = re.compile(r"(^|[\s\"'=]|//[^/\s\"']+)(/(?:t/[oc]|u|c)/)[^/?#\s\"']+")
 
 
-class _RedactTickets(logging.Filter):
+def redact_url_secrets(text: str) -> str:
+    """A path, URL or log message with its link tokens and room tickets replaced by ***."""
+    return _LINK_TOKEN_IN_PATH.sub(r"\1\2***", _TICKET_IN_URL.sub(r"\1***", text))
+
+
+class _RedactUrlSecrets(logging.Filter):
+    """For the libraries' records (uvicorn's access log, if someone turns it on)."""
+
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        if "ticket=" in message:
-            record.msg, record.args = _TICKET_IN_URL.sub(r"\1***", message), ()
+        redacted = redact_url_secrets(message)
+        if redacted != message:
+            record.msg, record.args = redacted, ()
         return True
 
 
@@ -43,7 +55,7 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
         cache_logger_on_first_use=True,
     )
     handler = logging.StreamHandler(sys.stderr)
-    handler.addFilter(_RedactTickets())
+    handler.addFilter(_RedactUrlSecrets())
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=_SHARED_PROCESSORS,
@@ -57,5 +69,9 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # Below INFO these libraries log values: aiosqlite every call with its arguments (statement
+    # parameters), SQLAlchemy the rows a query returns (password hashes, personal data).
+    for name in ("aiosqlite", "sqlalchemy.engine"):
+        logging.getLogger(name).setLevel(max(logging.INFO, logging.getLevelName(level)))
     # Our access log replaces uvicorn's, which would log URLs (and so tokens in query strings).
     logging.getLogger("uvicorn.access").disabled = True

@@ -6,6 +6,7 @@ factory calls `load_settings()` and injects the result.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
@@ -27,7 +28,7 @@ _DATABASE_SCHEMES = frozenset({"sqlite", "sqlite+aiosqlite", "postgresql", "post
 _RATE_SETTINGS = (
     "rate_limit_per_ip",
     "rate_limit_per_principal",
-    "login_failures_per_account",
+    "login_failures_per_account_and_ip",
     "login_failures_per_ip",
     "room_message_rate",
 )
@@ -60,9 +61,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
 
     rate_limit_per_ip: str = "600/minute"
     rate_limit_per_principal: str = "1200/minute"
-    login_failures_per_account: str = "10/15minutes"
+    # Failed sign-ins lock the source, not the account: per account from one client address, and
+    # per client address over all accounts (docs/security.md). The owner, elsewhere, still gets in.
+    login_failures_per_account_and_ip: str = "10/15minutes"
     login_failures_per_ip: str = "50/15minutes"
+    # Addresses or networks (comma-separated, e.g. "10.0.0.0/8,::1") of reverse proxies whose
+    # X-Forwarded-For and X-Forwarded-Proto are believed. Empty: none; the peer's address counts.
+    trusted_proxies: str = ""
     max_request_bytes: PositiveInt = 1_048_576
+    # How long an invitation's token can be redeemed (docs/security.md).
+    invitation_ttl_seconds: PositiveInt = 7 * 24 * 3600
 
     # Collaboration rooms (see docs/collaboration.md).
     room_ticket_ttl_seconds: PositiveInt = 60
@@ -95,6 +103,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     send_retry_seconds: PositiveSeconds = 60.0  # first retry; doubles, with jitter, to 6 hours
     relay_failures_to_open: PositiveInt = 5  # failures in a row that open a relay's breaker
     relay_cooldown_seconds: PositiveSeconds = 10.0  # until its half-open probe
+    # How long a double opt-in link works after its e-mail went out; the expired page offers a new one.
+    confirmation_link_ttl_seconds: PositiveInt = 7 * 24 * 3600
     secrets_key_file: str = ""  # seals relay passwords and DKIM keys; default data_dir/secrets.key
     sender_enabled: bool = True  # run the sending worker in this process
 
@@ -118,6 +128,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
             _check_rate(name, getattr(self, name))
         if self.database_url:
             _check_database_url(self.database_url)
+        _check_networks("trusted_proxies", self.trusted_proxies)
         _check_public_url(self.public_url)
         if self.smtp_relays:
             from justmaily.server.delivery.relays import RelayUrlError, parse_relay_list
@@ -182,6 +193,16 @@ def _check_public_url(url: str) -> None:
     if parts.scheme == "http" and parts.hostname not in ("127.0.0.1", "::1", "localhost"):
         # RFC 8058: one-click unsubscribe URLs must be https; mail clients ignore others.
         raise ValueError(f"public_url: {url!r} must use https (http only on a loopback address)")
+
+
+def _check_networks(name: str, value: str) -> None:
+    for item in (part.strip() for part in value.split(",")):
+        if not item:
+            continue
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise ValueError(f"{name}: {item!r} is not an IP address or network such as 10.0.0.0/8") from None
 
 
 def _check_rate(name: str, value: str) -> None:

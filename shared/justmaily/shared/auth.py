@@ -63,14 +63,38 @@ class Member(msgspec.Struct, frozen=True, kw_only=True):
     joined_at: datetime
 
 
-class MemberCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Add a person to the workspace; creates their account when the e-mail is new."""
+class InvitationCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Invite a person, by e-mail address, to join the workspace in a role."""
 
     email: Email
     role: Role
-    display_name: Annotated[str, msgspec.Meta(max_length=200)] = ""
-    # Required when the account is new; ignored (never changed) for an existing account.
-    password: NewPassword | None = None
+
+
+class Invitation(msgspec.Struct, frozen=True, kw_only=True):
+    """A pending invitation. It says nothing of whether the address has an account."""
+
+    id: UUID
+    email: str
+    role: Role
+    invited_by: UUID | None
+    created_at: datetime
+    expires_at: datetime
+
+
+class InvitationCreated(msgspec.Struct, frozen=True, kw_only=True):
+    """The only time the token is shown: pass it to the invitee; the server keeps a hash."""
+
+    invitation: Invitation
+    token: str
+
+
+class InvitationAccept(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Join with the invitation's token: `password` is the password of the invited address's
+    account, or, when it has none yet, the new account's (at least 12 characters)."""
+
+    token: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    password: Password
+    display_name: Annotated[str, msgspec.Meta(max_length=200)] = ""  # for a new account
 
 
 class MemberUpdate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

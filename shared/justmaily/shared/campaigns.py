@@ -64,6 +64,9 @@ TRANSITIONS: dict[CampaignAction, Transition] = {
 }
 del S
 
+# Statuses in which a content edit returns the campaign to draft (voiding any approval).
+UNDER_REVIEW = frozenset({CampaignStatus.IN_REVIEW, CampaignStatus.APPROVED, CampaignStatus.SCHEDULED})
+
 # Content edits are refused once sending has started; before that they void any approval.
 EDITABLE_STATUSES = frozenset(
     {CampaignStatus.DRAFT, CampaignStatus.IN_REVIEW, CampaignStatus.APPROVED, CampaignStatus.SCHEDULED}
@@ -99,6 +102,8 @@ class TransitionRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknow
     action: CampaignAction
     # Required by `schedule`: when to send (time-zone aware, in the future).
     send_at: datetime | None = None
+    # Why, for `send_back`: shown to the editors until the campaign is submitted again.
+    reason: Annotated[str, msgspec.Meta(max_length=2000)] = ""
 
 
 class Campaign(msgspec.Struct, frozen=True, kw_only=True):
@@ -119,3 +124,7 @@ class Campaign(msgspec.Struct, frozen=True, kw_only=True):
     # The document's content hash when submitted for review, and the hash that was approved.
     review_hash: str | None = None
     approved_hash: str | None = None
+    # The reason given by the reviewer who last sent it back, until it is submitted again.
+    sent_back_reason: str | None = None
+    sent_back_by: UUID | None = None
+    sent_back_at: datetime | None = None

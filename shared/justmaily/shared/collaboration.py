@@ -11,6 +11,10 @@ is fixed here, once, by name, so every client finds the same shared types:
 - `comments`: a root-level map from comment id to a comment (`Comment` below, as a plain map),
   anchored to `body` by two relative positions (`Anchor`), so it follows the text it points at.
 - `insights`: a root-level map the server writes (readability, spam score, …) and clients read.
+- `campaign`: a root-level map the server writes and clients read: the campaign's review
+  `status` and the `sent_back_reason`, as in the campaign row, so open editors see a change
+  live (and offline, the last one they saw). The server rewrites it whenever it differs from
+  the row, also after a client changed it.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ LATER_TEXTS = frozenset({SUBJECT_VARIANTS})
 MAX_SUBJECT_VARIANTS = 5  # besides the subject itself
 COMMENTS = "comments"
 INSIGHTS = "insights"
+CAMPAIGN_STATE = "campaign"
 
 # A message type beyond y-protocols' 0-3, sent only to clients that ask for it (`acks=1`):
 # "the server has stored the first N updates you sent on this connection", where the updates
@@ -89,6 +94,34 @@ class Comment(msgspec.Struct, frozen=True, kw_only=True):
 BodyText = Annotated[str, msgspec.Meta(max_length=1_000_000)]
 
 
+class ReviewState(msgspec.Struct, frozen=True, kw_only=True):
+    """The document's `campaign` map: the review state as the server last wrote it."""
+
+    status: str | None = None  # a CampaignStatus value; None before the server wrote one
+    sent_back_reason: str = ""
+
+
+CommentText = Annotated[str, msgspec.Meta(min_length=1, max_length=10_000, examples=["Which dates?"])]
+
+
+class CommentCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A new thread on a range of the body: `start` and `end` count characters (code points) of
+    the body as it is now; or `anchor`, two relative positions a Yjs client made itself."""
+
+    text: CommentText
+    start: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    end: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    anchor: Anchor | None = None
+
+
+class ReplyCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    text: CommentText
+
+
+class CommentResolve(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    resolved: bool
+
+
 class CampaignContent(msgspec.Struct, frozen=True, kw_only=True):
     """The document materialised as JSON (the REST bridge for headless users)."""
 
@@ -100,7 +133,8 @@ class CampaignContent(msgspec.Struct, frozen=True, kw_only=True):
     subject_variants: str = ""  # alternative subjects for an A/B test, one per line
     comments: list[Comment] = msgspec.field(default_factory=list)
     insights: dict[str, object] = msgspec.field(default_factory=dict)
-    # SHA-256 of the canonical content (texts and comments): what a review approves.
+    # SHA-256 of the canonical content (the texts; comments are not content): what a review
+    # approves.
     content_hash: str = ""
 
 

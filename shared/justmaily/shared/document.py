@@ -4,24 +4,29 @@ it, and change it by the smallest edits. Server and desktop both work on documen
 from __future__ import annotations
 
 import base64
+import bisect
 import difflib
 import hashlib
 import itertools
 import uuid
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
 from pycrdt import Assoc, Doc, Map, StickyIndex, Text
 
 from justmaily.shared.collaboration import (
+    CAMPAIGN_STATE,
     COMMENTS,
     INSIGHTS,
     LATER_TEXTS,
     SUBJECT_VARIANTS,
     TEXT_FIELDS,
+    Anchor,
     CampaignContent,
     Comment,
+    ReviewState,
 )
 
 
@@ -75,11 +80,69 @@ def comments(doc: Doc[Any]) -> list[Comment]:
     return sorted(found, key=lambda c: (c.created_at, c.id))
 
 
+def new_comment(
+    *,
+    text: str,
+    author_id: str,
+    author_name: str,
+    anchor: Anchor | None = None,
+    reply_to: str | None = None,
+) -> Comment:
+    """A new comment (a thread when it has an anchor, a reply when it answers one)."""
+    if not text.strip():
+        raise ValueError("A comment needs some text")
+    return Comment(
+        id=uuid.uuid4().hex,
+        author_id=author_id,
+        author_name=author_name,
+        text=text.strip(),
+        created_at=datetime.now(UTC),
+        anchor=anchor,
+        reply_to=reply_to,
+    )
+
+
+def put_comment(doc: Doc[Any], comment: Comment) -> Comment:
+    """Write a comment into the document's `comments` map (inside a transaction, or as one)."""
+    doc.get(COMMENTS, type=Map)[comment.id] = msgspec.to_builtins(comment)
+    return comment
+
+
 def content_hash(doc: Doc[Any]) -> str:
-    """SHA-256 over the texts and comments in a canonical encoding: what an approval covers."""
+    """SHA-256 over the texts in a canonical encoding: what an approval covers.
+
+    Comments are not content: adding, answering or resolving one must not void an approval. The
+    canonical form still holds `"comments": []`, always empty, because hashes made when comments
+    counted are stored in approvals, the transparency log and certificates: a document without
+    comments hashes exactly as it did then, so no approval of one is voided by the change."""
     values = {name: value for name, value in texts(doc).items() if value or name not in LATER_TEXTS}
-    canonical = msgspec.json.encode({"texts": values, "comments": comments(doc)}, order="sorted")
+    canonical = msgspec.json.encode({"texts": values, "comments": []}, order="sorted")
     return hashlib.sha256(canonical).hexdigest()
+
+
+def review_state(doc: Doc[Any]) -> ReviewState:
+    """The campaign's review state as the server last wrote it into the document."""
+    raw = doc.get(CAMPAIGN_STATE, type=Map).to_py() or {}
+    try:
+        return msgspec.convert(raw, ReviewState, strict=False)
+    except msgspec.ValidationError:  # written by some client: not ours to show
+        return ReviewState()
+
+
+def write_review_state(doc: Doc[Any], state: ReviewState, origin: str) -> bytes | None:
+    """Make the document's `campaign` map say `state` (and nothing else); the update to store,
+    None if it did already."""
+    shared = doc.get(CAMPAIGN_STATE, type=Map)
+    wanted = msgspec.to_builtins(state)
+    if shared.to_py() == wanted:
+        return None
+    before = doc.get_state()
+    with doc.transaction(origin=origin):
+        for key in [k for k in shared if k not in wanted]:
+            del shared[key]
+        for key, value in wanted.items():
+            shared[key] = value
+    return doc.get_update(before)
 
 
 def materialise(doc: Doc[Any], campaign_id: uuid.UUID) -> CampaignContent:
@@ -167,8 +230,9 @@ def _position_map(base: str, current: str) -> tuple[list[int | None], list[int]]
 
 def encode_position(shared: Text, index: int, assoc: Assoc = Assoc.AFTER) -> str:
     """A place in a text that follows later edits (a Yjs relative position), as base64 text: how
-    comment anchors (`Anchor`) and carets in presence states are written. "" stands for the
-    start of an empty text (pycrdt cannot anchor to nothing)."""
+    comment anchors (`Anchor`) and carets in presence states are written. `index` is a UTF-8
+    offset, as everywhere in pycrdt. "" stands for the start of an empty text (pycrdt cannot
+    anchor to nothing)."""
     size = len(shared)
     if size == 0:
         return ""
@@ -176,8 +240,17 @@ def encode_position(shared: Text, index: int, assoc: Assoc = Assoc.AFTER) -> str
     if index == size:  # no character after the end: hold on to the one before it
         assoc = Assoc.BEFORE
     try:
-        return base64.b64encode(shared.sticky_index(index, assoc).encode()).decode()
-    except BaseException as exc:  # pycrdt panics on some offsets in non-ASCII text (issue #382)
+        content = str(shared)
+        if content.isascii():
+            return base64.b64encode(shared.sticky_index(index, assoc).encode()).decode()
+        # The character held on to: the one after the place, or the one before it. In a copy
+        # where it begins an item, its UTF-8 offset names it (see `_unit_safe`).
+        at = len(content.encode()[:index].decode(errors="ignore")) - (assoc == Assoc.BEFORE)
+        offset = len(content[:at].encode())
+        found = _unit_safe(shared, content, {at}).sticky_index(offset, Assoc.AFTER).to_json()
+        position = StickyIndex.from_json({**found, "assoc": assoc.value}, shared)
+        return base64.b64encode(position.encode()).decode()
+    except BaseException as exc:  # a Rust panic inside pycrdt: no position rather than a crash
         if not _panicked(exc):
             raise
         return ""
@@ -192,13 +265,67 @@ def decode_position(shared: Text, encoded: str) -> int | None:
         return 0
     try:
         raw = base64.b64decode(encoded, validate=True)
-        return StickyIndex.decode(raw, shared).get_index()
+        position = StickyIndex.decode(raw, shared)
+        index = position.get_index()
+        content = str(shared)
+        if content.isascii():
+            return index
+        # `index` mixes units (see `_unit_safe`). The character held on to starts where its
+        # UTF-16 offset is at most that and its UTF-8 offset at least that ("before" positions
+        # count one past it). Read the position again in a copy where each such character
+        # begins an item: there the offset is the UTF-8 offset of the character's start.
+        before = position.assoc == Assoc.BEFORE
+        start = index - before
+        utf8 = list(itertools.accumulate((len(ch.encode()) for ch in content), initial=0))
+        utf16 = list(itertools.accumulate((len(ch.encode("utf-16-le")) // 2 for ch in content), initial=0))
+        candidates = range(bisect.bisect_left(utf8, start), bisect.bisect_right(utf16, start))
+        exact: int = StickyIndex.decode(raw, _unit_safe(shared, content, candidates)).get_index()
+        if before:  # one past the character's start: the place after the character
+            character = bisect.bisect_left(utf8, exact - 1)
+            if character < len(content) and utf8[character] == exact - 1:
+                return utf8[character + 1]
+        return exact
     except (ValueError, RuntimeError):
         return None
     except BaseException as exc:
         if not _panicked(exc):
             raise
         return None
+
+
+def _unit_safe(shared: Text, content: str, starts: Iterable[int]) -> Text:
+    """A throw-away copy of `shared` whose items are split so that each of the characters at
+    `starts` (code point indices) begins an item of its own.
+
+    pycrdt 0.14 (pycrdt issue #382) counts a relative position as the UTF-8 length of the items
+    before the character's item plus the character's distance into its own item in UTF-16
+    units (Yjs clocks), both when making one and when reading it. In non-ASCII text that names
+    the wrong character, or one that does not exist. At the start of an item the second term is
+    zero, so there the offset is exactly the UTF-8 one. Formatting (in the copy only) splits
+    items; a distinct value per character keeps neighbours from merging into one range."""
+    copy: Doc[Any] = Doc()
+    copy.apply_update(shared.doc.get_update())
+    target: Text = copy.get(_root_name(shared), type=Text)
+    offsets = list(itertools.accumulate((len(ch.encode()) for ch in content), initial=0))
+    with copy.transaction():
+        for position in sorted(starts):
+            if 0 <= position < len(content):
+                target.format(offsets[position], offsets[position + 1], {"justmaily-split": position})
+    return target
+
+
+def _root_name(shared: Text) -> str:
+    """The name of a root text (pycrdt gives a type no name, and its objects no identity): the
+    root whose first character is the same item."""
+    first = shared.sticky_index(0, Assoc.AFTER).to_json()
+    for name, value in shared.doc.items():
+        if (
+            isinstance(value, Text)
+            and len(value) == len(shared)
+            and value.sticky_index(0, Assoc.AFTER).to_json() == first
+        ):
+            return str(name)
+    raise ValueError("not a root text of its document")
 
 
 def _panicked(exc: BaseException) -> bool:

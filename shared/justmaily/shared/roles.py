@@ -22,9 +22,10 @@ class Permission(enum.StrEnum):
     CAMPAIGNS_READ = "campaigns:read"
     CAMPAIGNS_WRITE = "campaigns:write"
     CAMPAIGNS_REVIEW = "campaigns:review"
+    CAMPAIGNS_COMMENT = "campaigns:comment"  # comments and replies: not content, no approval voided
     CAMPAIGNS_SEND = "campaigns:send"
     MEMBERS_READ = "members:read"
-    MEMBERS_MANAGE = "members:manage"
+    MEMBERS_MANAGE = "members:manage"  # invite (people join only by accepting), change roles, remove
     API_KEYS_MANAGE = "api-keys:manage"
     CONTACTS_READ = "contacts:read"  # personal data: contacts, lists, segments, suppressions
     CONTACTS_WRITE = "contacts:write"
@@ -32,7 +33,12 @@ class Permission(enum.StrEnum):
 
 
 _READ = frozenset({Permission.CAMPAIGNS_READ})
-_WRITE = _READ | {Permission.CAMPAIGNS_WRITE, Permission.CONTACTS_READ, Permission.CONTACTS_WRITE}
+_WRITE = _READ | {
+    Permission.CAMPAIGNS_WRITE,
+    Permission.CAMPAIGNS_COMMENT,
+    Permission.CONTACTS_READ,
+    Permission.CONTACTS_WRITE,
+}
 _ADMIN = frozenset(Permission)
 
 # Reviewers and viewers never see personal data; analysts read it (segments, engagement).
@@ -40,7 +46,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.OWNER: _ADMIN,
     Role.ADMIN: _ADMIN,
     Role.EDITOR: _WRITE,
-    Role.REVIEWER: _READ | {Permission.CAMPAIGNS_REVIEW},
+    # Reviewers comment and reply without changing the content.
+    Role.REVIEWER: _READ | {Permission.CAMPAIGNS_REVIEW, Permission.CAMPAIGNS_COMMENT},
     Role.ANALYST: _READ | {Permission.CONTACTS_READ},
     Role.VIEWER: _READ,
 }

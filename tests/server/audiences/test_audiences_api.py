@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import time
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import unquote
 
 import anyio
 import httpx
@@ -176,3 +178,24 @@ async def test_import_progress_is_visible_while_the_file_streams(
         gate.set()
     final = (await client.get(f"/api/imports/{created['id']}", headers=editor)).json()
     assert (final["status"], final["contacts_created"]) == ("done", 1501)
+
+
+@pytest.mark.parametrize("name", ["Подписчики", "订阅者 2026", "Συνδρομητές", 'Ünïcode "quoted"'])
+async def test_exports_of_lists_named_in_any_script_download(
+    client: httpx.AsyncClient, team: Team, name: str
+) -> None:
+    editor = team[Role.EDITOR].headers
+    listed = await client.post("/api/lists", json={"name": name}, headers=editor)
+    assert listed.status_code == 201, listed.text
+    exported = await client.get(f"/api/lists/{listed.json()['id']}/export", headers=editor)
+    assert exported.status_code == 200, exported.text
+    disposition = exported.headers["content-disposition"]
+    assert disposition.isascii()
+    fallback = re.search(r'filename="([^"]*)"', disposition)
+    assert fallback is not None
+    assert fallback.group(1).endswith(".csv")
+    assert re.fullmatch(r"[A-Za-z0-9._-]+", fallback.group(1))
+    encoded = disposition.split("filename*=UTF-8''", 1)[1]
+    saved_as = unquote(encoded, errors="strict")
+    assert saved_as.endswith(".csv")
+    assert name.split(maxsplit=1)[0] in saved_as  # the name as written, not its ASCII stand-in

@@ -206,3 +206,20 @@ async def test_a_send_is_done_as_soon_as_its_last_message_is_stored(
     send = await start_send(client, team, campaign_id, list_id=list_id)
     done = await wait_for_send(client, team[Role.VIEWER].headers, send["id"], within=20)
     assert done["counts"]["sent"] == 2
+
+
+async def test_temporary_refusals_in_one_group_send_every_message_once(
+    client: httpx.AsyncClient, team: Team, smtp_sink: SmtpSink
+) -> None:
+    """Many 451s answered at once are written in one group with the messages sent meanwhile:
+    none of those results may be lost, so nothing is left in doubt and nothing goes out twice."""
+    await set_up_sending(client, team, smtp_sink.url)
+    smtp_sink.mail_reply, smtp_sink.mail_reply_times = "451 4.3.0 try again later", 30
+    people = [{"email": f"p{i:02}@example.com"} for i in range(50)]
+    list_id = await add_contacts(client, team, people)
+    campaign_id = await approved_campaign(client, team, subject="Hi", body="Hello")
+    send = await start_send(client, team, campaign_id, list_id=list_id)
+    done = await wait_for_send(client, team[Role.VIEWER].headers, send["id"], within=60)
+
+    assert sorted(smtp_sink.recipients()) == sorted(p["email"] for p in people)  # each once
+    assert (done["counts"]["sent"], done["counts"]["in_doubt"]) == (50, 0)

@@ -67,6 +67,8 @@ class Account:
         self.credentials = credentials
         self.timing = timing
         self.open_campaigns: dict[uuid.UUID, CampaignSync] = {}
+        # Set when the server refuses the remembered sign-in (revoked, expired): sign in again.
+        self.sign_in_ended = anyio.Event()
         self._closed = False
         self._opening: dict[uuid.UUID, anyio.Lock] = {}
 
@@ -138,11 +140,18 @@ class Account:
         trust = await TrustMonitor.open(api, folder / "trust.sqlite3")
         account = cls(session, api, store, credentials, timing or Timing(), trust)
         api.on_tokens = account._remember
+        api.on_signed_out = account._sign_in_refused
         return account
 
     async def _remember(self, pair: TokenPair) -> None:
         self.session.role = pair.role
         self.credentials.remember(self.session, pair.refresh_token)
+
+    def _sign_in_refused(self) -> None:
+        """The server no longer takes our refresh token: forget it (the profile stays, to fill in
+        the sign-in form), so the next start asks for the password instead of failing again."""
+        self.credentials.forget_token(self.session)
+        self.sign_in_ended.set()
 
     async def sign_out(self) -> None:
         # Offline or already ended: forgetting the token locally is what matters.
@@ -158,7 +167,7 @@ class Account:
         if self._closed:
             return
         self._closed = True
-        for campaign_id in list(self.open_campaigns):
+        for campaign_id in list(self._opening):  # also those a closing tab is closing now
             await self.close_campaign(campaign_id)
         await self.trust.close()  # before the client it calls goes
         await self.api.aclose()
@@ -246,8 +255,11 @@ class Account:
             return sync
 
     async def close_campaign(self, campaign_id: uuid.UUID) -> None:
-        sync = self.open_campaigns.pop(campaign_id, None)
-        if sync is not None:
-            await sync.stop()
-            await sync.flush()
-            sync.close()
+        """Stop syncing and keep what was typed; returns once done, also when another call is
+        closing it already (the store must outlive both)."""
+        async with self._opening.setdefault(campaign_id, anyio.Lock()):
+            sync = self.open_campaigns.pop(campaign_id, None)
+            if sync is not None:
+                await sync.stop()
+                await sync.flush()
+                sync.close()

@@ -24,7 +24,17 @@ from justmaily.shared.campaigns import (
     CampaignStatus,
     TransitionRequest,
 )
-from justmaily.shared.collaboration import CampaignContent, ContentPatch, RoomTicket, Version, VersionCreate
+from justmaily.shared.collaboration import (
+    CampaignContent,
+    Comment,
+    CommentCreate,
+    CommentResolve,
+    ContentPatch,
+    ReplyCreate,
+    RoomTicket,
+    Version,
+    VersionCreate,
+)
 from justmaily.shared.pagination import Page
 from justmaily.shared.problems import Problem
 from justmaily.shared.trust import (
@@ -133,6 +143,8 @@ class ApiClient:
         self.access_token: str | None = None
         self.tokens: TokenPair | None = None
         self.on_tokens = on_tokens
+        # Called when the server refuses the refresh token (revoked, expired): sign in again.
+        self.on_signed_out: Callable[[], None] | None = None
         self._refreshing = anyio.Lock()
         self._http = httpx.AsyncClient(base_url=self.server, timeout=timeout, transport=transport)
 
@@ -164,9 +176,16 @@ class ApiClient:
         if not self.refresh_token:
             raise DesktopError(ErrorKind.SIGNED_OUT, "You are signed out: sign in again")
         body = RefreshRequest(refresh_token=self.refresh_token)
-        pair: TokenPair = await self._send(
-            "POST", "/api/auth/refresh", body=body, type_=TokenPair, auth=False
-        )
+        try:
+            pair: TokenPair = await self._send(
+                "POST", "/api/auth/refresh", body=body, type_=TokenPair, auth=False
+            )
+        except DesktopError as exc:
+            if exc.kind is ErrorKind.SIGNED_OUT:
+                self.refresh_token = self.access_token = None
+                if self.on_signed_out is not None:
+                    self.on_signed_out()
+            raise
         await self._accept(pair)
         return pair
 
@@ -215,8 +234,10 @@ class ApiClient:
         action = "archive" if archived else "unarchive"
         return await self._send("POST", f"/api/campaigns/{campaign_id}/{action}", type_=Campaign)
 
-    async def transition(self, campaign_id: uuid.UUID, action: CampaignAction) -> Campaign:
-        body = TransitionRequest(action=action)
+    async def transition(
+        self, campaign_id: uuid.UUID, action: CampaignAction, *, reason: str = ""
+    ) -> Campaign:
+        body = TransitionRequest(action=action, reason=reason)
         return await self._send(
             "POST", f"/api/campaigns/{campaign_id}/transitions", body=body, type_=Campaign
         )
@@ -228,6 +249,18 @@ class ApiClient:
         return await self._send(
             "PATCH", f"/api/campaigns/{campaign_id}/content", body=patch, type_=CampaignContent
         )
+
+    async def add_comment(self, campaign_id: uuid.UUID, data: CommentCreate) -> Comment:
+        path = f"/api/campaigns/{campaign_id}/comments"
+        return await self._send("POST", path, body=data, type_=Comment)
+
+    async def reply_to_comment(self, campaign_id: uuid.UUID, comment_id: str, data: ReplyCreate) -> Comment:
+        path = f"/api/campaigns/{campaign_id}/comments/{comment_id}/replies"
+        return await self._send("POST", path, body=data, type_=Comment)
+
+    async def resolve_comment(self, campaign_id: uuid.UUID, comment_id: str, data: CommentResolve) -> Comment:
+        path = f"/api/campaigns/{campaign_id}/comments/{comment_id}/resolve"
+        return await self._send("POST", path, body=data, type_=Comment)
 
     async def versions(self, campaign_id: uuid.UUID) -> list[Version]:
         return await self._send("GET", f"/api/campaigns/{campaign_id}/versions", type_=list[Version])

@@ -3,20 +3,31 @@
 A comment is a plain map in the document's `comments` map (shape: `shared.collaboration.Comment`),
 so comments sync, work offline and merge like the text. Anchors are Yjs relative positions: the
 range follows its words through everyone's edits.
+
+Who may edit writes comments into the document directly. Who may comment but not edit (a
+reviewer: the room drops their updates) asks the server to write them (`Remote`), which needs
+the server to be reachable.
 """
 
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, datetime
+from collections.abc import Awaitable
 from typing import Any
 
 import msgspec
-from pycrdt import Assoc, Doc, Map
+from pycrdt import Assoc, Doc
 
+from justmaily.desktop.engine.api import ApiClient, DesktopError, ErrorKind
 from justmaily.desktop.engine.sync import CampaignSync
-from justmaily.shared.collaboration import BODY, COMMENTS, Anchor, Comment
-from justmaily.shared.document import comments, decode_position, encode_position, text
+from justmaily.shared.collaboration import BODY, Anchor, Comment, CommentCreate, CommentResolve, ReplyCreate
+from justmaily.shared.document import (
+    comments,
+    decode_position,
+    encode_position,
+    new_comment,
+    put_comment,
+    text,
+)
 
 
 class Thread(msgspec.Struct, frozen=True, kw_only=True):
@@ -69,34 +80,68 @@ def add_comment(
         raise ValueError(f"A comment's range must run forwards, not from {start} to {end}")
     shared = text(sync.doc, BODY)
     anchor = Anchor(start=encode_position(shared, start), end=encode_position(shared, end, Assoc.BEFORE))
-    return _put(sync, Comment(**_new(author_id, author_name, body_text), anchor=anchor))
+    comment = new_comment(text=body_text, author_id=author_id, author_name=author_name, anchor=anchor)
+    return _put(sync, comment)
 
 
 def reply(
     sync: CampaignSync, thread: Comment, *, author_id: str, author_name: str, body_text: str
 ) -> Comment:
-    return _put(sync, Comment(**_new(author_id, author_name, body_text), reply_to=thread.id))
+    comment = new_comment(text=body_text, author_id=author_id, author_name=author_name, reply_to=thread.id)
+    return _put(sync, comment)
 
 
 def set_resolved(sync: CampaignSync, thread: Comment, *, resolved: bool) -> Comment:
     return _put(sync, msgspec.structs.replace(thread, resolved=resolved))
 
 
-def _new(author_id: str, author_name: str, body_text: str) -> dict[str, Any]:
-    if not body_text.strip():
-        raise ValueError("A comment needs some text")
-    return {
-        "id": uuid.uuid4().hex,
-        "author_id": author_id,
-        "author_name": author_name,
-        "text": body_text.strip(),
-        "created_at": datetime.now(UTC),
-    }
-
-
 def _put(sync: CampaignSync, comment: Comment) -> Comment:
     def change(doc: Doc[Any]) -> None:
-        doc.get(COMMENTS, type=Map)[comment.id] = msgspec.to_builtins(comment)
+        put_comment(doc, comment)
 
     sync.edit(change)
     return comment
+
+
+class Remote:
+    """Comments written by the server (`POST /api/campaigns/{id}/comments`, …), for members who
+    may comment but not edit. The comment reaches the document, and so this copy, through the
+    room."""
+
+    def __init__(self, api: ApiClient, sync: CampaignSync) -> None:
+        self.api = api
+        self.sync = sync
+
+    async def add_comment(self, *, body_text: str, start: int, end: int) -> Comment:
+        """A new thread on the body's range [start, end) (UTF-8 offsets into this copy)."""
+        if not 0 <= start <= end:
+            raise ValueError(f"A comment's range must run forwards, not from {start} to {end}")
+        if not body_text.strip():
+            raise ValueError("A comment needs some text")
+        shared = text(self.sync.doc, BODY)
+        anchor = Anchor(start=encode_position(shared, start), end=encode_position(shared, end, Assoc.BEFORE))
+        data = CommentCreate(text=body_text.strip(), anchor=anchor)
+        return await self._send(self.api.add_comment(self.sync.campaign_id, data))
+
+    async def reply(self, thread: Comment, *, body_text: str) -> Comment:
+        if not body_text.strip():
+            raise ValueError("A comment needs some text")
+        data = ReplyCreate(text=body_text.strip())
+        return await self._send(self.api.reply_to_comment(self.sync.campaign_id, thread.id, data))
+
+    async def set_resolved(self, thread: Comment, *, resolved: bool) -> Comment:
+        data = CommentResolve(resolved=resolved)
+        return await self._send(self.api.resolve_comment(self.sync.campaign_id, thread.id, data))
+
+    @staticmethod
+    async def _send(call: Awaitable[Comment]) -> Comment:
+        try:
+            return await call
+        except DesktopError as exc:
+            if exc.kind is ErrorKind.UNREACHABLE:
+                raise DesktopError(
+                    exc.kind,
+                    "Comments need the server while you cannot edit this campaign (the server writes"
+                    f" them for you): {exc}",
+                ) from exc
+            raise

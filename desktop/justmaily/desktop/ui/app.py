@@ -21,6 +21,12 @@ from justmaily.desktop.ui.tasks import Tasks, show_error
 
 
 class DesktopApp:
+    """The app's life: a session per sign-in (its account and main window), until the user quits.
+
+    The app ends when the user closes the main window (or cancels the sign-in form), never merely
+    because no window is visible: between the sign-in form closing and the main window opening
+    there is none, and Qt's `lastWindowClosed` would end the app right after signing in."""
+
     def __init__(
         self, paths: Paths, credentials: Credentials | None = None, timing: Timing | None = None
     ) -> None:
@@ -29,10 +35,16 @@ class DesktopApp:
         self.timing = timing
         self.window: MainWindow | None = None
         self.account: Account | None = None
-        self._quit = anyio.Event()
+        self.on_error: Callable[[str], None] = lambda message: show_error(self.window, message)
+        self._session_over = anyio.Event()
+        self._quitting = False
+        self._signing_out = False
+        self._next_workspace: str | None = None
 
     def _error(self, message: str) -> None:
-        show_error(self.window, message)
+        if self.account is not None and self.account.sign_in_ended.is_set():
+            return  # the sign-in form that opens now says so
+        self.on_error(message)
 
     async def run(self) -> None:
         async with anyio.create_task_group() as group:
@@ -40,25 +52,66 @@ class DesktopApp:
             self.account = await Account.resume(
                 paths=self.paths, credentials=self.credentials, timing=self.timing
             )
-            app = QApplication.instance()
-            assert isinstance(app, QApplication)
-            app.lastWindowClosed.connect(self._quit.set)
-            while not self._quit.is_set():
+            notice = ""
+            while True:
                 if self.account is None:
-                    self.account = await self._sign_in(tasks)
+                    self.account = await self._sign_in(tasks, notice)
                     if self.account is None:
-                        break
-                self.window = MainWindow(self.account, tasks, on_sign_out=self._signing_out(tasks))
-                self.window.show()
-                signed_out = anyio.Event()
-                self._signed_out = signed_out
-                await _first(self._quit.wait, signed_out.wait)
-                await self.account.close()
+                        break  # the form was cancelled
+                notice = await self._session(self.account, tasks)
                 self.account = None
-                self.window.deleteLater()
+                if self._quitting:
+                    break
             group.cancel_scope.cancel()
 
-    async def _sign_in(self, tasks: Tasks) -> Account | None:
+    async def _session(self, account: Account, tasks: Tasks) -> str:
+        """Show the main window until the user quits or signs out, or the sign-in stops working;
+        then let go of it. Returns what the next sign-in form should say."""
+        self._session_over = anyio.Event()
+        self._signing_out, self._next_workspace = False, None
+        window = MainWindow(account, tasks, on_sign_out=self._sign_out)
+        window.closed.connect(self._quit)
+        self.window = window
+        window.show()
+        await _first(self._session_over.wait, account.sign_in_ended.wait)
+        ended = account.sign_in_ended.is_set()
+        await self._close_window(window, tasks)
+        if self._signing_out:
+            await account.sign_out()
+            self._offer_workspace(self._next_workspace)
+        else:
+            await account.close()
+        return "Your sign-in has ended: sign in again." if ended and not self._quitting else ""
+
+    async def _close_window(self, window: MainWindow, tasks: Tasks) -> None:
+        """Close the window and wait until the work it started has stopped: only then may the
+        account (its store, its connections) close under it."""
+        window.closed.disconnect(self._quit)
+        window.shut_down()
+        window.hide()
+        gone = anyio.Event()
+        window.destroyed.connect(lambda *_: gone.set())
+        window.deleteLater()  # its widgets' work is cancelled as they go (`Tasks.spawn`)
+        await gone.wait()
+        self.window = None
+        await tasks.settle()
+
+    def _quit(self) -> None:
+        self._quitting = True
+        self._session_over.set()
+
+    def _sign_out(self, workspace: str | None) -> None:
+        """Sign out; with a workspace, the sign-in form that follows offers that one."""
+        self._signing_out, self._next_workspace = True, workspace
+        self._session_over.set()
+
+    def _offer_workspace(self, workspace: str | None) -> None:
+        profile = self.credentials.profile()
+        if workspace is not None and profile is not None:
+            profile.workspace = workspace
+            self.credentials.remember(profile, None)
+
+    async def _sign_in(self, tasks: Tasks, notice: str = "") -> Account | None:
         done = anyio.Event()
 
         async def sign_in(server: str, email: str, password: str, workspace: str | None) -> Account:
@@ -72,26 +125,12 @@ class DesktopApp:
                 timing=self.timing,
             )
 
-        dialog = SignInDialog(tasks, sign_in, self.credentials.profile())
+        dialog = SignInDialog(tasks, sign_in, self.credentials.profile(), notice=notice)
         dialog.finished.connect(lambda _result: done.set())
         dialog.show()
         await done.wait()
+        dialog.deleteLater()
         return dialog.account
-
-    def _signing_out(self, tasks: Tasks) -> Callable[[str | None], None]:
-        def sign_out(workspace: str | None) -> None:
-            async def work() -> None:
-                if self.account is not None:
-                    await self.account.sign_out()
-                profile = self.credentials.profile()
-                if workspace is not None and profile is not None:
-                    profile.workspace = workspace
-                    self.credentials.remember(profile, None)
-                self._signed_out.set()  # the sign-in dialog opens before this window goes
-
-            tasks.spawn(work)
-
-        return sign_out
 
 
 async def _first(*waits: Callable[[], object]) -> None:

@@ -7,7 +7,9 @@ import difflib
 import html
 import math
 import uuid
+from collections.abc import Awaitable, Callable
 
+import msgspec
 from pycrdt import UndoManager
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence
@@ -30,12 +32,20 @@ from PySide6.QtWidgets import (
 
 from justmaily.desktop.engine import comments
 from justmaily.desktop.engine.account import Account
+from justmaily.desktop.engine.review import EditConsent
 from justmaily.desktop.engine.sync import LOCAL, Activity, CampaignSync, Peer, SyncStatus
 from justmaily.desktop.ui.tasks import Tasks
 from justmaily.desktop.ui.text_binding import CollabTextEdit, byte_offset, utf16_position
-from justmaily.shared.campaigns import TRANSITIONS, Campaign, CampaignAction
-from justmaily.shared.collaboration import BODY, SUBJECT_VARIANTS, TEXT_FIELDS, CampaignContent, Version
-from justmaily.shared.document import texts
+from justmaily.shared.campaigns import TRANSITIONS, Campaign, CampaignAction, CampaignStatus
+from justmaily.shared.collaboration import (
+    BODY,
+    SUBJECT_VARIANTS,
+    TEXT_FIELDS,
+    CampaignContent,
+    ReviewState,
+    Version,
+)
+from justmaily.shared.document import review_state, texts
 from justmaily.shared.rendering import render_html
 from justmaily.shared.roles import Permission
 
@@ -88,9 +98,7 @@ class CampaignEditor(QWidget):
             name: CollabTextEdit(name, single_line=name not in (BODY, SUBJECT_VARIANTS))
             for name in ("sender", "subject", SUBJECT_VARIANTS, "preheader", BODY)
         }
-        variants = self.fields[SUBJECT_VARIANTS]
-        variants.setPlaceholderText("Other subject lines to A/B test, one per line (optional)")
-        variants.setFixedHeight(3 * variants.fontMetrics().lineSpacing() + 16)
+        _shape_variants(self.fields[SUBJECT_VARIANTS])
         self.preview = QTextBrowser()
         self.preview.setAccessibleName("Preview")
         self.preview.setOpenLinks(False)
@@ -104,16 +112,18 @@ class CampaignEditor(QWidget):
         self.connection = QLabel()
         self.connection.setAccessibleName("Connection")
         self.status_label = QLabel()
+        self.status_label.setObjectName("campaign-status")
+        self.sent_back = _notice("sent-back-reason")  # why a reviewer sent it back, for the editors
+        self.consent = EditConsent()  # asked before the first edit of a campaign under review
+        self._shown_state: ReviewState | None = None  # the document's review state, last followed
+        self._consent_box: QMessageBox | None = None
+        self._remote_comments = comments.Remote(account.api, sync)
         self.review_buttons: dict[CampaignAction, QPushButton] = {}
-        self.threads = QTreeWidget()
-        self.threads.setHeaderLabels(["Comment", "By"])
-        self.threads.header().setStretchLastSection(False)
-        self.threads.header().setSectionResizeMode(0, self.threads.header().ResizeMode.Stretch)
-        self.threads.setAccessibleName("Comments")
+        self.threads = _threads_tree()
         self.versions = QListWidget()
+        self.versions.setAccessibleName("Versions")
         self._versions: list[Version] = []
         self._thread_signature: list[tuple[str, bool, int, str]] | None = None
-        self.versions.setAccessibleName("Versions")
         self.comparison = QTextBrowser()
         self._preview_timer = QTimer(self)
         self._preview_timer.setSingleShot(True)
@@ -126,6 +136,7 @@ class CampaignEditor(QWidget):
         self.history.include_origin(LOCAL)
         for widget in self.fields.values():
             widget.bind(sync)
+            widget.confirm_edit = self._confirm_edit
             widget.on_undo = self.history.undo
             widget.on_redo = self.history.redo
         self._unsubscribe = sync.subscribe(self._on_sync_changed)
@@ -146,7 +157,7 @@ class CampaignEditor(QWidget):
                 continue  # buttons follow the role; the server enforces the same table
             button = QPushButton(label)
             button.setObjectName(f"review-{action.value}")
-            button.clicked.connect(lambda _=False, a=action: self.tasks.spawn(self._transition, a))
+            button.clicked.connect(lambda _=False, a=action: self._review(a))
             header.addWidget(button)
             self.review_buttons[action] = button
         if CampaignAction.SUBMIT in self.review_buttons:
@@ -186,6 +197,7 @@ class CampaignEditor(QWidget):
 
         layout = QVBoxLayout(self)
         layout.addLayout(header)
+        layout.addWidget(self.sent_back)
         layout.addLayout(form)
         layout.addWidget(splitter, 1)
         layout.addLayout(footer)
@@ -206,8 +218,11 @@ class CampaignEditor(QWidget):
         resolve.setObjectName("comment-resolve")
         resolve.clicked.connect(self._toggle_resolved)
         self.threads.itemActivated.connect(self._select_thread_range)
+        # Who may edit writes comments into the document; who may only comment asks the server.
+        may_comment = self._can_edit() or self.account.may(Permission.CAMPAIGNS_COMMENT)
         buttons = QHBoxLayout()
         for button in (add, reply, resolve):
+            button.setEnabled(may_comment)
             buttons.addWidget(button)
         layout = QVBoxLayout(panel)
         layout.addLayout(buttons)
@@ -241,6 +256,7 @@ class CampaignEditor(QWidget):
 
     def _on_sync_changed(self) -> None:
         self.connection.setText(describe_status(self.sync))
+        self._follow_review_state()
         read_only = self.sync.read_only or not self.account.may(Permission.CAMPAIGNS_WRITE)
         for widget in self.fields.values():  # the role can change while the campaign is open
             if widget.isReadOnly() != read_only:
@@ -282,11 +298,79 @@ class CampaignEditor(QWidget):
         self.status_label.setText(f"Status: <b>{status.value.replace('_', ' ')}</b>")
         for action, button in self.review_buttons.items():
             button.setEnabled(status in TRANSITIONS[action].sources)
+        reason = self.campaign.sent_back_reason
+        self.sent_back.setText(f"Sent back by the reviewer: {reason}" if reason else "")
+        self.sent_back.setVisible(bool(reason) and status is CampaignStatus.DRAFT)
+
+    def _follow_review_state(self) -> None:
+        """The server writes the campaign's status (and a send-back's reason) into the document:
+        show a change at once, here and, through `campaign_changed`, in the campaign list."""
+        state = review_state(self.sync.doc)
+        # Only a change of the map counts: the row read over REST may be newer than a map the
+        # server has not rewritten yet (what the sending worker sets reaches it later).
+        if state == self._shown_state:
+            return
+        self._shown_state = state
+        try:
+            status = CampaignStatus(state.status) if state.status else None
+        except ValueError:
+            return
+        reason = state.sent_back_reason or None
+        if status is None or (status, reason) == (self.campaign.status, self.campaign.sent_back_reason):
+            return
+        self.campaign = msgspec.structs.replace(self.campaign, status=status, sent_back_reason=reason)
+        self._show_campaign()
+        self.campaign_changed.emit(self.campaign)
+
+    def _can_edit(self) -> bool:
+        return not self.sync.read_only and self.account.may(Permission.CAMPAIGNS_WRITE)
+
+    def _confirm_edit(self, make: Callable[[], None]) -> bool:
+        """Before the first edit of a campaign under review: ask (without blocking), and make the
+        edit only if the user agrees."""
+        status = self.campaign.status
+        question = self.consent.question(status)
+        if question is None:
+            return True
+        if self._consent_box is None:
+            box = QMessageBox(
+                QMessageBox.Icon.Question,
+                "Edit this campaign?",
+                question,
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                self,
+            )
+            box.setObjectName("edit-consent")
+            box.button(QMessageBox.StandardButton.Yes).setText("Edit anyway")
+            box.button(QMessageBox.StandardButton.No).setText("Keep it as it is")
+            box.setDefaultButton(QMessageBox.StandardButton.No)
+            box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+
+            def answered(result: int) -> None:
+                self._consent_box = None
+                if result == QMessageBox.StandardButton.Yes:
+                    self.consent.grant(status)
+                    make()
+
+            box.finished.connect(answered)
+            self._consent_box = box
+            box.open()
+        return False
 
     # Review ----------------------------------------------------------------------------------
 
-    async def _transition(self, action: CampaignAction) -> None:
-        self.campaign = await self.account.api.transition(self.campaign.id, action)
+    def _review(self, action: CampaignAction) -> None:
+        reason = ""
+        if action is CampaignAction.SEND_BACK:
+            reason, ok = QInputDialog.getMultiLineText(
+                self, "Send back", "What should the editors change? (they see this)"
+            )
+            if not ok:
+                return
+        self.tasks.spawn(self._transition, action, reason)
+
+    async def _transition(self, action: CampaignAction, reason: str = "") -> None:
+        self.campaign = await self.account.api.transition(self.campaign.id, action, reason=reason)
         self._show_campaign()
         self.campaign_changed.emit(self.campaign)
 
@@ -337,14 +421,22 @@ class CampaignEditor(QWidget):
             return
         words, ok = QInputDialog.getMultiLineText(self, "Comment", "Your comment:")
         if ok and words.strip():
-            source = body.toPlainText()
-            start = byte_offset(source, cursor.selectionStart())
-            end = byte_offset(source, cursor.selectionEnd())
-            self._guard(
-                lambda: comments.add_comment(
-                    self.sync, body_text=words, start=start, end=end, **self._author()
-                )
+            self.comment_on_selection(words)
+
+    def comment_on_selection(self, words: str) -> None:
+        body = self.fields[BODY]
+        cursor = body.textCursor()
+        source = body.toPlainText()
+        start = byte_offset(source, cursor.selectionStart())
+        end = byte_offset(source, cursor.selectionEnd())
+        if not self._can_edit():
+            self.tasks.spawn(
+                self._remote(self._remote_comments.add_comment(body_text=words, start=start, end=end))
             )
+            return
+        self._guard(
+            lambda: comments.add_comment(self.sync, body_text=words, start=start, end=end, **self._author())
+        )
 
     def _reply(self) -> None:
         thread = self._selected_thread()
@@ -352,14 +444,34 @@ class CampaignEditor(QWidget):
             return
         words, ok = QInputDialog.getMultiLineText(self, "Reply", f"Reply to {thread.comment.author_name}:")
         if ok and words.strip():
-            self._guard(lambda: comments.reply(self.sync, thread.comment, body_text=words, **self._author()))
+            self.reply_to(thread, words)
+
+    def reply_to(self, thread: comments.Thread, words: str) -> None:
+        if not self._can_edit():
+            self.tasks.spawn(self._remote(self._remote_comments.reply(thread.comment, body_text=words)))
+            return
+        self._guard(lambda: comments.reply(self.sync, thread.comment, body_text=words, **self._author()))
 
     def _toggle_resolved(self) -> None:
         thread = self._selected_thread()
-        if thread is not None:
-            self._guard(
-                lambda: comments.set_resolved(self.sync, thread.comment, resolved=not thread.resolved)
-            )
+        if thread is None:
+            return
+        if not self._can_edit():
+            change = self._remote_comments.set_resolved(thread.comment, resolved=not thread.resolved)
+            self.tasks.spawn(self._remote(change))
+            return
+        self._guard(lambda: comments.set_resolved(self.sync, thread.comment, resolved=not thread.resolved))
+
+    def _remote(self, call: Awaitable[object]) -> Callable[[], Awaitable[None]]:
+        """Work for `tasks.spawn`: a comment the server writes; it arrives through the room."""
+
+        async def work() -> None:
+            try:
+                await call
+            except ValueError as exc:  # an empty comment or a reversed range
+                QMessageBox.warning(self, "Not possible", str(exc))
+
+        return work
 
     def _select_thread_range(self) -> None:
         thread = self._selected_thread()
@@ -409,8 +521,14 @@ class CampaignEditor(QWidget):
 
     def _restore_version(self) -> None:
         version = self._selected_version()
-        if version is not None:
+        if version is None:
+            return
+
+        def restore() -> None:
             self.tasks.spawn(self._restore, version.id)
+
+        if self._confirm_edit(restore):  # a restore is an edit: it too voids a review
+            restore()
 
     async def _restore(self, version_id: uuid.UUID) -> None:
         await self.account.api.restore_version(self.campaign.id, version_id)
@@ -420,6 +538,29 @@ class CampaignEditor(QWidget):
         self._unsubscribe()
         for widget in self.fields.values():
             widget.unbind()
+
+
+def _shape_variants(variants: CollabTextEdit) -> None:
+    variants.setPlaceholderText("Other subject lines to A/B test, one per line (optional)")
+    variants.setFixedHeight(3 * variants.fontMetrics().lineSpacing() + 16)
+
+
+def _threads_tree() -> QTreeWidget:
+    threads = QTreeWidget()
+    threads.setHeaderLabels(["Comment", "By"])
+    threads.header().setStretchLastSection(False)
+    threads.header().setSectionResizeMode(0, threads.header().ResizeMode.Stretch)
+    threads.setAccessibleName("Comments")
+    return threads
+
+
+def _notice(name: str) -> QLabel:
+    label = QLabel()
+    label.setObjectName(name)
+    label.setWordWrap(True)
+    label.setStyleSheet("background: #fef3c7; color: #78350f; padding: 6px; border-radius: 4px;")
+    label.hide()
+    return label
 
 
 def compare_html(version: CampaignContent, now: dict[str, str]) -> str:

@@ -193,6 +193,8 @@ class CampaignsPage(QWidget):
 
 
 class MainWindow(QMainWindow):
+    closed = Signal()  # the user closed the window (Quit, or the window's close button)
+
     def __init__(
         self, account: Account, tasks: Tasks, on_sign_out: Callable[[str | None], None] | None = None
     ) -> None:
@@ -332,8 +334,17 @@ class MainWindow(QMainWindow):
         if self._on_sign_out is not None:
             self._on_sign_out(workspace)
 
+    def shut_down(self) -> None:
+        """Stop the window's background work and let go of the open campaigns' documents."""
+        while self.tabs.count() > 1:
+            self.close_tab(1)
+        self._trust_checks.cancel()
+        for scope in self._sync_scopes.values():
+            scope.cancel()
+
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt's name
         self._trust_checks.cancel()
         for scope in self._sync_scopes.values():
             scope.cancel()
         super().closeEvent(event)
+        self.closed.emit()

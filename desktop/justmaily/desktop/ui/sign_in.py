@@ -25,10 +25,18 @@ SignIn = Callable[[str, str, str, str | None], Awaitable[Account]]
 
 class SignInDialog(QDialog):
     def __init__(
-        self, tasks: Tasks, sign_in: SignIn, remembered: Profile | None = None, parent: QWidget | None = None
+        self,
+        tasks: Tasks,
+        sign_in: SignIn,
+        remembered: Profile | None = None,
+        parent: QWidget | None = None,
+        *,
+        notice: str = "",
     ) -> None:
+        """`notice` says why the form is shown (e.g. the remembered sign-in stopped working)."""
         super().__init__(parent)
         self.setWindowTitle("Sign in to JustMaily")
+        self.setMinimumWidth(440)  # room for a server address and an e-mail address
         self.tasks = tasks
         self._sign_in = sign_in
         self.account: Account | None = None
@@ -47,7 +55,7 @@ class SignInDialog(QDialog):
                 self.workspace.addItem(slug, slug)
             if remembered.workspace:
                 self.workspace.setCurrentIndex(max(0, self.workspace.findData(remembered.workspace)))
-        self.error = QLabel()
+        self.error = QLabel(notice)
         self.error.setObjectName("sign-in-error")
         self.error.setWordWrap(True)
         self.error.setStyleSheet("color: #b91c1c;")

@@ -3,6 +3,7 @@ through qasync), so the window never waits on the network or the disk, and failu
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
@@ -27,7 +28,9 @@ class Job:
     def cancel(self) -> None:
         self.cancelled = True
         if self.scope is not None:
-            self.scope.cancel()
+            # An owner destroyed after the event loop ended (at exit) has no task left to stop.
+            with contextlib.suppress(RuntimeError):
+                self.scope.cancel()
 
     def met_deleted_widget(self, error: RuntimeError) -> bool:
         """Whether `error` is this cancelled job touching a widget deleted along with its owner."""
@@ -44,6 +47,8 @@ class Tasks:
         self._queue, self._queued = anyio.create_memory_object_stream[
             Callable[[], Coroutine[Any, Any, None]]
         ](math.inf)
+        self._running: set[Job] = set()
+        self._job_ended: anyio.Event | None = None  # made inside a task, by `settle`
         group.start_soon(self._dispatch)
 
     async def _dispatch(self) -> None:
@@ -63,19 +68,31 @@ class Tasks:
         async def guarded() -> None:
             if job.cancelled:  # its owner went away before it started
                 return
-            with anyio.CancelScope() as job.scope:
-                try:
-                    await work(*args)
-                except DesktopError as exc:
-                    self._on_error(str(exc))
-                except RuntimeError as exc:
-                    # anyio cancels a task whose awaited reply has already arrived only after it
-                    # resumed, so work whose owner was just deleted can still touch its widgets.
-                    if not job.met_deleted_widget(exc):
-                        raise
+            self._running.add(job)
+            try:
+                with anyio.CancelScope() as job.scope:
+                    try:
+                        await work(*args)
+                    except DesktopError as exc:
+                        self._on_error(str(exc))
+                    except RuntimeError as exc:
+                        # anyio cancels a task whose awaited reply has already arrived only after
+                        # it resumed, so work whose owner was just deleted can still touch its widgets.
+                        if not job.met_deleted_widget(exc):
+                            raise
+            finally:
+                self._running.discard(job)
+                if self._job_ended is not None:
+                    self._job_ended.set()
 
         self._queue.send_nowait(guarded)
         return job
+
+    async def settle(self) -> None:
+        """Wait until every cancelled job has stopped (what it used can be closed then)."""
+        while any(job.cancelled for job in self._running):
+            self._job_ended = anyio.Event()
+            await self._job_ended.wait()
 
 
 def show_error(parent: QWidget | None, message: str) -> None:

@@ -55,6 +55,10 @@ class CollabTextEdit(QPlainTextEdit):
         self._editing = False  # a local edit is being written to the document
         self._peers: list[Peer] = []
         self._active = False  # the user is working here: our caret is worth showing to others
+        # Asked before a local edit reaches the document, with a function that makes it: True to
+        # make it now; False to hold it back (the widget shows the text as it was; the function
+        # may be called later, once the user agreed).
+        self.confirm_edit: Callable[[Callable[[], None]], bool] | None = None
         self.on_undo: Callable[[], object] | None = None
         self.on_redo: Callable[[], object] | None = None
         self.setUndoRedoEnabled(False)  # undo is the document's: only our own edits, not others'
@@ -120,6 +124,11 @@ class CollabTextEdit(QPlainTextEdit):
         removed = len(old[start:end_old].encode())
         inserted = new[start:end_new]
         shared = self._shared
+        if self.confirm_edit is not None and not self.confirm_edit(
+            lambda: self._make_later(shared, old, begin, removed, inserted)
+        ):
+            self._take_back(new, start, end_new, old[start:end_old])
+            return
         self._active = True
         self._editing = True
         try:
@@ -131,6 +140,33 @@ class CollabTextEdit(QPlainTextEdit):
         finally:
             self._editing = False
         self._shadow = new
+
+    def _take_back(self, new: str, start: int, end: int, was: str) -> None:
+        """Show `was` again where the widget shows `new[start:end]`, keeping the caret nearby."""
+        cursor = QTextCursor(self.document())
+        cursor.setPosition(len(new[:start].encode("utf-16-le")) // 2)
+        cursor.setPosition(len(new[:end].encode("utf-16-le")) // 2, QTextCursor.MoveMode.KeepAnchor)
+        self._applying = True
+        try:
+            cursor.insertText(was)
+        finally:
+            self._applying = False
+        if self.shown_text() != self._shadow:
+            self._restore()
+
+    def _make_later(self, shared: Text, then: str, begin: int, removed: int, inserted: str) -> None:
+        """Make an edit held back by `confirm_edit`, if the text is still what it was then; the
+        widget shows it as any change of the document (`_on_remote`)."""
+        if self.sync is None or self._shared is not shared or self._shadow != then:
+            return
+        self._active = True
+        try:
+            self.sync.edit(lambda _doc: _splice(shared, begin, removed, inserted))
+        except DesktopError:
+            return
+        cursor = self.textCursor()
+        cursor.setPosition(utf16_position(self._shadow, begin + len(inserted.encode())))
+        self.setTextCursor(cursor)
 
     def _on_remote(self, event: TextEvent) -> None:
         if self._editing:

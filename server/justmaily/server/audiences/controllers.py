@@ -17,6 +17,7 @@ from justmaily.server.audiences.imports import export_csv, get_import, import_vi
 from justmaily.server.audiences.models import ContactImport
 from justmaily.server.audiences.service import AudienceService, segment_where
 from justmaily.server.db.base import utcnow
+from justmaily.server.http.downloads import attachment
 from justmaily.server.http.openapi import body, ok, problems
 from justmaily.server.http.policy import requires
 from justmaily.server.identity.principal import AuthedRequest
@@ -325,7 +326,7 @@ def _csv_download(name: str, chunks: AsyncIterator[bytes]) -> Stream:
     return Stream(
         chunks,
         media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}.csv"', "Cache-Control": "no-store"},
+        headers={"Content-Disposition": attachment(f"{name}.csv", "contacts"), "Cache-Control": "no-store"},
     )
 
 

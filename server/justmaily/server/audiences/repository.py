@@ -502,6 +502,34 @@ async def confirmation_contact(session: AsyncSession, confirmation_id: uuid.UUID
     return found
 
 
+@dataclass(frozen=True)
+class ConfirmationLink:
+    """What a confirmation link's page needs to know about it."""
+
+    workspace_id: uuid.UUID
+    contact: Contact
+    issued_at: datetime  # when its e-mail went out (when it was asked for, if that is not recorded)
+    superseded: bool  # a newer confirmation was asked for since
+
+
+async def confirmation_link(session: AsyncSession, confirmation_id: uuid.UUID) -> ConfirmationLink | None:
+    confirmation = await session.get(Confirmation, confirmation_id)
+    contact = await confirmation_contact(session, confirmation_id)
+    if confirmation is None or contact is None:
+        return None
+    newer = await session.scalar(
+        select(Confirmation.id)
+        .where(Confirmation.contact_id == contact.id, Confirmation.created_at > confirmation.created_at)
+        .limit(1)
+    )
+    return ConfirmationLink(
+        workspace_id=confirmation.workspace_id,
+        contact=contact,
+        issued_at=confirmation.sent_at or confirmation.created_at,
+        superseded=newer is not None,
+    )
+
+
 async def confirm(session: AsyncSession, confirmation_id: uuid.UUID) -> bool:
     """The person confirmed: a pending contact becomes subscribed. False if nothing was pending.
 

@@ -190,13 +190,17 @@ class CampaignsController(Controller):
         request: AuthedRequest,
         document: NamedDependency[CampaignDocument],
         campaign_id: FromPath[uuid.UUID],
-        data: Annotated[TransitionRequest, body("approve", {"action": "approve"})],
+        data: Annotated[
+            TransitionRequest,
+            body("send back", {"action": "send_back", "reason": "The offer needs legal's wording"}),
+        ],
         if_match: IfMatch = None,
     ) -> Response[Campaign]:
         """Each action needs its own permission (docs/security.md): submit, withdraw and reopen
         need campaigns:write; approve and send_back campaigns:review; schedule, unschedule, send
         and cancel campaigns:send. Submitting keeps a version of the document; approving approves
-        exactly that version's content hash."""
+        exactly that version's content hash. `send_back` takes a `reason`, which the campaign
+        carries (`sent_back_reason`) until it is submitted again."""
         principal, database = request.user, request.app.state.database
         revision = expected_revision(if_match)
         check_transition(principal, await _fresh(database, principal, campaign_id), data, revision)
@@ -219,7 +223,10 @@ class CampaignsController(Controller):
             if data.action == CampaignAction.APPROVE:
                 # Logged and certified with the approval, in its transaction: all three or none.
                 await record_approval(session, campaign, request.app.state.ca, by=principal)
-            return with_etag(campaign)
+            response = with_etag(campaign)
+        # Committed: every open editor sees the new status (and a send-back's reason) live.
+        await document.publish_state(principal, campaign_id)
+        return response
 
     @post(
         "/{campaign_id:uuid}/archive",

@@ -33,6 +33,11 @@ class Campaign(Base):
     review_hash: Mapped[str | None] = mapped_column(String(64), default=None)
     approved_hash: Mapped[str | None] = mapped_column(String(64), default=None)
     approved_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"), default=None)
+    # Why the last reviewer sent it back (shown to the editors), until it is submitted again.
+    sent_back_reason: Mapped[str | None] = mapped_column(Text, default=None)
+    # No foreign key: adding one would make SQLite rebuild this table (migration 0011).
+    sent_back_by: Mapped[uuid.UUID | None] = mapped_column(Uuid, default=None)
+    sent_back_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)

@@ -41,6 +41,9 @@ def to_wire(campaign: Campaign) -> wire.Campaign:
         archived_at=campaign.archived_at,
         review_hash=campaign.review_hash,
         approved_hash=campaign.approved_hash,
+        sent_back_reason=campaign.sent_back_reason,
+        sent_back_by=campaign.sent_back_by,
+        sent_back_at=campaign.sent_back_at,
     )
 
 
@@ -152,6 +155,10 @@ class CampaignService:
         campaign.status = rule.target
         if request.action == wire.CampaignAction.SUBMIT:
             campaign.review_hash = content_hash
+            campaign.sent_back_reason = campaign.sent_back_by = campaign.sent_back_at = None
+        elif request.action == wire.CampaignAction.SEND_BACK:
+            campaign.sent_back_reason = request.reason.strip() or None
+            campaign.sent_back_by, campaign.sent_back_at = principal.user_id, utcnow()
         elif request.action == wire.CampaignAction.APPROVE:
             campaign.approved_by, campaign.approved_at = principal.user_id, utcnow()
             campaign.approved_hash = campaign.review_hash

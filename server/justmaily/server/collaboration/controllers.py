@@ -28,9 +28,14 @@ from justmaily.server.identity.auth import AuthService
 from justmaily.server.identity.controllers import ACCESS_CHANGED
 from justmaily.server.identity.principal import AuthedRequest
 from justmaily.shared.collaboration import (
+    Anchor,
     CampaignContent,
     CloseCode,
+    Comment,
+    CommentCreate,
+    CommentResolve,
     ContentPatch,
+    ReplyCreate,
     RoomTicket,
     Version,
     VersionCreate,
@@ -57,6 +62,16 @@ def room_base_url(public_url: str) -> str:
     parts = urlsplit(public_url)
     scheme = "wss" if parts.scheme == "https" else "ws"
     return f"{scheme}://{parts.netloc}{parts.path.rstrip('/')}"
+
+
+_COMMENT_EXAMPLE = Comment(
+    id="3f9a1c2e4b5d4e6f8a7b9c0d1e2f3a4b",
+    author_id="6a1d4a0e-8d4b-4f0e-9a57-2b1f3c4d5e6f",
+    author_name="Rita Reviewer",
+    text="Which dates?",
+    created_at=datetime(2026, 5, 1, 9, 30, tzinfo=UTC),
+    anchor=Anchor(start="AL3m1ZcJCwA=", end="AL3m1ZcJEP8="),
+)
 
 
 def provide_content(state: State) -> ContentService:
@@ -139,6 +154,59 @@ class CollaborationController(Controller):
         one transaction: live editors see it at once and keep their carets and concurrent typing.
         Answers once the change is stored."""
         return await content.change(request.user, campaign_id, data)
+
+    @post(
+        "/comments",
+        opt=policy.requires(Permission.CAMPAIGNS_COMMENT),
+        responses=ok(Comment, _COMMENT_EXAMPLE, 201) | problems(400, 404, 422, 503),
+        summary="Comment on a range of the body (comments are not content: no approval is voided)",
+    )
+    async def add_comment(
+        self,
+        request: AuthedRequest,
+        content: NamedDependency[ContentService],
+        campaign_id: FromPath[uuid.UUID],
+        data: Annotated[
+            CommentCreate, body("on the first word", {"text": "Which dates?", "start": 0, "end": 6})
+        ],
+    ) -> Comment:
+        """A new thread on characters `start` to `end` of the body as it is now (or on `anchor`,
+        two Yjs relative positions), written into the live document: live editors see it at
+        once. Reviewers may comment; the content hash does not cover comments."""
+        return await content.add_comment(request.user, campaign_id, data)
+
+    @post(
+        "/comments/{comment_id:str}/replies",
+        opt=policy.requires(Permission.CAMPAIGNS_COMMENT),
+        responses=ok(Comment, _COMMENT_EXAMPLE, 201) | problems(400, 404, 422, 503),
+        summary="Reply to a comment thread",
+    )
+    async def reply_to_comment(
+        self,
+        request: AuthedRequest,
+        content: NamedDependency[ContentService],
+        campaign_id: FromPath[uuid.UUID],
+        comment_id: FromPath[str],
+        data: Annotated[ReplyCreate, body("an answer", {"text": "March 1 to 7"})],
+    ) -> Comment:
+        return await content.reply(request.user, campaign_id, comment_id, data)
+
+    @post(
+        "/comments/{comment_id:str}/resolve",
+        opt=policy.requires(Permission.CAMPAIGNS_COMMENT),
+        status_code=200,
+        responses=ok(Comment, _COMMENT_EXAMPLE) | problems(400, 404, 422, 503),
+        summary="Resolve a comment thread, or reopen it",
+    )
+    async def resolve_comment(
+        self,
+        request: AuthedRequest,
+        content: NamedDependency[ContentService],
+        campaign_id: FromPath[uuid.UUID],
+        comment_id: FromPath[str],
+        data: Annotated[CommentResolve, body("resolve", {"resolved": True})],
+    ) -> Comment:
+        return await content.resolve(request.user, campaign_id, comment_id, data)
 
 
 _VERSION_EXAMPLE = Version(

@@ -1,7 +1,9 @@
-"""Keep the campaign row in step with its document: the texts queries need, and approval.
+"""Keep the campaign row and its document in step: the texts queries need, approval, and the
+review state the document shows.
 
 Called after every stored batch of a room. An approval covers exactly the content hash that was
-submitted for review: any change to the document sends the campaign back to draft.
+submitted for review: any change to the content (not to comments) sends the campaign back to
+draft. The document's `campaign` map then says so, so every open editor sees it at once.
 """
 
 from __future__ import annotations
@@ -17,11 +19,13 @@ from justmaily.server.campaigns.models import Campaign
 from justmaily.server.campaigns.service import touch
 from justmaily.server.db.engine import Database
 from justmaily.server.db.session import transaction
-from justmaily.shared.campaigns import CONTENT_FIELDS, CampaignStatus
-from justmaily.shared.document import content_hash, texts
+from justmaily.shared.campaigns import CONTENT_FIELDS, UNDER_REVIEW, CampaignStatus
+from justmaily.shared.collaboration import ReviewState
+from justmaily.shared.document import content_hash, texts, write_review_state
 
 log = structlog.get_logger(__name__)
-_UNDER_REVIEW = frozenset({CampaignStatus.IN_REVIEW, CampaignStatus.APPROVED, CampaignStatus.SCHEDULED})
+_UNDER_REVIEW = UNDER_REVIEW
+STATE_ORIGIN = "server-review-state"
 _ROW_LIMITS = {"sender": 320}  # the row mirrors; the document may hold more while someone types
 
 
@@ -32,19 +36,32 @@ def _out_of_step(campaign: Campaign, values: dict[str, str], digest: str) -> boo
     return mirrored or (campaign.status in _UNDER_REVIEW and digest != campaign.review_hash)
 
 
-async def materialise_campaign(database: Database, campaign_id: uuid.UUID, doc: Doc[Any]) -> None:
+def state_of(campaign: Campaign) -> ReviewState:
+    return ReviewState(status=campaign.status.value, sent_back_reason=campaign.sent_back_reason or "")
+
+
+def show_state(doc: Doc[Any], campaign: Campaign) -> bytes | None:
+    """Write the row's review state into the document; the update to store, None if unchanged.
+    Call under the room's `state_lock`, after reading the row."""
+    return write_review_state(doc, state_of(campaign), STATE_ORIGIN)
+
+
+async def materialise_campaign(database: Database, campaign_id: uuid.UUID, doc: Doc[Any]) -> bytes | None:
+    """Returns an update this made to the document (its review state), to store."""
     values = texts(doc)
     digest = content_hash(doc)
     # Most batches change nothing the row holds (typing in the body of a draft): a read, which in
     # WAL mode waits for no writer, avoids taking the write turn for nothing.
     async with database.session(read_only=True) as session:
         current = await session.get(Campaign, campaign_id)
-        if current is None or not _out_of_step(current, values, digest):
-            return
+        if current is None:
+            return None
+        if not _out_of_step(current, values, digest):
+            return show_state(doc, current)
     async with transaction(database) as session:
         campaign = await session.get(Campaign, campaign_id, with_for_update=True)
         if campaign is None:
-            return
+            return None
         changed = False
         for name in CONTENT_FIELDS:
             value = values[name][: _ROW_LIMITS.get(name)]
@@ -58,3 +75,5 @@ async def materialise_campaign(database: Database, campaign_id: uuid.UUID, doc: 
             changed = True
         if changed:
             touch(campaign)
+        state = state_of(campaign)
+    return write_review_state(doc, state, STATE_ORIGIN)

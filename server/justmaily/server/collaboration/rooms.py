@@ -26,13 +26,13 @@ from anyio.abc import TaskGroup, TaskStatus
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from pycrdt import Doc, create_awareness_message
 from pycrdt.websocket import YRoom
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 from justmaily.server.collaboration import insights
 from justmaily.server.collaboration.connection import Connection
 from justmaily.server.collaboration.fanout import PostgresFanout
 from justmaily.server.collaboration.presence import user_id_of
 from justmaily.server.collaboration.store import DocumentStore
+from justmaily.server.db.retry import write_attempts
 from justmaily.shared.collaboration import CloseCode
 from justmaily.shared.document import load_document
 
@@ -49,7 +49,8 @@ class PendingWrite:
     failed: bool = False
 
 
-OnStored = Callable[[uuid.UUID, Doc[Any]], Awaitable[None]]
+# After each stored batch (under the room's `state_lock`); returns an update it made to store.
+OnStored = Callable[[uuid.UUID, Doc[Any]], Awaitable[bytes | None]]
 
 
 class CampaignRoom:
@@ -72,6 +73,9 @@ class CampaignRoom:
         self.holders = 0  # connections and server-side edits using the room (guarded by the manager)
         self.stopping = False
         self.idle = anyio.Event()  # set by the manager when the last holder leaves
+        # Held while the campaign row's review state is read and written into the document, so
+        # the last writer writes what was committed last.
+        self.state_lock = anyio.Lock()
         self._stop = anyio.Event()
         self._stopped = anyio.Event()
         self._writes: MemoryObjectSendStream[PendingWrite]
@@ -197,12 +201,7 @@ class CampaignRoom:
 
     async def _store(self, batch: list[PendingWrite]) -> None:
         try:
-            async for attempt in AsyncRetrying(
-                stop=stop_after_attempt(4),
-                wait=wait_exponential_jitter(multiplier=0.05, max=1, jitter=0.05),
-                retry=retry_if_exception_type(Exception),
-                reraise=True,
-            ):
+            async for attempt in write_attempts():
                 with attempt:
                     stored = await self.store.append(self.campaign_id, [w.update for w in batch])
         except Exception:
@@ -219,7 +218,10 @@ class CampaignRoom:
             return
         if self.on_stored is not None:
             try:
-                await self.on_stored(self.campaign_id, self.doc)
+                async with self.state_lock:
+                    made = await self.on_stored(self.campaign_id, self.doc)
+                if made is not None:
+                    self.store_later(made)  # stored with the next batch; clients see it now
             except Exception:  # the edits are stored; the row catches up with the next batch
                 self._log.exception("room_materialise_failed")
         insight = insights.refresh(self.doc)

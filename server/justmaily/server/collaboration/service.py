@@ -9,26 +9,44 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 import msgspec
-from pycrdt import Doc
+from pycrdt import Assoc, Doc
 from sqlalchemy import select
 
 from justmaily.server.campaigns.models import Campaign
 from justmaily.server.campaigns.service import CampaignService
+from justmaily.server.collaboration.materialise import show_state
 from justmaily.server.collaboration.models import DocumentVersion
-from justmaily.server.collaboration.rooms import RoomManager
+from justmaily.server.collaboration.rooms import CampaignRoom, RoomManager
 from justmaily.server.db.engine import Database
 from justmaily.server.db.session import transaction
 from justmaily.server.http.problems import ApiError, not_found
 from justmaily.server.identity.principal import Principal
 from justmaily.shared.campaigns import EDITABLE_STATUSES
-from justmaily.shared.collaboration import EMPTY_UPDATE, TEXT_FIELDS, CampaignContent, ContentPatch, Version
+from justmaily.shared.collaboration import (
+    BODY,
+    EMPTY_UPDATE,
+    TEXT_FIELDS,
+    Anchor,
+    CampaignContent,
+    Comment,
+    CommentCreate,
+    CommentResolve,
+    ContentPatch,
+    ReplyCreate,
+    Version,
+)
 from justmaily.shared.document import (
+    comments,
     content_hash,
+    decode_position,
+    encode_position,
     load_document,
     materialise,
+    new_comment,
+    put_comment,
     rebase_text,
     replace_text,
     restore,
@@ -107,26 +125,93 @@ class ContentService:
     async def edit(
         self, principal: Principal, campaign_id: uuid.UUID, apply: Callable[[Doc[Any]], None]
     ) -> CampaignContent:
+        """Change the content: refused once sending has started."""
         campaign = await self.campaign(principal, campaign_id)
         if campaign.status not in EDITABLE_STATUSES:
             raise ApiError(
                 409, "not_editable", f"a campaign that is {campaign.status} can no longer be edited"
             )
+        return await self._apply(principal, campaign_id, apply)
+
+    async def _apply(
+        self, principal: Principal, campaign_id: uuid.UUID, apply: Callable[[Doc[Any]], Any]
+    ) -> CampaignContent:
+        """Run `apply` in one transaction of the live document; answer once it is stored."""
         room = await self.rooms.acquire(campaign_id, principal.workspace_id)
         try:
             doc = room.doc
             before = doc.get_state()
             with doc.transaction(origin=BRIDGE_ORIGIN):
                 apply(doc)
-            update = doc.get_update(before)
-            if update != EMPTY_UPDATE:
-                write = room.store_later(update)
-                await write.done.wait()
-                if write.failed:
-                    raise ApiError(503, "not_stored", "the change could not be stored; try again")
+            await self._store(room, doc.get_update(before))
             return materialise(doc, campaign_id)
         finally:
             await self.rooms.release(room)
+
+    @staticmethod
+    async def _store(room: CampaignRoom, update: bytes) -> None:
+        if update != EMPTY_UPDATE:
+            write = room.store_later(update)
+            await write.done.wait()
+            if write.failed:
+                raise ApiError(503, "not_stored", "the change could not be stored; try again")
+
+    async def publish_state(self, principal: Principal, campaign_id: uuid.UUID) -> None:
+        """Show the campaign row's review state in its live document (after a transition)."""
+        room = await self.rooms.acquire(campaign_id, principal.workspace_id)
+        try:
+            async with room.state_lock:
+                campaign = await self.campaign(principal, campaign_id)
+                update = show_state(room.doc, campaign)
+            if update is not None:
+                await self._store(room, update)
+        finally:
+            await self.rooms.release(room)
+
+    # Comments: not content, so any status, and the permission reviewers have too ------------
+
+    async def add_comment(self, principal: Principal, campaign_id: uuid.UUID, data: CommentCreate) -> Comment:
+        _check_text(data.text)
+        await self.campaign(principal, campaign_id)
+        made: list[Comment] = []
+
+        def apply(doc: Doc[Any]) -> None:
+            author_id, author_name = _author(principal)
+            made.append(comment_thread(doc, data, author_id=author_id, author_name=author_name))
+
+        await self._apply(principal, campaign_id, apply)
+        return made[0]
+
+    async def reply(
+        self, principal: Principal, campaign_id: uuid.UUID, comment_id: str, data: ReplyCreate
+    ) -> Comment:
+        _check_text(data.text)
+        await self.campaign(principal, campaign_id)
+        made: list[Comment] = []
+
+        def apply(doc: Doc[Any]) -> None:
+            thread = _thread(doc, comment_id)
+            author_id, author_name = _author(principal)
+            reply = new_comment(
+                reply_to=thread.id, text=data.text, author_id=author_id, author_name=author_name
+            )
+            made.append(put_comment(doc, reply))
+
+        await self._apply(principal, campaign_id, apply)
+        return made[0]
+
+    async def resolve(
+        self, principal: Principal, campaign_id: uuid.UUID, comment_id: str, data: CommentResolve
+    ) -> Comment:
+        await self.campaign(principal, campaign_id)
+        made: list[Comment] = []
+
+        def apply(doc: Doc[Any]) -> None:
+            thread = _thread(doc, comment_id)
+            made.append(put_comment(doc, msgspec.structs.replace(thread, resolved=data.resolved)))
+
+        await self._apply(principal, campaign_id, apply)
+        return made[0]
 
     async def _with_doc(
         self, principal: Principal, campaign_id: uuid.UUID, read: Callable[[Doc[Any]], Any]
@@ -136,6 +221,49 @@ class ContentService:
             return read(room.doc)
         finally:
             await self.rooms.release(room)
+
+
+def _author(principal: Principal) -> tuple[str, str]:
+    return str(principal.user_id), principal.display_name or principal.email or "API key"
+
+
+def _check_text(words: str) -> None:
+    if not words.strip():
+        detail = "a comment needs some text"
+        raise ApiError(422, "invalid_comment", detail, errors=[FieldError(field="text", message=detail)])
+
+
+def _thread(doc: Doc[Any], comment_id: str) -> Comment:
+    """The thread (a comment that answers none) with this id, or 404."""
+    found = next((c for c in comments(doc) if c.id == comment_id and c.reply_to is None), None)
+    if found is None:
+        raise not_found("comment")
+    return found
+
+
+def comment_thread(doc: Doc[Any], data: CommentCreate, *, author_id: str, author_name: str) -> Comment:
+    """A new thread on the body's range that `data` names (offsets or an anchor), or 422."""
+    body = text(doc, BODY)
+    if data.anchor is not None:
+        if data.start is not None or data.end is not None:
+            _invalid_range("give either start and end, or anchor")
+        start, end = decode_position(body, data.anchor.start), decode_position(body, data.anchor.end)
+        if start is None or end is None or start > end:
+            _invalid_range("anchor is not a forward range of the body")
+        anchor = data.anchor
+    else:
+        content = str(body)
+        if data.start is None or data.end is None or not data.start <= data.end <= len(content):
+            _invalid_range(f"start and end must be a forward range of the body's {len(content)} characters")
+        start, end = len(content[: data.start].encode()), len(content[: data.end].encode())
+        anchor = Anchor(start=encode_position(body, start), end=encode_position(body, end, Assoc.BEFORE))
+    return put_comment(
+        doc, new_comment(text=data.text, anchor=anchor, author_id=author_id, author_name=author_name)
+    )
+
+
+def _invalid_range(detail: str) -> NoReturn:
+    raise ApiError(422, "invalid_range", detail, errors=[FieldError(field="start", message=detail)])
 
 
 class VersionService:

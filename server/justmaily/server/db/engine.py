@@ -34,6 +34,8 @@ def async_url(url: str) -> str:
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
+    # hide_parameters: statement parameters (password hashes, personal data) stay out of error
+    # messages and out of SQLAlchemy's own statement log at any log level.
     url = async_url(settings.effective_database_url)
     if url.startswith("sqlite"):
         return _sqlite_engine(url, settings)
@@ -44,6 +46,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
         pool_timeout=settings.db_pool_timeout_seconds,
         pool_recycle=settings.db_pool_recycle_seconds,
         pool_pre_ping=True,
+        hide_parameters=True,
     )
 
 
@@ -51,7 +54,9 @@ def _sqlite_engine(url: str, settings: Settings) -> AsyncEngine:
     database = make_url(url).database
     if database and database != ":memory:":
         settings.data_path.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url, connect_args={"timeout": settings.sqlite_busy_timeout_ms / 1000})
+    engine = create_async_engine(
+        url, connect_args={"timeout": settings.sqlite_busy_timeout_ms / 1000}, hide_parameters=True
+    )
     busy_timeout = settings.sqlite_busy_timeout_ms
 
     @event.listens_for(engine.sync_engine, "connect")

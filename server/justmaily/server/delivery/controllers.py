@@ -81,6 +81,7 @@ class CampaignSendsController(Controller):
             send = await service.create(principal, campaign_id, data, content)
             view = await service.view(send)
         _wake_sender(request)
+        await document.publish_state(principal, campaign_id)  # scheduled or sending: editors see it
         return view
 
     @get(

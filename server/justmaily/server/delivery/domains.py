@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime
 from email.utils import parseaddr
@@ -12,6 +13,32 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from justmaily.server.delivery.dkim import DkimAlgorithm, DkimKey, DnsRecord, dns_record, generate_key
 from justmaily.server.delivery.models import SendingDomain
 from justmaily.server.delivery.secrets import SecretBox
+from justmaily.server.http.problems import ApiError
+from justmaily.shared.problems import FieldError
+
+# RFC 1035 2.3.1 / RFC 1123 2.1: letters, digits and inner hyphens, 1-63 octets a label.
+_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+def checked_domain_name(text: str) -> str:
+    """The lower-cased DNS name, or 422 saying what is wrong with it (before any key is made)."""
+    name = text.strip().rstrip(".").lower()
+    labels = name.split(".")
+    problem = None
+    if len(name) > 253:
+        problem = "is longer than 253 characters"
+    elif len(labels) < 2:
+        problem = "needs at least two labels, such as acme.example"
+    elif (bad := next((label for label in labels if not _LABEL.match(label)), None)) is not None:
+        problem = (
+            "has an empty label (two dots in a row)"
+            if not bad
+            else f"has the label {bad[:70]!r}: a label is 1-63 letters, digits or inner hyphens"
+        )
+    if problem:
+        message = f"{text[:100]!r} is not a DNS name: it {problem}"
+        raise ApiError(422, "invalid_domain", message, errors=[FieldError(field="domain", message=message)])
+    return name
 
 
 def selectors(domain: SendingDomain) -> dict[DkimAlgorithm, str]:

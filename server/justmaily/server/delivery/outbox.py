@@ -17,7 +17,8 @@ from typing import cast
 
 import anyio
 import structlog
-from sqlalchemy import Table, Update, bindparam, insert, update
+from sqlalchemy import Table, Update, bindparam, insert, or_, update
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from justmaily.server.audiences import repository
@@ -25,6 +26,7 @@ from justmaily.server.audiences.repository import RecipientRow
 from justmaily.server.db.base import utcnow
 from justmaily.server.db.dialects import unindexed
 from justmaily.server.db.engine import Database
+from justmaily.server.db.retry import write_attempts
 from justmaily.server.delivery.models import MessageEvent, OutboxMessage
 from justmaily.shared.audiences import SuppressionReason
 from justmaily.shared.delivery import EventKind, MessageState
@@ -148,18 +150,45 @@ class OutboxWriter:
         try:
             # Shielded: a batch taken off the queue is written whole, even while stopping.
             with anyio.CancelScope(shield=True):
-                async with self.database.session() as session, session.begin():
-                    await self._write(session, batch)
-        except Exception as exc:
-            # The changes are lost; the messages stay queued or handed off in the outbox, which
-            # recovery treats like a crash. Waiting workers are told.
-            log.exception("outbox write failed", messages=len(batch))
-            self.failed = exc
+                try:
+                    await self._commit(batch)
+                except Exception:
+                    # One change that cannot be written must not take the others with it: a
+                    # lost "sent" leaves its message in doubt, to be sent again after a restart.
+                    log.exception("outbox group write failed; writing its changes one by one")
+                    await self._store_one_by_one(batch)
         finally:
             self.on_stored(p.job.id for p in batch)
             for pending in batch:
                 if pending.done is not None:
                     pending.done.set()
+
+    async def _store_one_by_one(self, batch: list[_Pending]) -> None:
+        for index, pending in enumerate(batch):
+            try:
+                await self._write_once([pending])
+            except Exception as exc:
+                # This change is lost: its message stays queued or handed off in the outbox,
+                # which the restart that follows recovers as after a crash (docs/delivery.md).
+                self.failed = exc
+                if _unreachable(exc):  # the rest would fail alike, each after a wait
+                    log.exception("outbox unreachable: changes lost", messages=len(batch) - index)
+                    return
+                log.exception("outbox change lost", message=str(pending.job.id), change=pending.change.value)
+
+    async def _commit(self, batch: list[_Pending]) -> None:
+        async for attempt in write_attempts():
+            with attempt:
+                await self._write_once(batch)
+
+    async def _write_once(self, batch: list[_Pending]) -> None:
+        try:
+            async with self.database.session() as session, session.begin():
+                await self._write(session, batch)
+        except BaseException:
+            for pending in batch:
+                pending.accepted = False  # rolled back: no hand-off was stored
+            raise
 
     async def _write(self, session: AsyncSession, batch: list[_Pending]) -> None:
         by_change: dict[Change, list[_Pending]] = {}
@@ -197,7 +226,8 @@ class OutboxWriter:
                 update(_OUTBOX)
                 .where(
                     _OUTBOX.c.id == bindparam("b_id"),
-                    _OUTBOX.c.state.in_([MessageState.QUEUED, MessageState.SENDING]),
+                    # Not `in_()`: expanding parameters cannot be used with executemany.
+                    or_(_OUTBOX.c.state == MessageState.QUEUED, _OUTBOX.c.state == MessageState.SENDING),
                 )
                 .values(
                     state=MessageState.QUEUED,
@@ -256,3 +286,10 @@ class OutboxWriter:
                 for p in items
             ],
         )
+
+
+def _unreachable(exc: Exception) -> bool:
+    """The database failed, not the statement: a lost connection, a lock not granted in time."""
+    return isinstance(exc, OperationalError | InterfaceError) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated
+    )

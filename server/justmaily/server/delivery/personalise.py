@@ -102,6 +102,20 @@ class PreparedContent:
         self._text = _compile(_TEXT_ENV, "body", text)
         self._html = _compile(_HTML_ENV, "body", html_page)
 
+    def _click(self, tracked: Callable[[int], str]) -> Callable[[object], str]:
+        """`_click(n)` as templates call it: only the numbers of the content's own links exist."""
+
+        def click(number: object) -> str:
+            if type(number) is not int or not 0 <= number < len(self.links):
+                raise ContentError(
+                    "body",
+                    f"_click({number!r}) names no link: the content has {len(self.links)} link(s), "
+                    f"numbered from 0; write the link itself and it is tracked",
+                )
+            return tracked(number)
+
+        return click
+
     def render(
         self, recipient: Recipient, urls: RecipientUrls, subject: int = 0, limits: Limits = SENDING_LIMITS
     ) -> Rendered:
@@ -114,7 +128,7 @@ class PreparedContent:
             "first_name": recipient.name.split(" ", 1)[0],
             "_unsubscribe_url": urls.unsubscribe,
             "_open_url": urls.open_pixel,
-            "_click": urls.click,
+            "_click": self._click(urls.click),
         }
         field = "subject"
         try:
@@ -127,6 +141,8 @@ class PreparedContent:
             )
         except TemplateLimitError as exc:
             raise ContentLimitError(field, exc) from None
+        except ContentError:
+            raise
         except (TemplateError, ArithmeticError, TypeError, ValueError) as exc:
             raise ContentError("body", f"cannot personalise for this contact: {exc}") from None
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import html
 import uuid
+from datetime import timedelta
 from typing import Annotated, Any
 
 import structlog
@@ -26,6 +27,7 @@ from justmaily.server.delivery.webhooks import SnsVerifier, WebhookRejected, par
 from justmaily.server.http.openapi import ok, problems
 from justmaily.server.http.policy import public
 from justmaily.server.http.problems import ApiError, not_found
+from justmaily.shared.audiences import ConsentStatus
 from justmaily.shared.delivery import EventKind
 
 log = structlog.get_logger(__name__)
@@ -147,7 +149,8 @@ class TrackingController(Controller):
 
 
 class ConfirmationController(Controller):
-    """The double opt-in link: a page with a button, and the button's POST."""
+    """The double opt-in link: a page with a button, the button's POST, and a new link when the
+    old one expired (`JUSTMAILY_CONFIRMATION_LINK_TTL_SECONDS` after its e-mail went out)."""
 
     tags = ["tracking"]
     opt = public()
@@ -162,11 +165,13 @@ class ConfirmationController(Controller):
         """A page with a button, not the confirmation: link scanners open every link with GET."""
         confirmation_id = _confirmation(request, token)
         async with transaction(request.app.state.database, read_only=True) as session:
-            contact = await repository.confirmation_contact(session, confirmation_id)
-        if contact is None:
+            link = await repository.confirmation_link(session, confirmation_id)
+        if link is None:
             raise not_found("link")
+        if _expired(request, link):
+            return _expired_page(request, token, link)
         body = (
-            f"<p>Subscribe <b>{html.escape(engagement.mask(contact.email))}</b>?</p>"
+            f"<p>Subscribe <b>{html.escape(engagement.mask(link.contact.email))}</b>?</p>"
             f'<form method="post" action="/c/{html.escape(token)}">'
             '<button type="submit" style="font-size:1em;padding:.6em 1.2em">Yes, subscribe me</button></form>'
         )
@@ -182,12 +187,45 @@ class ConfirmationController(Controller):
     async def confirm(self, request: Request[Any, Any, Any], token: Token) -> Response[str]:
         confirmation_id = _confirmation(request, token)
         async with transaction(request.app.state.database) as session:
-            if await repository.confirmation_contact(session, confirmation_id) is None:
+            link = await repository.confirmation_link(session, confirmation_id)
+            if link is None:
                 raise not_found("link")
+            if _expired(request, link):
+                return _expired_page(request, token, link)
             confirmed = await repository.confirm(session, confirmation_id)
         if confirmed:
             return _page("You are subscribed", "<p>Thank you: your subscription is confirmed.</p>")
-        return _page("Nothing to confirm", "<p>This address is subscribed already, or asked not to be.</p>")
+        return _nothing_to_confirm()
+
+    @post(
+        "/c/{token:str}/renew",
+        responses=problems(400, 404, signed_in=False),
+        summary="Send a new double opt-in link in place of an expired one",
+        status_code=200,
+        media_type="text/html",
+    )
+    async def renew(self, request: Request[Any, Any, Any], token: Token) -> Response[str]:
+        """Only for an expired link of a contact still pending, and once per link: the new e-mail
+        goes to the same address, so the link's holder can get no more than a resend."""
+        confirmation_id = _confirmation(request, token)
+        async with transaction(request.app.state.database) as session:
+            link = await repository.confirmation_link(session, confirmation_id)
+            if link is None:
+                raise not_found("link")
+            if link.contact.consent is not ConsentStatus.PENDING:
+                return _nothing_to_confirm()
+            if not _expired(request, link):
+                return _page(
+                    "This link still works", f'<p>Open <a href="/c/{html.escape(token)}">it</a> again.</p>'
+                )
+            if not link.superseded:
+                await repository.request_confirmation(session, link.workspace_id, link.contact.id)
+        address = html.escape(engagement.mask(link.contact.email))
+        return _page(
+            "A new link is on its way",
+            f"<p>We are sending a new confirmation link to <b>{address}</b>: open it within "
+            f"{_lasts(request)}.</p>",
+        )
 
 
 def _confirmation(request: Request[Any, Any, Any], token: str) -> uuid.UUID:
@@ -195,6 +233,38 @@ def _confirmation(request: Request[Any, Any, Any], token: str) -> uuid.UUID:
         return _tokens(request).read(token, TokenKind.CONFIRM).subject
     except BadToken:
         raise not_found("link") from None
+
+
+def _link_ttl(request: Request[Any, Any, Any]) -> timedelta:
+    return timedelta(seconds=request.app.state.settings.confirmation_link_ttl_seconds)
+
+
+def _expired(request: Request[Any, Any, Any], link: repository.ConfirmationLink) -> bool:
+    """Expiry matters only while there is something to confirm."""
+    pending = link.contact.consent is ConsentStatus.PENDING
+    return pending and link.issued_at + _link_ttl(request) <= utcnow()
+
+
+def _lasts(request: Request[Any, Any, Any]) -> str:
+    hours = _link_ttl(request).total_seconds() / 3600
+    return f"{hours / 24:g} days" if hours >= 48 else f"{hours:g} hours"
+
+
+def _expired_page(
+    request: Request[Any, Any, Any], token: str, link: repository.ConfirmationLink
+) -> Response[str]:
+    body = (
+        f"<p>Confirmation links work for {_lasts(request)}, and this one is older: nothing was changed.</p>"
+        f"<p>To subscribe <b>{html.escape(engagement.mask(link.contact.email))}</b>, ask for a new link; "
+        "it comes by e-mail to the same address.</p>"
+        f'<form method="post" action="/c/{html.escape(token)}/renew">'
+        '<button type="submit" style="font-size:1em;padding:.6em 1.2em">Send me a new link</button></form>'
+    )
+    return _page("This link has expired", body, status=410)
+
+
+def _nothing_to_confirm() -> Response[str]:
+    return _page("Nothing to confirm", "<p>This address is subscribed already, or asked not to be.</p>")
 
 
 class ProviderHooksController(Controller):

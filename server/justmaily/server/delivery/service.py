@@ -17,7 +17,13 @@ from justmaily.server.campaigns.models import Campaign
 from justmaily.server.campaigns.service import CampaignService, check_transition, future_time, touch
 from justmaily.server.db.base import utcnow
 from justmaily.server.delivery import ab_testing, personalise
-from justmaily.server.delivery.domains import address_domain, dns_records, find_domain, new_domain
+from justmaily.server.delivery.domains import (
+    address_domain,
+    checked_domain_name,
+    dns_records,
+    find_domain,
+    new_domain,
+)
 from justmaily.server.delivery.models import (
     MessageEvent,
     OutboxMessage,
@@ -82,7 +88,10 @@ class SendService:
         send_at = self._send_at(data.send_at, now)
         action = CampaignAction.SCHEDULE if send_at > now else CampaignAction.SEND
         check_transition(principal, campaign, TransitionRequest(action=action, send_at=send_at), None)
-        if content.content_hash != campaign.approved_hash:
+        # The document must still hash to what was reviewed (`review_hash`: the hash's current
+        # form, also for an approval made while comments counted, see migration 0011); the send
+        # records the approved hash, as the certificate and the transparency log do.
+        if campaign.approved_hash is None or content.content_hash != campaign.review_hash:
             raise ApiError(
                 409, "content_changed", "the content is not what was approved: send it to review again"
             )
@@ -123,7 +132,7 @@ class SendService:
             list_id=data.list_id,
             segment_id=data.segment_id,
             content=frozen,
-            content_hash=content.content_hash,
+            content_hash=campaign.approved_hash,
             links=list(prepared.links),
             send_at=send_at,
             created_by=principal.user_id,
@@ -361,7 +370,7 @@ class DeliverySetup:
         )
 
     async def add_domain(self, data: wire.SendingDomainCreate) -> wire.SendingDomain:
-        name = data.domain.strip(".").lower()
+        name = checked_domain_name(data.domain)
         row = new_domain(self.workspace_id, name, self.secrets)
         self.session.add(row)
         try:

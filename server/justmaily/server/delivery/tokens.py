@@ -2,8 +2,10 @@
 
 A token names one outbox message (or contact, for a confirmation) and, for clicks, the number of
 a link of the approved content: a forged or edited token fails its HMAC, and a valid one can only
-lead to a link the campaign contains (no open redirect). Tokens never expire: a newsletter's
-unsubscribe link must keep working for years (RFC 8058 asks for it).
+lead to a link the campaign contains (no open redirect). The tokens themselves never expire: a
+newsletter's unsubscribe link must keep working for years (RFC 8058 asks for it). A confirmation
+expires by its row (`JUSTMAILY_CONFIRMATION_LINK_TTL_SECONDS` after its e-mail went out). Logs
+print none of them (`logging.redact_url_secrets`).
 """
 
 from __future__ import annotations

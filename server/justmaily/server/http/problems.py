@@ -11,6 +11,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.types import ExceptionHandlersMap
 
 from justmaily.server.http.request_context import request_id_of
+from justmaily.server.logging import redact_url_secrets
 from justmaily.shared.problems import PROBLEM_MEDIA_TYPE, FieldError, Problem
 
 log = structlog.get_logger(__name__)
@@ -101,7 +102,7 @@ def _http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Resp
     if status >= 500:
         log.error(
             "server_error",
-            path=request.url.path,
+            path=redact_url_secrets(request.url.path),
             detail=exc.detail,
             request_id=request_id_of(request.scope),
             exc_info=exc,
@@ -113,7 +114,7 @@ def _http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Resp
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
     log.exception(
         "unhandled_error",
-        path=request.url.path,
+        path=redact_url_secrets(request.url.path),
         error_type=type(exc).__name__,
         request_id=request_id_of(request.scope),
     )

@@ -15,6 +15,8 @@ from typing import Any, cast
 import structlog
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from justmaily.server.logging import redact_url_secrets
+
 REQUEST_ID_HEADER = "x-request-id"
 _SCOPE_KEY = "justmaily.request_id"
 _STARTED_KEY = "justmaily.started"
@@ -69,7 +71,7 @@ async def stamp_response(message: Message, scope: Scope) -> None:
         "request",
         request_id=request_id,
         method=scope.get("method", "WEBSOCKET"),
-        path=scope["path"],
+        path=redact_url_secrets(scope["path"]),
         status=message.get("status", 101),
         duration_ms=round((time.perf_counter() - started) * 1000, 2) if isinstance(started, float) else None,
         principal=str(user.id) if user is not None and hasattr(user, "id") else None,

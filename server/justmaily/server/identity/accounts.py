@@ -86,22 +86,10 @@ class AccountService:
         )
         return [_member(m, u) for m, u in rows]
 
-    async def add_member(
-        self, principal: Principal, email: str, role: Role, display_name: str, password: str | None
-    ) -> Member:
-        _may_grant(principal, role)
-        workspace = await self.session.get(Workspace, principal.workspace_id)
-        assert workspace is not None
-        user, _ = await self.ensure_user(email, password, display_name)
-        if await self.session.get(Membership, (workspace.id, user.id)) is not None:
-            raise ApiError(409, "already_member", f"{user.email} is already a member")
-        membership = await self.set_membership(workspace, user, role)
-        return _member(membership, user)
-
     async def change_role(self, principal: Principal, user_id: uuid.UUID, role: Role) -> Member:
         membership, user = await self._membership(principal, user_id)
-        _may_grant(principal, membership.role)
-        _may_grant(principal, role)
+        may_grant(principal, membership.role)
+        may_grant(principal, role)
         if membership.role == Role.OWNER and role != Role.OWNER:
             await self._keep_an_owner(principal.workspace_id)
         membership.role = role
@@ -110,7 +98,7 @@ class AccountService:
 
     async def remove_member(self, principal: Principal, user_id: uuid.UUID) -> None:
         membership, _ = await self._membership(principal, user_id)
-        _may_grant(principal, membership.role)
+        may_grant(principal, membership.role)
         if membership.role == Role.OWNER:
             await self._keep_an_owner(principal.workspace_id)
         await self.session.delete(membership)
@@ -147,7 +135,8 @@ class AccountService:
             raise ApiError(409, "last_owner", "a workspace keeps at least one owner")
 
 
-def _may_grant(principal: Principal, role: Role) -> None:
+def may_grant(principal: Principal, role: Role) -> None:
+    """403 unless the principal may give (or take) this role: the owner role is the owners'."""
     if role in OWNER_ONLY_ROLES and principal.role != Role.OWNER:
         raise ApiError(403, "owner_only", "only an owner may grant, change or remove the owner role")
 

@@ -42,17 +42,7 @@ class AuthService:
         self.limiter = limiter
 
     async def login(self, email: str, password: str, workspace: str | None, client_ip: str) -> TokenPair:
-        email = normalise_email(email)
-        per_account = rates(self.settings.login_failures_per_account)
-        per_ip = rates(self.settings.login_failures_per_ip)
-        await self.limiter.check(per_account, "login", email)
-        await self.limiter.check(per_ip, "login-ip", client_ip)
-        user = await self.session.scalar(select(User).where(User.email == email))
-        valid = await verify_password(user.password_hash if user else None, password)
-        if not valid or user is None or user.disabled_at is not None:
-            await self.limiter.count(per_account, "login", email)
-            await self.limiter.count(per_ip, "login-ip", client_ip)
-            raise ApiError(401, "invalid_credentials", _BAD_CREDENTIALS)
+        user = await self.authenticate(email, password, client_ip)
         memberships = await self._memberships(user.id)
         if not memberships:
             raise ApiError(403, "no_workspace", "this account belongs to no workspace")
@@ -64,6 +54,34 @@ class AuthService:
         if chosen is None:
             raise ApiError(403, "not_a_member", f"you are not a member of workspace {workspace!r}")
         return await self._issue(user, chosen[0], chosen[1], memberships, family=uuid.uuid4())
+
+    async def authenticate(self, email: str, password: str, client_ip: str) -> User:
+        """The account whose password this is, or 401; 429 once the source has failed too often.
+
+        Failures lock the source, never the account itself: they count per (account, client
+        address) and per client address, so someone guessing from elsewhere does not lock the
+        owner out (docs/security.md).
+        """
+        email = normalise_email(email)
+        budgets = (
+            (rates(self.settings.login_failures_per_account_and_ip), ("login", email, client_ip)),
+            (rates(self.settings.login_failures_per_ip), ("login-ip", client_ip)),
+        )
+        for budget, key in budgets:
+            await self.limiter.check(budget, *key)
+        user = await self.session.scalar(select(User).where(User.email == email))
+        valid = await verify_password(user.password_hash if user else None, password)
+        if not valid or user is None or user.disabled_at is not None:
+            for budget, key in budgets:
+                await self.limiter.count(budget, *key)
+            raise ApiError(401, "invalid_credentials", _BAD_CREDENTIALS)
+        return user
+
+    async def sign_in_to(self, user: User, workspace_id: uuid.UUID) -> TokenPair:
+        """A new sign-in of `user` to a workspace they are a member of."""
+        memberships = await self._memberships(user.id)
+        membership, workspace = next((m, w) for m, w in memberships if w.id == workspace_id)
+        return await self._issue(user, membership, workspace, memberships, family=uuid.uuid4())
 
     async def refresh(self, refresh_token: str) -> TokenPair:
         try:

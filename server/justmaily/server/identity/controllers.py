@@ -1,4 +1,4 @@
-"""HTTP handlers of the identity domain: sign-in, members, API keys."""
+"""HTTP handlers of the identity domain: sign-in, members, invitations, API keys."""
 
 from __future__ import annotations
 
@@ -18,15 +18,19 @@ from justmaily.server.identity import examples
 from justmaily.server.identity.accounts import AccountService
 from justmaily.server.identity.api_keys import ApiKeyService
 from justmaily.server.identity.auth import AuthService
+from justmaily.server.identity.invitations import InvitationService
 from justmaily.server.identity.principal import AuthedRequest
 from justmaily.shared.auth import (
     ApiKey,
     ApiKeyCreate,
     ApiKeyCreated,
+    Invitation,
+    InvitationAccept,
+    InvitationCreate,
+    InvitationCreated,
     LoginRequest,
     Me,
     Member,
-    MemberCreate,
     MemberUpdate,
     RefreshRequest,
     TokenPair,
@@ -70,7 +74,8 @@ class AuthController(Controller):
         ],
     ) -> TokenPair:
         """Answers an access token (short-lived) and a refresh token. Failed attempts are throttled
-        per account and per client address (429 with Retry-After)."""
+        per account and client address, and per client address (429 with Retry-After): they lock
+        the source of the guesses, never the account."""
         return await auth.login(data.email, data.password, data.workspace, client_ip(request.scope))
 
     @post(
@@ -132,32 +137,6 @@ class MembersController(Controller):
     ) -> list[Member]:
         return await accounts.list_members(request.user)
 
-    @post(
-        opt=requires(Permission.MEMBERS_MANAGE),
-        responses=ok(Member, examples.MEMBER, 201) | problems(400, 409, 422),
-        summary="Add a member (creating the account when new)",
-    )
-    async def add_member(
-        self,
-        request: AuthedRequest,
-        accounts: NamedDependency[AccountService],
-        data: Annotated[
-            MemberCreate,
-            body(
-                "add an editor",
-                {
-                    "email": "grace@example.com",
-                    "role": "editor",
-                    "display_name": "Grace",
-                    "password": "a long passphrase here",
-                },
-            ),
-        ],
-    ) -> Member:
-        return await accounts.add_member(
-            request.user, data.email, data.role, data.display_name, data.password
-        )
-
     @patch(
         "/{user_id:uuid}",
         opt=requires(Permission.MEMBERS_MANAGE),
@@ -186,6 +165,86 @@ class MembersController(Controller):
     ) -> None:
         await accounts.remove_member(request.user, user_id)
         access_changed(request, user_id)
+
+
+def provide_invitations(db_session: NamedDependency[AsyncSession], state: State) -> InvitationService:
+    return InvitationService(db_session, state.settings)
+
+
+class InvitationsController(Controller):
+    """People join by invitation only: see docs/security.md for what each side learns."""
+
+    path = "/api/invitations"
+    tags = ["members"]
+    dependencies = {
+        "invitations": Provide(provide_invitations, sync_to_thread=False),
+        "auth": Provide(provide_auth_service, sync_to_thread=False),
+    }
+
+    @get(
+        opt=requires(Permission.MEMBERS_MANAGE),
+        responses=ok(list[Invitation], [examples.INVITATION]) | problems(),
+        summary="List the pending invitations",
+    )
+    async def list_invitations(
+        self, request: AuthedRequest, invitations: NamedDependency[InvitationService]
+    ) -> list[Invitation]:
+        return await invitations.pending(request.user)
+
+    @post(
+        opt=requires(Permission.MEMBERS_MANAGE),
+        responses=ok(InvitationCreated, examples.INVITATION_CREATED, 201) | problems(400, 409, 422),
+        summary="Invite a person (the token is shown once: pass it on)",
+    )
+    async def invite(
+        self,
+        request: AuthedRequest,
+        invitations: NamedDependency[InvitationService],
+        data: Annotated[
+            InvitationCreate, body("invite an editor", {"email": "grace@example.com", "role": "editor"})
+        ],
+    ) -> InvitationCreated:
+        """The answer is the same whether the address has an account or not, and names none.
+        A new invitation to the same address replaces a pending one."""
+        return await invitations.invite(request.user, data.email, data.role)
+
+    @delete(
+        "/{invitation_id:uuid}",
+        opt=requires(Permission.MEMBERS_MANAGE),
+        responses=problems(400, 404),
+        summary="Revoke a pending invitation",
+    )
+    async def revoke(
+        self,
+        request: AuthedRequest,
+        invitations: NamedDependency[InvitationService],
+        invitation_id: FromPath[uuid.UUID],
+    ) -> None:
+        await invitations.revoke(request.user, invitation_id)
+
+    @post(
+        "/accept",
+        opt=public(),
+        status_code=200,
+        responses=ok(TokenPair, examples.TOKEN_PAIR) | problems(400, 401, 404, 410, 422, signed_in=False),
+        summary="Join a workspace with an invitation's token (signed in to it at once)",
+    )
+    async def accept(
+        self,
+        request: Request[Any, Any, State],
+        invitations: NamedDependency[InvitationService],
+        auth: NamedDependency[AuthService],
+        data: Annotated[
+            InvitationAccept,
+            body(
+                "join",
+                {"token": "jmi_" + "x" * 43, "password": "a long passphrase here", "display_name": "Grace"},
+            ),
+        ],
+    ) -> TokenPair:
+        """With an account for the invited address, `password` is its password (failures count as
+        failed sign-ins); without one, it becomes the new account's (12 characters or more)."""
+        return await invitations.accept(data, client_ip(request.scope), auth)
 
 
 def provide_api_keys(db_session: NamedDependency[AsyncSession]) -> ApiKeyService:

@@ -5,7 +5,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from uuid import UUID
 
-from justmaily.shared.auth import ApiKey, ApiKeyCreated, Me, Member, TokenPair, WorkspaceMembership
+from justmaily.shared.auth import (
+    ApiKey,
+    ApiKeyCreated,
+    Invitation,
+    InvitationCreated,
+    Me,
+    Member,
+    TokenPair,
+    WorkspaceMembership,
+)
 from justmaily.shared.roles import Permission, Role
 
 _AT = datetime(2026, 5, 1, 9, 30, tzinfo=UTC)
@@ -40,3 +49,12 @@ API_KEY = ApiKey(
     created_at=_AT,
 )
 API_KEY_CREATED = ApiKeyCreated(key=API_KEY, secret="jm_4f2a9c1e0b7d3a65_" + "x" * 43)
+INVITATION = Invitation(
+    id=UUID("9b8a7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"),
+    email="grace@example.com",
+    role=Role.EDITOR,
+    invited_by=_USER,
+    created_at=_AT,
+    expires_at=datetime(2026, 5, 8, 9, 30, tzinfo=UTC),
+)
+INVITATION_CREATED = InvitationCreated(invitation=INVITATION, token="jmi_" + "x" * 43)

@@ -55,6 +55,10 @@ fmt:
 revision message:
     cd server/justmaily/server/db && {{venv}}/bin/alembic -c alembic.ini revision --autogenerate -m "{{message}}"
 
+# Fuzz the API (schemathesis, every check) against a throw-away demo server; e.g. `--examples 500 --seed 7`
+fuzz-api *args:
+    {{venv}}/bin/python -m tests.support.fuzz_api {{args}}
+
 # Benchmarks (results in bench/results)
 bench:
     {{venv}}/bin/python -m bench

@@ -8,12 +8,12 @@ headless := justfile_directory() / ".venv-headless"
 default:
     @just --list --unsorted
 
-# Start the server on embedded SQLite with a seeded demo workspace (data in ./.justmaily)
-demo host="127.0.0.1" port="8000":
+# Start the server on embedded SQLite with a seeded demo workspace (data in ./.justmaily); `--port 8011`, `--host ::1`
+demo *args:
     @JUSTMAILY_LOG_FORMAT="${JUSTMAILY_LOG_FORMAT:-console}" \
     JUSTMAILY_DATA_DIR="${JUSTMAILY_DATA_DIR:-{{justfile_directory()}}/.justmaily}" \
     JUSTMAILY_PUBLIC_API_DOCS="${JUSTMAILY_PUBLIC_API_DOCS:-true}" \
-    {{venv}}/bin/justmaily serve --demo --host {{host}} --port {{port}}
+    {{venv}}/bin/justmaily serve --demo {{args}}
 
 # Run the server with your own settings (JUSTMAILY_* variables)
 serve *args:

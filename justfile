@@ -8,13 +8,13 @@ headless := justfile_directory() / ".venv-headless"
 default:
     @just --list --unsorted
 
-# Start the server on embedded SQLite with a seeded demo workspace (data in ./.justmaily)
-demo host="127.0.0.1" port="8000":
+# Start the server on embedded SQLite with a seeded demo workspace (data in ./.justmaily); `--port 8011`, `--host ::1`
+demo *args:
     @JUSTMAILY_LOG_FORMAT="${JUSTMAILY_LOG_FORMAT:-console}" \
     JUSTMAILY_DATA_DIR="${JUSTMAILY_DATA_DIR:-{{justfile_directory()}}/.justmaily}" \
     JUSTMAILY_PUBLIC_API_DOCS="${JUSTMAILY_PUBLIC_API_DOCS:-true}" \
     JUSTMAILY_SMTP_ALLOW_PRIVATE_RELAYS="${JUSTMAILY_SMTP_ALLOW_PRIVATE_RELAYS:-true}" \
-    {{venv}}/bin/justmaily serve --demo --host {{host}} --port {{port}}
+    {{venv}}/bin/justmaily serve --demo {{args}}
 
 # Run the server with your own settings (JUSTMAILY_* variables)
 serve *args:
@@ -55,6 +55,10 @@ fmt:
 # New Alembic migration from the models (uses JUSTMAILY_DATABASE_URL or the default SQLite)
 revision message:
     cd server/justmaily/server/db && {{venv}}/bin/alembic -c alembic.ini revision --autogenerate -m "{{message}}"
+
+# Fuzz the API (schemathesis, every check) against a throw-away demo server; e.g. `--examples 500 --seed 7`
+fuzz-api *args:
+    {{venv}}/bin/python -m tests.support.fuzz_api {{args}}
 
 # Benchmarks (results in bench/results)
 bench:

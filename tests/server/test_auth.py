@@ -118,6 +118,20 @@ async def test_logout_revokes_the_refresh_token(client: httpx.AsyncClient, team:
     assert again.status_code == 401
 
 
+async def test_logout_with_what_is_not_ones_refresh_token_is_refused_as_unprocessable(
+    client: httpx.AsyncClient, team: Team
+) -> None:
+    """Well-formed JSON that names no refresh token of the caller: 422, not 400 (the body has the
+    documented shape) nor 401 (the caller's own credentials are fine)."""
+    viewer = await login(client, "viewer@acme.example.com")
+    editor = await login(client, "editor@acme.example.com")
+    for token in ("not a token", editor.json()["refresh_token"]):
+        out = await client.post(
+            "/api/auth/logout", json={"refresh_token": token}, headers=bearer(viewer.json()["access_token"])
+        )
+        assert (out.status_code, out.json()["code"]) == (422, "invalid_token"), out.text
+
+
 async def test_tampered_foreign_and_wrong_type_tokens_are_refused(
     app: Litestar, client: httpx.AsyncClient, team: Team
 ) -> None:

@@ -124,6 +124,44 @@ async def test_bad_ids_cursors_and_parameters(client: httpx.AsyncClient, team: T
     assert_problem(await client.put("/api/campaigns", headers=viewer), 405, "method_not_allowed")
 
 
+async def test_what_the_document_cannot_rule_out_is_422_and_what_it_can_is_400(
+    client: httpx.AsyncClient, team: Team
+) -> None:
+    """400: not the documented shape. 422: the documented shape, refused by a rule (schemathesis.toml)."""
+    viewer, editor = team[Role.VIEWER].headers, team[Role.EDITOR].headers
+    # Unpadded base64url, as documented, but not a cursor this server issued.
+    assert_problem(
+        await client.get("/api/campaigns", params={"cursor": "AAAA"}, headers=viewer), 422, "invalid_cursor"
+    )
+    assert_problem(
+        await client.get("/api/contacts", params={"cursor": "AAAA"}, headers=editor), 422, "invalid_cursor"
+    )
+    # A tree-heads cursor is ASCII digits: "²" passes str.isdigit() and int() refuses it.
+    tree_heads = await client.get("/api/transparency/tree-heads", params={"cursor": "\u00b2"}, headers=viewer)
+    assert_problem(tree_heads, 400, "invalid_cursor")
+    campaign = (await client.post("/api/campaigns", json={"name": "Bases"}, headers=editor)).json()
+    content = f"/api/campaigns/{campaign['id']}/content"
+    # The texts a base may name are the document's: any other is outside the documented shape.
+    unknown = await client.patch(content, json={"body": "x", "base": {"footer": ""}}, headers=editor)
+    assert_problem(unknown, 400, "validation_error")
+    assert (
+        await client.patch(content, json={"body": "x", "base": {"body": ""}}, headers=editor)
+    ).status_code == 200
+    # If-Match as documented: a revision, or `*` for whichever is current.
+    url = f"/api/campaigns/{campaign['id']}"
+    assert (
+        await client.patch(url, json={"name": "Any"}, headers={**editor, "If-Match": "*"})
+    ).status_code == 200
+    assert (
+        await client.patch(url, json={"name": "Two"}, headers={**editor, "If-Match": 'W/"2"'})
+    ).status_code == 200
+    assert_problem(
+        await client.patch(url, json={"name": "?"}, headers={**editor, "If-Match": "3, 4"}),
+        400,
+        "invalid_if_match",
+    )
+
+
 async def test_other_workspaces_ids_are_not_found_and_untouched(
     client: httpx.AsyncClient, team: Team
 ) -> None:

@@ -7,8 +7,10 @@ from typing import Any
 import httpx
 import msgspec
 from litestar import Litestar
+from litestar.routes import HTTPRoute
 
 from justmaily.server.app import create_app
+from justmaily.server.http.policy import PUBLIC
 from justmaily.server.settings import Settings
 from justmaily.shared.roles import Role
 from tests.plugins.api import Team, http_client, running, seed_team, serving
@@ -116,3 +118,65 @@ async def test_a_budget_of_several_rates_holds_each(settings: Settings) -> None:
         statuses = [(await client.get("/health/live")).status_code for _ in range(4)]
         assert statuses == [200, 200, 200, 429]
         assert "3 per 1 hour" in (await client.get("/health/live")).json()["detail"]
+
+
+def _operation_handlers(app: Litestar) -> list[tuple[str, str, Any]]:
+    """(method, document path, handler) of every documented operation."""
+    return [
+        (method, route.path_format, handler)
+        for route in app.routes
+        if isinstance(route, HTTPRoute)
+        for method, (handler, _) in route.route_handler_map.items()
+        if handler.resolve_include_in_schema()
+    ]
+
+
+async def test_openapi_document_says_which_routes_need_credentials(
+    app: Litestar, client: httpx.AsyncClient, team: Team
+) -> None:
+    schema = (await client.get("/schema/openapi.json", headers=team[Role.VIEWER].headers)).json()
+    assert "security" not in schema, "no document-wide requirement: each operation states its own"
+    public = set()
+    for method, path, handler in _operation_handlers(app):
+        op = schema["paths"][path][method.lower()]
+        if handler.opt.get(PUBLIC):
+            public.add(f"{method} {path}")
+            assert "security" not in op, f"{method} {path} is public"
+            assert not {"401", "403"} & set(op["responses"]) or path.startswith(("/hooks/", "/api/auth/"))
+        else:
+            assert op["security"] == [{"BearerToken": []}, {"ApiKey": []}], f"{method} {path}"
+            assert {"401", "403"} <= set(op["responses"]), f"{method} {path}"
+        if "{" in path:
+            assert "404" in op["responses"], f"{method} {path}: an id that is not there"
+    assert {"GET /health/live", "POST /api/auth/login", "GET /t/o/{token}", "GET /u/{token}"} <= public
+    assert {"POST /hooks/{workspace_id}/ses", "POST /c/{token}"} <= public
+
+
+async def test_openapi_request_bodies_are_closed_and_bounds_of_zero_are_documented(
+    client: httpx.AsyncClient, team: Team
+) -> None:
+    schema = (await client.get("/schema/openapi.json", headers=team[Role.VIEWER].headers)).json()
+    components = schema["components"]["schemas"]
+    bodies = [
+        op["requestBody"]["content"]["application/json"]["schema"]
+        for _, _, op in _operations(schema)
+        if "application/json" in op.get("requestBody", {}).get("content", {})
+    ]
+    assert len(bodies) >= 24
+    for body in bodies:
+        name = body["allOf"][0]["$ref"].rsplit("/", 1)[1]
+        assert components[name]["additionalProperties"] is False, f"{name}: the server refuses other fields"
+    assert components["WinnerChoice"]["properties"]["variant"]["minimum"] == 0
+    inclusion = schema["paths"]["/api/transparency/entries/{index}/inclusion"]["get"]["parameters"]
+    assert next(p for p in inclusion if p["name"] == "tree_size")["schema"]["minimum"] == 0
+    # A whole number is both an `integer` and a `number`: `oneOf` would refuse it.
+    values = components["ContactCreate"]["properties"]["attributes"]["additionalProperties"]
+    assert "oneOf" not in values
+    assert {branch["type"] for branch in values["anyOf"]} >= {"integer", "number"}
+
+
+async def test_options_lists_every_method_of_the_path(client: httpx.AsyncClient) -> None:
+    for path in ("/u/some-token", "/c/some-token", "/api/campaigns"):
+        answer = await client.options(path)
+        assert answer.status_code == 204, path
+        assert answer.headers["allow"] == "GET, OPTIONS, POST", path

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import json
+import os
+import queue
 import re
 import signal
+import subprocess
+import sys
+import threading
+import time
 from pathlib import Path
 
 import httpx
 import pytest
 
 from justmaily.server.settings import Settings
-from tests.support.server_process import ServerProcess, server_env
+from tests.support.server_process import ServerProcess, free_port, server_env
 
 
 def login(base: str, email: str, password: str) -> str:
@@ -129,3 +135,109 @@ def test_per_ip_limits_believe_forwarded_addresses_only_from_trusted_proxies(
         assert statuses(server, ["198.51.100.9"] * 4) == [200, 200, 200, 429]
     finally:
         server.stop()
+
+
+class Console:
+    """A process's output, line by line, as a person watching the terminal sees it."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        self.process = process
+        self.lines: list[str] = []
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self._queue.put(line.rstrip("\n"))
+        self._queue.put(None)
+
+    def wait_for(self, text: str, timeout: float = 60) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            line = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+            assert line is not None, f"exited before printing {text!r}:\n" + "\n".join(self.lines)
+            self.lines.append(line)
+            if text in line:
+                return line
+
+    def stop(self) -> None:
+        """Ctrl-C, as a person stops it."""
+        os.killpg(self.process.pid, signal.SIGINT)
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=5)
+        self._reader.join(timeout=5)
+        assert self.process.stdout is not None
+        self.process.stdout.close()
+
+
+def _start(command: list[str], env: dict[str, str], cwd: Path | None = None) -> Console:
+    process = subprocess.Popen(
+        command,
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    return Console(process)
+
+
+@pytest.mark.backends("sqlite")
+def test_demo_says_where_it_serves_once_it_answers_and_its_links_follow_the_port(
+    settings: Settings, tmp_path: Path
+) -> None:
+    port = free_port()
+    command = [sys.executable, "-m", "justmaily.server.cli", "serve", "--demo", "--port", str(port)]
+    console = _start(command, server_env(settings))
+    try:
+        serving = console.wait_for("serving at")
+        # The line is the signal to connect: the server answers at once, no retry needed.
+        base = f"http://127.0.0.1:{port}"
+        assert httpx.get(f"{base}/health/live", timeout=5).status_code == 200
+        assert serving.startswith(f"JustMaily is serving at {base}  (API: {base}/api")
+        printed = "\n".join(console.lines)
+        password = re.search(r"password (\S+):", printed)
+        assert password, printed
+        kept = Path(settings.data_dir) / "demo-password"
+        assert f"The password is kept in {kept};" in printed
+        assert kept.read_text().strip() == password.group(1)
+        assert f"links in sent messages point to {base}." in printed
+
+        headers = {"Authorization": f"Bearer {login(base, 'editor@demo.example.com', password.group(1))}"}
+        campaigns = httpx.get(f"{base}/api/campaigns", headers=headers, timeout=10).json()["items"]
+        spring = next(c["id"] for c in campaigns if c["name"] == "Spring sale")
+        contact = httpx.get(f"{base}/api/contacts", headers=headers, timeout=10).json()["items"][0]["id"]
+        preview = httpx.post(
+            f"{base}/api/campaigns/{spring}/preview",
+            json={"contact_id": contact},
+            headers=headers,
+            timeout=10,
+        )
+        assert f"Unsubscribe: {base}/preview/unsubscribe" in preview.json()["text"]
+        key = httpx.get(f"{base}/api/transparency/key", headers=headers, timeout=10).json()
+        assert key["origin"] == f"127.0.0.1:{port}/transparency"
+    finally:
+        console.stop()
+
+
+def test_the_demo_recipe_takes_host_and_port_flags(tmp_path: Path) -> None:
+    """`python3 bootstrap.py demo --host ::1 --port N`, as the README says."""
+    port = free_port()
+    env = {key: value for key, value in os.environ.items() if not key.startswith("JUSTMAILY_")}
+    env["JUSTMAILY_DATA_DIR"] = str(tmp_path / "demo")
+    root = Path(__file__).resolve().parents[2]
+    command = [sys.executable, "bootstrap.py", "demo", "--host", "::1", "--port", str(port)]
+    console = _start(command, env, cwd=root)
+    try:
+        base = f"http://[::1]:{port}"
+        assert console.wait_for("serving at", timeout=90).startswith(f"JustMaily is serving at {base} ")
+        assert httpx.get(f"{base}/health/live", timeout=5).status_code == 200
+        assert f"links in sent messages point to {base}." in "\n".join(console.lines)
+    finally:
+        console.stop()

@@ -54,7 +54,8 @@ from justmaily.server.delivery.tokens import LinkTokens
 from justmaily.server.delivery.webhooks import SnsVerifier, fetch_certificate_https
 from justmaily.server.health.controllers import HealthController
 from justmaily.server.http.bodies import CheckedRequest, refuse_nul
-from justmaily.server.http.openapi import openapi_config
+from justmaily.server.http.openapi import openapi_config, openapi_plugins
+from justmaily.server.http.options import complete_allow_header
 from justmaily.server.http.policy import PUBLIC
 from justmaily.server.http.problems import EXCEPTION_HANDLERS
 from justmaily.server.http.rate_limit import RateLimiter, RateLimitMiddleware, rates
@@ -184,10 +185,11 @@ def create_app(settings: Settings) -> Litestar:
             DefineMiddleware(AuthenticationMiddleware, exclude_from_auth_key=PUBLIC),
             rate_limits.by_principal,
         ],
-        before_send=[stamp_response],
+        before_send=[stamp_response, complete_allow_header],
         request_class=CheckedRequest,
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=openapi_config(public=settings.public_api_docs),
+        plugins=openapi_plugins(),
         lifespan=[lifespan],
         request_max_body_size=settings.max_request_bytes,
         state=State(

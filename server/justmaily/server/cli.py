@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -14,11 +14,15 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 import click
 import msgspec
 
-from justmaily.server.settings import Settings, SettingsError, load_settings, redact_url
+from justmaily.server.settings import DEFAULT_PUBLIC_URL, Settings, SettingsError, load_settings, redact_url
 from justmaily.shared.auth import NewPassword, Slug
 from justmaily.shared.roles import Role
 
 if TYPE_CHECKING:
+    import socket
+
+    import uvicorn
+
     from justmaily.shared.audit import Report
 
 T = TypeVar("T")
@@ -95,16 +99,19 @@ def cli() -> None:
 @click.option("--demo", is_flag=True, help="Seed a demo workspace and print its sign-in details.")
 @config_option
 def serve(host: str, port: int, demo: bool, config_file: Path | None) -> None:
-    """Run the API server (database from JUSTMAILY_DATABASE_URL; default SQLite in the data dir)."""
+    """Run the API server (database from JUSTMAILY_DATABASE_URL; default SQLite in the data dir).
+
+    Links in sent messages point to this server (http://HOST:PORT, on a loopback host), unless
+    JUSTMAILY_PUBLIC_URL names the public address.
+    """
     import uvicorn
 
     from justmaily.server.app import create_app
 
-    settings = _settings(config_file)
+    url = f"http://{_url_host(host)}:{port}"
+    settings = _links_to(_settings(config_file), host, port)
     if demo:
         _seed_demo(settings)
-    url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
-    click.echo(f"JustMaily is serving at {url}  (API: {url}/api, OpenAPI: {url}/schema/openapi.json)")
     app = create_app(settings)
     # Thousands of long-lived connections make each full garbage collection walk millions of
     # objects (about a second at 5,000 room connections): collect rarely, and never the start-up
@@ -112,7 +119,7 @@ def serve(host: str, port: int, demo: bool, config_file: Path | None) -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 50, 1_000)
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=host,
         port=port,
@@ -128,13 +135,50 @@ def serve(host: str, port: int, demo: bool, config_file: Path | None) -> None:
         # closed; the legacy one drops them once a send to that client fails (lost edits).
         ws="websockets-sansio",
     )
+    banner = f"JustMaily is serving at {url}  (API: {url}/api, OpenAPI: {url}/schema/openapi.json)"
+    server = _announcing_server(config, banner)
+    with suppress(KeyboardInterrupt):
+        server.run()
+    if not server.started:
+        raise SystemExit(3)  # as uvicorn.run: it could not start (the reason is in the log)
+
+
+def _announcing_server(config: uvicorn.Config, banner: str) -> uvicorn.Server:
+    import uvicorn
+
+    class AnnouncingServer(uvicorn.Server):
+        """Prints the banner once the socket accepts connections, not before: a person or a
+        script that waits for the line can connect at once."""
+
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets)
+            if self.started:
+                click.echo(banner)
+
+    return AnnouncingServer(config)
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _links_to(settings: Settings, host: str, port: int) -> Settings:
+    """The settings with links pointing to this server, unless JUSTMAILY_PUBLIC_URL was given.
+
+    A loopback host is linked as it is; on any other the server is still reached on this machine
+    at 127.0.0.1 (messages to others need a public https address: JUSTMAILY_PUBLIC_URL).
+    """
+    if settings.public_url != DEFAULT_PUBLIC_URL:
+        return settings
+    loopback = host if host in ("127.0.0.1", "::1", "localhost") else "127.0.0.1"
+    return msgspec.structs.replace(settings, public_url=f"http://{_url_host(loopback)}:{port}")
 
 
 def _seed_demo(settings: Settings) -> None:
     from justmaily.server.db.engine import Database
     from justmaily.server.db.migrate import upgrade_to_head
     from justmaily.server.delivery.secrets import SecretBox
-    from justmaily.server.demo import DEMO_USERS, DEMO_WORKSPACE, demo_password, seed_demo
+    from justmaily.server.demo import DEMO_PASSWORD_FILE, DEMO_USERS, DEMO_WORKSPACE, demo_password, seed_demo
 
     password = demo_password(settings.data_path)
 
@@ -151,6 +195,10 @@ def _seed_demo(settings: Settings) -> None:
     click.echo(f"Demo workspace {DEMO_WORKSPACE!r} is ready. Sign in with any of these, password {password}:")
     for role, email in DEMO_USERS.items():
         click.echo(f"  {role.value:<9} {email}")
+    click.echo(
+        f"The password is kept in {settings.data_path / DEMO_PASSWORD_FILE}; links in sent messages"
+        f" point to {settings.public_url}."
+    )
 
 
 @cli.command()

@@ -24,6 +24,7 @@ from justmaily.shared.document import content_hash, initial_update, load_documen
 from justmaily.shared.roles import Role
 
 DEMO_WORKSPACE = "demo"
+DEMO_PASSWORD_FILE = "demo-password"  # noqa: S105 - the file that holds it, in the data folder
 _CONTACTS = [
     ("ada@example.com", "Ada Lovelace", {"plan": "pro", "country": "GB"}),
     ("grace@example.com", "Grace Hopper", {"plan": "team", "country": "US"}),
@@ -66,7 +67,7 @@ _CAMPAIGNS = [
 
 def demo_password(data_dir: Path) -> str:
     """A random demo password, made once per data directory and kept there (mode 0600)."""
-    path = data_dir / "demo-password"
+    path = data_dir / DEMO_PASSWORD_FILE
     if not path.exists():
         data_dir.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

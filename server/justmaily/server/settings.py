@@ -34,6 +34,9 @@ _RATE_SETTINGS = (
 )
 _QUERY_PASSWORD = re.compile(r"([?&]password=)[^&#]*", re.IGNORECASE)
 
+# Where `justmaily serve` listens unless told otherwise.
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
+
 PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
 PositiveSeconds = Annotated[float, msgspec.Meta(gt=0)]
 
@@ -83,8 +86,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     room_compact_after_updates: PositiveInt = 500
 
     # Delivery (see docs/delivery.md). The address recipients' links point to (tracking,
-    # unsubscribe): https, except on a loopback host for trying things out.
-    public_url: str = "http://127.0.0.1:8000"
+    # unsubscribe): https, except on a loopback host for trying things out. Left at the default,
+    # `justmaily serve` points them to the address it listens on (cli.py).
+    public_url: str = DEFAULT_PUBLIC_URL
     # Comma-separated smtp:// or smtps:// relay URLs (credentials allowed), tried after the
     # relays a workspace's admins add through the API.
     smtp_relays: str = ""

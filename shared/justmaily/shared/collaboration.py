@@ -138,6 +138,16 @@ class CampaignContent(msgspec.Struct, frozen=True, kw_only=True):
     content_hash: str = ""
 
 
+class ContentBase(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The texts as you last read them (GET …/content): only the document's texts, by name."""
+
+    subject: BodyText | msgspec.UnsetType = msgspec.UNSET
+    preheader: BodyText | msgspec.UnsetType = msgspec.UNSET
+    sender: BodyText | msgspec.UnsetType = msgspec.UNSET
+    body: BodyText | msgspec.UnsetType = msgspec.UNSET
+    subject_variants: BodyText | msgspec.UnsetType = msgspec.UNSET
+
+
 class ContentPatch(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """New values for some texts. The server turns each into the smallest edit of the shared text,
     in one transaction, so live editors keep their carets and their concurrent typing."""
@@ -149,7 +159,7 @@ class ContentPatch(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     subject_variants: Annotated[str, msgspec.Meta(max_length=6000)] | msgspec.UnsetType = msgspec.UNSET
     # The texts as you last read them (GET …/content), by name. Given, your change (base -> new)
     # is merged into what others wrote since; without it the text simply becomes the new value.
-    base: dict[str, BodyText] = msgspec.field(default_factory=dict)
+    base: ContentBase = msgspec.field(default_factory=ContentBase)
 
 
 class VersionCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -19,6 +19,7 @@ from justmaily.server.audiences.service import AudienceService, segment_where
 from justmaily.server.db.base import utcnow
 from justmaily.server.http.downloads import attachment
 from justmaily.server.http.openapi import body, ok, problems
+from justmaily.server.http.pagination import CursorParameter
 from justmaily.server.http.policy import requires
 from justmaily.server.identity.principal import AuthedRequest
 from justmaily.shared import audiences as wire
@@ -26,7 +27,8 @@ from justmaily.shared.pagination import Page
 from justmaily.shared.roles import Permission
 
 Limit = Annotated[int, QueryParameter(ge=1, le=500, description="Page size")]
-Cursor = Annotated[
+# Suppressions page by address: their cursor is the last address of the previous page.
+AddressCursor = Annotated[
     str | None, QueryParameter(max_length=500, description="`next_cursor` of the previous page")
 ]
 
@@ -41,7 +43,7 @@ class ContactsController(Controller):
 
     @get(
         opt=requires(Permission.CONTACTS_READ),
-        responses=ok(Page[wire.Contact], examples.CONTACT_PAGE) | problems(400, 422),
+        responses=ok(Page[wire.Contact], examples.CONTACT_PAGE) | problems(400, 404, 422),
         summary="List contacts, oldest first (of a list, or matching a filter)",
     )
     async def list_contacts(
@@ -49,7 +51,7 @@ class ContactsController(Controller):
         request: AuthedRequest,
         db_session: NamedDependency[AsyncSession],
         limit: Limit = 100,
-        cursor: Cursor = None,
+        cursor: CursorParameter = None,
         list_id: Annotated[uuid.UUID | None, QueryParameter(description="Only members of this list")] = None,
         filter: Annotated[
             str | None,
@@ -62,7 +64,7 @@ class ContactsController(Controller):
 
     @post(
         opt=requires(Permission.CONTACTS_WRITE),
-        responses=ok(wire.Contact, examples.CONTACT, 201) | problems(400, 409, 422),
+        responses=ok(wire.Contact, examples.CONTACT, 201) | problems(400, 404, 409, 422),
         summary="Add a contact",
     )
     async def create_contact(
@@ -286,7 +288,7 @@ class SuppressionsController(Controller):
         request: AuthedRequest,
         db_session: NamedDependency[AsyncSession],
         limit: Limit = 100,
-        cursor: Cursor = None,
+        cursor: AddressCursor = None,
     ) -> Page[wire.Suppression]:
         return await _service(request, db_session).suppressions(limit=limit, cursor=cursor)
 

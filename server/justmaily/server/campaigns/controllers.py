@@ -24,6 +24,7 @@ from justmaily.server.campaigns.service import (
 from justmaily.server.db.engine import Database
 from justmaily.server.db.session import transaction
 from justmaily.server.http.openapi import body, ok, problems
+from justmaily.server.http.pagination import CursorParameter
 from justmaily.server.http.policy import requires
 from justmaily.server.http.problems import ApiError
 from justmaily.server.identity.principal import AuthedRequest, Principal
@@ -43,14 +44,19 @@ from justmaily.shared.roles import Permission
 SENDING_ACTIONS = frozenset(
     {CampaignAction.SEND, CampaignAction.SCHEDULE, CampaignAction.UNSCHEDULE, CampaignAction.CANCEL}
 )
-_REVISION = re.compile(r'^\s*(?:W/)?"?(\d{1,9})"?\s*$')
+# A revision as the ETag gives it ("3", also bare or weak), or `*`. Documented, and checked by
+# expected_revision, so that its problem keeps its code (`invalid_if_match`).
+IF_MATCH_PATTERN = r'^(?:\*|(?:W/)?"?([0-9]{1,9})"?)$'
+_IF_MATCH = re.compile(IF_MATCH_PATTERN)
 
+# Without one, the change applies to whatever revision is current: as `If-Match: *` (RFC 9110).
 IfMatch = Annotated[
-    str | None,
+    str,
     HeaderParameter(
         name="If-Match",
         required=False,
         description='The revision you last saw, e.g. "3": the change is refused (412) if it moved on.',
+        schema_extra={"pattern": IF_MATCH_PATTERN},
     ),
 ]
 
@@ -59,13 +65,11 @@ def provide_campaigns(db_session: NamedDependency[AsyncSession]) -> CampaignServ
     return CampaignService(db_session)
 
 
-def expected_revision(if_match: str | None) -> int | None:
-    if if_match is None or if_match.strip() == "*":
-        return None
-    match = _REVISION.match(if_match)
+def expected_revision(if_match: str) -> int | None:
+    match = _IF_MATCH.fullmatch(if_match.strip())
     if match is None:
         raise ApiError(400, "invalid_if_match", 'If-Match must be a campaign revision such as "3"')
-    return int(match.group(1))
+    return None if match.group(1) is None else int(match.group(1))
 
 
 async def _fresh(database: Database, principal: Principal, campaign_id: uuid.UUID) -> CampaignRow:
@@ -84,7 +88,7 @@ class CampaignsController(Controller):
 
     @get(
         opt=requires(Permission.CAMPAIGNS_READ),
-        responses=ok(Page[Campaign], examples.CAMPAIGN_PAGE) | problems(400),
+        responses=ok(Page[Campaign], examples.CAMPAIGN_PAGE) | problems(400, 422),
         summary="List campaigns, newest first",
     )
     async def list_campaigns(
@@ -92,9 +96,7 @@ class CampaignsController(Controller):
         request: AuthedRequest,
         campaigns: NamedDependency[CampaignService],
         limit: Annotated[int, QueryParameter(ge=1, le=200, description="Page size")] = 50,
-        cursor: Annotated[
-            str | None, QueryParameter(description="`next_cursor` of the previous page")
-        ] = None,
+        cursor: CursorParameter = None,
         status: FromQuery[CampaignStatus | None] = None,
         q: Annotated[
             str | None, QueryParameter(max_length=200, description="Search name and subject")
@@ -164,7 +166,7 @@ class CampaignsController(Controller):
         document: NamedDependency[CampaignDocument],
         campaign_id: FromPath[uuid.UUID],
         data: Annotated[CampaignUpdate, body("new subject", {"subject": "Last chance: 20% off"})],
-        if_match: IfMatch = None,
+        if_match: IfMatch = "*",
     ) -> Response[Campaign]:
         """Subject, preheader and sender are texts of the campaign's live document: they change
         there, merged with live editors. Changing them in review, approved or scheduled returns
@@ -194,7 +196,7 @@ class CampaignsController(Controller):
             TransitionRequest,
             body("send back", {"action": "send_back", "reason": "The offer needs legal's wording"}),
         ],
-        if_match: IfMatch = None,
+        if_match: IfMatch = "*",
     ) -> Response[Campaign]:
         """Each action needs its own permission (docs/security.md): submit, withdraw and reopen
         need campaigns:write; approve and send_back campaigns:review; schedule, unschedule, send

@@ -105,18 +105,15 @@ class ContentService:
         self, principal: Principal, campaign_id: uuid.UUID, patch: ContentPatch
     ) -> CampaignContent:
         """Apply the patch in one transaction of the live document; answer once it is stored."""
-        unknown = sorted(set(patch.base) - set(TEXT_FIELDS))
-        if unknown:
-            detail = f"base names texts the document does not have: {', '.join(unknown)}"
-            raise ApiError(422, "invalid_base", detail, errors=[FieldError(field="base", message=detail)])
 
         def apply(doc: Doc[Any]) -> None:
             for name in TEXT_FIELDS:
                 value = getattr(patch, name)
                 if value is msgspec.UNSET:
                     continue
-                if name in patch.base:
-                    rebase_text(text(doc, name), patch.base[name], value)
+                base = getattr(patch.base, name)
+                if base is not msgspec.UNSET:
+                    rebase_text(text(doc, name), base, value)
                 else:
                     replace_text(text(doc, name), value)
 

@@ -1,5 +1,9 @@
 """The marks a route carries in its `opt` to say who may call it (enforced in identity.guards)."""
 
+from __future__ import annotations
+
+from typing import Any
+
 PUBLIC = "public"  # no credentials needed
 PERMISSION = "permission"  # a Permission, or SIGNED_IN
 SIGNED_IN = "signed-in"  # any principal of the workspace
@@ -12,3 +16,10 @@ def public() -> dict[str, object]:
 
 def requires(permission: object) -> dict[str, object]:
     return {PERMISSION: permission}
+
+
+def is_generated_options(handler: Any) -> bool:
+    """Litestar's own OPTIONS answer, added to every path that declares no OPTIONS handler."""
+    return getattr(handler, "http_methods", None) == {"OPTIONS"} and str(
+        getattr(handler, "handler_name", "")
+    ).endswith("options_handler")

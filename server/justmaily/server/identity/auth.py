@@ -108,10 +108,10 @@ class AuthService:
         try:
             claims = self.signer.verify(refresh_token, "refresh")
         except InvalidTokenError as exc:
-            raise ApiError(400, "invalid_token", f"not a refresh token: {exc}") from exc
+            raise ApiError(422, "invalid_token", f"not a refresh token: {exc}") from exc
         stored = await self.session.get(RefreshToken, uuid.UUID(claims["jti"]))
         if stored is None or stored.user_id != principal.id:
-            raise ApiError(400, "invalid_token", "not one of your refresh tokens")
+            raise ApiError(422, "invalid_token", "not one of your refresh tokens")
         await self._revoke_family(stored.family_id)
 
     async def revoke_user_tokens(self, user_id: uuid.UUID, workspace_id: uuid.UUID) -> None:

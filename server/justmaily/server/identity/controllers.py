@@ -94,7 +94,7 @@ class AuthController(Controller):
         return await auth.refresh(data.refresh_token)
 
     @post(
-        "/logout", opt=requires(SIGNED_IN), responses=problems(400), status_code=204, summary="End a sign-in"
+        "/logout", opt=requires(SIGNED_IN), responses=problems(422), status_code=204, summary="End a sign-in"
     )
     async def logout(
         self,

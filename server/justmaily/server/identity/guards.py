@@ -15,13 +15,15 @@ from litestar.exceptions import PermissionDeniedException
 from litestar.handlers import BaseRouteHandler
 from litestar.routes import BaseRoute
 
-from justmaily.server.http.policy import PERMISSION, PUBLIC, SIGNED_IN, TICKET
+from justmaily.server.http.policy import PERMISSION, PUBLIC, SIGNED_IN, TICKET, is_generated_options
 from justmaily.server.identity.principal import Principal
 from justmaily.shared.roles import Permission
 
 
 def permission_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
-    if handler.opt.get(PUBLIC):
+    if handler.opt.get(PUBLIC) or is_generated_options(handler):
+        # Litestar's OPTIONS answer says only which methods the path has (the API's shape, no
+        # data), and authentication skips OPTIONS (browsers' preflights carry no credentials).
         return
     required = handler.opt.get(PERMISSION)
     principal = connection.scope.get("user")
@@ -47,7 +49,7 @@ def check_route_policies(app: Litestar) -> None:
         f"{sorted(route.methods)} {route.path}"
         for route in app.routes
         for handler in handlers_of(route)
-        if route_policy(handler) == "undeclared" and not _is_generated_options(handler)
+        if route_policy(handler) == "undeclared" and not is_generated_options(handler)
     ]
     if undeclared:
         raise RuntimeError(f"routes without a permission policy: {undeclared}")
@@ -57,9 +59,3 @@ def handlers_of(route: BaseRoute) -> list[BaseRouteHandler]:
     """The handlers behind a route (HTTP routes have several, WebSocket and ASGI routes one)."""
     handlers = getattr(route, "route_handlers", None)
     return list(handlers) if handlers is not None else [route.route_handler]  # type: ignore[attr-defined]
-
-
-def _is_generated_options(handler: BaseRouteHandler) -> bool:
-    return getattr(handler, "http_methods", None) == {"OPTIONS"} and handler.handler_name.endswith(
-        "options_handler"
-    )

@@ -8,6 +8,7 @@ to everyone).
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from litestar import Controller, get
@@ -32,9 +33,15 @@ from justmaily.shared.pagination import Page
 from justmaily.shared.problems import FieldError
 from justmaily.shared.roles import Permission
 
-Size = Annotated[int, QueryParameter(ge=0, le=2**62, description="A tree size (number of entries)")]
+# Tree sizes stay within JSON's safe integers, which every client reads exactly (a larger bound
+# is documented as a float, and rounds).
+MAX_TREE_SIZE = 2**53 - 1
+Size = Annotated[int, QueryParameter(ge=0, le=MAX_TREE_SIZE, description="A tree size (number of entries)")]
+# A tree-heads cursor is the size of the last head of the previous page (ASCII digits only:
+# str.isdigit() also takes "²", which int() refuses).
+TREE_SIZE_CURSOR = re.compile(r"^[0-9]{1,19}$")
 SignedSize = Annotated[
-    int | None, QueryParameter(ge=0, le=2**62, description="A tree size; default: the latest signed")
+    int | None, QueryParameter(ge=0, le=MAX_TREE_SIZE, description="A tree size; default: the latest signed")
 ]
 
 
@@ -76,7 +83,11 @@ class TransparencyController(Controller):
         db_session: NamedDependency[AsyncSession],
         limit: Annotated[int, QueryParameter(ge=1, le=200, description="Page size")] = 50,
         cursor: Annotated[
-            str | None, QueryParameter(max_length=20, description="`next_cursor` of the previous page")
+            str | None,
+            QueryParameter(
+                description="`next_cursor` of the previous page",
+                schema_extra={"pattern": TREE_SIZE_CURSOR.pattern},
+            ),
         ] = None,
     ) -> Page[wire.TreeHead]:
         before = _cursor(cursor)
@@ -226,7 +237,7 @@ async def _signed_size(session: AsyncSession) -> int:
 def _cursor(cursor: str | None) -> int | None:
     if cursor is None:
         return None
-    if not cursor.isdigit():
+    if not TREE_SIZE_CURSOR.fullmatch(cursor):
         message = "not a cursor this listing gave"
         raise ApiError(400, "invalid_cursor", message, errors=[FieldError(field="cursor", message=message)])
     return int(cursor)

@@ -86,6 +86,25 @@ async def test_wrong_types_in_updates_and_transitions(client: httpx.AsyncClient,
     assert campaign["subject"] == ""
 
 
+async def test_bodies_are_held_to_their_types_as_json_states_them(
+    client: httpx.AsyncClient, team: Team
+) -> None:
+    """Not as Litestar's lenient conversion would take them: 0 is no boolean, "50" no number."""
+    owner = team[Role.OWNER].headers
+    created = await client.post("/api/lists", json={"name": "Strict"}, headers=owner)
+    list_id = created.json()["id"]
+    refused = await client.post(
+        "/api/delivery/relays",
+        json={"name": "r", "url": "smtp://relay.example", "max_per_second": "50"},
+        headers=owner,
+    )
+    assert_problem(refused, 400, "validation_error")
+    assert refused.json()["errors"][0]["field"] == "max_per_second"
+    assert_problem(await client.post("/api/lists", json={"name": 7}, headers=owner), 400, "validation_error")
+    lists = (await client.get("/api/lists", headers=owner)).json()
+    assert [item["id"] for item in lists] == [list_id]
+
+
 async def test_oversized_bodies_are_refused(settings: Settings) -> None:
     app = create_app(msgspec.structs.replace(settings, max_request_bytes=2048))
     async with serving(app) as client:

@@ -200,7 +200,7 @@ class DeliverySetupController(Controller):
     @post(
         "/domains",
         opt=requires(Permission.DELIVERY_MANAGE),
-        responses=ok(wire.SendingDomain, examples.DOMAIN, 201) | problems(400, 409),
+        responses=ok(wire.SendingDomain, examples.DOMAIN, 201) | problems(400, 409, 422),
         summary="Add a sending domain: the server makes its DKIM keys (RSA 2048 and Ed25519)",
     )
     async def add_domain(

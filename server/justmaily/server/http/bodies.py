@@ -6,12 +6,17 @@ UnicodeDecodeError for bytes that are not UTF-8 inside a string, neither of whic
 error Litestar turns into a 400. PostgreSQL's text types cannot hold U+0000 (asyncpg raises,
 which would be a 500 with the statement in the log), so NUL is refused here for every body, and
 in `refuse_nul` for paths and query strings, before anything reaches the database.
+
+Litestar converts a decoded body to the handler's type leniently (`strict=False`, so `0` is
+accepted as `false` and `"3"` as `3`), which the OpenAPI document cannot state; a body is held
+here to its type as msgspec decodes JSON: strictly.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from litestar import Request
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Receive, Scope, Send
@@ -61,6 +66,19 @@ class CheckedRequest(Request[Any, Any, Any]):
         where = find_nul(value)
         if where is not None:
             raise nul_refused(where.removeprefix("$.") if where != "$" else "body")
+        data = self.route_handler.parsed_data_field
+        if data is not None:
+            try:
+                msgspec.convert(value, data.annotation, strict=True, str_keys=True)
+            except msgspec.ValidationError as exc:
+                message, _, where = str(exc).partition(" - at `$")
+                field = where.rstrip("`").removeprefix(".") or None
+                raise ApiError(
+                    400,
+                    "validation_error",
+                    f"the body does not match its schema: {exc}",
+                    errors=[FieldError(field=field, message=message)],
+                ) from None
         return value
 
 

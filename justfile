@@ -21,8 +21,9 @@ serve *args:
     {{venv}}/bin/justmaily serve {{args}}
 
 # The whole test suite: lint and layering, then every test once: the server's SQLite tests in the
-# environment without Qt (test-headless), everything else (desktop, PostgreSQL) in the full one
-test: lint (pytest "-m 'not headless'") test-headless
+# environment without Qt (test-headless), everything else (desktop, PostgreSQL) in the full one;
+# each on two cores (pytest-xdist)
+test: lint (pytest "-m 'not headless' -n 2") (test-headless "-n 2")
 
 # Style, types and layering
 lint:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -20,7 +21,8 @@ BACKENDS = {
     "sqlite": pytest.param("sqlite", id="sqlite"),
     "postgresql": pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
 }
-_TEMPLATE_DB = "justmaily_template"
+# One template per pytest-xdist worker: they share the PostgreSQL server (CI starts one).
+_TEMPLATE_DB = f"justmaily_template_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
 
 
 def sqlite_url(path: Path) -> str:

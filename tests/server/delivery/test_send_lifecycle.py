@@ -117,7 +117,10 @@ async def test_a_sender_whose_lock_session_ends_stops_and_takes_the_lock_again(
 ) -> None:
     """A database restart ends the advisory lock's session: another replica could send then.
     The sender stops, takes the lock again, and sends as before."""
-    holder = text("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted")
+    holder = text(
+        "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted"
+        " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+    )
     with anyio.fail_after(10):
         await app.state.sender.running.wait()
     async with app.state.database.session() as session:
@@ -166,7 +169,10 @@ async def test_losing_the_lock_mid_send_loses_no_message(
             await anyio.sleep(0.02)
         async with app.state.database.session() as session:
             await session.execute(
-                text("SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted")
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+                    " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+                )
             )
             await session.commit()
         done = await wait_for_send(client, team[Role.VIEWER].headers, send["id"], within=60)

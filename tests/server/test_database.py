@@ -173,3 +173,17 @@ async def test_statement_parameters_never_reach_errors_or_logs(
     logged = capsys.readouterr().err
     assert "INSERT INTO users" in logged  # the statement log ran at this level
     assert secret not in logged
+
+
+@pytest.mark.backends("sqlite")
+async def test_statements_are_logged_only_when_debugging(
+    settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure_logging("INFO", "json")
+    database = Database(settings)
+    try:
+        async with database.session() as session, session.begin():
+            session.add(User(email="quiet@example.com", password_hash="x"))
+    finally:
+        await database.dispose()
+    assert "INSERT INTO users" not in capsys.readouterr().err

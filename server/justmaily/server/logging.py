@@ -69,9 +69,11 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # Below INFO these libraries log values: aiosqlite every call with its arguments (statement
-    # parameters), SQLAlchemy the rows a query returns (password hashes, personal data).
+    # These libraries log what they run: SQLAlchemy every statement at INFO and the rows a query
+    # returns at DEBUG (password hashes, personal data), aiosqlite every call with its arguments
+    # at DEBUG. Statements (without their values: hide_parameters) only when we debug; values never.
+    quiet = logging.INFO if logging.getLevelName(level) <= logging.DEBUG else logging.WARNING
     for name in ("aiosqlite", "sqlalchemy.engine"):
-        logging.getLogger(name).setLevel(max(logging.INFO, logging.getLevelName(level)))
+        logging.getLogger(name).setLevel(max(quiet, logging.getLevelName(level)))
     # Our access log replaces uvicorn's, which would log URLs (and so tokens in query strings).
     logging.getLogger("uvicorn.access").disabled = True

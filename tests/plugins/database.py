@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -21,8 +20,6 @@ BACKENDS = {
     "sqlite": pytest.param("sqlite", id="sqlite"),
     "postgresql": pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
 }
-# One template per pytest-xdist worker: they share the PostgreSQL server (CI starts one).
-_TEMPLATE_DB = f"justmaily_template_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
 
 
 def sqlite_url(path: Path) -> str:
@@ -59,14 +56,16 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def postgres_template(postgres_admin_url: str, tmp_path_factory: pytest.TempPathFactory) -> str:
-    asyncio.run(
-        _admin(
-            postgres_admin_url, f"DROP DATABASE IF EXISTS {_TEMPLATE_DB}", f"CREATE DATABASE {_TEMPLATE_DB}"
-        )
-    )
-    asyncio.run(_migrate(with_database(postgres_admin_url, _TEMPLATE_DB), tmp_path_factory.mktemp("pg")))
-    return _TEMPLATE_DB
+def postgres_template(postgres_admin_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A migrated template of this session's own: pytest-xdist workers, and other runs, may share
+    the PostgreSQL server (CI starts one)."""
+    name = f"justmaily_template_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_admin(postgres_admin_url, f"CREATE DATABASE {name}"))
+    try:
+        asyncio.run(_migrate(with_database(postgres_admin_url, name), tmp_path_factory.mktemp("pg")))
+        yield name
+    finally:
+        asyncio.run(_admin(postgres_admin_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -61,9 +61,9 @@ revision message:
 fuzz-api *args:
     {{venv}}/bin/python -m tests.support.fuzz_api {{args}}
 
-# Benchmarks (results in bench/results)
-bench:
-    {{venv}}/bin/python -m bench
+# Benchmarks (results in bench/results): all, or those named (api rooms desktop delivery trust)
+bench *args:
+    {{venv}}/bin/python -m bench {{args}}
 
 # Screenshots of the desktop windows, rendered offscreen (into docs/screenshots)
 screenshots:

@@ -13,6 +13,7 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 from litestar.types import ControllerRouterHandler
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from justmaily.server.audiences.controllers import (
     ContactsController,
@@ -34,10 +35,12 @@ from justmaily.server.collaboration.controllers import (
 from justmaily.server.collaboration.fanout import PostgresFanout
 from justmaily.server.collaboration.materialise import materialise_campaign
 from justmaily.server.collaboration.rooms import RoomManager
+from justmaily.server.collaboration.service import ContentService
 from justmaily.server.collaboration.store import DocumentStore
 from justmaily.server.db.engine import Database
 from justmaily.server.db.migrate import upgrade_to_head
 from justmaily.server.db.session import get_session
+from justmaily.server.delivery import withdrawal
 from justmaily.server.delivery.controllers import (
     CampaignSendsController,
     DeliverySetupController,
@@ -52,6 +55,7 @@ from justmaily.server.delivery.secrets import SecretBox
 from justmaily.server.delivery.sender import Sender
 from justmaily.server.delivery.tokens import LinkTokens
 from justmaily.server.delivery.webhooks import SnsVerifier, fetch_certificate_https
+from justmaily.server.events import ApprovalGranted, ApprovalVoided, CampaignStatusChanged, Events
 from justmaily.server.health.controllers import HealthController
 from justmaily.server.http.bodies import CheckedRequest, refuse_nul
 from justmaily.server.http.openapi import openapi_config, openapi_plugins
@@ -70,6 +74,7 @@ from justmaily.server.identity.guards import check_route_policies, permission_gu
 from justmaily.server.identity.middleware import AuthenticationMiddleware
 from justmaily.server.identity.tokens import TokenSigner, load_or_create_private_key
 from justmaily.server.settings import Settings
+from justmaily.server.trust import certificates
 from justmaily.server.trust.ca import CertificateAuthority
 from justmaily.server.trust.controllers import TransparencyController
 from justmaily.server.trust.credential_controllers import ServiceCredentialsController
@@ -110,6 +115,18 @@ def provide_document(state: State) -> CampaignDocument:
     return provide_content(state)
 
 
+def wire_events(events: Events, ca: CertificateAuthority, content: ContentService) -> None:
+    """Who acts on what a domain announces (events.py), in the order they act."""
+    events.on(ApprovalGranted, functools.partial(_certify, ca=ca))
+    events.on(ApprovalVoided, certificates.on_approval_voided)
+    events.on(ApprovalVoided, withdrawal.on_approval_voided)
+    events.after_commit(CampaignStatusChanged, content.show_status)
+
+
+async def _certify(session: AsyncSession, approval: ApprovalGranted, ca: CertificateAuthority) -> None:
+    await certificates.record_approval(session, approval, ca)
+
+
 def create_app(settings: Settings) -> Litestar:
     limiter = RateLimiter()
     rate_limits = RateLimitMiddleware(limiter, settings.rate_limit_per_ip, settings.rate_limit_per_principal)
@@ -128,6 +145,7 @@ def create_app(settings: Settings) -> Litestar:
         )
         database = Database(settings)
         app.state.database = database
+        events = app.state.events
         try:
             if settings.migrate_on_startup:
                 await upgrade_to_head(database.engine)
@@ -137,8 +155,10 @@ def create_app(settings: Settings) -> Litestar:
                     store,
                     rooms_group,
                     settings.room_idle_unload_seconds,
-                    on_stored=functools.partial(materialise_campaign, database),
+                    on_stored=functools.partial(materialise_campaign, database, events),
                 )
+                wire_events(events, app.state.ca, provide_content(app.state))
+                events.start(rooms_group)
                 if not settings.is_sqlite:
                     # In the background: a database that is down must not stop start-up; the
                     # replica reports not ready until it listens (health/controllers.py).
@@ -146,7 +166,9 @@ def create_app(settings: Settings) -> Litestar:
                     app.state.rooms.fanout = app.state.fanout
                     rooms_group.start_soon(app.state.fanout.run)
                 if settings.sender_enabled:
-                    app.state.sender = Sender(database, settings, app.state.link_tokens, app.state.secrets)
+                    app.state.sender = Sender(
+                        database, settings, app.state.link_tokens, app.state.secrets, events
+                    )
                     rooms_group.start_soon(app.state.sender.run_forever)
                 keys = {"log_key": app.state.log_signer.verifier_key, "ca_sha256": app.state.ca.fingerprint}
                 publisher = TreeHeadPublisher(
@@ -166,6 +188,7 @@ def create_app(settings: Settings) -> Litestar:
                             await app.state.sender.stop()
                     with anyio.move_on_after(5):
                         await publisher.stop()
+                    events.stop()
                     await app.state.rooms.close_all()
                     rooms_group.cancel_scope.cancel()
         finally:
@@ -201,6 +224,7 @@ def create_app(settings: Settings) -> Litestar:
                 "limiter": limiter,
                 "room_rates": rates(settings.room_message_rate),
                 "started": False,
+                "events": Events(),
             }
         ),
         listeners=[close_rooms_of],

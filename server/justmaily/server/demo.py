@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from justmaily.server.audiences import repository
 from justmaily.server.audiences.models import ContactList
+from justmaily.server.campaigns import lifecycle
 from justmaily.server.campaigns.models import Campaign
 from justmaily.server.collaboration.models import DocumentSnapshot
 from justmaily.server.db.engine import Database
@@ -98,7 +99,6 @@ async def seed_demo(database: Database, password: str, secrets_box: SecretBox) -
                     name=name,
                     subject=subject,
                     preheader=preheader,
-                    status=status,
                     sender=_SENDER,
                     owner_id=users[Role.EDITOR].id,
                 )
@@ -108,12 +108,9 @@ async def seed_demo(database: Database, password: str, secrets_box: SecretBox) -
                 values = {"subject": subject, "preheader": preheader, "sender": _SENDER, "body": body}
                 update = initial_update(values)
                 session.add(DocumentSnapshot(campaign_id=campaign.id, data=update))
-                if status in (CampaignStatus.IN_REVIEW, CampaignStatus.APPROVED):
-                    # As if sent to review (and approved) as it is, so it can be approved and sent.
-                    campaign.review_hash = content_hash(load_document([update]))
-                if status == CampaignStatus.APPROVED:
-                    campaign.approved_hash = campaign.review_hash
-                    campaign.approved_by, campaign.approved_at = users[Role.REVIEWER].id, campaign.created_at
+                # As if sent to review (and approved) as it is, so it can be approved and sent.
+                digest = content_hash(load_document([update]))
+                lifecycle.seed(campaign, status, digest, approved_by=users[Role.REVIEWER].id)
             await _seed_audience(session, workspace.id, secrets_box)
 
 

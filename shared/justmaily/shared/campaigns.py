@@ -38,10 +38,25 @@ class CampaignAction(enum.StrEnum):
     REOPEN = "reopen"
 
 
+class SystemAction(enum.StrEnum):
+    """The moves the system makes, not a person: no permission, the same state machine."""
+
+    SENDING_STARTED = "sending_started"  # every recipient is queued: the send has begun
+    SENDING_FINISHED = "sending_finished"  # nothing is left to send
+    SEND_WITHDRAWN = "send_withdrawn"  # its send was cancelled before anything went out
+    SENDING_CANCELLED = "sending_cancelled"  # its send was cancelled after it started
+    CONTENT_CHANGED = "content_changed"  # an edit under review: the approval no longer stands
+
+
 class Transition(msgspec.Struct, frozen=True):
     sources: frozenset[CampaignStatus]
     target: CampaignStatus
     permission: Permission
+
+
+class SystemTransition(msgspec.Struct, frozen=True):
+    sources: frozenset[CampaignStatus]
+    target: CampaignStatus
 
 
 S = CampaignStatus
@@ -62,10 +77,20 @@ TRANSITIONS: dict[CampaignAction, Transition] = {
         frozenset({S.APPROVED, S.CANCELLED}), S.DRAFT, Permission.CAMPAIGNS_WRITE
     ),
 }
-del S
 
 # Statuses in which a content edit returns the campaign to draft (voiding any approval).
 UNDER_REVIEW = frozenset({CampaignStatus.IN_REVIEW, CampaignStatus.APPROVED, CampaignStatus.SCHEDULED})
+
+SYSTEM_TRANSITIONS: dict[SystemAction, SystemTransition] = {
+    SystemAction.SENDING_STARTED: SystemTransition(
+        frozenset({S.APPROVED, S.SCHEDULED, S.SENDING}), S.SENDING
+    ),
+    SystemAction.SENDING_FINISHED: SystemTransition(frozenset({S.SENDING}), S.SENT),
+    SystemAction.SEND_WITHDRAWN: SystemTransition(frozenset({S.SCHEDULED, S.SENDING}), S.APPROVED),
+    SystemAction.SENDING_CANCELLED: SystemTransition(frozenset({S.SCHEDULED, S.SENDING}), S.CANCELLED),
+    SystemAction.CONTENT_CHANGED: SystemTransition(UNDER_REVIEW, S.DRAFT),
+}
+del S
 
 # Content edits are refused once sending has started; before that they void any approval.
 EDITABLE_STATUSES = frozenset(

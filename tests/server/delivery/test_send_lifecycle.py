@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from datetime import timedelta
 from urllib.parse import quote
 
@@ -14,6 +15,7 @@ from litestar import Litestar
 from sqlalchemy import text
 
 from justmaily.server.db.base import utcnow
+from justmaily.shared.document import review_state
 from justmaily.shared.roles import Role
 from tests.plugins.api import Team
 from tests.plugins.smtp import SmtpSink, start_sink
@@ -219,3 +221,31 @@ async def test_a_cancel_stops_messages_already_claimed(client: httpx.AsyncClient
             await anyio.sleep(0.1)
     finally:
         controller.stop()
+
+
+async def test_the_senders_moves_reach_the_campaigns_live_document(
+    app: Litestar, client: httpx.AsyncClient, team: Team, smtp_sink: SmtpSink
+) -> None:
+    """Open editors show the status from the document: the sender's moves (sending, sent), made
+    without any request, are written there too once committed."""
+    await set_up_sending(client, team, smtp_sink.url)
+    list_id = await add_contacts(client, team, [{"email": "live@example.com"}])
+    campaign_id = await approved_campaign(client, team, subject="Hi", body="Hello")
+    send = await start_send(client, team, campaign_id, list_id=list_id)
+    await wait_for_send(client, team[Role.VIEWER].headers, send["id"])
+    rooms = app.state.rooms
+    room = await rooms.acquire(uuid.UUID(campaign_id), team.workspace_id)
+    changed = anyio.Event()
+
+    def on_change(_event: object) -> None:
+        changed.set()
+
+    subscription = room.doc.observe(on_change)
+    try:
+        with anyio.fail_after(10):
+            while review_state(room.doc).status != "sent":
+                await changed.wait()
+                changed = anyio.Event()
+    finally:
+        room.doc.unobserve(subscription)
+        await rooms.release(room)

@@ -7,28 +7,22 @@ import uuid
 from typing import Annotated
 
 from litestar import Controller, Response, get, patch, post
+from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, HeaderParameter, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from justmaily.server.campaigns import examples
+from justmaily.server.campaigns.lifecycle import check_revision, check_transition
 from justmaily.server.campaigns.models import Campaign as CampaignRow
 from justmaily.server.campaigns.ports import CampaignDocument
-from justmaily.server.campaigns.service import (
-    CampaignService,
-    check_revision,
-    check_transition,
-    content_patch,
-    to_wire,
-)
-from justmaily.server.db.engine import Database
+from justmaily.server.campaigns.service import CampaignService, content_patch, to_wire
 from justmaily.server.db.session import transaction
 from justmaily.server.http.openapi import body, ok, problems
 from justmaily.server.http.pagination import CursorParameter
 from justmaily.server.http.policy import requires
 from justmaily.server.http.problems import ApiError
 from justmaily.server.identity.principal import AuthedRequest, Principal
-from justmaily.server.trust.certificates import record_approval
 from justmaily.shared.campaigns import (
     Campaign,
     CampaignAction,
@@ -61,8 +55,8 @@ IfMatch = Annotated[
 ]
 
 
-def provide_campaigns(db_session: NamedDependency[AsyncSession]) -> CampaignService:
-    return CampaignService(db_session)
+def provide_campaigns(state: State, db_session: NamedDependency[AsyncSession]) -> CampaignService:
+    return CampaignService(db_session, state.events)
 
 
 def expected_revision(if_match: str) -> int | None:
@@ -72,9 +66,9 @@ def expected_revision(if_match: str) -> int | None:
     return None if match.group(1) is None else int(match.group(1))
 
 
-async def _fresh(database: Database, principal: Principal, campaign_id: uuid.UUID) -> CampaignRow:
-    async with database.session(read_only=True) as session:
-        return await CampaignService(session).get(principal, campaign_id)
+async def _fresh(state: State, principal: Principal, campaign_id: uuid.UUID) -> CampaignRow:
+    async with state.database.session(read_only=True) as session:
+        return await CampaignService(session, state.events).get(principal, campaign_id)
 
 
 def with_etag(campaign: CampaignRow, status_code: int = 200) -> Response[Campaign]:
@@ -131,14 +125,14 @@ class CampaignsController(Controller):
     ) -> Response[Campaign]:
         principal, database = request.user, request.app.state.database
         async with transaction(database) as session:
-            campaign = await CampaignService(session).create(principal, data)
+            campaign = await CampaignService(session, request.app.state.events).create(principal, data)
         # The document holds the content; it is written after the row exists.
         patch = content_patch(
             CampaignUpdate(subject=data.subject, preheader=data.preheader, sender=data.sender)
         )
         if patch is not None:
             await document.change(principal, campaign.id, patch)
-        return with_etag(await _fresh(database, principal, campaign.id), status_code=201)
+        return with_etag(await _fresh(request.app.state, principal, campaign.id), status_code=201)
 
     @get(
         "/{campaign_id:uuid}",
@@ -174,11 +168,15 @@ class CampaignsController(Controller):
         principal, database = request.user, request.app.state.database
         revision = expected_revision(if_match)
         patch = content_patch(data)
-        check_revision(await _fresh(database, principal, campaign_id), revision)
+        check_revision(await _fresh(request.app.state, principal, campaign_id), revision)
         if patch is not None:
             await document.change(principal, campaign_id, patch)
         async with transaction(database) as session:
-            return with_etag(await CampaignService(session).rename(principal, campaign_id, data.name))
+            return with_etag(
+                await CampaignService(session, request.app.state.events).rename(
+                    principal, campaign_id, data.name
+                )
+            )
 
     @post(
         "/{campaign_id:uuid}/transitions",
@@ -205,7 +203,7 @@ class CampaignsController(Controller):
         carries (`sent_back_reason`) until it is submitted again."""
         principal, database = request.user, request.app.state.database
         revision = expected_revision(if_match)
-        check_transition(principal, await _fresh(database, principal, campaign_id), data, revision)
+        check_transition(principal, await _fresh(request.app.state, principal, campaign_id), data, revision)
         if data.action in SENDING_ACTIONS:
             raise ApiError(
                 409,
@@ -219,16 +217,12 @@ class CampaignsController(Controller):
         elif data.action == CampaignAction.APPROVE:
             digest = await document.current_hash(principal, campaign_id)
         async with transaction(database) as session:
-            campaign = await CampaignService(session).transition(
+            # An approval is logged and certified in its transaction: all three or none; once
+            # committed, every open editor sees the new status (and a send-back's reason) live.
+            campaign = await CampaignService(session, request.app.state.events).transition(
                 principal, campaign_id, data, revision, digest
             )
-            if data.action == CampaignAction.APPROVE:
-                # Logged and certified with the approval, in its transaction: all three or none.
-                await record_approval(session, campaign, request.app.state.ca, by=principal)
-            response = with_etag(campaign)
-        # Committed: every open editor sees the new status (and a send-back's reason) live.
-        await document.publish_state(principal, campaign_id)
-        return response
+            return with_etag(campaign)
 
     @post(
         "/{campaign_id:uuid}/archive",

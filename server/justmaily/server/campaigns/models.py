@@ -43,3 +43,8 @@ class Campaign(Base):
     archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    def touch(self) -> None:
+        """Record a change: a new revision (for If-Match) and the time."""
+        self.revision += 1
+        self.updated_at = utcnow()

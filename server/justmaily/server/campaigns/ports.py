@@ -24,6 +24,3 @@ class CampaignDocument(Protocol):
 
     async def current_hash(self, principal: Principal, campaign_id: uuid.UUID) -> str:
         """The document's content hash now."""
-
-    async def publish_state(self, principal: Principal, campaign_id: uuid.UUID) -> None:
-        """Show the campaign's review state (status, send-back reason) in its live document."""

@@ -1,23 +1,23 @@
-"""Campaign queries and the state machine, enforced server-side by permission."""
+"""Campaign queries and edits; their moves through review and sending are `lifecycle.py`'s."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 
 import msgspec
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from justmaily.server.campaigns.approval import void_approval
+from justmaily.server.campaigns import lifecycle
 from justmaily.server.campaigns.models import Campaign
 from justmaily.server.db.base import utcnow
+from justmaily.server.events import Events
 from justmaily.server.http.pagination import decode_cursor, encode_cursor
 from justmaily.server.http.problems import ApiError, not_found
 from justmaily.server.identity.principal import Principal
 from justmaily.shared import campaigns as wire
-from justmaily.shared.campaigns import CONTENT_FIELDS, TRANSITIONS, CampaignStatus
+from justmaily.shared.campaigns import CONTENT_FIELDS, CampaignStatus
 from justmaily.shared.collaboration import ContentPatch
 from justmaily.shared.pagination import Page
 from justmaily.shared.problems import FieldError
@@ -62,9 +62,23 @@ def checked_sender(sender: str) -> str:
     return sender.strip()
 
 
+async def find(
+    session: AsyncSession, principal: Principal, campaign_id: uuid.UUID, *, for_update: bool = False
+) -> Campaign:
+    """The principal's workspace's campaign; another workspace's is "not found", never
+    "forbidden": ids do not leak."""
+    query = select(Campaign).where(
+        Campaign.id == campaign_id, Campaign.workspace_id == principal.workspace_id
+    )
+    campaign = await session.scalar(query.with_for_update() if for_update else query)
+    if campaign is None:
+        raise not_found("campaign")
+    return campaign
+
+
 class CampaignService:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
+    def __init__(self, session: AsyncSession, events: Events) -> None:
+        self.session, self.events = session, events
 
     async def create(self, principal: Principal, data: wire.CampaignCreate) -> Campaign:
         campaign = Campaign(
@@ -82,14 +96,7 @@ class CampaignService:
     async def get(
         self, principal: Principal, campaign_id: uuid.UUID, *, for_update: bool = False
     ) -> Campaign:
-        # Another workspace's campaign is "not found", never "forbidden": ids do not leak.
-        query = select(Campaign).where(
-            Campaign.id == campaign_id, Campaign.workspace_id == principal.workspace_id
-        )
-        campaign = await self.session.scalar(query.with_for_update() if for_update else query)
-        if campaign is None:
-            raise not_found("campaign")
-        return campaign
+        return await find(self.session, principal, campaign_id, for_update=for_update)
 
     async def list(
         self,
@@ -142,34 +149,9 @@ class CampaignService:
     ) -> Campaign:
         """`content_hash` is the document's hash now, needed to submit and to approve."""
         campaign = await self.get(principal, campaign_id, for_update=True)
-        check_transition(principal, campaign, request, expected_revision)
-        rule = TRANSITIONS[request.action]
-        if request.action == wire.CampaignAction.APPROVE and (
-            content_hash is None or content_hash != campaign.review_hash
-        ):
-            raise ApiError(
-                409,
-                "content_changed",
-                "the content changed since it was sent to review: send it to review again",
-            )
-        campaign.status = rule.target
-        if request.action == wire.CampaignAction.SUBMIT:
-            campaign.review_hash = content_hash
-            campaign.sent_back_reason = campaign.sent_back_by = campaign.sent_back_at = None
-        elif request.action == wire.CampaignAction.SEND_BACK:
-            campaign.sent_back_reason = request.reason.strip() or None
-            campaign.sent_back_by, campaign.sent_back_at = principal.user_id, utcnow()
-        elif request.action == wire.CampaignAction.APPROVE:
-            campaign.approved_by, campaign.approved_at = principal.user_id, utcnow()
-            campaign.approved_hash = campaign.review_hash
-        elif request.action == wire.CampaignAction.SCHEDULE:
-            campaign.scheduled_at = future_time(request.send_at)
-        elif rule.target in (CampaignStatus.DRAFT, CampaignStatus.APPROVED):
-            campaign.scheduled_at = None
-        if rule.target == CampaignStatus.DRAFT:
-            await void_approval(self.session, campaign, f"the campaign went back to draft ({request.action})")
-            campaign.review_hash = None
-        await self._touch(campaign)
+        await lifecycle.act(
+            self.session, self.events, principal, campaign, request, expected_revision, content_hash
+        )
         return campaign
 
     async def set_archived(self, principal: Principal, campaign_id: uuid.UUID, archived: bool) -> Campaign:
@@ -182,33 +164,8 @@ class CampaignService:
         return campaign
 
     async def _touch(self, campaign: Campaign) -> None:
-        touch(campaign)
+        campaign.touch()
         await self.session.flush()
-
-
-def touch(campaign: Campaign) -> None:
-    """Record a change: a new revision (for If-Match) and the time."""
-    campaign.revision += 1
-    campaign.updated_at = utcnow()
-
-
-def check_transition(
-    principal: Principal, campaign: Campaign, request: wire.TransitionRequest, expected_revision: int | None
-) -> None:
-    """Refuse a transition the principal may not make, or one the campaign's state forbids."""
-    rule = TRANSITIONS[request.action]
-    if rule.permission not in principal.permissions:
-        raise ApiError(403, "forbidden", f"{request.action} needs the {rule.permission} permission")
-    check_revision(campaign, expected_revision)
-    if campaign.archived_at is not None:
-        raise ApiError(409, "archived", "unarchive the campaign first")
-    if campaign.status not in rule.sources:
-        allowed = ", ".join(sorted(rule.sources))
-        raise ApiError(
-            409,
-            "invalid_transition",
-            f"cannot {request.action} a campaign that is {campaign.status} (only from {allowed})",
-        )
 
 
 def content_patch(data: wire.CampaignUpdate) -> ContentPatch | None:
@@ -219,26 +176,3 @@ def content_patch(data: wire.CampaignUpdate) -> ContentPatch | None:
     if "sender" in fields:
         fields["sender"] = checked_sender(fields["sender"])
     return ContentPatch(**fields) if fields else None
-
-
-def check_revision(campaign: Campaign, expected: int | None) -> None:
-    if expected is not None and expected != campaign.revision:
-        raise ApiError(
-            412,
-            "stale_revision",
-            f"campaign changed since revision {expected} (now {campaign.revision}); reload it",
-        )
-
-
-def future_time(send_at: datetime | None) -> datetime:
-    if send_at is None or send_at.tzinfo is None:
-        message = "schedule needs send_at with a time zone, e.g. 2030-05-01T09:00:00+02:00"
-        raise ApiError(422, "invalid_send_at", message, errors=[FieldError(field="send_at", message=message)])
-    if send_at <= utcnow():
-        raise ApiError(
-            422,
-            "invalid_send_at",
-            "send_at must be in the future",
-            errors=[FieldError(field="send_at", message="must be in the future")],
-        )
-    return send_at

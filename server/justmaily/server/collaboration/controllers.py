@@ -15,7 +15,7 @@ from litestar.events import listener
 from litestar.params import FromPath, FromQuery
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from justmaily.server.campaigns.service import CampaignService
+from justmaily.server.campaigns.service import find
 from justmaily.server.collaboration.connection import Connection, ConnectionLimits
 from justmaily.server.collaboration.rooms import RoomManager
 from justmaily.server.collaboration.service import ContentService, VersionService
@@ -110,7 +110,7 @@ class CollaborationController(Controller):
         """Connect within `expires_in` seconds to `url` with a Yjs WebSocket client (y-websocket,
         pycrdt). Add `&acks=1` to receive "stored" messages (docs/collaboration.md)."""
         principal = request.user
-        await CampaignService(db_session).get(principal, campaign_id)
+        await find(db_session, principal, campaign_id)
         settings = request.app.state.settings
         ticket = TicketService(db_session, request.app.state.signer, settings.room_ticket_ttl_seconds).issue(
             principal, campaign_id
@@ -313,7 +313,7 @@ async def campaign_room(
             principal = await TicketService(
                 session, state.signer, state.settings.room_ticket_ttl_seconds
             ).redeem(ticket, campaign_id, auth)
-            await CampaignService(session).get(principal, campaign_id)
+            await find(session, principal, campaign_id)
     except ApiError as exc:
         code = CloseCode.NO_SUCH_ROOM if exc.status == 404 else CloseCode.BAD_TICKET
         log.info("room_refused", campaign=str(campaign_id), code=int(code), reason=exc.detail)

@@ -14,12 +14,12 @@ from typing import Any
 import structlog
 from pycrdt import Doc
 
-from justmaily.server.campaigns.approval import void_approval
+from justmaily.server.campaigns import lifecycle
 from justmaily.server.campaigns.models import Campaign
-from justmaily.server.campaigns.service import touch
 from justmaily.server.db.engine import Database
 from justmaily.server.db.session import transaction
-from justmaily.shared.campaigns import CONTENT_FIELDS, UNDER_REVIEW, CampaignStatus
+from justmaily.server.events import Events
+from justmaily.shared.campaigns import CONTENT_FIELDS, UNDER_REVIEW, SystemAction
 from justmaily.shared.collaboration import ReviewState
 from justmaily.shared.document import content_hash, texts, write_review_state
 
@@ -46,7 +46,9 @@ def show_state(doc: Doc[Any], campaign: Campaign) -> bytes | None:
     return write_review_state(doc, state_of(campaign), STATE_ORIGIN)
 
 
-async def materialise_campaign(database: Database, campaign_id: uuid.UUID, doc: Doc[Any]) -> bytes | None:
+async def materialise_campaign(
+    database: Database, events: Events, campaign_id: uuid.UUID, doc: Doc[Any]
+) -> bytes | None:
     """Returns an update this made to the document (its review state), to store."""
     values = texts(doc)
     digest = content_hash(doc)
@@ -62,18 +64,18 @@ async def materialise_campaign(database: Database, campaign_id: uuid.UUID, doc: 
         campaign = await session.get(Campaign, campaign_id, with_for_update=True)
         if campaign is None:
             return None
-        changed = False
+        mirrored = False
         for name in CONTENT_FIELDS:
             value = values[name][: _ROW_LIMITS.get(name)]
             if getattr(campaign, name) != value:
                 setattr(campaign, name, value)
-                changed = True
+                mirrored = True
+        moved = False
         if campaign.status in _UNDER_REVIEW and digest != campaign.review_hash:
             log.info("approval_voided", campaign=str(campaign_id), status=str(campaign.status))
-            await void_approval(session, campaign, "the content changed after it was approved")
-            campaign.status = CampaignStatus.DRAFT
-            changed = True
-        if changed:
-            touch(campaign)
+            why = "the content changed after it was approved"
+            moved = await lifecycle.system(session, events, campaign, SystemAction.CONTENT_CHANGED, why)
+        if mirrored and not moved:
+            campaign.touch()
         state = state_of(campaign)
     return write_review_state(doc, state, STATE_ORIGIN)

@@ -16,12 +16,13 @@ from pycrdt import Assoc, Doc
 from sqlalchemy import select
 
 from justmaily.server.campaigns.models import Campaign
-from justmaily.server.campaigns.service import CampaignService
+from justmaily.server.campaigns.service import find
 from justmaily.server.collaboration.materialise import show_state
 from justmaily.server.collaboration.models import DocumentVersion
 from justmaily.server.collaboration.rooms import CampaignRoom, RoomManager
 from justmaily.server.db.engine import Database
 from justmaily.server.db.session import transaction
+from justmaily.server.events import CampaignStatusChanged
 from justmaily.server.http.problems import ApiError, not_found
 from justmaily.server.identity.principal import Principal
 from justmaily.shared.campaigns import EDITABLE_STATUSES
@@ -76,7 +77,7 @@ class ContentService:
 
     async def campaign(self, principal: Principal, campaign_id: uuid.UUID) -> Campaign:
         async with self.database.session(read_only=True) as session:
-            return await CampaignService(session).get(principal, campaign_id)
+            return await find(session, principal, campaign_id)
 
     async def read(self, principal: Principal, campaign_id: uuid.UUID) -> CampaignContent:
         await self.campaign(principal, campaign_id)
@@ -153,13 +154,15 @@ class ContentService:
             if write.failed:
                 raise ApiError(503, "not_stored", "the change could not be stored; try again")
 
-    async def publish_state(self, principal: Principal, campaign_id: uuid.UUID) -> None:
-        """Show the campaign row's review state in its live document (after a transition)."""
-        room = await self.rooms.acquire(campaign_id, principal.workspace_id)
+    async def show_status(self, changed: CampaignStatusChanged) -> None:
+        """Show a campaign's new status (and a send-back's reason) in its live document, once
+        committed, so that every open editor and campaign list follows it."""
+        room = await self.rooms.acquire(changed.campaign_id, changed.workspace_id)
         try:
             async with room.state_lock:
-                campaign = await self.campaign(principal, campaign_id)
-                update = show_state(room.doc, campaign)
+                async with self.database.session(read_only=True) as session:
+                    campaign = await session.get(Campaign, changed.campaign_id)
+                update = None if campaign is None else show_state(room.doc, campaign)
             if update is not None:
                 await self._store(room, update)
         finally:

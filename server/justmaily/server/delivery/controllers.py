@@ -25,7 +25,7 @@ from justmaily.shared.roles import Permission
 
 def _sends(request: AuthedRequest, session: AsyncSession) -> SendService:
     state = request.app.state
-    return SendService(session, state.settings, state.secrets, state.ca)
+    return SendService(session, state.settings, state.secrets, state.ca, state.events)
 
 
 def _setup(request: AuthedRequest, session: AsyncSession) -> DeliverySetup:
@@ -81,7 +81,6 @@ class CampaignSendsController(Controller):
             send = await service.create(principal, campaign_id, data, content)
             view = await service.view(send)
         _wake_sender(request)
-        await document.publish_state(principal, campaign_id)  # scheduled or sending: editors see it
         return view
 
     @get(

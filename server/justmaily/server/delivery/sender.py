@@ -26,8 +26,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from justmaily.server.audiences import repository
+from justmaily.server.campaigns import lifecycle
 from justmaily.server.campaigns.models import Campaign
-from justmaily.server.campaigns.service import touch
 from justmaily.server.db.base import utcnow
 from justmaily.server.db.engine import Database
 from justmaily.server.delivery import ab_testing
@@ -57,11 +57,12 @@ from justmaily.server.delivery.secrets import SecretBox
 from justmaily.server.delivery.smtp import Outcome, RelayConnection, Result
 from justmaily.server.delivery.tokens import LinkTokens, TokenKind
 from justmaily.server.delivery.withdrawal import cancel_unstarted_sends
+from justmaily.server.events import Events
 from justmaily.server.settings import Settings
 from justmaily.server.trust.evidence import record_send
 from justmaily.server.trust.models import CertificateRow
 from justmaily.shared.audiences import SuppressionReason
-from justmaily.shared.campaigns import CampaignStatus
+from justmaily.shared.campaigns import SystemAction
 from justmaily.shared.delivery import MessageState, SendStatus
 from justmaily.shared.trust import CERTIFICATE_HEADER
 
@@ -111,9 +112,10 @@ class RelayRuntime:
 
 class Sender:
     def __init__(
-        self, database: Database, settings: Settings, tokens: LinkTokens, secrets: SecretBox
+        self, database: Database, settings: Settings, tokens: LinkTokens, secrets: SecretBox, events: Events
     ) -> None:
         self.database, self.settings, self.tokens, self.secrets = database, settings, tokens, secrets
+        self.events = events
         self.running = anyio.Event()  # set once this process holds the sending lock
         self._stopping = anyio.Event()
         self._stopped = anyio.Event()
@@ -342,7 +344,7 @@ class Sender:
             if ab is not None:
                 ab_testing.started(ab, send.started_at)
                 ab.store(send)
-            await _set_campaign_status(session, send.campaign_id, CampaignStatus.SENDING)
+            await self._campaign_moves(session, send.campaign_id, SystemAction.SENDING_STARTED)
         log.info("send started", send_id=str(send_id), recipients=send.recipients)
 
     async def _sampler(
@@ -491,7 +493,7 @@ class Sender:
                 if send is None or send.status != SendStatus.SENDING:
                     continue
                 send.status, send.finished_at = SendStatus.DONE, utcnow()
-                await _set_campaign_status(session, send.campaign_id, CampaignStatus.SENT)
+                await self._campaign_moves(session, send.campaign_id, SystemAction.SENDING_FINISHED)
                 # Committed with "done". After the campaign's row: approvals lock the campaign,
                 # then the log, and so must everything else, or two could deadlock on PostgreSQL.
                 send.log_index = await record_send(session, send)
@@ -519,6 +521,13 @@ class Sender:
         async with self.database.session() as session, session.begin():
             for send in await session.scalars(select(Send).where(*unrecorded)):
                 send.log_index = await record_send(session, send)
+
+    async def _campaign_moves(
+        self, session: AsyncSession, campaign_id: uuid.UUID, action: SystemAction
+    ) -> None:
+        campaign = await session.get(Campaign, campaign_id)
+        if campaign is not None:
+            await lifecycle.system(session, self.events, campaign, action)
 
     async def _pause(self, send_id: uuid.UUID, alert: str) -> None:
         self._plans.pop(send_id, None)
@@ -741,13 +750,6 @@ def _sender_domain(sender: str) -> str:
     if domain is None:
         raise SendBlockedError(f"the sender {sender!r} has no address")
     return domain
-
-
-async def _set_campaign_status(session: AsyncSession, campaign_id: uuid.UUID, status: CampaignStatus) -> None:
-    campaign = await session.get(Campaign, campaign_id)
-    if campaign is not None and campaign.status != status:
-        campaign.status = status
-        touch(campaign)
 
 
 async def _segment_filter(database: Database, workspace_id: uuid.UUID, segment_id: uuid.UUID | None) -> Any:

@@ -13,8 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from justmaily.server.audiences import repository
 from justmaily.server.audiences.service import AudienceService, segment_where
+from justmaily.server.campaigns import lifecycle
 from justmaily.server.campaigns.models import Campaign
-from justmaily.server.campaigns.service import CampaignService, check_transition, future_time, touch
+from justmaily.server.campaigns.service import find
 from justmaily.server.db.base import utcnow
 from justmaily.server.delivery import ab_testing, personalise
 from justmaily.server.delivery.domains import (
@@ -42,13 +43,14 @@ from justmaily.server.delivery.personalise import (
 from justmaily.server.delivery.relay_addresses import InternalAddressError, refuse_internal
 from justmaily.server.delivery.relays import RelayUrlError, parse_relay_list, parse_relay_url
 from justmaily.server.delivery.secrets import SecretBox
+from justmaily.server.events import Events
 from justmaily.server.http.problems import ApiError, not_found
 from justmaily.server.identity.principal import Principal
 from justmaily.server.settings import Settings
 from justmaily.server.trust.ca import CertificateAuthority
 from justmaily.server.trust.certificates import certificate_for
 from justmaily.shared import delivery as wire
-from justmaily.shared.campaigns import CampaignAction, CampaignStatus, TransitionRequest
+from justmaily.shared.campaigns import CampaignAction, SystemAction, TransitionRequest
 from justmaily.shared.collaboration import SUBJECT_VARIANTS, CampaignContent, subject_lines
 from justmaily.shared.delivery import EventKind, MessageState, SendStatus
 from justmaily.shared.problems import FieldError
@@ -75,19 +77,26 @@ def sender_domain(sender: str) -> str:
 
 class SendService:
     def __init__(
-        self, session: AsyncSession, settings: Settings, secrets: SecretBox, ca: CertificateAuthority
+        self,
+        session: AsyncSession,
+        settings: Settings,
+        secrets: SecretBox,
+        ca: CertificateAuthority,
+        events: Events,
     ) -> None:
         self.session, self.settings, self.secrets, self.ca = session, settings, secrets, ca
+        self.events = events
 
     async def create(
         self, principal: Principal, campaign_id: uuid.UUID, data: wire.SendCreate, content: CampaignContent
     ) -> Send:
         """Queue the approved campaign for sending now or at `send_at`; the sender does the rest."""
-        campaign = await CampaignService(self.session).get(principal, campaign_id, for_update=True)
+        campaign = await find(self.session, principal, campaign_id, for_update=True)
         now = utcnow()
         send_at = self._send_at(data.send_at, now)
         action = CampaignAction.SCHEDULE if send_at > now else CampaignAction.SEND
-        check_transition(principal, campaign, TransitionRequest(action=action, send_at=send_at), None)
+        move = TransitionRequest(action=action, send_at=send_at)
+        lifecycle.check_transition(principal, campaign, move, None)
         # The document must still hash to what was reviewed (`review_hash`: the hash's current
         # form, also for an approval made while comments counted, see migration 0011); the send
         # records the approved hash, as the certificate and the transparency log do.
@@ -123,7 +132,7 @@ class SendService:
                 422, "invalid_content", str(exc), errors=[FieldError(field=exc.field, message=exc.message)]
             ) from None
         # Every message will name the certificate of the approved content (docs/trust.md).
-        certificate = await certificate_for(self.session, campaign, self.ca)
+        certificate = await certificate_for(self.session, lifecycle.approval_of(campaign), self.ca)
         send = Send(
             workspace_id=workspace_id,
             certificate_serial=certificate.serial,
@@ -139,12 +148,7 @@ class SendService:
             ab_test=None if data.ab_test is None else ab_testing.new_state(data.ab_test, subjects),
         )
         self.session.add(send)
-        campaign.status = (
-            CampaignStatus.SCHEDULED if action == CampaignAction.SCHEDULE else CampaignStatus.SENDING
-        )
-        campaign.scheduled_at = send_at if action == CampaignAction.SCHEDULE else None
-        touch(campaign)
-        await self.session.flush()
+        await lifecycle.act(self.session, self.events, principal, campaign, move)
         return send
 
     @staticmethod
@@ -202,7 +206,7 @@ class SendService:
         return send
 
     async def of_campaign(self, principal: Principal, campaign_id: uuid.UUID) -> list[Send]:
-        await CampaignService(self.session).get(principal, campaign_id)
+        await find(self.session, principal, campaign_id)
         rows = await self.session.scalars(
             select(Send).where(Send.campaign_id == campaign_id).order_by(Send.created_at.desc())
         )
@@ -291,12 +295,11 @@ class SendService:
             .values(state=MessageState.CANCELLED)
         )
         campaign = await self.session.get(Campaign, send.campaign_id)
-        if campaign is not None and campaign.status in (CampaignStatus.SCHEDULED, CampaignStatus.SENDING):
+        if campaign is not None:
             # Nothing went out yet: the campaign is approved again (unscheduled); else cancelled.
             started = send.started_at is not None
-            campaign.status = CampaignStatus.CANCELLED if started else CampaignStatus.APPROVED
-            campaign.scheduled_at = None
-            touch(campaign)
+            ended = SystemAction.SENDING_CANCELLED if started else SystemAction.SEND_WITHDRAWN
+            await lifecycle.system(self.session, self.events, campaign, ended)
         await self.session.flush()
         return send
 
@@ -325,7 +328,7 @@ class SendService:
         """None: now. Otherwise a zoned time in the future (a past one is likely a mistake)."""
         if send_at is None:
             return now
-        return future_time(send_at)
+        return lifecycle.future_time(send_at)
 
     async def _check_audience(self, workspace_id: uuid.UUID, data: wire.SendCreate, now: datetime) -> None:
         chosen = [name for name in ("list_id", "segment_id") if getattr(data, name) is not None]

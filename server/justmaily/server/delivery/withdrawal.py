@@ -1,7 +1,8 @@
 """Sends that must not start after all: their campaign's approval was voided.
 
-Imports only the delivery tables, so the campaigns and collaboration domains can call it
-(the delivery service imports the campaigns domain, not the other way round)."""
+`on_approval_voided` handles the campaigns domain's `ApprovalVoided` inside its transaction
+(registered by the composition root), so a voided approval and the sends it cancels commit
+together."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from justmaily.server.db.base import utcnow
 from justmaily.server.delivery.models import OutboxMessage, Send
+from justmaily.server.events import ApprovalVoided
 from justmaily.shared.delivery import MessageState, SendStatus
 
 
@@ -43,3 +45,9 @@ async def cancel_unstarted_sends(session: AsyncSession, campaign_id: uuid.UUID, 
         .values(state=MessageState.CANCELLED)
     )
     return len(unstarted)
+
+
+async def on_approval_voided(session: AsyncSession, voided: ApprovalVoided) -> None:
+    await cancel_unstarted_sends(
+        session, voided.campaign_id, alert=f"cancelled: {voided.why}; approve and send again"
+    )

@@ -16,9 +16,8 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from justmaily.server.campaigns.models import Campaign
 from justmaily.server.db.base import utcnow
-from justmaily.server.identity.principal import Principal
+from justmaily.server.events import ApprovalGranted, ApprovalVoided
 from justmaily.server.trust import log as trust_log
 from justmaily.server.trust.ca import CertificateAuthority, pem
 from justmaily.server.trust.models import CertificateRow, ServiceCredentialRow
@@ -28,48 +27,45 @@ from justmaily.shared.trust import CertificateStatus, EntryKind
 
 
 async def record_approval(
-    session: AsyncSession, campaign: Campaign, ca: CertificateAuthority, by: Principal | None = None
+    session: AsyncSession, approval: ApprovalGranted, ca: CertificateAuthority
 ) -> CertificateRow:
-    """Log the approval of `campaign` (just approved, in this transaction) and issue its
-    certificate, which names the approval's log index; both commit with the approval or not at all.
-    `by`: who approved, when not the person themselves (an API key or a service acting for them).
+    """Log the approval (made in this transaction) and issue its certificate, which names the
+    approval's log index; both commit with the approval or not at all. The campaigns domain
+    announces it (`ApprovalGranted`); the composition root has this handle it.
 
     People are named by id only: the log is append-only and must not hold personal data that a
     deletion request would need to remove."""
-    assert campaign.approved_by is not None
-    assert campaign.approved_at is not None
-    assert campaign.approved_hash is not None
     data = {
-        "workspace_id": campaign.workspace_id,
-        "campaign_id": campaign.id,
-        "revision": campaign.revision,
-        "content_hash": campaign.approved_hash,
-        "approvers": [campaign.approved_by],
-        "approved_at": campaign.approved_at,
+        "workspace_id": approval.workspace_id,
+        "campaign_id": approval.campaign_id,
+        "revision": approval.revision,
+        "content_hash": approval.content_hash,
+        "approvers": [approval.approved_by],
+        "approved_at": approval.approved_at,
     }
-    if by is not None and by.kind != "user":  # the approver is accountable; the log says through what
-        data["approved_via"] = {"kind": by.kind, "id": by.id}
+    if approval.via is not None:  # the approver is accountable; the log says through what
+        data["approved_via"] = {"kind": approval.via.kind, "id": approval.via.id}
     index = await trust_log.append(
-        session, trust_log.Record(EntryKind.APPROVAL, data, workspace_id=campaign.workspace_id)
+        session, trust_log.Record(EntryKind.APPROVAL, data, workspace_id=approval.workspace_id)
     )
     binding = CampaignBinding(
-        workspace_id=campaign.workspace_id,
-        campaign_id=campaign.id,
-        revision=campaign.revision,
-        content_hash=campaign.approved_hash,
-        approvers=[campaign.approved_by],
-        approved_at=campaign.approved_at,
+        workspace_id=approval.workspace_id,
+        campaign_id=approval.campaign_id,
+        revision=approval.revision,
+        content_hash=approval.content_hash,
+        approvers=[approval.approved_by],
+        approved_at=approval.approved_at,
         log_index=index,
     )
     certificate = ca.issue_campaign_certificate(binding)
     row = CertificateRow(
         serial=format(certificate.serial_number, "x"),
-        workspace_id=campaign.workspace_id,
-        campaign_id=campaign.id,
-        revision=campaign.revision,
-        content_hash=campaign.approved_hash,
-        approvers=[str(campaign.approved_by)],
-        approved_at=campaign.approved_at,
+        workspace_id=approval.workspace_id,
+        campaign_id=approval.campaign_id,
+        revision=approval.revision,
+        content_hash=approval.content_hash,
+        approvers=[str(approval.approved_by)],
+        approved_at=approval.approved_at,
         log_index=index,
         not_before=certificate.not_valid_before_utc,
         not_after=certificate.not_valid_after_utc,
@@ -77,32 +73,37 @@ async def record_approval(
     )
     session.add(row)
     issued = {
-        "workspace_id": campaign.workspace_id,
-        "campaign_id": campaign.id,
+        "workspace_id": approval.workspace_id,
+        "campaign_id": approval.campaign_id,
         "serial": row.serial,
         "sha256": hashlib.sha256(certificate.public_bytes(Encoding.DER)).hexdigest(),
         "approval": index,
     }
     await trust_log.append(
-        session, trust_log.Record(EntryKind.CERTIFICATE_ISSUED, issued, workspace_id=campaign.workspace_id)
+        session, trust_log.Record(EntryKind.CERTIFICATE_ISSUED, issued, workspace_id=approval.workspace_id)
     )
     await session.flush()
     return row
 
 
 async def certificate_for(
-    session: AsyncSession, campaign: Campaign, ca: CertificateAuthority
+    session: AsyncSession, approval: ApprovalGranted, ca: CertificateAuthority
 ) -> CertificateRow:
-    """The certificate of the campaign's approved content; an approval made before certificates
-    existed (or seeded) is recorded and certified now."""
+    """The certificate of a standing approval; an approval made before certificates existed (or
+    seeded) is recorded and certified now."""
     found = await session.scalar(
         select(CertificateRow).where(
-            CertificateRow.campaign_id == campaign.id,
-            CertificateRow.content_hash == campaign.approved_hash,
+            CertificateRow.campaign_id == approval.campaign_id,
+            CertificateRow.content_hash == approval.content_hash,
             CertificateRow.revoked_at.is_(None),
         )
     )
-    return found if found is not None else await record_approval(session, campaign, ca)
+    return found if found is not None else await record_approval(session, approval, ca)
+
+
+async def on_approval_voided(session: AsyncSession, voided: ApprovalVoided) -> None:
+    if voided.was_approved:
+        await revoke_campaign(session, voided.campaign_id)
 
 
 async def revoke_campaign(session: AsyncSession, campaign_id: uuid.UUID, reason: str = "superseded") -> int:

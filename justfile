@@ -55,7 +55,7 @@ fmt:
 
 # New Alembic migration from the models (uses JUSTMAILY_DATABASE_URL or the default SQLite)
 revision message:
-    cd server/justmaily/server/db && {{venv}}/bin/alembic -c alembic.ini revision --autogenerate -m "{{message}}"
+    cd server/justmaily/server/migrations && {{venv}}/bin/alembic -c alembic.ini revision --autogenerate -m "{{message}}"
 
 # Fuzz the API (schemathesis, every check) against a throw-away demo server; e.g. `--examples 500 --seed 7`
 fuzz-api *args:

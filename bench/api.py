@@ -85,7 +85,7 @@ async def run_against(base: str, password: str) -> list[dict[str, Any]]:
 
 
 def bench_backend(backend: str, database_url: str, workdir: Path) -> list[dict[str, Any]]:
-    settings = Settings(database_url=database_url, data_dir=str(workdir / backend))
+    settings = Settings.of(database_url=database_url, data_dir=str(workdir / backend))
     env = server_env(
         settings,
         JUSTMAILY_RATE_LIMIT_PER_IP="1000000/minute",

@@ -81,7 +81,9 @@ def peak_rss_kib(pid: int) -> int:
 
 
 async def run_size(workdir: Path, recipients: int, sink_url: str, sink_pid: int) -> dict[str, Any]:
-    settings = Settings(database_url=f"sqlite:///{workdir / 'delivery.db'}", data_dir=str(workdir / "data"))
+    settings = Settings.of(
+        database_url=f"sqlite:///{workdir / 'delivery.db'}", data_dir=str(workdir / "data")
+    )
     env = server_env(
         settings,
         JUSTMAILY_SMTP_RELAYS=sink_url,

@@ -184,7 +184,7 @@ def main() -> int:
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="justmaily-bench-desktop-") as tmp:
         workdir = Path(tmp)
-        settings = Settings(
+        settings = Settings.of(
             database_url=f"sqlite:///{workdir / 'desktop.db'}", data_dir=str(workdir / "server")
         )
         server, password = start(settings, workdir, "server")

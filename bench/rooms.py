@@ -226,7 +226,7 @@ def main() -> int:
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="justmaily-bench-rooms-") as tmp:
         workdir = Path(tmp)
-        settings = Settings(
+        settings = Settings.of(
             database_url=f"sqlite:///{workdir / 'rooms.db'}", data_dir=str(workdir / "sqlite")
         )
         server, password = start(settings, workdir, "sqlite")
@@ -238,7 +238,7 @@ def main() -> int:
             server.stop()
         pg_root = Path(tempfile.mkdtemp(prefix="justmaily-bench-pg-"))
         try:
-            pg = Settings(database_url=pgcluster.start(pg_root), data_dir=str(workdir / "pg"))
+            pg = Settings.of(database_url=pgcluster.start(pg_root), data_dir=str(workdir / "pg"))
             a, password = start(pg, workdir, "replica-a")
             b, _ = start(pg, workdir, "replica-b", demo=False)
             try:

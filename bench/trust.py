@@ -22,7 +22,7 @@ from typing import Any
 
 from bench.report import save
 from justmaily.server.db.engine import Database
-from justmaily.server.db.migrate import upgrade_to_head
+from justmaily.server.migrations.migrate import upgrade_to_head
 from justmaily.server.settings import Settings
 from justmaily.server.trust import log
 from justmaily.shared import transparency
@@ -98,7 +98,7 @@ async def proofs_at(database: Database, size: int) -> dict[str, Any]:
 
 
 async def run(workdir: Path) -> dict[str, Any]:
-    settings = Settings(database_url=f"sqlite:///{workdir / 'log.db'}", data_dir=str(workdir))
+    settings = Settings.of(database_url=f"sqlite:///{workdir / 'log.db'}", data_dir=str(workdir))
     database = Database(settings)
     try:
         await upgrade_to_head(database.engine)

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from justmaily.server.db.engine import Database
-from justmaily.server.db.migrate import upgrade_to_head
+from justmaily.server.migrations.migrate import upgrade_to_head
 from justmaily.server.settings import Settings
 
 BACKENDS = {
@@ -31,7 +31,7 @@ def with_database(url: str, name: str) -> str:
 
 
 async def _migrate(url: str, data_dir: Path) -> None:
-    database = Database(Settings(database_url=url, data_dir=str(data_dir)))
+    database = Database(Settings.of(database_url=url, data_dir=str(data_dir)))
     try:
         await upgrade_to_head(database.engine)
     finally:
@@ -101,4 +101,4 @@ def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -
 
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
-    return Settings(database_url=database_url, data_dir=str(tmp_path / "data"))
+    return Settings.of(database_url=database_url, data_dir=str(tmp_path / "data"))

@@ -6,7 +6,6 @@ from datetime import timedelta
 
 import httpx
 import jwt
-import msgspec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from litestar import Litestar
 
@@ -67,9 +66,7 @@ async def test_signing_in_to_a_workspace_one_is_not_in_is_refused(
 
 async def test_failed_sign_ins_lock_the_source_not_the_account(settings: Settings) -> None:
     app = create_app(
-        msgspec.structs.replace(
-            settings, login_failures_per_account_and_ip="3/minute", login_failures_per_ip="5/minute"
-        )
+        settings.replaced(login_failures_per_account_and_ip="3/minute", login_failures_per_ip="5/minute")
     )
     async with serving(app) as attacker, http_client(app, ip="192.0.2.7") as owner:
         await seed_team(app)

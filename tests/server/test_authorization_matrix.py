@@ -36,7 +36,7 @@ TRANSITIONS_PATH = "/api/campaigns/{campaign_id}/transitions"
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
     """Every route, by every role, in one test: more requests than the default per-IP budget."""
-    return Settings(
+    return Settings.of(
         database_url=database_url,
         data_dir=str(tmp_path / "data"),
         rate_limit_per_ip="100000/minute",

@@ -6,7 +6,6 @@ import uuid
 from unittest.mock import ANY
 
 import httpx
-import msgspec
 import pytest
 from litestar import Litestar
 from sqlalchemy import func, select
@@ -106,7 +105,7 @@ async def test_bodies_are_held_to_their_types_as_json_states_them(
 
 
 async def test_oversized_bodies_are_refused(settings: Settings) -> None:
-    app = create_app(msgspec.structs.replace(settings, max_request_bytes=2048))
+    app = create_app(settings.replaced(max_request_bytes=2048))
     async with serving(app) as client:
         team = await seed_team(app)
         body = {"name": "x", "subject": "s" * 4000}

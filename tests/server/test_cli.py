@@ -19,8 +19,8 @@ from argon2.exceptions import VerificationError
 from sqlalchemy import select
 
 from justmaily.server.db.engine import Database
-from justmaily.server.db.migrate import alembic_config
 from justmaily.server.identity.models import Membership, User, Workspace
+from justmaily.server.migrations.migrate import alembic_config
 from justmaily.server.settings import Settings
 from justmaily.shared.roles import Role
 
@@ -76,7 +76,7 @@ async def _read_accounts(settings: Settings) -> dict[str, Account]:
 
 def read_accounts(database_url: str, tmp_path: Path) -> dict[str, Account]:
     """Every account and its memberships, read through the app's models."""
-    settings = Settings(database_url=database_url, data_dir=str(tmp_path / "reader"))
+    settings = Settings.of(database_url=database_url, data_dir=str(tmp_path / "reader"))
     return asyncio.run(_read_accounts(settings))
 
 

@@ -37,7 +37,7 @@ async def test_sqlite_runs_with_wal_foreign_keys_and_a_busy_timeout(settings: Se
     assert pragma == {
         "journal_mode": "wal",
         "foreign_keys": 1,
-        "busy_timeout": settings.sqlite_busy_timeout_ms,
+        "busy_timeout": settings.database.sqlite_busy_timeout_ms,
     }
 
 
@@ -47,9 +47,9 @@ async def test_postgresql_pool_is_tuned_and_health_checked(settings: Settings) -
     try:
         pool = database.engine.pool
         assert isinstance(pool, QueuePool)
-        assert pool.size() == settings.db_pool_size
+        assert pool.size() == settings.database.pool_size
         assert pool._pre_ping
-        assert pool._recycle == settings.db_pool_recycle_seconds
+        assert pool._recycle == settings.database.pool_recycle_seconds
         assert database.engine.dialect.driver == "asyncpg"
         async with database.engine.connect() as connection:
             assert (await connection.execute(text("SELECT 1"))).scalar() == 1
@@ -121,7 +121,7 @@ async def test_migrations_match_the_models(settings: Settings) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
-    from justmaily.server.db.models import metadata
+    from justmaily.server.migrations.schema import metadata
 
     database = Database(settings)
     try:

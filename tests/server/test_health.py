@@ -25,7 +25,7 @@ async def test_probes_are_public_and_healthy(client: httpx.AsyncClient, backend:
 
 async def test_ready_fails_while_the_database_is_unreachable(tmp_path: Path) -> None:
     # Nothing listens on this port; the app starts (no start-up migration) but is not ready.
-    unreachable = Settings(
+    unreachable = Settings.of(
         database_url=f"postgresql://nobody@127.0.0.1:{free_port()}/none",
         data_dir=str(tmp_path),
         db_pool_timeout_seconds=1,

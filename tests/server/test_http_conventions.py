@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-import msgspec
 from litestar import Litestar
 from litestar.routes import HTTPRoute
 
@@ -38,9 +37,7 @@ async def test_a_sane_incoming_request_id_is_kept(client: httpx.AsyncClient) -> 
 
 
 async def test_rate_limits_per_ip_and_per_principal(settings: Settings) -> None:
-    limited = msgspec.structs.replace(
-        settings, rate_limit_per_ip="6/minute", rate_limit_per_principal="3/minute"
-    )
+    limited = settings.replaced(rate_limit_per_ip="6/minute", rate_limit_per_principal="3/minute")
     app = create_app(limited)
 
     async with running(app), http_client(app, "127.0.0.1") as one, http_client(app, "127.0.0.2") as two:
@@ -107,13 +104,13 @@ async def test_openapi_document_needs_sign_in_unless_made_public(
     settings: Settings, client: httpx.AsyncClient
 ) -> None:
     assert (await client.get("/schema/openapi.json")).status_code == 401
-    app = create_app(msgspec.structs.replace(settings, public_api_docs=True))
+    app = create_app(settings.replaced(public_api_docs=True))
     async with serving(app) as public:
         assert (await public.get("/schema/openapi.json")).status_code == 200
 
 
 async def test_a_budget_of_several_rates_holds_each(settings: Settings) -> None:
-    app = create_app(msgspec.structs.replace(settings, rate_limit_per_ip="100/minute;3/hour"))
+    app = create_app(settings.replaced(rate_limit_per_ip="100/minute;3/hour"))
     async with serving(app) as client:
         statuses = [(await client.get("/health/live")).status_code for _ in range(4)]
         assert statuses == [200, 200, 200, 429]

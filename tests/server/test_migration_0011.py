@@ -12,7 +12,7 @@ from alembic import command
 from litestar import Litestar
 from sqlalchemy import Uuid, bindparam, text
 
-from justmaily.server.db.migrate import alembic_config
+from justmaily.server.migrations.migrate import alembic_config
 from justmaily.shared.collaboration import LATER_TEXTS
 from justmaily.shared.document import comments, load_document, texts
 from justmaily.shared.roles import Role

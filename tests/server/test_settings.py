@@ -45,7 +45,7 @@ def test_defaults_use_sqlite_in_the_given_data_dir(tmp_path: Path) -> None:
 
     assert settings.effective_database_url == f"sqlite:///{tmp_path / 'justmaily.db'}"
     assert settings.jwt_key_path == tmp_path / "jwt-ed25519.pem"
-    assert settings == Settings(data_dir=str(tmp_path))  # every other setting at its default
+    assert settings == Settings.of(data_dir=str(tmp_path))  # every other setting at its default
 
 
 @pytest.mark.parametrize(
@@ -89,11 +89,11 @@ def test_toml_overrides_defaults_and_environment_overrides_toml(tmp_path: Path) 
         config_file=config,
     )
 
-    assert settings.db_pool_size == 9  # environment wins over the file
-    assert settings.rate_limit_per_ip == "5/second"
+    assert settings.database.pool_size == 9  # environment wins over the file
+    assert settings.http.rate_limit_per_ip == "5/second"
     assert settings.data_dir == "/srv/justmaily"  # the file wins over the default
-    assert settings.log_format == "console"
-    assert settings.db_max_overflow == 10  # set nowhere: the default
+    assert settings.logs.format == "console"
+    assert settings.database.max_overflow == 10  # set nowhere: the default
     assert unknown == []
 
 
@@ -102,8 +102,8 @@ def test_justmaily_config_names_the_file(tmp_path: Path) -> None:
 
     settings, unknown = load_settings(environ={"JUSTMAILY_CONFIG": str(config)})
 
-    assert settings.db_pool_size == 3
-    assert settings.public_api_docs is True
+    assert settings.database.pool_size == 3
+    assert settings.http.public_api_docs is True
     assert unknown == []  # JUSTMAILY_CONFIG is not reported as an unknown setting
 
 
@@ -114,7 +114,7 @@ def test_an_explicit_config_file_wins_over_justmaily_config(tmp_path: Path) -> N
 
     settings, _ = load_settings(environ={"JUSTMAILY_CONFIG": str(other)}, config_file=explicit)
 
-    assert settings.db_pool_size == 4
+    assert settings.database.pool_size == 4
 
 
 def test_environment_values_are_converted_from_strings() -> None:
@@ -127,10 +127,10 @@ def test_environment_values_are_converted_from_strings() -> None:
         }
     )
 
-    assert settings.public_api_docs is True
-    assert settings.max_request_bytes == 2048
-    assert settings.auto_migrate is False
-    assert settings.log_level == "DEBUG"
+    assert settings.http.public_api_docs is True
+    assert settings.http.max_request_bytes == 2048
+    assert settings.database.auto_migrate is False
+    assert settings.logs.level == "DEBUG"
 
 
 # Bad values name the setting as the operator wrote it
@@ -184,7 +184,7 @@ def test_a_bad_rate_says_what_is_wrong(value: str, reason: str) -> None:
 def test_rates_in_the_limits_syntax_are_accepted(value: str) -> None:
     settings, _ = load_settings(environ={"JUSTMAILY_LOGIN_FAILURES_PER_IP": value})
 
-    assert settings.login_failures_per_ip == value
+    assert settings.identity.login_failures_per_ip == value
 
 
 @pytest.mark.parametrize(
@@ -211,7 +211,7 @@ def test_the_environment_overrides_a_bad_toml_value(tmp_path: Path) -> None:
 
     settings, _ = load_settings(environ={"JUSTMAILY_DB_POOL_SIZE": "6"}, config_file=config)
 
-    assert settings.db_pool_size == 6
+    assert settings.database.pool_size == 6
 
 
 def test_a_bad_environment_value_is_named_over_a_good_toml_value(tmp_path: Path) -> None:
@@ -290,7 +290,7 @@ def test_unknown_justmaily_variables_are_returned_sorted() -> None:
     )
 
     assert unknown == ["JUSTMAILY_CONFIG_FILE", "JUSTMAILY_FOO", "JUSTMAILY_POOL_SIZE", "JUSTMAILY_data_dir"]
-    assert settings.db_pool_size == 4
+    assert settings.database.pool_size == 4
     assert settings.data_dir == ""  # the lower-case variable was not applied
 
 
@@ -298,18 +298,18 @@ def test_unknown_justmaily_variables_are_returned_sorted() -> None:
 
 
 def test_redacted_masks_the_database_password() -> None:
-    settings = Settings(database_url=PG_URL)
+    settings = Settings.of(database_url=PG_URL)
 
     redacted = settings.redacted()
 
     assert redacted["database_url"] == "postgresql://ada:***@db.example.com:5432/justmaily"
     assert "s3cret-pw" not in repr(redacted)
-    assert redacted["db_pool_size"] == settings.db_pool_size  # the rest is shown as it is
-    assert settings.database_url == PG_URL  # the settings themselves keep the password
+    assert redacted["db_pool_size"] == settings.database.pool_size  # the rest is shown as it is
+    assert settings.database.url == PG_URL  # the settings themselves keep the password
 
 
 def test_redacted_shows_the_default_database(tmp_path: Path) -> None:
-    redacted = Settings(data_dir=str(tmp_path)).redacted()
+    redacted = Settings.of(data_dir=str(tmp_path)).redacted()
 
     assert redacted["database_url"] == f"sqlite:///{tmp_path / 'justmaily.db'}"
 
@@ -345,8 +345,8 @@ def test_a_bad_database_url_is_named_without_its_password() -> None:
 
 def test_trusted_proxies_are_addresses_or_networks() -> None:
     settings, _ = load_settings(environ={"JUSTMAILY_TRUSTED_PROXIES": "10.0.0.0/8, ::1,192.0.2.4"})
-    assert settings.trusted_proxies == "10.0.0.0/8, ::1,192.0.2.4"
-    assert load_settings(environ={})[0].trusted_proxies == ""  # none by default
+    assert settings.http.trusted_proxies == "10.0.0.0/8, ::1,192.0.2.4"
+    assert load_settings(environ={})[0].http.trusted_proxies == ""  # none by default
     message = load_error({"JUSTMAILY_TRUSTED_PROXIES": "10.0.0.0/8,proxy.internal"})
     assert message == (
         "JUSTMAILY_TRUSTED_PROXIES: 'proxy.internal' is not an IP address or network such as 10.0.0.0/8"

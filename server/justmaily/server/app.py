@@ -38,12 +38,12 @@ from justmaily.server.collaboration.rooms import RoomManager
 from justmaily.server.collaboration.service import ContentService
 from justmaily.server.collaboration.store import DocumentStore
 from justmaily.server.db.engine import Database
-from justmaily.server.db.migrate import upgrade_to_head
 from justmaily.server.db.session import get_session
 from justmaily.server.delivery import withdrawal
 from justmaily.server.delivery.controllers import (
     CampaignSendsController,
     DeliverySetupController,
+    MessageProofController,
     SendsController,
 )
 from justmaily.server.delivery.public_controllers import (
@@ -71,8 +71,9 @@ from justmaily.server.identity.controllers import (
     MembersController,
 )
 from justmaily.server.identity.guards import check_route_policies, permission_guard
-from justmaily.server.identity.middleware import AuthenticationMiddleware
+from justmaily.server.identity.middleware import AuthenticationMiddleware, PeoplesCredentials
 from justmaily.server.identity.tokens import TokenSigner, load_or_create_private_key
+from justmaily.server.migrations.migrate import upgrade_to_head
 from justmaily.server.settings import Settings
 from justmaily.server.trust import certificates
 from justmaily.server.trust.ca import CertificateAuthority
@@ -80,6 +81,7 @@ from justmaily.server.trust.controllers import TransparencyController
 from justmaily.server.trust.credential_controllers import ServiceCredentialsController
 from justmaily.server.trust.log import LogSigner
 from justmaily.server.trust.publisher import TreeHeadPublisher
+from justmaily.server.trust.service_credentials import ServiceTokens
 
 log = structlog.get_logger(__name__)
 
@@ -106,6 +108,7 @@ ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     ConfirmationController,
     ProviderHooksController,
     TransparencyController,
+    MessageProofController,
     ServiceCredentialsController,
 ]
 
@@ -127,22 +130,34 @@ async def _certify(session: AsyncSession, approval: ApprovalGranted, ca: Certifi
     await certificates.record_approval(session, approval, ca)
 
 
+def _load_keys(state: State, settings: Settings, limiter: RateLimiter) -> None:
+    """Key material from the data folder (made on first use), and what checks credentials."""
+    state.signer = TokenSigner(load_or_create_private_key(settings.jwt_key_path))
+    state.secrets = SecretBox.from_file(settings.secrets_key_path)
+    state.link_tokens = LinkTokens.from_file(settings.data_path / "link-tokens.key")
+    state.sns_verifier = SnsVerifier(fetch_certificate_https)
+    state.log_signer = LogSigner.from_file(settings.log_key_path, settings.effective_log_origin)
+    state.ca = CertificateAuthority.load_or_create(
+        settings.ca_path, name=f"JustMaily CA {settings.effective_log_origin}"
+    )
+    # Services first: a service's token would otherwise be taken for a person's.
+    state.authenticators = (
+        ServiceTokens(state.ca, settings.public_url.rstrip("/")),
+        PeoplesCredentials(state.signer, settings, limiter),
+    )
+
+
 def create_app(settings: Settings) -> Litestar:
     limiter = RateLimiter()
-    rate_limits = RateLimitMiddleware(limiter, settings.rate_limit_per_ip, settings.rate_limit_per_principal)
+    rate_limits = RateLimitMiddleware(
+        limiter, settings.http.rate_limit_per_ip, settings.http.rate_limit_per_principal
+    )
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         # Crash safety: every write is a transaction; a crash mid-request rolls it back, and a
         # crash mid-migration leaves the previous schema (DDL is transactional on both backends).
-        app.state.signer = TokenSigner(load_or_create_private_key(settings.jwt_key_path))
-        app.state.secrets = SecretBox.from_file(settings.secrets_key_path)
-        app.state.link_tokens = LinkTokens.from_file(settings.data_path / "link-tokens.key")
-        app.state.sns_verifier = SnsVerifier(fetch_certificate_https)
-        app.state.log_signer = LogSigner.from_file(settings.log_key_path, settings.effective_log_origin)
-        app.state.ca = CertificateAuthority.load_or_create(
-            settings.ca_path, name=f"JustMaily CA {settings.effective_log_origin}"
-        )
+        _load_keys(app.state, settings, limiter)
         database = Database(settings)
         app.state.database = database
         events = app.state.events
@@ -150,11 +165,11 @@ def create_app(settings: Settings) -> Litestar:
             if settings.migrate_on_startup:
                 await upgrade_to_head(database.engine)
             async with anyio.create_task_group() as rooms_group:
-                store = DocumentStore(database, settings.room_compact_after_updates)
+                store = DocumentStore(database, settings.rooms.compact_after_updates)
                 app.state.rooms = RoomManager(
                     store,
                     rooms_group,
-                    settings.room_idle_unload_seconds,
+                    settings.rooms.idle_unload_seconds,
                     on_stored=functools.partial(materialise_campaign, database, events),
                 )
                 wire_events(events, app.state.ca, provide_content(app.state))
@@ -165,14 +180,14 @@ def create_app(settings: Settings) -> Litestar:
                     app.state.fanout = PostgresFanout(store, settings.effective_database_url, app.state.rooms)
                     app.state.rooms.fanout = app.state.fanout
                     rooms_group.start_soon(app.state.fanout.run)
-                if settings.sender_enabled:
+                if settings.delivery.sender_enabled:
                     app.state.sender = Sender(
                         database, settings, app.state.link_tokens, app.state.secrets, events
                     )
                     rooms_group.start_soon(app.state.sender.run_forever)
                 keys = {"log_key": app.state.log_signer.verifier_key, "ca_sha256": app.state.ca.fingerprint}
                 publisher = TreeHeadPublisher(
-                    database, app.state.log_signer, settings.log_publish_seconds, keys
+                    database, app.state.log_signer, settings.trust.log_publish_seconds, keys
                 )
                 app.state.publisher = publisher
                 rooms_group.start_soon(publisher.run)
@@ -211,10 +226,10 @@ def create_app(settings: Settings) -> Litestar:
         before_send=[stamp_response, complete_allow_header],
         request_class=CheckedRequest,
         exception_handlers=EXCEPTION_HANDLERS,
-        openapi_config=openapi_config(public=settings.public_api_docs),
+        openapi_config=openapi_config(public=settings.http.public_api_docs),
         plugins=openapi_plugins(),
         lifespan=[lifespan],
-        request_max_body_size=settings.max_request_bytes,
+        request_max_body_size=settings.http.max_request_bytes,
         state=State(
             {
                 "fanout": None,
@@ -222,7 +237,7 @@ def create_app(settings: Settings) -> Litestar:
                 "sender": None,
                 "settings": settings,
                 "limiter": limiter,
-                "room_rates": rates(settings.room_message_rate),
+                "room_rates": rates(settings.rooms.message_rate),
                 "started": False,
                 "events": Events(),
             }

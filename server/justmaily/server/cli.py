@@ -46,7 +46,7 @@ def _settings(config_file: Path | None) -> Settings:
         settings, unknown = load_settings(config_file=config_file)
     except SettingsError as exc:
         raise click.ClickException(f"configuration error: {exc}") from None
-    configure_logging(settings.log_level, settings.log_format)
+    configure_logging(settings.logs.level, settings.logs.format)
     for name in unknown:
         click.echo(f"warning: {name} is not a JustMaily setting; ignored", err=True)
     return settings
@@ -74,7 +74,7 @@ def _database_errors(settings: Settings) -> Iterator[None]:
 def _head_revision() -> str | None:
     from alembic.script import ScriptDirectory
 
-    from justmaily.server.db.migrate import alembic_config
+    from justmaily.server.migrations.migrate import alembic_config
 
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
@@ -126,8 +126,8 @@ def serve(host: str, port: int, demo: bool, config_file: Path | None) -> None:
         # uvicorn believes X-Forwarded-For from 127.0.0.1 unless told otherwise, so a client on
         # this machine (or a proxy that passes the header on) could pick its own address for
         # the per-IP limits. Only the proxies the operator names are believed.
-        proxy_headers=bool(settings.trusted_proxies),
-        forwarded_allow_ips=settings.trusted_proxies or "",
+        proxy_headers=bool(settings.http.trusted_proxies),
+        forwarded_allow_ips=settings.http.trusted_proxies or "",
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=10,
@@ -171,14 +171,14 @@ def _links_to(settings: Settings, host: str, port: int) -> Settings:
     if settings.public_url != DEFAULT_PUBLIC_URL:
         return settings
     loopback = host if host in ("127.0.0.1", "::1", "localhost") else "127.0.0.1"
-    return msgspec.structs.replace(settings, public_url=f"http://{_url_host(loopback)}:{port}")
+    return settings.replaced(public_url=f"http://{_url_host(loopback)}:{port}")
 
 
 def _seed_demo(settings: Settings) -> None:
     from justmaily.server.db.engine import Database
-    from justmaily.server.db.migrate import upgrade_to_head
     from justmaily.server.delivery.secrets import SecretBox
     from justmaily.server.demo import DEMO_PASSWORD_FILE, DEMO_USERS, DEMO_WORKSPACE, demo_password, seed_demo
+    from justmaily.server.migrations.migrate import upgrade_to_head
 
     password = demo_password(settings.data_path)
 
@@ -206,7 +206,7 @@ def _seed_demo(settings: Settings) -> None:
 def migrate(config_file: Path | None) -> None:
     """Bring the database schema up to date (safe to run from several replicas at once)."""
     from justmaily.server.db.engine import Database
-    from justmaily.server.db.migrate import current_revision, upgrade_to_head
+    from justmaily.server.migrations.migrate import current_revision, upgrade_to_head
 
     settings = _settings(config_file)
 
@@ -241,9 +241,9 @@ def create_user(
 ) -> None:
     """Create (or update) an account and make it a member of a workspace."""
     from justmaily.server.db.engine import Database
-    from justmaily.server.db.migrate import current_revision, upgrade_to_head
     from justmaily.server.http.problems import ApiError
     from justmaily.server.identity.accounts import AccountService, checked_email
+    from justmaily.server.migrations.migrate import current_revision, upgrade_to_head
 
     _check(workspace, Slug, "--workspace: 2-63 lower-case letters, digits or dashes")
     _check(password, NewPassword, "--password: at least 12 characters")

@@ -9,12 +9,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import sqlalchemy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from justmaily.server.audiences.engagement import MESSAGE_EVENTS
 from justmaily.server.audiences.models import Contact, ContactList, ListMember
 from justmaily.server.audiences.segments import (
     MAX_DEPTH,
@@ -556,3 +558,16 @@ async def test_filters_select_the_same_contacts_on_every_backend(settings: Setti
             assert await selected('in list "Newsletter"', lists=their_lists) == set()
     finally:
         await database.dispose()
+
+
+def test_the_events_segments_read_are_the_message_events_table() -> None:
+    """audiences/engagement.py names the columns segments read of delivery's table: the same
+    table, columns and types, so a change to one cannot leave the other behind."""
+    table = MessageEvent.__table__
+    assert isinstance(table, sqlalchemy.Table)
+    assert MESSAGE_EVENTS.name == table.name
+    for port_column in MESSAGE_EVENTS.columns:
+        real = table.columns[port_column.name]
+        assert type(port_column.type) is type(real.type), port_column.name
+        if isinstance(real.type, sqlalchemy.Enum):
+            assert port_column.type.enums == real.type.enums  # type: ignore[attr-defined]

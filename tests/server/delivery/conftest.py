@@ -20,4 +20,4 @@ FAST_DELIVERY = {
 
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
-    return Settings(database_url=database_url, data_dir=str(tmp_path / "data"), **FAST_DELIVERY)  # type: ignore[arg-type]
+    return Settings.of(database_url=database_url, data_dir=str(tmp_path / "data"), **FAST_DELIVERY)

@@ -77,7 +77,7 @@ async def test_an_expired_link_changes_nothing_and_offers_a_new_one(
     contact_url = f"/api/contacts/{created.json()['id']}"
     await _arrived(smtp_sink, 1)
     old = _link(smtp_sink.received[0])
-    ttl = app.state.settings.confirmation_link_ttl_seconds
+    ttl = app.state.settings.delivery.confirmation_link_ttl_seconds
     assert ttl == 7 * 24 * 3600  # the default
     async with app.state.database.session() as session, session.begin():
         await session.execute(

@@ -61,7 +61,7 @@ PUBLIC = ["93.184.215.14", "2606:4700:4700::1111", "smtp.example.com"]
 def settings(database_url: str, tmp_path: Path) -> Settings:
     """The default: relays must be on the internet (the SMTP sink on loopback is refused)."""
     fast = {**FAST_DELIVERY, "smtp_allow_private_relays": False}
-    return Settings(database_url=database_url, data_dir=str(tmp_path / "data"), **fast)  # type: ignore[arg-type]
+    return Settings.of(database_url=database_url, data_dir=str(tmp_path / "data"), **fast)
 
 
 @pytest.mark.parametrize("host", INTERNAL)

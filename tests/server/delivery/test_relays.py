@@ -4,15 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from justmaily.server.delivery.relays import (
-    AdaptiveRate,
-    BreakerState,
-    CircuitBreaker,
-    RelayUrlError,
-    parse_relay_list,
-    parse_relay_url,
-)
+from justmaily.server.delivery.relays import AdaptiveRate, BreakerState, CircuitBreaker
 from justmaily.server.settings import Settings
+from justmaily.server.settings.relay_urls import RelayUrlError, parse_relay_list, parse_relay_url
 
 
 class Clock:
@@ -53,8 +47,8 @@ def test_bad_relay_addresses_are_refused_with_a_reason(url: str, says: str) -> N
 
 def test_a_bad_relay_in_the_environment_stops_start_up_naming_it() -> None:
     with pytest.raises(ValueError, match="relay 2 of JUSTMAILY_SMTP_RELAYS"):
-        Settings(smtp_relays="smtp://good.example,ftp://bad.example")
-    redacted = Settings(smtp_relays="smtp://u:topsecret@relay.example").redacted()
+        Settings.of(smtp_relays="smtp://good.example,ftp://bad.example")
+    redacted = Settings.of(smtp_relays="smtp://u:topsecret@relay.example").redacted()
     assert "topsecret" not in str(redacted)
 
 

@@ -12,9 +12,9 @@ from tests.server.delivery.conftest import FAST_DELIVERY
 
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
-    return Settings(
+    return Settings.of(
         database_url=database_url,
         data_dir=str(tmp_path / "data"),
         log_publish_seconds=0.05,
-        **FAST_DELIVERY,  # type: ignore[arg-type]
+        **FAST_DELIVERY,
     )

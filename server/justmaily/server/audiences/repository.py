@@ -7,7 +7,7 @@ module alone. Functions take the caller's session; the caller owns the transacti
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -25,8 +25,16 @@ from justmaily.server.audiences.models import (
 )
 from justmaily.server.db.base import utcnow
 from justmaily.server.db.dialects import insert_or_ignore
-from justmaily.server.delivery.personalise import Recipient
 from justmaily.shared.audiences import ConsentStatus, SuppressionReason
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """A contact as a message addresses and personalises it."""
+
+    email: str
+    name: str
+    attributes: Mapping[str, Any]
 
 
 @dataclass(frozen=True)

@@ -30,8 +30,8 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import SQLCoreOperations
 from sqlalchemy.sql.functions import FunctionElement
 
+from justmaily.server.audiences.engagement import MESSAGE_EVENTS
 from justmaily.server.audiences.models import Contact, ContactList, ListMember
-from justmaily.server.delivery.models import MessageEvent
 from justmaily.shared.audiences import ConsentStatus
 from justmaily.shared.delivery import EventKind
 
@@ -988,13 +988,14 @@ class _Compiler:
         return member.exists()
 
     def event(self, kind: EventKind, within: timedelta | None) -> ColumnElement[bool]:
-        happened = select(MessageEvent.id).where(
-            MessageEvent.contact_id == Contact.id,
-            MessageEvent.workspace_id == self.workspace_id,
-            MessageEvent.kind == kind,
+        events = MESSAGE_EVENTS.c
+        happened = select(events.id).where(
+            events.contact_id == Contact.id,
+            events.workspace_id == self.workspace_id,
+            events.kind == kind,
         )
         if within is not None:
-            happened = happened.where(MessageEvent.occurred_at >= self.now - within)
+            happened = happened.where(events.occurred_at >= self.now - within)
         return happened.exists()
 
 

@@ -112,14 +112,14 @@ class CollaborationController(Controller):
         principal = request.user
         await find(db_session, principal, campaign_id)
         settings = request.app.state.settings
-        ticket = TicketService(db_session, request.app.state.signer, settings.room_ticket_ttl_seconds).issue(
+        ticket = TicketService(db_session, request.app.state.signer, settings.rooms.ticket_ttl_seconds).issue(
             principal, campaign_id
         )
         url = f"{room_base_url(settings.public_url)}/api/campaigns/{campaign_id}/room?ticket={ticket}"
         return RoomTicket(
             ticket=ticket,
             url=url,
-            expires_in=settings.room_ticket_ttl_seconds,
+            expires_in=settings.rooms.ticket_ttl_seconds,
             read_only=is_read_only(principal),
         )
 
@@ -311,7 +311,7 @@ async def campaign_room(
         async with transaction(state.database) as session:
             auth = AuthService(session, state.signer, state.settings, state.limiter)
             principal = await TicketService(
-                session, state.signer, state.settings.room_ticket_ttl_seconds
+                session, state.signer, state.settings.rooms.ticket_ttl_seconds
             ).redeem(ticket, campaign_id, auth)
             await find(session, principal, campaign_id)
     except ApiError as exc:
@@ -323,10 +323,10 @@ async def campaign_room(
     settings = state.settings
     room = await rooms.acquire(campaign_id, principal.workspace_id)
     limits = ConnectionLimits(
-        settings.room_max_message_bytes,
+        settings.rooms.max_message_bytes,
         state.room_rates,
-        settings.room_silent_seconds,
-        settings.room_max_document_bytes,
+        settings.rooms.silent_seconds,
+        settings.rooms.max_document_bytes,
     )
     connection = Connection(
         socket, principal, room, limits, read_only=is_read_only(principal), wants_acks=acks

@@ -41,10 +41,10 @@ def create_engine(settings: Settings) -> AsyncEngine:
         return _sqlite_engine(url, settings)
     return create_async_engine(
         url,
-        pool_size=settings.db_pool_size,
-        max_overflow=settings.db_max_overflow,
-        pool_timeout=settings.db_pool_timeout_seconds,
-        pool_recycle=settings.db_pool_recycle_seconds,
+        pool_size=settings.database.pool_size,
+        max_overflow=settings.database.max_overflow,
+        pool_timeout=settings.database.pool_timeout_seconds,
+        pool_recycle=settings.database.pool_recycle_seconds,
         pool_pre_ping=True,
         hide_parameters=True,
     )
@@ -55,9 +55,9 @@ def _sqlite_engine(url: str, settings: Settings) -> AsyncEngine:
     if database and database != ":memory:":
         settings.data_path.mkdir(parents=True, exist_ok=True)
     engine = create_async_engine(
-        url, connect_args={"timeout": settings.sqlite_busy_timeout_ms / 1000}, hide_parameters=True
+        url, connect_args={"timeout": settings.database.sqlite_busy_timeout_ms / 1000}, hide_parameters=True
     )
-    busy_timeout = settings.sqlite_busy_timeout_ms
+    busy_timeout = settings.database.sqlite_busy_timeout_ms
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:

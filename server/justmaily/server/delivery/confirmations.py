@@ -123,7 +123,9 @@ class ConfirmationMailer:
 
     async def _failed(self, pending: repository.PendingConfirmation, error: str) -> None:
         attempts = pending.attempts + 1
-        delay = timedelta(seconds=min(6 * 3600, self.settings.send_retry_seconds * 2 ** min(attempts, 16)))
+        delay = timedelta(
+            seconds=min(6 * 3600, self.settings.delivery.send_retry_seconds * 2 ** min(attempts, 16))
+        )
         retry_at = utcnow() + (delay if attempts < _MAX_ATTEMPTS else timedelta(days=3650))
         async with self.database.session() as session, session.begin():
             await repository.confirmation_failed(session, pending.id, retry_at, error)

@@ -18,8 +18,13 @@ from justmaily.server.delivery.models import Send
 from justmaily.server.delivery.service import DeliverySetup, SendService
 from justmaily.server.http.openapi import body, ok, problems
 from justmaily.server.http.policy import requires
+from justmaily.server.http.problems import ApiError, not_found
 from justmaily.server.identity.principal import AuthedRequest
+from justmaily.server.trust import examples as trust_examples
+from justmaily.server.trust.evidence import ProofUnavailableError, message_proof
+from justmaily.server.trust.models import BatchLeaf
 from justmaily.shared import delivery as wire
+from justmaily.shared import trust as trust_wire
 from justmaily.shared.roles import Permission
 
 
@@ -295,3 +300,33 @@ class DeliverySetupController(Controller):
         ],
     ) -> wire.WebhookSettings:
         return await _setup(request, db_session).set_webhook_settings(data)
+
+
+class MessageProofController(Controller):
+    """The proof of one sent message: its send is delivery's, its batch and entry are trust's."""
+
+    path = "/api/transparency"
+    tags = ["transparency"]
+
+    @get(
+        "/messages/{message_id:str}/proof",
+        opt=requires(Permission.CAMPAIGNS_READ),
+        responses=ok(trust_wire.MessageProof, trust_examples.MESSAGE_PROOF) | problems(400, 404, 409),
+        summary="Everything to check one sent message offline (justmaily verify message)",
+    )
+    async def message_proof(
+        self, request: AuthedRequest, db_session: NamedDependency[AsyncSession], message_id: FromPath[str]
+    ) -> trust_wire.MessageProof:
+        """`message_id` as in the message's Message-ID header, angle brackets optional (URL-encoded)."""
+        wanted = message_id.strip().removeprefix("<").removesuffix(">")
+        leaf = await db_session.get(BatchLeaf, wanted[:200])
+        send = None if leaf is None else await db_session.get(Send, leaf.send_id)
+        if leaf is None or send is None or send.workspace_id != request.user.workspace_id:
+            raise not_found("sent message (of a finished send)")
+        state = request.app.state
+        try:
+            return await message_proof(
+                db_session, leaf, send.log_index, send.certificate_serial, state.log_signer, state.ca
+            )
+        except ProofUnavailableError as exc:
+            raise ApiError(409, "proof_unavailable", str(exc)) from None

@@ -14,11 +14,11 @@ import html
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from jinja2 import TemplateSyntaxError, meta
 from jinja2.exceptions import SecurityError, TemplateError
 
+from justmaily.server.audiences.repository import Recipient
 from justmaily.server.delivery.sandbox import (
     BoundedSandbox,
     BoundedTemplate,
@@ -64,13 +64,6 @@ class ContentLimitError(ContentError):
     def __init__(self, field: str, error: TemplateLimitError) -> None:
         super().__init__(field, f"the template goes past a limit of personalisation: {error.message}")
         self.limit = error.limit
-
-
-@dataclass(frozen=True)
-class Recipient:
-    email: str
-    name: str
-    attributes: Mapping[str, Any]
 
 
 @dataclass(frozen=True)

@@ -236,7 +236,7 @@ def _confirmation(request: Request[Any, Any, Any], token: str) -> uuid.UUID:
 
 
 def _link_ttl(request: Request[Any, Any, Any]) -> timedelta:
-    return timedelta(seconds=request.app.state.settings.confirmation_link_ttl_seconds)
+    return timedelta(seconds=request.app.state.settings.delivery.confirmation_link_ttl_seconds)
 
 
 def _expired(request: Request[Any, Any, Any], link: repository.ConfirmationLink) -> bool:

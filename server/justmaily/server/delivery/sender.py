@@ -38,7 +38,7 @@ from justmaily.server.delivery.domains import address_domain, signing_keys
 from justmaily.server.delivery.leader import Lease, LeaseLostError, sending_lock
 from justmaily.server.delivery.message import Envelope, MessageError, compose, new_message_id
 from justmaily.server.delivery.models import OutboxMessage, Relay, Send
-from justmaily.server.delivery.outbox import Job, OutboxWriter
+from justmaily.server.delivery.outbox import Job, OutboxWriter, sent_digests
 from justmaily.server.delivery.personalise import (
     ContentError,
     ContentLimitError,
@@ -46,20 +46,15 @@ from justmaily.server.delivery.personalise import (
     RecipientUrls,
     prepare,
 )
-from justmaily.server.delivery.relays import (
-    AdaptiveRate,
-    CircuitBreaker,
-    RelayConfig,
-    parse_relay_list,
-    parse_relay_url,
-)
+from justmaily.server.delivery.relays import AdaptiveRate, CircuitBreaker
 from justmaily.server.delivery.secrets import SecretBox
 from justmaily.server.delivery.smtp import Outcome, RelayConnection, Result
 from justmaily.server.delivery.tokens import LinkTokens, TokenKind
 from justmaily.server.delivery.withdrawal import cancel_unstarted_sends
 from justmaily.server.events import Events
 from justmaily.server.settings import Settings
-from justmaily.server.trust.evidence import record_send
+from justmaily.server.settings.relay_urls import RelayConfig, parse_relay_list, parse_relay_url
+from justmaily.server.trust.evidence import SendRecord, record_send
 from justmaily.server.trust.models import CertificateRow
 from justmaily.shared.audiences import SuppressionReason
 from justmaily.shared.campaigns import SystemAction
@@ -124,14 +119,16 @@ class Sender:
         self._settled: list[uuid.UUID] = []
         self._plans: dict[uuid.UUID, SendPlan] = {}
         self._writer = OutboxWriter(database, self._stored)
-        self._env_relays = parse_relay_list(settings.smtp_relays)
+        self._env_relays = parse_relay_list(settings.delivery.smtp_relays)
         self._relay_state: dict[str, RelayRuntime] = {}
         self._workspace_relays: dict[uuid.UUID, list[RelayRuntime]] = {}
         self._relays_loaded_at = 0.0
-        self._global_rate = AdaptiveRate(settings.send_rate_per_second or None)
+        self._global_rate = AdaptiveRate(settings.delivery.send_rate_per_second or None)
         self._domain_rates: dict[str, AdaptiveRate] = {}
         self._backoff = tenacity.wait_exponential_jitter(
-            multiplier=settings.send_retry_seconds, max=6 * 3600, jitter=settings.send_retry_seconds / 2
+            multiplier=settings.delivery.send_retry_seconds,
+            max=6 * 3600,
+            jitter=settings.delivery.send_retry_seconds / 2,
         )
         self._tls = ssl.create_default_context()
         self._confirmations = ConfirmationMailer(
@@ -183,13 +180,13 @@ class Sender:
             self._writer = OutboxWriter(self.database, self._stored)
             await self._recover()
             self.running.set()
-            log.info("sender started", connections=self.settings.smtp_connections)
+            log.info("sender started", connections=self.settings.delivery.smtp_connections)
             send, receive = anyio.create_memory_object_stream[Job](_CLAIM_BATCH * 2)
             try:
                 async with anyio.create_task_group() as group:
                     group.start_soon(self._writer.run)
                     async with anyio.create_task_group() as workers:
-                        for _ in range(self.settings.smtp_connections):
+                        for _ in range(self.settings.delivery.smtp_connections):
                             workers.start_soon(self._work, receive.clone())
                         receive.close()
                         await self._dispatch(send, lease)
@@ -238,7 +235,7 @@ class Sender:
         connection = self._confirmation_connections.get(relay.key)
         if connection is None or connection.relay != relay.config:
             connection = self._confirmation_connections[relay.key] = RelayConnection(
-                relay.config, timeout=self.settings.smtp_timeout_seconds, tls_context=self._tls
+                relay.config, timeout=self.settings.delivery.smtp_timeout_seconds, tls_context=self._tls
             )
         return connection, relay.breaker
 
@@ -496,7 +493,7 @@ class Sender:
                 await self._campaign_moves(session, send.campaign_id, SystemAction.SENDING_FINISHED)
                 # Committed with "done". After the campaign's row: approvals lock the campaign,
                 # then the log, and so must everything else, or two could deadlock on PostgreSQL.
-                send.log_index = await record_send(session, send)
+                send.log_index = await _put_on_record(session, send)
                 log.info("send done", send_id=str(send_id))
         for send_id in finished:
             self._plans.pop(send_id, None)
@@ -520,7 +517,7 @@ class Sender:
                 return
         async with self.database.session() as session, session.begin():
             for send in await session.scalars(select(Send).where(*unrecorded)):
-                send.log_index = await record_send(session, send)
+                send.log_index = await _put_on_record(session, send)
 
     async def _campaign_moves(
         self, session: AsyncSession, campaign_id: uuid.UUID, action: SystemAction
@@ -552,7 +549,9 @@ class Sender:
             )
         loaded: dict[uuid.UUID, list[RelayRuntime]] = {workspace_id: [] for workspace_id in workspace_ids}
         for row in rows:
-            config = relay_config(row, self.secrets, internal_allowed=self.settings.smtp_allow_private_relays)
+            config = relay_config(
+                row, self.secrets, internal_allowed=self.settings.delivery.smtp_allow_private_relays
+            )
             loaded[row.workspace_id].append(self._runtime(config))
         environment = [self._runtime(config) for config in self._env_relays]
         self._workspace_relays = {key: value + environment for key, value in loaded.items()}
@@ -564,8 +563,8 @@ class Sender:
             runtime = RelayRuntime(
                 config,
                 CircuitBreaker(
-                    threshold=self.settings.relay_failures_to_open,
-                    cooldown=self.settings.relay_cooldown_seconds,
+                    threshold=self.settings.delivery.relay_failures_to_open,
+                    cooldown=self.settings.delivery.relay_cooldown_seconds,
                 ),
                 AdaptiveRate(config.max_per_second),
             )
@@ -627,7 +626,7 @@ class Sender:
         connection = connections.get(relay.key)
         if connection is None or connection.relay != relay.config:
             connection = connections[relay.key] = RelayConnection(
-                relay.config, timeout=self.settings.smtp_timeout_seconds, tls_context=self._tls
+                relay.config, timeout=self.settings.delivery.smtp_timeout_seconds, tls_context=self._tls
             )
         handed_off = False
 
@@ -658,12 +657,12 @@ class Sender:
             )
         elif result.outcome is Outcome.THROTTLED:
             relay.rate.slow_down()
-            pause = timedelta(seconds=self.settings.send_retry_seconds / _THROTTLE_FRACTION)
+            pause = timedelta(seconds=self.settings.delivery.send_retry_seconds / _THROTTLE_FRACTION)
             self._writer.retry(job, at=now + pause, error=result.detail, count_attempt=False)
         elif result.outcome is Outcome.RELAY_FAILED:
             relay.breaker.failed(result.detail)
             self._writer.retry(job, at=now, error=result.detail, count_attempt=False)
-        elif attempts >= self.settings.send_max_attempts:
+        elif attempts >= self.settings.delivery.send_max_attempts:
             self._writer.failed_for_good(job, error=f"gave up after {attempts} attempts: {result.detail}")
         else:  # RETRY or IN_DOUBT: again later, with backoff
             if result.outcome is Outcome.IN_DOUBT:
@@ -711,7 +710,9 @@ class Sender:
         domain = address.rpartition("@")[2].lower()
         rate = self._domain_rates.get(domain)
         if rate is None:
-            rate = self._domain_rates[domain] = AdaptiveRate(self.settings.send_rate_per_domain or None)
+            rate = self._domain_rates[domain] = AdaptiveRate(
+                self.settings.delivery.send_rate_per_domain or None
+            )
         return rate
 
     def _wait(self, attempt: int) -> float:
@@ -759,6 +760,19 @@ async def _segment_filter(database: Database, workspace_id: uuid.UUID, segment_i
 
     async with database.session(read_only=True) as session:
         return await segment_where(session, workspace_id, segment_id, utcnow())
+
+
+async def _put_on_record(session: AsyncSession, send: Send) -> int:
+    """The send's batch and entry in the transparency log; returns the entry's index."""
+    record = SendRecord(
+        workspace_id=send.workspace_id,
+        send_id=send.id,
+        campaign_id=send.campaign_id,
+        content_hash=send.content_hash,
+        certificate_serial=send.certificate_serial,
+        finished_at=send.finished_at,
+    )
+    return await record_send(session, record, await sent_digests(session, send.id))
 
 
 def _holds(exc: BaseException, kind: type[BaseException]) -> bool:

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from justmaily.server.audiences import repository
+from justmaily.server.audiences.repository import Recipient
 from justmaily.server.audiences.service import AudienceService, segment_where
 from justmaily.server.campaigns import lifecycle
 from justmaily.server.campaigns.models import Campaign
@@ -37,16 +38,15 @@ from justmaily.server.delivery.personalise import (
     PREVIEW_LIMITS,
     ContentError,
     ContentLimitError,
-    Recipient,
     prepare,
 )
 from justmaily.server.delivery.relay_addresses import InternalAddressError, refuse_internal
-from justmaily.server.delivery.relays import RelayUrlError, parse_relay_list, parse_relay_url
 from justmaily.server.delivery.secrets import SecretBox
 from justmaily.server.events import Events
 from justmaily.server.http.problems import ApiError, not_found
 from justmaily.server.identity.principal import Principal
 from justmaily.server.settings import Settings
+from justmaily.server.settings.relay_urls import RelayUrlError, parse_relay_list, parse_relay_url
 from justmaily.server.trust.ca import CertificateAuthority
 from justmaily.server.trust.certificates import certificate_for
 from justmaily.shared import delivery as wire
@@ -346,7 +346,7 @@ class SendService:
             await segment_where(self.session, workspace_id, data.segment_id, now)
 
     async def _has_relay(self, workspace_id: uuid.UUID) -> bool:
-        if self.settings.smtp_relays:
+        if self.settings.delivery.smtp_relays:
             return True
         return bool(await self.session.scalar(select(func.count()).where(Relay.workspace_id == workspace_id)))
 
@@ -400,7 +400,7 @@ class DeliverySetup:
     async def add_relay(self, data: wire.RelayCreate) -> wire.Relay:
         try:
             config = parse_relay_url(data.url, name=data.name, priority=data.priority)
-            if not self.settings.smtp_allow_private_relays:
+            if not self.settings.delivery.smtp_allow_private_relays:
                 await refuse_internal(config.host, config.port)
         except RelayUrlError as exc:
             raise ApiError(
@@ -447,7 +447,7 @@ class DeliverySetup:
             wire.Relay(
                 id=None, name=c.name, url=c.url, username=c.username, priority=c.priority, max_per_second=None
             )
-            for c in parse_relay_list(self.settings.smtp_relays)
+            for c in parse_relay_list(self.settings.delivery.smtp_relays)
         ]
         return own + environment
 

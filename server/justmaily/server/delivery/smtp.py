@@ -20,7 +20,7 @@ import aiosmtplib
 
 from justmaily.server.delivery.pipelining import Pipeline
 from justmaily.server.delivery.relay_addresses import InternalAddressError, connect_checked
-from justmaily.server.delivery.relays import RelayConfig
+from justmaily.server.settings.relay_urls import RelayConfig
 
 # Replies by which relays ask senders to slow down (RFC 5321 421; 451/454 as Gmail, SES and
 # Microsoft use them for rate limits).

@@ -64,8 +64,8 @@ class AuthService:
         """
         email = normalise_email(email)
         budgets = (
-            (rates(self.settings.login_failures_per_account_and_ip), ("login", email, client_ip)),
-            (rates(self.settings.login_failures_per_ip), ("login-ip", client_ip)),
+            (rates(self.settings.identity.login_failures_per_account_and_ip), ("login", email, client_ip)),
+            (rates(self.settings.identity.login_failures_per_ip), ("login-ip", client_ip)),
         )
         for budget, key in budgets:
             await self.limiter.check(budget, *key)
@@ -222,8 +222,8 @@ class AuthService:
         family: uuid.UUID,
     ) -> TokenPair:
         now = utcnow()
-        access_ttl = timedelta(seconds=self.settings.access_token_ttl_seconds)
-        refresh_ttl = timedelta(seconds=self.settings.refresh_token_ttl_seconds)
+        access_ttl = timedelta(seconds=self.settings.identity.access_token_ttl_seconds)
+        refresh_ttl = timedelta(seconds=self.settings.identity.refresh_token_ttl_seconds)
         access, _ = self.signer.issue("access", user.id, now, access_ttl, wsp=str(workspace.id))
         refresh, jti = self.signer.issue("refresh", user.id, now, refresh_ttl, wsp=str(workspace.id))
         self.session.add(
@@ -239,7 +239,7 @@ class AuthService:
         return TokenPair(
             access_token=access,
             refresh_token=refresh,
-            expires_in=self.settings.access_token_ttl_seconds,
+            expires_in=self.settings.identity.access_token_ttl_seconds,
             workspace=workspace.slug,
             role=membership.role,
             workspaces=[

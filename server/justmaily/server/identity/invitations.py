@@ -61,7 +61,7 @@ class InvitationService:
             token_hash=hash_api_secret(token),
             invited_by=principal.user_id,
             created_at=now,
-            expires_at=now + timedelta(seconds=self.settings.invitation_ttl_seconds),
+            expires_at=now + timedelta(seconds=self.settings.identity.invitation_ttl_seconds),
         )
         self.session.add(row)
         await self.session.flush()

@@ -18,16 +18,14 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from justmaily.server.db.base import utcnow
-from justmaily.server.delivery.models import Send
 from justmaily.server.http.openapi import ok, problems
 from justmaily.server.http.policy import requires
 from justmaily.server.http.problems import ApiError, not_found
 from justmaily.server.identity.principal import AuthedRequest
 from justmaily.server.trust import certificates, examples
 from justmaily.server.trust import log as trust_log
-from justmaily.server.trust.evidence import ProofUnavailableError, message_proof
 from justmaily.server.trust.log import LogError, b64
-from justmaily.server.trust.models import BatchLeaf, CertificateRow, LogEntry
+from justmaily.server.trust.models import CertificateRow, LogEntry
 from justmaily.shared import trust as wire
 from justmaily.shared.pagination import Page
 from justmaily.shared.problems import FieldError
@@ -197,27 +195,6 @@ class TransparencyController(Controller):
         if row is None or row.workspace_id != request.user.workspace_id:
             raise not_found("certificate")
         return certificates.view(row)
-
-    @get(
-        "/messages/{message_id:str}/proof",
-        opt=requires(Permission.CAMPAIGNS_READ),
-        responses=ok(wire.MessageProof, examples.MESSAGE_PROOF) | problems(400, 404, 409),
-        summary="Everything to check one sent message offline (justmaily verify message)",
-    )
-    async def message_proof(
-        self, request: AuthedRequest, db_session: NamedDependency[AsyncSession], message_id: FromPath[str]
-    ) -> wire.MessageProof:
-        """`message_id` as in the message's Message-ID header, angle brackets optional (URL-encoded)."""
-        wanted = message_id.strip().removeprefix("<").removesuffix(">")
-        leaf = await db_session.get(BatchLeaf, wanted[:200])
-        send = None if leaf is None else await db_session.get(Send, leaf.send_id)
-        if leaf is None or send is None or send.workspace_id != request.user.workspace_id:
-            raise not_found("sent message (of a finished send)")
-        state = request.app.state
-        try:
-            return await message_proof(db_session, leaf, send, state.log_signer, state.ca)
-        except ProofUnavailableError as exc:
-            raise ApiError(409, "proof_unavailable", str(exc)) from None
 
 
 async def _visible_entry(request: AuthedRequest, session: AsyncSession, index: int) -> LogEntry:

@@ -11,19 +11,20 @@ a proof reads O(log n) nodes in one query.
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
+import uuid
+from collections.abc import Iterable, Iterator
+from datetime import datetime
 
+import msgspec
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from justmaily.server.delivery.models import OutboxMessage, Send
 from justmaily.server.trust import certificates, merkle
 from justmaily.server.trust import log as trust_log
 from justmaily.server.trust.ca import CertificateAuthority
 from justmaily.server.trust.log import LogError, LogSigner, b64
 from justmaily.server.trust.models import BatchLeaf, BatchNode, CertificateRow, TreeHeadRow
 from justmaily.shared import trust as wire
-from justmaily.shared.delivery import MessageState
 from justmaily.shared.evidence import message_leaf
 from justmaily.shared.transparency import leaf_hash
 from justmaily.shared.trust import EntryKind
@@ -31,17 +32,22 @@ from justmaily.shared.trust import EntryKind
 _CHUNK = 5_000  # rows per INSERT while storing a batch
 
 
-async def record_send(session: AsyncSession, send: Send) -> int:
+class SendRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """What the log says of a send that is done (or cancelled after it started); the delivery
+    domain, which owns sends, hands it over with the (Message-ID, body hash) of every message sent."""
+
+    workspace_id: uuid.UUID
+    send_id: uuid.UUID
+    campaign_id: uuid.UUID
+    content_hash: str
+    certificate_serial: str | None
+    finished_at: datetime | None
+
+
+async def record_send(session: AsyncSession, send: SendRecord, messages: Iterable[tuple[str, str]]) -> int:
     """Store the send's batch and append its entry (in the transaction that marks it done);
     returns the entry's index. Memory stays flat: only the tree's right edge is kept."""
-    rows = await session.execute(
-        select(OutboxMessage.message_id, OutboxMessage.digest).where(
-            OutboxMessage.send_id == send.id,
-            OutboxMessage.state == MessageState.SENT,
-            OutboxMessage.digest != "",
-        )
-    )
-    batch = sorted((str(message_id), str(digest)) for message_id, digest in rows.all())
+    batch = sorted(messages)
     edge: dict[int, tuple[int, bytes]] = {}  # level -> the last node completed there
 
     def read(level: int, position: int) -> bytes:
@@ -51,12 +57,14 @@ async def record_send(session: AsyncSession, send: Send) -> int:
 
     leaves, nodes = [], []
     for position, (message_id, digest) in enumerate(batch):
-        leaves.append({"message_id": message_id, "send_id": send.id, "position": position, "digest": digest})
+        leaves.append(
+            {"message_id": message_id, "send_id": send.send_id, "position": position, "digest": digest}
+        )
         for level, index, value in merkle.append_nodes(
             position, leaf_hash(message_leaf(message_id, digest)), read
         ):
             edge[level] = (index, value)
-            nodes.append({"send_id": send.id, "level": level, "position": index, "hash": value})
+            nodes.append({"send_id": send.send_id, "level": level, "position": index, "hash": value})
         if len(nodes) >= _CHUNK:
             await _store(session, leaves, nodes)
             leaves, nodes = [], []
@@ -64,7 +72,7 @@ async def record_send(session: AsyncSession, send: Send) -> int:
     root = merkle.root(len(batch), read)
     data = {
         "workspace_id": send.workspace_id,
-        "send_id": send.id,
+        "send_id": send.send_id,
         "campaign_id": send.campaign_id,
         "content_hash": send.content_hash,
         "certificate_serial": send.certificate_serial,
@@ -95,31 +103,34 @@ class ProofUnavailableError(Exception):
 
 
 async def message_proof(
-    session: AsyncSession, leaf: BatchLeaf, send: Send, signer: LogSigner, ca: CertificateAuthority
+    session: AsyncSession,
+    leaf: BatchLeaf,
+    send_entry: int | None,
+    certificate_serial: str | None,
+    signer: LogSigner,
+    ca: CertificateAuthority,
 ) -> wire.MessageProof:
-    """Everything `justmaily verify message` needs for this sent message, offline."""
-    if send.log_index is None:
+    """Everything `justmaily verify message` needs for this sent message, offline; `send_entry`
+    is its send's log index and `certificate_serial` the certificate its messages name."""
+    if send_entry is None:
         raise ProofUnavailableError("its send's record is missing")
     head = await session.scalar(
-        select(TreeHeadRow)
-        .where(TreeHeadRow.size > send.log_index)
-        .order_by(TreeHeadRow.size.desc())
-        .limit(1)
+        select(TreeHeadRow).where(TreeHeadRow.size > send_entry).order_by(TreeHeadRow.size.desc()).limit(1)
     )
     if head is None:
         raise ProofUnavailableError("no signed tree head covers its send yet: try again in a few seconds")
-    entry = await trust_log.entry(session, send.log_index)
-    row = await session.get(CertificateRow, send.certificate_serial)
+    entry = await trust_log.entry(session, send_entry)
+    row = await session.get(CertificateRow, certificate_serial)
     if entry is None or row is None:
         raise ProofUnavailableError("its send's log entry or certificate is missing")
     size = int(trust_log.entry_view(entry).data["messages"])
     try:
         needed = merkle.needed(lambda node: merkle.inclusion(leaf.position, size, node))
-        stored = await trust_log.read_nodes(session, needed, BatchNode, BatchNode.send_id == send.id)
+        stored = await trust_log.read_nodes(session, needed, BatchNode, BatchNode.send_id == leaf.send_id)
         batch_hashes = merkle.inclusion(
             leaf.position, size, lambda level, position: stored[(level, position)]
         )
-        inclusion = await trust_log.inclusion(session, send.log_index, head.size)
+        inclusion = await trust_log.inclusion(session, send_entry, head.size)
     except LogError as exc:
         raise ProofUnavailableError(str(exc)) from None
     return wire.MessageProof(
@@ -130,7 +141,7 @@ async def message_proof(
         batch_hashes=[b64(h) for h in batch_hashes],
         send_entry=trust_log.entry_view(entry),
         inclusion=wire.InclusionProof(
-            index=send.log_index, tree_size=head.size, hashes=[b64(h) for h in inclusion]
+            index=send_entry, tree_size=head.size, hashes=[b64(h) for h in inclusion]
         ),
         tree_head=trust_log.head_view(head),
         certificate=certificates.view(row),

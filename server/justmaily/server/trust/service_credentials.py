@@ -179,6 +179,20 @@ async def revoke(session: AsyncSession, principal: Principal, credential_id: uui
     await trust_log.append_many(session, records)
 
 
+class ServiceTokens:
+    """The authenticator of services (identity's middleware is handed it): a JWT carrying a
+    certificate of our CA (x5c), for this server (`audience`: its public URL)."""
+
+    def __init__(self, ca: CertificateAuthority, audience: str) -> None:
+        self.ca, self.audience = ca, audience
+
+    def accepts(self, credential: str) -> bool:
+        return is_service_token(credential)
+
+    async def principal(self, session: AsyncSession, credential: str) -> Principal:
+        return await authenticate(session, self.ca, credential, self.audience)
+
+
 def is_service_token(token: str) -> bool:
     try:
         return "x5c" in jwt.get_unverified_header(token)

@@ -1,4 +1,5 @@
-"""Every domain's tables, gathered so Alembic sees one metadata."""
+"""Every domain's tables, gathered so Alembic sees one metadata: above every domain, as the
+composition root is (db/ holds only what every domain shares)."""
 
 from justmaily.server.audiences import models as _audiences
 from justmaily.server.campaigns import models as _campaigns

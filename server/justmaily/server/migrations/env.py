@@ -9,7 +9,7 @@ from alembic import context
 from sqlalchemy import Connection, text
 
 from justmaily.server.db.base import UTCDateTime
-from justmaily.server.db.models import metadata
+from justmaily.server.migrations.schema import metadata
 
 # Arbitrary constant: replicas that start together take turns migrating.
 _MIGRATION_LOCK_ID = 7_361_245

@@ -12,7 +12,8 @@ import httpx
 import pytest
 
 from justmaily.server.db.engine import Database
-from justmaily.server.identity.tokens import TokenSigner, load_or_create_private_key
+from justmaily.server.identity.tokens import TokenSigner
+from justmaily.server.keys.files import ed25519_key
 from justmaily.server.settings import Settings
 from justmaily.shared.roles import Role
 from tests.plugins.api import Member, Team, seed_team_into
@@ -69,7 +70,7 @@ class Live:
 async def _seed(settings: Settings) -> Team:
     database = Database(settings)
     try:
-        return await seed_team_into(database, TokenSigner(load_or_create_private_key(settings.jwt_key_path)))
+        return await seed_team_into(database, TokenSigner(ed25519_key(settings.jwt_key_path)))
     finally:
         await database.dispose()
 

@@ -51,7 +51,6 @@ from justmaily.server.delivery.public_controllers import (
     ProviderHooksController,
     TrackingController,
 )
-from justmaily.server.delivery.secrets import SecretBox
 from justmaily.server.delivery.sender import Sender
 from justmaily.server.delivery.tokens import LinkTokens
 from justmaily.server.delivery.webhooks import SnsVerifier, fetch_certificate_https
@@ -72,7 +71,8 @@ from justmaily.server.identity.controllers import (
 )
 from justmaily.server.identity.guards import check_route_policies, permission_guard
 from justmaily.server.identity.middleware import AuthenticationMiddleware, PeoplesCredentials
-from justmaily.server.identity.tokens import TokenSigner, load_or_create_private_key
+from justmaily.server.identity.tokens import TokenSigner
+from justmaily.server.keys.ring import KeyRing
 from justmaily.server.migrations.migrate import upgrade_to_head
 from justmaily.server.settings import Settings
 from justmaily.server.trust import certificates
@@ -131,14 +131,15 @@ async def _certify(session: AsyncSession, approval: ApprovalGranted, ca: Certifi
 
 
 def _load_keys(state: State, settings: Settings, limiter: RateLimiter) -> None:
-    """Key material from the data folder (made on first use), and what checks credentials."""
-    state.signer = TokenSigner(load_or_create_private_key(settings.jwt_key_path))
-    state.secrets = SecretBox.from_file(settings.secrets_key_path)
-    state.link_tokens = LinkTokens.from_file(settings.data_path / "link-tokens.key")
+    """Every key (keys/ring.py, made on first use) to what uses it, and what checks credentials."""
+    keys = KeyRing.load(settings)
+    state.signer = TokenSigner(keys.access_tokens)
+    state.secrets = keys.secrets
+    state.link_tokens = LinkTokens(keys.link_tokens)
     state.sns_verifier = SnsVerifier(fetch_certificate_https)
-    state.log_signer = LogSigner.from_file(settings.log_key_path, settings.effective_log_origin)
-    state.ca = CertificateAuthority.load_or_create(
-        settings.ca_path, name=f"JustMaily CA {settings.effective_log_origin}"
+    state.log_signer = LogSigner(settings.effective_log_origin, keys.log)
+    state.ca = CertificateAuthority.for_key(
+        keys.ca, settings.ca_path / "ca.pem", f"JustMaily CA {settings.effective_log_origin}"
     )
     # Services first: a service's token would otherwise be taken for a person's.
     state.authenticators = (

@@ -176,8 +176,9 @@ def _links_to(settings: Settings, host: str, port: int) -> Settings:
 
 def _seed_demo(settings: Settings) -> None:
     from justmaily.server.db.engine import Database
-    from justmaily.server.delivery.secrets import SecretBox
     from justmaily.server.demo import DEMO_PASSWORD_FILE, DEMO_USERS, DEMO_WORKSPACE, demo_password, seed_demo
+    from justmaily.server.keys.files import fernet_key
+    from justmaily.server.keys.sealed import SecretBox
     from justmaily.server.migrations.migrate import upgrade_to_head
 
     password = demo_password(settings.data_path)
@@ -186,7 +187,7 @@ def _seed_demo(settings: Settings) -> None:
         database = Database(settings)
         try:
             await upgrade_to_head(database.engine)
-            await seed_demo(database, password, SecretBox.from_file(settings.secrets_key_path))
+            await seed_demo(database, password, SecretBox(fernet_key(settings.secrets_key_path)))
         finally:
             await database.dispose()
 

@@ -17,8 +17,8 @@ from justmaily.server.campaigns.models import Campaign
 from justmaily.server.collaboration.models import DocumentSnapshot
 from justmaily.server.db.engine import Database
 from justmaily.server.delivery.domains import new_domain
-from justmaily.server.delivery.secrets import SecretBox
 from justmaily.server.identity.accounts import AccountService
+from justmaily.server.keys.sealed import SecretBox
 from justmaily.shared.audiences import ConsentStatus
 from justmaily.shared.campaigns import CampaignStatus
 from justmaily.shared.document import content_hash, initial_update, load_document

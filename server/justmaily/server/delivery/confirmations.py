@@ -24,10 +24,10 @@ from justmaily.server.delivery.domains import keys_of
 from justmaily.server.delivery.message import Envelope, compose, new_message_id
 from justmaily.server.delivery.models import SendingDomain
 from justmaily.server.delivery.relays import CircuitBreaker
-from justmaily.server.delivery.secrets import SecretBox
 from justmaily.server.delivery.smtp import Outcome, RelayConnection
 from justmaily.server.delivery.tokens import LinkTokens, TokenKind
 from justmaily.server.identity.models import Workspace
+from justmaily.server.keys.sealed import SecretBox
 from justmaily.server.settings import Settings
 
 log = structlog.get_logger(__name__)

@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from justmaily.server.delivery.dkim import DkimAlgorithm, DkimKey, DnsRecord, dns_record, generate_key
 from justmaily.server.delivery.models import SendingDomain
-from justmaily.server.delivery.secrets import SecretBox
 from justmaily.server.http.problems import ApiError
+from justmaily.server.keys.sealed import SecretBox
 from justmaily.shared.problems import FieldError
 
 # RFC 1035 2.3.1 / RFC 1123 2.1: letters, digits and inner hyphens, 1-63 octets a label.

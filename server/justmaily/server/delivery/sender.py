@@ -47,11 +47,11 @@ from justmaily.server.delivery.personalise import (
     prepare,
 )
 from justmaily.server.delivery.relays import AdaptiveRate, CircuitBreaker
-from justmaily.server.delivery.secrets import SecretBox
 from justmaily.server.delivery.smtp import Outcome, RelayConnection, Result
 from justmaily.server.delivery.tokens import LinkTokens, TokenKind
 from justmaily.server.delivery.withdrawal import cancel_unstarted_sends
 from justmaily.server.events import Events
+from justmaily.server.keys.sealed import SecretBox
 from justmaily.server.settings import Settings
 from justmaily.server.settings.relay_urls import RelayConfig, parse_relay_list, parse_relay_url
 from justmaily.server.trust.evidence import SendRecord, record_send

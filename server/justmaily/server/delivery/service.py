@@ -41,10 +41,10 @@ from justmaily.server.delivery.personalise import (
     prepare,
 )
 from justmaily.server.delivery.relay_addresses import InternalAddressError, refuse_internal
-from justmaily.server.delivery.secrets import SecretBox
 from justmaily.server.events import Events
 from justmaily.server.http.problems import ApiError, not_found
 from justmaily.server.identity.principal import Principal
+from justmaily.server.keys.sealed import SecretBox
 from justmaily.server.settings import Settings
 from justmaily.server.settings.relay_urls import RelayUrlError, parse_relay_list, parse_relay_url
 from justmaily.server.trust.ca import CertificateAuthority

@@ -15,13 +15,9 @@ import binascii
 import enum
 import hashlib
 import hmac
-import secrets
 import struct
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
-
-from justmaily.server.keyfiles import read_or_create
 
 _MAC_BYTES = 16
 _BODY = struct.Struct(">c16sH")
@@ -50,10 +46,6 @@ class LinkTokens:
         if len(key) < 32:
             raise ValueError("the link-token key must be at least 32 bytes")
         self._key = key
-
-    @classmethod
-    def from_file(cls, path: Path) -> LinkTokens:
-        return cls(read_or_create(path, lambda: secrets.token_bytes(32)))
 
     def issue(self, kind: TokenKind, subject: uuid.UUID, link: int = 0) -> str:
         body = _BODY.pack(kind.value, subject.bytes, link)

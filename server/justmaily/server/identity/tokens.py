@@ -10,14 +10,11 @@ import base64
 import hashlib
 import uuid
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any, Literal
 
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-
-from justmaily.server.keyfiles import read_or_create
 
 TokenType = Literal["access", "refresh", "room"]
 _ALGORITHM = "EdDSA"
@@ -31,20 +28,6 @@ class InvalidTokenError(Exception):
 def key_id(public_key: Ed25519PublicKey) -> str:
     raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return base64.urlsafe_b64encode(hashlib.sha256(raw).digest()[:12]).decode()
-
-
-def load_or_create_private_key(path: Path) -> Ed25519PrivateKey:
-    """Read the PEM key at `path`, creating it (mode 0600, never overwritten) when absent."""
-
-    def generate() -> bytes:
-        return Ed25519PrivateKey.generate().private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-
-    key = serialization.load_pem_private_key(read_or_create(path, generate), password=None)
-    if not isinstance(key, Ed25519PrivateKey):
-        raise ValueError(f"{path} does not hold an Ed25519 private key")
-    return key
 
 
 class TokenSigner:

@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from justmaily.server.keyfiles import read_or_create
+from justmaily.server.keys.files import KeyFileError, p256_key, read_or_create
 from justmaily.shared.certificates import (
     BINDING_OID,
     CAMPAIGN_ATTESTATION_OID,
@@ -161,18 +161,6 @@ def _self_signed(key: ec.EllipticCurvePrivateKey, name: str, now: datetime) -> x
     )
 
 
-def _load_key(path: Path, data: bytes) -> ec.EllipticCurvePrivateKey:
-    try:
-        key = serialization.load_pem_private_key(data, password=None)
-    except (ValueError, TypeError) as error:
-        raise CertificateAuthorityError(f"{path} is not an unencrypted PEM private key: {error}") from None
-    if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(key.curve, ec.SECP256R1):
-        raise CertificateAuthorityError(
-            f"{path} holds a {type(key).__name__}, the CA needs an ECDSA P-256 key"
-        )
-    return key
-
-
 def _load_certificate(path: Path, data: bytes) -> x509.Certificate:
     try:
         return x509.load_pem_x509_certificate(data)
@@ -214,16 +202,27 @@ class CertificateAuthority:
         (files from different CAs) is an error, never silently replaced: that would invalidate
         every certificate issued so far.
         """
-        key_path, certificate_path = data_dir / "ca.key", data_dir / "ca.pem"
-        key = _load_key(key_path, read_or_create(key_path, lambda: _private_pem(_new_key())))
+        key_path = data_dir / "ca.key"
+        try:
+            key = p256_key(key_path)
+        except KeyFileError as error:
+            raise CertificateAuthorityError(str(error)) from None
+        return cls.for_key(key, data_dir / "ca.pem", name, key_path)
+
+    @classmethod
+    def for_key(
+        cls, key: ec.EllipticCurvePrivateKey, certificate_path: Path, name: str, key_path: Path | None = None
+    ) -> CertificateAuthority:
+        """The CA of this key, with its certificate at `certificate_path` (made there on first use)."""
         data = read_or_create(certificate_path, lambda: pem(_self_signed(key, name, _now(None))))
         certificate = _load_certificate(certificate_path, data)
         try:
             return cls(key, certificate)
         except CertificateAuthorityError as error:
             raise CertificateAuthorityError(
-                f"{certificate_path} does not belong to {key_path}: {error}. Restore the matching pair; "
-                "deleting both creates a new CA, and nothing the old one issued verifies any more."
+                f"{certificate_path} does not belong to {key_path or 'the CA key'}: {error}. Restore the "
+                "matching pair; deleting both creates a new CA, and nothing the old one issued verifies "
+                "any more."
             ) from None
 
     @property

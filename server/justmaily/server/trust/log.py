@@ -20,18 +20,12 @@ from typing import Any
 
 import msgspec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import (
-    Encoding,
-    NoEncryption,
-    PrivateFormat,
-    load_pem_private_key,
-)
 from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from justmaily.server.db.base import utcnow
 from justmaily.server.db.dialects import insert_or_ignore
-from justmaily.server.keyfiles import read_or_create
+from justmaily.server.keys.files import ed25519_key
 from justmaily.server.trust import merkle
 from justmaily.server.trust.models import LogEntry, LogNode, LogState, TreeHeadRow
 from justmaily.shared import trust as wire
@@ -211,14 +205,7 @@ class LogSigner:
 
     @classmethod
     def from_file(cls, path: Path, origin: str) -> LogSigner:
-        def generate() -> bytes:
-            key = Ed25519PrivateKey.generate()
-            return key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
-
-        key = load_pem_private_key(read_or_create(path, generate), password=None)
-        if not isinstance(key, Ed25519PrivateKey):
-            raise ValueError(f"{path} is not an Ed25519 private key")
-        return cls(origin, key)
+        return cls(origin, ed25519_key(path))
 
     @property
     def verifier_key(self) -> str:

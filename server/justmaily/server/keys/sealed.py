@@ -7,11 +7,7 @@ points, never in the database: a copy of the database alone does not reveal them
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from cryptography.fernet import Fernet, InvalidToken
-
-from justmaily.server.keyfiles import read_or_create
 
 
 class SealedSecretError(ValueError):
@@ -21,10 +17,6 @@ class SealedSecretError(ValueError):
 class SecretBox:
     def __init__(self, key: bytes) -> None:
         self._fernet = Fernet(key)
-
-    @classmethod
-    def from_file(cls, path: Path) -> SecretBox:
-        return cls(read_or_create(path, Fernet.generate_key).strip())
 
     def seal(self, secret: bytes) -> bytes:
         return self._fernet.encrypt(secret)

@@ -21,7 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from msgspec.structs import replace
 
-from justmaily.server.delivery.dkim import DkimAlgorithm, DkimSigner, generate_key
+from justmaily.server.delivery.transport.dkim import DkimAlgorithm, DkimSigner, generate_key
 from justmaily.server.trust.ca import CertificateAuthority, Revocation, pem
 from justmaily.server.trust.log import LogSigner, leaf_bytes
 from justmaily.shared import evidence

@@ -39,21 +39,22 @@ from justmaily.server.collaboration.service import ContentService
 from justmaily.server.collaboration.store import DocumentStore
 from justmaily.server.db.engine import Database
 from justmaily.server.db.session import get_session
-from justmaily.server.delivery import withdrawal
-from justmaily.server.delivery.controllers import (
+from justmaily.server.delivery.controllers import DeliverySetupController
+from justmaily.server.delivery.link_tokens import LinkTokens
+from justmaily.server.delivery.sender import Sender
+from justmaily.server.delivery.sends import withdrawal
+from justmaily.server.delivery.sends.controllers import (
     CampaignSendsController,
-    DeliverySetupController,
     MessageProofController,
     SendsController,
 )
-from justmaily.server.delivery.public_controllers import (
+from justmaily.server.engagement.controllers import (
     ConfirmationController,
     ProviderHooksController,
     TrackingController,
+    WebhookSettingsController,
 )
-from justmaily.server.delivery.sender import Sender
-from justmaily.server.delivery.tokens import LinkTokens
-from justmaily.server.delivery.webhooks import SnsVerifier, fetch_certificate_https
+from justmaily.server.engagement.webhooks.ses import SnsVerifier, fetch_certificate_https
 from justmaily.server.events import ApprovalGranted, ApprovalVoided, CampaignStatusChanged, Events
 from justmaily.server.health.controllers import HealthController
 from justmaily.server.http.bodies import CheckedRequest, refuse_nul
@@ -104,6 +105,7 @@ ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     CampaignSendsController,
     SendsController,
     DeliverySetupController,
+    WebhookSettingsController,
     TrackingController,
     ConfirmationController,
     ProviderHooksController,

@@ -10,8 +10,14 @@ from email.utils import parseaddr
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from justmaily.server.delivery.dkim import DkimAlgorithm, DkimKey, DnsRecord, dns_record, generate_key
 from justmaily.server.delivery.models import SendingDomain
+from justmaily.server.delivery.transport.dkim import (
+    DkimAlgorithm,
+    DkimKey,
+    DnsRecord,
+    dns_record,
+    generate_key,
+)
 from justmaily.server.http.problems import ApiError
 from justmaily.server.keys.sealed import SecretBox
 from justmaily.shared.problems import FieldError

@@ -30,15 +30,12 @@ from justmaily.server.campaigns import lifecycle
 from justmaily.server.campaigns.models import Campaign
 from justmaily.server.db.base import utcnow
 from justmaily.server.db.engine import Database
-from justmaily.server.delivery import ab_testing
-from justmaily.server.delivery.ab_testing import AbState, Sampler
 from justmaily.server.delivery.confirmations import ConfirmationMailer
-from justmaily.server.delivery.dkim import DkimSigner
 from justmaily.server.delivery.domains import address_domain, signing_keys
 from justmaily.server.delivery.leader import Lease, LeaseLostError, sending_lock
-from justmaily.server.delivery.message import Envelope, MessageError, compose, new_message_id
+from justmaily.server.delivery.link_tokens import LinkTokens, TokenKind
 from justmaily.server.delivery.models import OutboxMessage, Relay, Send
-from justmaily.server.delivery.outbox import Job, OutboxWriter, sent_digests
+from justmaily.server.delivery.outbox.writer import Job, OutboxWriter, sent_digests
 from justmaily.server.delivery.personalise import (
     ContentError,
     ContentLimitError,
@@ -46,10 +43,13 @@ from justmaily.server.delivery.personalise import (
     RecipientUrls,
     prepare,
 )
-from justmaily.server.delivery.relays import AdaptiveRate, CircuitBreaker
-from justmaily.server.delivery.smtp import Outcome, RelayConnection, Result
-from justmaily.server.delivery.tokens import LinkTokens, TokenKind
-from justmaily.server.delivery.withdrawal import cancel_unstarted_sends
+from justmaily.server.delivery.sends import ab_testing
+from justmaily.server.delivery.sends.ab_testing import AbState, Sampler
+from justmaily.server.delivery.sends.withdrawal import cancel_unstarted_sends
+from justmaily.server.delivery.transport.dkim import DkimSigner
+from justmaily.server.delivery.transport.message import Envelope, MessageError, compose, new_message_id
+from justmaily.server.delivery.transport.relays import AdaptiveRate, CircuitBreaker
+from justmaily.server.delivery.transport.smtp import Outcome, RelayConnection, Result
 from justmaily.server.events import Events
 from justmaily.server.keys.sealed import SecretBox
 from justmaily.server.settings import Settings
@@ -726,6 +726,12 @@ class Sender:
             return "no SMTP relay is configured: add one (POST /api/delivery/relays) and resume"
         failing = "; ".join(f"{r.config.name}: {r.breaker.last_error or 'failing'}" for r in relays)
         return f"every relay is failing ({failing}); resume once one works"
+
+
+def wake(sender: Sender | None) -> None:
+    """Have the sender look for work now, if this process runs one (after a commit it must see)."""
+    if sender is not None:
+        sender.wake()
 
 
 def relay_config(row: Relay, secrets: SecretBox, *, internal_allowed: bool) -> RelayConfig:

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from justmaily.server.audiences import repository
 from justmaily.server.db.base import utcnow
 from justmaily.server.delivery.models import MessageEvent, OutboxMessage, Send
-from justmaily.server.delivery.webhooks import ProviderEvent
+from justmaily.server.engagement.webhooks.common import ProviderEvent
 from justmaily.server.identity.models import Workspace
 from justmaily.shared.audiences import SuppressionReason
 from justmaily.shared.delivery import EventKind

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import aiosmtplib
 
-from justmaily.server.delivery.pipelining import Pipeline
-from justmaily.server.delivery.relay_addresses import InternalAddressError, connect_checked
+from justmaily.server.delivery.transport.pipelining import Pipeline
+from justmaily.server.delivery.transport.relay_addresses import InternalAddressError, connect_checked
 from justmaily.server.settings.relay_urls import RelayConfig
 
 # Replies by which relays ask senders to slow down (RFC 5321 421; 451/454 as Gmail, SES and

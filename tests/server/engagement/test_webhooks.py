@@ -14,17 +14,14 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID
 
-from justmaily.server.delivery import webhooks
-from justmaily.server.delivery.webhooks import (
-    MAX_BODY_BYTES,
-    MAX_DETAIL_CHARS,
+from justmaily.server.engagement.webhooks import ses
+from justmaily.server.engagement.webhooks.common import MAX_DETAIL_CHARS, ProviderEvent, WebhookRejected
+from justmaily.server.engagement.webhooks.sendgrid import MAX_BODY_BYTES, parse_sendgrid
+from justmaily.server.engagement.webhooks.ses import (
     MAX_SNS_BODY_BYTES,
-    ProviderEvent,
     SnsMessage,
     SnsVerifier,
-    WebhookRejected,
     fetch_certificate_https,
-    parse_sendgrid,
     parse_ses,
 )
 from justmaily.shared.delivery import EventKind
@@ -776,6 +773,6 @@ async def test_production_fetcher_refuses_untrusted_urls_without_connecting() ->
 
 
 def test_production_fetcher_reads_at_most_the_cap() -> None:
-    assert webhooks._read_capped(io.BytesIO(b"x" * 10), 10) == b"x" * 10
+    assert ses._read_capped(io.BytesIO(b"x" * 10), 10) == b"x" * 10
     with pytest.raises(ValueError, match="over 10 bytes"):
-        webhooks._read_capped(io.BytesIO(b"x" * 11), 10)
+        ses._read_capped(io.BytesIO(b"x" * 11), 10)

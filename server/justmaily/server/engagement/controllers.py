@@ -13,22 +13,31 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 import structlog
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Request, Response, get, post, put
+from litestar.di import NamedDependency
 from litestar.params import FromPath
 from litestar.response import Redirect
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from justmaily.server.audiences import repository
 from justmaily.server.db.base import utcnow
 from justmaily.server.db.session import transaction
-from justmaily.server.delivery import engagement
-from justmaily.server.delivery.models import WebhookSettings
-from justmaily.server.delivery.tokens import BadToken, LinkTokens, TokenKind
-from justmaily.server.delivery.webhooks import SnsVerifier, WebhookRejected, parse_sendgrid, parse_ses
-from justmaily.server.http.openapi import ok, problems
-from justmaily.server.http.policy import public
+from justmaily.server.delivery import examples as delivery_examples
+from justmaily.server.delivery.link_tokens import BadToken, LinkTokens, TokenKind
+from justmaily.server.engagement import service as engagement
+from justmaily.server.engagement.models import WebhookSettings
+from justmaily.server.engagement.webhooks.common import WebhookRejected
+from justmaily.server.engagement.webhooks.sendgrid import parse_sendgrid
+from justmaily.server.engagement.webhooks.ses import SnsVerifier, parse_ses
+from justmaily.server.engagement.webhooks.setup import WebhookSetup
+from justmaily.server.http.openapi import body, ok, problems
+from justmaily.server.http.policy import public, requires
 from justmaily.server.http.problems import ApiError, not_found
+from justmaily.server.identity.principal import AuthedRequest
+from justmaily.shared import delivery as wire
 from justmaily.shared.audiences import ConsentStatus
 from justmaily.shared.delivery import EventKind
+from justmaily.shared.roles import Permission
 
 log = structlog.get_logger(__name__)
 
@@ -343,3 +352,38 @@ async def _apply(
 def _rejected(exc: WebhookRejected) -> ApiError:
     status = {"too_large": 413, "malformed": 400}.get(exc.code, 401)
     return ApiError(status, f"webhook_{exc.code}", exc.reason)
+
+
+class WebhookSettingsController(Controller):
+    """Admins' side of the provider webhooks: how their reports are verified."""
+
+    path = "/api/delivery"
+    tags = ["delivery"]
+
+    @get(
+        "/webhooks",
+        opt=requires(Permission.DELIVERY_MANAGE),
+        responses=ok(wire.WebhookSettings, delivery_examples.WEBHOOKS) | problems(),
+        summary="How bounce and complaint webhooks are verified",
+    )
+    async def get_webhooks(
+        self, request: AuthedRequest, db_session: NamedDependency[AsyncSession]
+    ) -> wire.WebhookSettings:
+        return await WebhookSetup(db_session, request.user.workspace_id).webhook_settings()
+
+    @put(
+        "/webhooks",
+        opt=requires(Permission.DELIVERY_MANAGE),
+        responses=ok(wire.WebhookSettings, delivery_examples.WEBHOOKS) | problems(400, 422),
+        summary="Set the SendGrid verification key and the SNS topics to accept",
+    )
+    async def set_webhooks(
+        self,
+        request: AuthedRequest,
+        db_session: NamedDependency[AsyncSession],
+        data: Annotated[
+            wire.WebhookSettings,
+            body("SES topic", {"ses_topic_arns": ["arn:aws:sns:eu-west-1:123456789012:ses-bounces"]}),
+        ],
+    ) -> wire.WebhookSettings:
+        return await WebhookSetup(db_session, request.user.workspace_id).set_webhook_settings(data)

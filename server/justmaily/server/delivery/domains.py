@@ -108,3 +108,15 @@ async def signing_keys(
 ) -> list[DkimKey]:
     domain = await find_domain(session, workspace_id, name)
     return [] if domain is None else keys_of(domain, secrets)
+
+
+class SendBlockedError(Exception):
+    """A send cannot go on (no DKIM key for its domain, bad content): it is paused with this alert."""
+
+
+def sending_domain_of(sender: str) -> str:
+    """The domain a send's messages come from; SendBlockedError if its sender has no address."""
+    domain = address_domain(sender)
+    if domain is None:
+        raise SendBlockedError(f"the sender {sender!r} has no address")
+    return domain

@@ -24,6 +24,7 @@ from justmaily.server.db.base import utcnow
 from justmaily.server.db.session import transaction
 from justmaily.server.delivery import examples as delivery_examples
 from justmaily.server.delivery.link_tokens import BadToken, LinkTokens, TokenKind
+from justmaily.server.delivery.outbox.queue import MessageRef, message_ref
 from justmaily.server.engagement import service as engagement
 from justmaily.server.engagement.models import WebhookSettings
 from justmaily.server.engagement.webhooks.common import WebhookRejected
@@ -72,15 +73,13 @@ def _page(title: str, body: str, status: int = 200) -> Response[str]:
     )
 
 
-async def _ref(
-    request: Request[Any, Any, Any], token: str, kind: TokenKind
-) -> tuple[engagement.MessageRef, int]:
+async def _ref(request: Request[Any, Any, Any], token: str, kind: TokenKind) -> tuple[MessageRef, int]:
     try:
         data = _tokens(request).read(token, kind)
     except BadToken:
         raise not_found("link") from None
     async with transaction(request.app.state.database, read_only=True) as session:
-        ref = await engagement.message_ref(session, data.subject)
+        ref = await message_ref(session, data.subject)
     if ref is None:
         raise not_found("link")
     return ref, data.link

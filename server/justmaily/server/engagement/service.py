@@ -7,7 +7,6 @@ entry point checks its token or signature first and records nothing for a forged
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 
 import structlog
 from sqlalchemy import select
@@ -15,32 +14,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from justmaily.server.audiences import repository
 from justmaily.server.db.base import utcnow
-from justmaily.server.delivery.models import MessageEvent, OutboxMessage, Send
+from justmaily.server.delivery.models import MessageEvent, Send
+from justmaily.server.delivery.outbox import queue
+from justmaily.server.delivery.outbox.queue import MessageRef
 from justmaily.server.engagement.webhooks.common import ProviderEvent
 from justmaily.server.identity.models import Workspace
 from justmaily.shared.audiences import SuppressionReason
 from justmaily.shared.delivery import EventKind
 
 log = structlog.get_logger(__name__)
-
-
-@dataclass(frozen=True)
-class MessageRef:
-    outbox_id: uuid.UUID
-    send_id: uuid.UUID
-    workspace_id: uuid.UUID
-    contact_id: uuid.UUID
-
-
-async def message_ref(session: AsyncSession, outbox_id: uuid.UUID) -> MessageRef | None:
-    row = (
-        await session.execute(
-            select(OutboxMessage.id, OutboxMessage.send_id, Send.workspace_id, OutboxMessage.contact_id)
-            .join(Send, Send.id == OutboxMessage.send_id)
-            .where(OutboxMessage.id == outbox_id)
-        )
-    ).first()
-    return MessageRef(*row) if row is not None else None
 
 
 async def record(session: AsyncSession, ref: MessageRef, kind: EventKind, detail: str = "") -> None:
@@ -88,7 +70,7 @@ async def apply_provider_events(
     """Record bounces, complaints and deliveries; suppress hard bounces and complaints."""
     recorded = 0
     for event in events:
-        ref = await _by_message_id(session, workspace_id, event.message_id) if event.message_id else None
+        ref = await queue.by_message_id(session, workspace_id, event.message_id) if event.message_id else None
         key = repository.email_key(event.address)
         if ref is None:
             ref = await _by_address(session, workspace_id, key)
@@ -107,29 +89,10 @@ async def apply_provider_events(
     return recorded
 
 
-async def _by_message_id(
-    session: AsyncSession, workspace_id: uuid.UUID, message_id: str
-) -> MessageRef | None:
-    outbox_id = await session.scalar(
-        select(OutboxMessage.id)
-        .join(Send, Send.id == OutboxMessage.send_id)
-        .where(OutboxMessage.message_id == message_id, Send.workspace_id == workspace_id)
-    )
-    return await message_ref(session, outbox_id) if outbox_id else None
-
-
 async def _by_address(session: AsyncSession, workspace_id: uuid.UUID, key: str) -> MessageRef | None:
     """The latest message sent to this address, for events that carry no Message-ID."""
     contact = await repository.contact_by_key(session, workspace_id, key)
-    if contact is None:
-        return None
-    outbox_id = await session.scalar(
-        select(OutboxMessage.id)
-        .where(OutboxMessage.contact_id == contact.id, OutboxMessage.sent_at.is_not(None))
-        .order_by(OutboxMessage.sent_at.desc())
-        .limit(1)
-    )
-    return await message_ref(session, outbox_id) if outbox_id else None
+    return None if contact is None else await queue.latest_sent_to(session, contact.id)
 
 
 def mask(email: str) -> str:

@@ -17,7 +17,7 @@ from typing import cast
 
 import anyio
 import structlog
-from sqlalchemy import Table, Update, bindparam, insert, or_, select, update
+from sqlalchemy import Table, Update, bindparam, insert, or_, update
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -56,16 +56,6 @@ def hand_off(ids: list[uuid.UUID]) -> Update:
         .values(state=MessageState.SENDING, attempts=_OUTBOX.c.attempts + 1)
         .returning(_OUTBOX.c.id)
     )
-
-
-async def sent_digests(session: AsyncSession, send_id: uuid.UUID) -> list[tuple[str, str]]:
-    """(Message-ID, body hash) of every message of the send that a relay accepted: its batch."""
-    rows = await session.execute(
-        select(_OUTBOX.c.message_id, _OUTBOX.c.digest).where(
-            _OUTBOX.c.send_id == send_id, _OUTBOX.c.state == MessageState.SENT, _OUTBOX.c.digest != ""
-        )
-    )
-    return [(str(message_id), str(digest)) for message_id, digest in rows.all()]
 
 
 @dataclass

@@ -17,12 +17,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import msgspec
-from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from justmaily.server.delivery.models import MessageEvent, OutboxMessage, Send
+from justmaily.server.delivery.models import Send
+from justmaily.server.delivery.outbox import queue
 from justmaily.shared import delivery as wire
-from justmaily.shared.delivery import AbMetric, EventKind, MessageState
+from justmaily.shared.delivery import AbMetric
 
 DECIDED_BY_PERSON = "a person"
 
@@ -102,39 +102,10 @@ class VariantCounts:
 
 async def variant_counts(session: AsyncSession, send_id: uuid.UUID) -> dict[int, VariantCounts]:
     """How each subject of the sample did so far."""
-    in_sample = (OutboxMessage.send_id == send_id, OutboxMessage.ab_sample.is_(True))
-    messages = (
-        await session.execute(
-            select(
-                OutboxMessage.variant,
-                func.count(),
-                func.count().filter(OutboxMessage.state == MessageState.SENT),
-            )
-            .where(*in_sample)
-            .group_by(OutboxMessage.variant)
-        )
-    ).all()
-    engaged = (
-        await session.execute(
-            select(
-                OutboxMessage.variant,
-                func.count(func.distinct(OutboxMessage.id)),
-                func.count(func.distinct(OutboxMessage.id)).filter(MessageEvent.kind == EventKind.CLICKED),
-            )
-            .join(MessageEvent, MessageEvent.message_id == OutboxMessage.id)
-            .where(
-                *in_sample,
-                MessageEvent.send_id == send_id,
-                MessageEvent.kind.in_([EventKind.OPENED, EventKind.CLICKED]),
-            )
-            .group_by(OutboxMessage.variant)
-        )
-    ).all()
-    opens = {row[0]: (int(row[1]), int(row[2])) for row in engaged}
+    engaged = await queue.engaged_by_variant(session, send_id)
     return {
-        int(variant): VariantCounts(int(total), int(sent), *opens.get(variant, (0, 0)))
-        for variant, total, sent in messages
-        if variant is not None
+        variant: VariantCounts(total, sent, *engaged.get(variant, (0, 0)))
+        for variant, total, sent in await queue.sample_by_variant(session, send_id)
     }
 
 
@@ -160,11 +131,7 @@ async def decide(
         state.winner, state.decided_by = choice, DECIDED_BY_PERSON
     state.decided_at = now
     state.store(send)
-    await session.execute(
-        update(OutboxMessage)
-        .where(OutboxMessage.send_id == send_id, OutboxMessage.state == MessageState.HELD)
-        .values(state=MessageState.QUEUED, variant=state.winner, next_attempt_at=now)
-    )
+    await queue.release_held(session, send_id, state.winner, now)
     return state
 
 

@@ -57,7 +57,6 @@ class CampaignSendsController(Controller):
     async def create_send(
         self,
         request: AuthedRequest,
-        document: NamedDependency[CampaignDocument],
         campaign_id: FromPath[uuid.UUID],
         data: Annotated[
             wire.SendCreate,
@@ -67,13 +66,13 @@ class CampaignSendsController(Controller):
             ),
         ],
     ) -> wire.Send:
-        """The approved content is frozen into the send: later edits do not change it. Every
-        recipient gets one message (docs/delivery.md); suppressed and unsubscribed contacts none."""
+        """The approved content (as it was sent to review) is frozen into the send: later edits do
+        not change it. Every recipient gets one message (docs/delivery.md); suppressed and
+        unsubscribed contacts none."""
         principal, database = request.user, request.app.state.database
-        content = await document.read(principal, campaign_id)
         async with transaction(database) as session:
             service = _sends(request, session)
-            send = await service.create(principal, campaign_id, data, content)
+            send = await service.create(principal, campaign_id, data)
             view = await service.view(send)
         wake(request.app.state.sender)
         return view

@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 
 import anyio
-from sqlalchemy import func, select, true, update
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from justmaily.server.audiences import repository
@@ -16,6 +16,7 @@ from justmaily.server.audiences.service import AudienceService, segment_where
 from justmaily.server.campaigns import lifecycle
 from justmaily.server.campaigns.models import Campaign
 from justmaily.server.campaigns.service import find
+from justmaily.server.collaboration.frozen import last_reviewed
 from justmaily.server.db.base import utcnow
 from justmaily.server.delivery import personalise
 from justmaily.server.delivery.domains import (
@@ -24,10 +25,10 @@ from justmaily.server.delivery.domains import (
 )
 from justmaily.server.delivery.models import (
     MessageEvent,
-    OutboxMessage,
     Relay,
     Send,
 )
+from justmaily.server.delivery.outbox import queue
 from justmaily.server.delivery.personalise import (
     PREVIEW_LIMITS,
     ContentError,
@@ -80,9 +81,7 @@ class SendService:
         self.session, self.settings, self.secrets, self.ca = session, settings, secrets, ca
         self.events = events
 
-    async def create(
-        self, principal: Principal, campaign_id: uuid.UUID, data: wire.SendCreate, content: CampaignContent
-    ) -> Send:
+    async def create(self, principal: Principal, campaign_id: uuid.UUID, data: wire.SendCreate) -> Send:
         """Queue the approved campaign for sending now or at `send_at`; the sender does the rest."""
         campaign = await find(self.session, principal, campaign_id, for_update=True)
         now = utcnow()
@@ -90,10 +89,11 @@ class SendService:
         action = CampaignAction.SCHEDULE if send_at > now else CampaignAction.SEND
         move = TransitionRequest(action=action, send_at=send_at)
         lifecycle.check_transition(principal, campaign, move, None)
-        # The document must still hash to what was reviewed (`review_hash`: the hash's current
-        # form, also for an approval made while comments counted, see migration 0011); the send
-        # records the approved hash, as the certificate and the transparency log do.
-        if campaign.approved_hash is None or content.content_hash != campaign.review_hash:
+        # What was sent to review, as it was then: what the approval covers (its hash in today's
+        # form is `review_hash`, also for an approval made while comments counted, migration 0011);
+        # the send records the approved hash, as the certificate and the transparency log do.
+        content = await last_reviewed(self.session, campaign.id)
+        if campaign.approved_hash is None or content is None or content.content_hash != campaign.review_hash:
             raise ApiError(
                 409, "content_changed", "the content is not what was approved: send it to review again"
             )
@@ -206,18 +206,7 @@ class SendService:
         return list(rows)
 
     async def view(self, send: Send) -> wire.Send:
-        states = dict(
-            (
-                await self.session.execute(
-                    select(OutboxMessage.state, func.count())
-                    .where(OutboxMessage.send_id == send.id)
-                    .group_by(OutboxMessage.state)
-                )
-            ).all()
-        )
-        in_doubt = await self.session.scalar(
-            select(func.count()).where(OutboxMessage.send_id == send.id, OutboxMessage.in_doubt == true())
-        )
+        states, in_doubt = await queue.states(self.session, send.id)
         # Engagement only: "sent" events (one per message) are counted by the outbox's states,
         # and reading them would make every progress poll of a big send scan them all.
         events = dict(
@@ -230,8 +219,8 @@ class SendService:
             ).all()
         )
         counts = wire.SendCounts(
-            **{state.value: int(states.get(state, 0)) for state in MessageState},
-            in_doubt=int(in_doubt or 0),
+            **{state.value: states.get(state, 0) for state in MessageState},
+            in_doubt=in_doubt,
             opened=int(events.get(EventKind.OPENED, 0)),
             clicked=int(events.get(EventKind.CLICKED, 0)),
             bounced=int(events.get(EventKind.BOUNCED, 0)),
@@ -279,14 +268,7 @@ class SendService:
         if send.status not in _CANCELLABLE:
             raise ApiError(409, "invalid_transition", f"a {send.status} send cannot be cancelled")
         send.status, send.finished_at = SendStatus.CANCELLED, utcnow()
-        await self.session.execute(
-            update(OutboxMessage)
-            .where(
-                OutboxMessage.send_id == send.id,
-                OutboxMessage.state.in_([MessageState.QUEUED, MessageState.HELD]),
-            )
-            .values(state=MessageState.CANCELLED)
-        )
+        await queue.cancel_waiting(self.session, [send.id])
         campaign = await self.session.get(Campaign, send.campaign_id)
         if campaign is not None:
             # Nothing went out yet: the campaign is approved again (unscheduled); else cancelled.

@@ -12,9 +12,10 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from justmaily.server.db.base import utcnow
-from justmaily.server.delivery.models import OutboxMessage, Send
+from justmaily.server.delivery.models import Send
+from justmaily.server.delivery.outbox import queue
 from justmaily.server.events import ApprovalVoided
-from justmaily.shared.delivery import MessageState, SendStatus
+from justmaily.shared.delivery import SendStatus
 
 
 async def cancel_unstarted_sends(session: AsyncSession, campaign_id: uuid.UUID, alert: str) -> int:
@@ -36,14 +37,7 @@ async def cancel_unstarted_sends(session: AsyncSession, campaign_id: uuid.UUID, 
         .where(Send.id.in_(unstarted))
         .values(status=SendStatus.CANCELLED, alert=alert[:2000], finished_at=utcnow())
     )
-    await session.execute(
-        update(OutboxMessage)
-        .where(
-            OutboxMessage.send_id.in_(unstarted),
-            OutboxMessage.state.in_([MessageState.QUEUED, MessageState.HELD]),
-        )
-        .values(state=MessageState.CANCELLED)
-    )
+    await queue.cancel_waiting(session, unstarted)
     return len(unstarted)
 
 

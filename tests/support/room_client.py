@@ -14,25 +14,13 @@ import anyio
 import websockets
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
-from pycrdt import (
-    Awareness,
-    Decoder,
-    Doc,
-    Text,
-    TransactionEvent,
-    YMessageType,
-    YSyncMessageType,
-    create_awareness_message,
-    create_sync_message,
-    create_update_message,
-    handle_sync_message,
-    read_message,
-)
+from pycrdt import Awareness, Doc, Text, TransactionEvent
 
-from justmaily.shared.collaboration import EMPTY_UPDATE, STORED_MESSAGE_TYPE
+from justmaily.shared.collaboration import EMPTY_UPDATE
+from justmaily.shared.document import protocol
+from justmaily.shared.document.protocol import Kind
 
 LOCAL = "local-edit"
-QUERY_AWARENESS = b"\x03"
 
 
 class RoomClient:
@@ -69,7 +57,7 @@ class RoomClient:
         self._subscription = self.doc.observe(self._on_transaction)
         self._group.start_soon(self._read)
         self._group.start_soon(self._write)
-        await self.send(create_sync_message(self.doc))
+        await self.send(protocol.sync_step1(self.doc))
         if self.presence is not None:
             self.awareness.set_local_state(self.presence)
             await self.announce()
@@ -96,7 +84,7 @@ class RoomClient:
 
     async def announce(self) -> None:
         update = self.awareness.encode_awareness_update([self.doc.client_id])
-        await self.send(create_awareness_message(update))
+        await self.send(protocol.awareness_message(update))
 
     @property
     def body(self) -> str:
@@ -122,7 +110,7 @@ class RoomClient:
         if transaction.origin() == hash(LOCAL):
             self.updates_sent += 1
             with contextlib.suppress(anyio.ClosedResourceError):
-                self._outbox.send_nowait(create_update_message(event.update))
+                self._outbox.send_nowait(protocol.update_message(event.update))
 
     async def _write(self) -> None:
         try:
@@ -138,7 +126,9 @@ class RoomClient:
         assert self.heartbeat_seconds
         while True:
             await anyio.sleep(self.heartbeat_seconds)
-            await (self.announce() if self.presence is not None else self.send(QUERY_AWARENESS))
+            await (
+                self.announce() if self.presence is not None else self.send(protocol.QUERY_AWARENESS_MESSAGE)
+            )
 
     async def _read(self) -> None:
         try:
@@ -155,20 +145,22 @@ class RoomClient:
             self._changed.set()
 
     def _handle(self, raw: bytes) -> None:
-        if raw[0] == YMessageType.SYNC:
-            reply = handle_sync_message(raw[1:], self.doc)
-            if raw[1] == YSyncMessageType.SYNC_STEP2:
+        message = protocol.parse(raw)
+        if message.kind is Kind.SYNC_STEP1:
+            update = self.doc.get_update(message.payload)
+            # A step-2 reply that carries changes counts as an update (STORED_MESSAGE_TYPE).
+            if update != EMPTY_UPDATE:
+                self.updates_sent += 1
+            with contextlib.suppress(anyio.ClosedResourceError):
+                self._outbox.send_nowait(protocol.sync_step2(update))
+        elif message.carries_update:
+            self.doc.apply_update(message.payload)
+            if message.kind is Kind.SYNC_STEP2:
                 self.synced.set()
-            if reply is not None:
-                # A step-2 reply that carries changes counts as an update (STORED_MESSAGE_TYPE).
-                if read_message(reply[2:]) != EMPTY_UPDATE:
-                    self.updates_sent += 1
-                with contextlib.suppress(anyio.ClosedResourceError):
-                    self._outbox.send_nowait(reply)
-        elif raw[0] == YMessageType.AWARENESS:
-            self.awareness.apply_awareness_update(read_message(raw[1:]), "remote")
-        elif raw[0] == STORED_MESSAGE_TYPE:
-            self.stored = Decoder(raw[1:]).read_var_uint()
+        elif message.kind is Kind.AWARENESS:
+            self.awareness.apply_awareness_update(message.payload, "remote")
+        elif message.kind is Kind.STORED:
+            self.stored = message.count
 
 
 def body(doc: Doc[Any]) -> str:

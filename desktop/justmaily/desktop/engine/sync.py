@@ -25,21 +25,7 @@ import anyio
 import msgspec
 import websockets
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
-from pycrdt import (
-    Awareness,
-    Decoder,
-    Doc,
-    Map,
-    Text,
-    TransactionEvent,
-    YMessageType,
-    YSyncMessageType,
-    create_awareness_message,
-    create_sync_message,
-    create_update_message,
-    read_message,
-    write_message,
-)
+from pycrdt import Awareness, Doc, Map, Text, TransactionEvent
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential_jitter
 
 from justmaily.desktop.engine.api import DesktopError, ErrorKind
@@ -48,20 +34,18 @@ from justmaily.shared.collaboration import (
     COMMENTS,
     EMPTY_UPDATE,
     INSIGHTS,
-    STORED_MESSAGE_TYPE,
     TEXT_FIELDS,
     CloseCode,
     RoomTicket,
 )
-from justmaily.shared.document import decode_position, encode_position, text
+from justmaily.shared.document import decode_position, encode_position, protocol, text
+from justmaily.shared.document.protocol import Kind
 
 # Transaction origins: the user's edits, and what arrives from the server or the local store.
 LOCAL = "justmaily.desktop.local"
 REMOTE = "justmaily.desktop.remote"
 LOADED = "justmaily.desktop.loaded"
 _NOT_LOCAL = frozenset({hash(REMOTE), hash(LOADED)})
-QUERY_AWARENESS = b"\x03"
-_SYNC_STEP2 = bytes([YMessageType.SYNC, YSyncMessageType.SYNC_STEP2])
 
 
 class SyncStatus(enum.StrEnum):
@@ -340,7 +324,7 @@ class CampaignSync:
         async with outbox, outgoing, anyio.create_task_group() as group:
             group.start_soon(self._writer, ws, outgoing)
             group.start_soon(self._heartbeat)
-            self._send(create_sync_message(self.doc))
+            self._send(protocol.sync_step1(self.doc))
             self._announce()
             unreadable: Exception | None = None
             try:
@@ -389,31 +373,33 @@ class CampaignSync:
 
     def _handle(self, raw: bytes) -> bool:
         """Apply one message from the room; True when it completed the initial sync."""
-        kind = raw[0]
-        if kind == YMessageType.SYNC:
-            step, payload = raw[1], read_message(raw[2:])
-            if step == YSyncMessageType.SYNC_STEP1:
-                if not self.read_only:
-                    # Everything typed so far, including since connecting, goes in this reply.
-                    update = self.doc.get_update(payload)
-                    if update != EMPTY_UPDATE:
-                        self._count_sent(self._seq)
-                    self._send(_SYNC_STEP2 + write_message(update))
-                    if update == EMPTY_UPDATE and self._pending:
-                        # The server has all of it already (an ack lost with a dropped connection).
-                        self._confirm(self._seq)
-                self._handshaken = True
-                return False
+        try:
+            message = protocol.parse(raw)
+        except protocol.UnknownMessageError:
+            return False  # a newer server's extra: not for this app
+        if message.kind is Kind.SYNC_STEP1:
+            if not self.read_only:
+                # Everything typed so far, including since connecting, goes in this reply.
+                update = self.doc.get_update(message.payload)
+                if update != EMPTY_UPDATE:
+                    self._count_sent(self._seq)
+                self._send(protocol.sync_step2(update))
+                if update == EMPTY_UPDATE and self._pending:
+                    # The server has all of it already (an ack lost with a dropped connection).
+                    self._confirm(self._seq)
+            self._handshaken = True
+            return False
+        if message.carries_update:
             with self.doc.transaction(origin=REMOTE):
-                self.doc.apply_update(payload)
-            if step == YSyncMessageType.SYNC_STEP2:
+                self.doc.apply_update(message.payload)
+            if message.kind is Kind.SYNC_STEP2:
                 self.synced_once = True
                 self._settle()
                 return True
-        elif kind == YMessageType.AWARENESS:
-            self.awareness.apply_awareness_update(read_message(raw[1:]), REMOTE)
-        elif kind == STORED_MESSAGE_TYPE:
-            self._acknowledged(Decoder(raw[1:]).read_var_uint())
+        elif message.kind is Kind.AWARENESS:
+            self.awareness.apply_awareness_update(message.payload, REMOTE)
+        elif message.kind is Kind.STORED:
+            self._acknowledged(message.count)
         return False
 
     def _count_sent(self, last_seq: int) -> None:
@@ -451,7 +437,7 @@ class CampaignSync:
             self._last_typed = self._last_active = time.monotonic()
             if self._connected and self._handshaken and not self.read_only:
                 self._count_sent(self._seq)
-                self._send(create_update_message(update))
+                self._send(protocol.update_message(update))
             self._settle()
             self._announce()
         self._notify()
@@ -471,7 +457,7 @@ class CampaignSync:
         self._presence_scheduled = False
         if self._connected:
             update = self.awareness.encode_awareness_update([self.doc.client_id])
-            self._send(create_awareness_message(update))
+            self._send(protocol.awareness_message(update))
 
     async def _activity_ticker(self) -> None:
         """Tell others when we stop typing or go idle (those changes have no event of their own)."""

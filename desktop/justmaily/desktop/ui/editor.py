@@ -46,7 +46,7 @@ from justmaily.shared.collaboration import (
     Version,
 )
 from justmaily.shared.document import review_state, texts
-from justmaily.shared.rendering import render_html
+from justmaily.shared.document.rendering import render_html
 from justmaily.shared.roles import Permission
 
 REVIEW_ACTIONS = {

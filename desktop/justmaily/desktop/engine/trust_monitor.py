@@ -31,14 +31,6 @@ import msgspec
 
 from justmaily.desktop.engine.api import UNREADABLE, DesktopError, ErrorKind
 from justmaily.desktop.engine.trust_store import Fork, TrustStore
-from justmaily.shared.transparency import (
-    Checkpoint,
-    Verdict,
-    leaf_hash,
-    open_checkpoint,
-    verify_consistency,
-    verify_inclusion,
-)
 from justmaily.shared.trust import (
     CampaignCertificate,
     ConsistencyProof,
@@ -46,6 +38,14 @@ from justmaily.shared.trust import (
     LogEntry,
     LogKey,
     TreeHead,
+)
+from justmaily.shared.verify.transparency import (
+    Checkpoint,
+    Verdict,
+    leaf_hash,
+    open_checkpoint,
+    verify_consistency,
+    verify_inclusion,
 )
 
 __all__ = ["CHECK_EVERY", "Fork", "InclusionCheck", "TrustMonitor", "TrustState", "TrustStatus"]

@@ -11,7 +11,7 @@ import anyio
 import pytest
 
 from justmaily.desktop.engine.account import Account
-from justmaily.desktop.engine.api import DesktopError
+from justmaily.desktop.engine.errors import DesktopError
 from justmaily.desktop.engine.sync import CampaignSync, SyncStatus
 from justmaily.shared.document import replace_text
 from justmaily.shared.roles import Role

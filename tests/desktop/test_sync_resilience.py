@@ -14,7 +14,7 @@ import pytest
 from pycrdt import Doc
 from websockets.asyncio.server import ServerConnection, serve
 
-from justmaily.desktop.engine.api import DesktopError, ErrorKind
+from justmaily.desktop.engine.errors import DesktopError, ErrorKind
 from justmaily.desktop.engine.local_store import LocalStore
 from justmaily.desktop.engine.sync import CampaignSync, SyncStatus
 from justmaily.shared.collaboration import CloseCode, RoomTicket

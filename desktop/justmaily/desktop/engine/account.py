@@ -16,8 +16,9 @@ import anyio
 import msgspec
 import platformdirs
 
-from justmaily.desktop.engine.api import ApiClient, DesktopError, ErrorKind
+from justmaily.desktop.engine.api import ApiClient
 from justmaily.desktop.engine.credentials import Credentials, Profile
+from justmaily.desktop.engine.errors import DesktopError, ErrorKind
 from justmaily.desktop.engine.local_store import LocalStore
 from justmaily.desktop.engine.sync import CampaignSync, Timing
 from justmaily.desktop.engine.trust_monitor import TrustMonitor

@@ -28,7 +28,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from pycrdt import Awareness, Doc, Map, Text, TransactionEvent
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential_jitter
 
-from justmaily.desktop.engine.api import DesktopError, ErrorKind
+from justmaily.desktop.engine.errors import DesktopError, ErrorKind
 from justmaily.desktop.engine.local_store import LocalStore, StoredUpdate
 from justmaily.shared.collaboration import (
     COMMENTS,

@@ -29,7 +29,7 @@ from typing import Protocol, TypeVar
 import anyio
 import msgspec
 
-from justmaily.desktop.engine.api import UNREADABLE, DesktopError, ErrorKind
+from justmaily.desktop.engine.errors import UNREADABLE, DesktopError, ErrorKind
 from justmaily.desktop.engine.trust_store import Fork, TrustStore
 from justmaily.shared.trust import (
     CampaignCertificate,

@@ -25,7 +25,7 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QPlainTextEdit, QTextEdit, QWidget
 
-from justmaily.desktop.engine.api import DesktopError
+from justmaily.desktop.engine.errors import DesktopError
 from justmaily.desktop.engine.sync import CampaignSync, Peer
 
 

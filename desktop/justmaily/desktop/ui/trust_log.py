@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from justmaily.desktop.engine.api import DesktopError
+from justmaily.desktop.engine.errors import DesktopError
 from justmaily.desktop.engine.trust_monitor import TrustMonitor, TrustState, TrustStatus
 from justmaily.desktop.ui.tasks import Tasks
 from justmaily.visualizations.trust_log import (

@@ -21,7 +21,7 @@ from pytestqt.qtbot import QtBot
 
 from justmaily.desktop.engine import comments
 from justmaily.desktop.engine.account import Account
-from justmaily.desktop.engine.sync import SyncStatus
+from justmaily.desktop.engine.room_client import SyncStatus
 from justmaily.desktop.ui.editor import CampaignEditor
 from justmaily.desktop.ui.main_window import MainWindow
 from justmaily.desktop.ui.tasks import Tasks

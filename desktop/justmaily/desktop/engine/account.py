@@ -20,7 +20,8 @@ from justmaily.desktop.engine.api import ApiClient
 from justmaily.desktop.engine.credentials import Credentials, Profile
 from justmaily.desktop.engine.errors import DesktopError, ErrorKind
 from justmaily.desktop.engine.local_store import LocalStore
-from justmaily.desktop.engine.sync import CampaignSync, Timing
+from justmaily.desktop.engine.room_client import Timing
+from justmaily.desktop.engine.sync import CampaignSync
 from justmaily.desktop.engine.trust_monitor import TrustMonitor
 from justmaily.shared.auth import TokenPair
 from justmaily.shared.campaigns import Campaign, CampaignCreate, CampaignStatus

@@ -32,8 +32,10 @@ from PySide6.QtWidgets import (
 
 from justmaily.desktop.engine import comments
 from justmaily.desktop.engine.account import Account
+from justmaily.desktop.engine.presence import Activity, Peer
 from justmaily.desktop.engine.review import EditConsent
-from justmaily.desktop.engine.sync import LOCAL, Activity, CampaignSync, Peer, SyncStatus
+from justmaily.desktop.engine.room_client import LOCAL, SyncStatus
+from justmaily.desktop.engine.sync import CampaignSync
 from justmaily.desktop.ui.tasks import Tasks
 from justmaily.desktop.ui.text_binding import CollabTextEdit, byte_offset, utf16_position
 from justmaily.shared.campaigns import TRANSITIONS, Campaign, CampaignAction, CampaignStatus

@@ -35,7 +35,7 @@ from PySide6.QtWidgets import QApplication, QWidget
 from justmaily.desktop.engine import comments
 from justmaily.desktop.engine.account import Account, Paths
 from justmaily.desktop.engine.credentials import Credentials, FileSecrets
-from justmaily.desktop.engine.sync import SyncStatus
+from justmaily.desktop.engine.room_client import SyncStatus
 from justmaily.desktop.ui.editor import CampaignEditor
 from justmaily.desktop.ui.main_window import MainWindow
 from justmaily.desktop.ui.sign_in import SignInDialog

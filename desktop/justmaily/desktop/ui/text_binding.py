@@ -26,7 +26,8 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QPlainTextEdit, QTextEdit, QWidget
 
 from justmaily.desktop.engine.errors import DesktopError
-from justmaily.desktop.engine.sync import CampaignSync, Peer
+from justmaily.desktop.engine.presence import Peer
+from justmaily.desktop.engine.sync import CampaignSync
 
 
 def byte_offset(text: str, utf16_position: int) -> int:

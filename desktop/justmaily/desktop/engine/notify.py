@@ -34,9 +34,16 @@ class Topic:
         return lambda: self._listeners.remove(listener) if listener in self._listeners else None
 
     def emit(self) -> None:
+        """Tell the listeners soon (safe inside a document transaction)."""
         if not self._scheduled:
             self._scheduled = True
             soon(self._deliver)
+
+    def emit_now(self) -> None:
+        """Tell the listeners before returning (never inside a document transaction): for a
+        change an awaited call made, which its caller then expects to see shown."""
+        for listener in list(self._listeners):
+            listener()
 
     def _deliver(self) -> None:
         self._scheduled = False

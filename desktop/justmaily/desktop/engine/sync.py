@@ -59,7 +59,9 @@ class CampaignSync:
         self.doc.get(INSIGHTS, type=Map)
         self.presence = Presence(self.room, self._texts, user, self.timing)
         self.changed = Topic()  # the document, the status, the pending count or anyone's presence
-        self.room.status_changed.subscribe(self.changed.emit)
+        self.status_changed = Topic()  # the status, the problem or the pending count
+        self.room.status_changed.subscribe(self.status_changed.emit)
+        self.status_changed.subscribe(self.changed.emit)
         self.presence.changed.subscribe(self.changed.emit)
         self._subscription = self.doc.observe(self._on_transaction)
         self._run_scope = anyio.CancelScope()
@@ -166,4 +168,5 @@ class CampaignSync:
         if local:
             self.room.send_update(update)
             self.presence.typed()
+            self.status_changed.emit()  # one more pending
         self.changed.emit()

@@ -10,6 +10,7 @@ It reads the wire contract and nothing else of ours (import-linter holds it to t
 """
 
 from justmaily.shared.document.document import (
+    changed_run,
     comments,
     content_hash,
     decode_position,
@@ -29,6 +30,7 @@ from justmaily.shared.document.document import (
 )
 
 __all__ = [
+    "changed_run",
     "comments",
     "content_hash",
     "decode_position",

@@ -346,6 +346,10 @@ class TrustMonitor:
 
     # Entries ---------------------------------------------------------------------------------
 
+    async def certificates(self) -> list[CampaignCertificate]:
+        """The workspace's campaign certificates with their statuses, as the server reports them."""
+        return await self.api.certificates()
+
     async def verify_entry(self, index: int, tree_size: int | None = None) -> InclusionCheck:
         """Whether entry `index` is in a verified tree head (default: the latest). The leaf's
         hash is computed here from the served bytes; a server-computed hash is never trusted.

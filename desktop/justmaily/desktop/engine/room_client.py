@@ -196,10 +196,6 @@ class RoomClient:
 
     # Using it ----------------------------------------------------------------------------------
 
-    @property
-    def connected(self) -> bool:
-        return self._outbox is not None
-
     def edit(self, change: Callable[[Doc[Any]], None]) -> None:
         """Change the document here (in one transaction)."""
         with self.doc.transaction(origin=LOCAL):

@@ -24,7 +24,7 @@ from justmaily.server.delivery.transport.dkim import (
     generate_key,
 )
 from justmaily.server.delivery.transport.message import Envelope, compose
-from justmaily.shared.evidence import relaxed_body
+from justmaily.shared.verify.evidence import relaxed_body
 
 DnsFunc = Callable[..., bytes | None]
 

@@ -11,8 +11,8 @@ import pytest
 from litestar import Litestar
 from sqlalchemy import text
 
-from justmaily.shared import transparency
 from justmaily.shared.roles import Role
+from justmaily.shared.verify import transparency
 from tests.plugins.api import Team
 from tests.server.delivery.steps import approved_campaign
 

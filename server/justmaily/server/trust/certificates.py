@@ -22,8 +22,8 @@ from justmaily.server.trust import log as trust_log
 from justmaily.server.trust.ca import CertificateAuthority, pem
 from justmaily.server.trust.models import CertificateRow, ServiceCredentialRow
 from justmaily.shared import trust as wire
-from justmaily.shared.certificates import CampaignBinding
 from justmaily.shared.trust import CertificateStatus, EntryKind
+from justmaily.shared.verify.certificates import CampaignBinding
 
 
 async def record_approval(

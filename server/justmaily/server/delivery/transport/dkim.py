@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
-from justmaily.shared.evidence import relaxed_body
+from justmaily.shared.verify.evidence import relaxed_body
 
 _RSA_BITS = 2048  # RFC 8301: signers SHOULD use at least 2048 bits...
 _RSA_MIN_BITS = 1024  # ...and verifiers MUST NOT accept fewer than 1024.

@@ -1,7 +1,8 @@
 """Screenshots of the desktop windows for the README, rendered offscreen against a demo server.
 
-`python -m justmaily.desktop.ui.screenshots [OUT_DIR] [--scale 1.5]` (run with
-QT_QPA_PLATFORM=offscreen; `just screenshots` does both scales). It starts `justmaily serve --demo`
+`python -m tools.screenshots [OUT_DIR] [--scale 1.5]` from the repository's root (run with
+QT_QPA_PLATFORM=offscreen; `just screenshots` does both scales). A developer's tool: it drives
+the desktop app as a user would, and is not part of the shipped package. It starts `justmaily serve --demo`
 as a subprocess on a free loopback port with its data in a temporary folder (the desktop never
 imports the server), signs in the demo editor and reviewer as two separate desktop installations
 (temporary folders, tokens in a private file: the user's own keyring and settings are never
@@ -35,7 +36,7 @@ from PySide6.QtWidgets import QApplication, QWidget
 from justmaily.desktop.engine import comments
 from justmaily.desktop.engine.account import Account, Paths
 from justmaily.desktop.engine.credentials import Credentials, FileSecrets
-from justmaily.desktop.engine.sync import SyncStatus
+from justmaily.desktop.engine.room_client import SyncStatus
 from justmaily.desktop.ui.editor import CampaignEditor
 from justmaily.desktop.ui.main_window import MainWindow
 from justmaily.desktop.ui.sign_in import SignInDialog
@@ -284,7 +285,9 @@ async def _co_editing(
     await shots.eventually("the reviewer's caret in the editor's window", body.remote_carets)
     await shots.eventually("the editor's caret in the reviewer's window", reviewer_body.remote_carets)
     reviewer_name = reviewer_window.account.presence["name"]
-    await shots.eventually("the reviewer in the presence bar", lambda: reviewer_name in mine.presence.text())
+    await shots.eventually(
+        "the reviewer in the presence bar", lambda: reviewer_name in mine.presence_bar.people.text()
+    )
     await shots.save(window, "editor")
 
 

@@ -160,23 +160,41 @@ def materialise(doc: Doc[Any], campaign_id: uuid.UUID) -> CampaignContent:
     )
 
 
+def changed_run(old: str, new: str) -> tuple[int, int, int]:
+    """Where `new` differs from `old`, as one run of code points: `old[start:old_end]` became
+    `new[start:new_end]`, the common prefix and suffix kept. One typed change is one run."""
+    start = 0
+    limit = min(len(old), len(new))
+    while start < limit and old[start] == new[start]:
+        start += 1
+    old_end, new_end = len(old), len(new)
+    while old_end > start and new_end > start and old[old_end - 1] == new[new_end - 1]:
+        old_end -= 1
+        new_end -= 1
+    return start, old_end, new_end
+
+
 def replace_text(shared: Text, new: str) -> None:
     """Turn `shared` into `new` by the smallest edits, so concurrent edits elsewhere survive.
 
-    Call inside a transaction. The diff is over code points; pycrdt's text offsets are UTF-8
-    bytes (Yjs in JavaScript counts UTF-16 units: the same items, counted differently).
+    Call inside a transaction. Only the changed run (`changed_run`) is diffed, so a keystroke in
+    a long text costs no more than finding it. The diff is over code points; pycrdt's text
+    offsets are UTF-8 bytes (Yjs in JavaScript counts UTF-16 units: the same items, counted
+    differently).
     """
     old = str(shared)
     if old == new:
         return
-    offsets = list(itertools.accumulate((len(ch.encode()) for ch in old), initial=0))
-    matcher = difflib.SequenceMatcher(a=old, b=new, autojunk=False)
+    start, old_end, new_end = changed_run(old, new)
+    was, now = old[start:old_end], new[start:new_end]
+    offsets = list(itertools.accumulate((len(ch.encode()) for ch in was), initial=len(old[:start].encode())))
+    matcher = difflib.SequenceMatcher(a=was, b=now, autojunk=False)
     # Right to left, so the offsets of what lies before stay valid.
     for tag, i1, i2, j1, j2 in reversed(matcher.get_opcodes()):
         if tag in ("replace", "delete"):
             del shared[offsets[i1] : offsets[i2]]
         if tag in ("replace", "insert"):
-            shared.insert(offsets[i1], new[j1:j2])
+            shared.insert(offsets[i1], now[j1:j2])
 
 
 def rebase_text(shared: Text, base: str, new: str) -> None:

@@ -7,6 +7,8 @@ files as a user would save them from the API.
 from __future__ import annotations
 
 import base64
+import subprocess
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -16,9 +18,9 @@ import msgspec
 import pytest
 from click.testing import CliRunner, Result
 
-from justmaily.server.cli import cli
 from justmaily.server.trust.ca import Revocation, pem
 from justmaily.shared.trust import LogKey
+from justmaily.shared.verify.cli import verify
 from tests.shared.test_audit import (
     APPROVED_AT,
     AUDITED_AT,
@@ -84,7 +86,7 @@ def files(keys: Keys, tmp_path_factory: pytest.TempPathFactory) -> Files:
 
 
 def run(*args: str | Path) -> Result:
-    return CliRunner().invoke(cli, ["verify", *map(str, args)])
+    return CliRunner().invoke(verify, [*map(str, args)])
 
 
 def message_args(
@@ -243,3 +245,17 @@ def test_entries(files: Files, keys: Keys, tmp_path: Path) -> None:
     assert "unknown key" in other_key.output
     assert run("entry", files.proof, "--checkpoint", files.checkpoint, *base).exit_code == 2
     assert run("entry", files.entry, "--checkpoint", files.entry, *base).exit_code == 2
+
+
+def test_the_justmaily_command_has_it(files: Files) -> None:
+    """As a user runs it: `justmaily verify`, plugged in through the entry-point group."""
+    command = [sys.executable, "-m", "justmaily.server.cli", "verify", "certificate", str(files.certificate)]
+    command += ["--ca", str(files.ca), "--crl", str(files.crl), "--at", AT]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("✓ VALID")
+    refused = subprocess.run(
+        [*command[:5], "missing.pem", *command[6:]], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert refused.returncode == 2
+    assert "cannot read" in refused.stderr

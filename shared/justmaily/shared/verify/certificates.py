@@ -51,8 +51,8 @@ from cryptography.x509.verification import (
     VerificationError,
 )
 
-from justmaily.shared.transparency import Verdict
 from justmaily.shared.trust import CertificateStatus
+from justmaily.shared.verify.transparency import Verdict
 
 __all__ = [
     "BINDING_OID",

@@ -52,9 +52,6 @@ import msgspec
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from justmaily.shared import evidence
-from justmaily.shared.certificates import CampaignBinding, certificate_status, verify_campaign_certificate
-from justmaily.shared.transparency import Checkpoint, Verdict, leaf_hash, open_checkpoint, verify_inclusion
 from justmaily.shared.trust import (
     CERTIFICATE_HEADER,
     CertificateStatus,
@@ -62,6 +59,19 @@ from justmaily.shared.trust import (
     InclusionProof,
     LogEntry,
     MessageProof,
+)
+from justmaily.shared.verify import evidence
+from justmaily.shared.verify.certificates import (
+    CampaignBinding,
+    certificate_status,
+    verify_campaign_certificate,
+)
+from justmaily.shared.verify.transparency import (
+    Checkpoint,
+    Verdict,
+    leaf_hash,
+    open_checkpoint,
+    verify_inclusion,
 )
 
 __all__ = [

@@ -284,7 +284,7 @@ class RoomManager:
             await anyio.sleep(self.idle_unload_seconds)
             async with self._lock:
                 if room.holders == 0 and not room.stopping:
-                    del self.rooms[room.campaign_id]
+                    self.rooms.pop(room.campaign_id, None)
                     await room.stop()
                     log.info("room_unloaded", campaign=str(room.campaign_id))
 
@@ -328,7 +328,12 @@ class RoomManager:
         return closed
 
     async def close_all(self) -> None:
+        """Stop every room at once, each storing what it has queued. They are marked stopping
+        before the lock is let go, so an unload falling due meanwhile leaves them alone."""
         async with self._lock:
             rooms, self.rooms = list(self.rooms.values()), {}
-        for room in rooms:
-            await room.stop()
+            for room in rooms:
+                room.stopping = True
+        async with anyio.create_task_group() as group:
+            for room in rooms:
+                group.start_soon(room.stop)

@@ -17,6 +17,7 @@ from justmaily.server.audiences.imports import export_csv, get_import, import_vi
 from justmaily.server.audiences.models import ContactImport
 from justmaily.server.audiences.service import AudienceService, segment_where
 from justmaily.server.db.base import utcnow
+from justmaily.server.db.engine import Database
 from justmaily.server.http.downloads import attachment
 from justmaily.server.http.openapi import body, ok, problems
 from justmaily.server.http.pagination import CursorParameter
@@ -372,14 +373,12 @@ class ImportsController(Controller):
         summary="Upload the CSV (UTF-8, a header row with an email column); answers the report",
     )
     async def upload_import(
-        self, request: AuthedRequest, import_id: FromPath[uuid.UUID]
+        self, request: AuthedRequest, database: NamedDependency[Database], import_id: FromPath[uuid.UUID]
     ) -> wire.ContactImport:
         """The file streams: rows are checked as they arrive, bad rows are reported one by one,
         and the contacts are written at the end in one transaction. A file refused as a whole
         (not UTF-8, no email column, a runaway quote) writes nothing: the report says why."""
-        job = await run_import(
-            request.app.state.database, request.user.workspace_id, import_id, request.stream()
-        )
+        job = await run_import(database, request.user.workspace_id, import_id, request.stream())
         return import_view(job)
 
     @get(
@@ -388,8 +387,10 @@ class ImportsController(Controller):
         responses=ok(wire.ContactImport, examples.IMPORT) | problems(400, 404),
         summary="An import's progress and report",
     )
-    async def get_import(self, request: AuthedRequest, import_id: FromPath[uuid.UUID]) -> wire.ContactImport:
-        return import_view(await get_import(request.app.state.database, request.user.workspace_id, import_id))
+    async def get_import(
+        self, request: AuthedRequest, database: NamedDependency[Database], import_id: FromPath[uuid.UUID]
+    ) -> wire.ContactImport:
+        return import_view(await get_import(database, request.user.workspace_id, import_id))
 
 
 class ExportsController(Controller):
@@ -402,8 +403,10 @@ class ExportsController(Controller):
         summary="A list's contacts as CSV (UTF-8 with BOM, formula cells guarded)",
         media_type="text/csv",
     )
-    async def export_list(self, request: AuthedRequest, list_id: FromPath[uuid.UUID]) -> Stream:
-        database, workspace_id = request.app.state.database, request.user.workspace_id
+    async def export_list(
+        self, request: AuthedRequest, database: NamedDependency[Database], list_id: FromPath[uuid.UUID]
+    ) -> Stream:
+        workspace_id = request.user.workspace_id
         async with database.session(read_only=True) as session:
             contact_list = await AudienceService(session, workspace_id).contact_list(list_id)
         chunks = export_csv(database, workspace_id, list_id=list_id, where=None)
@@ -416,8 +419,10 @@ class ExportsController(Controller):
         summary="A segment's contacts now, as CSV",
         media_type="text/csv",
     )
-    async def export_segment(self, request: AuthedRequest, segment_id: FromPath[uuid.UUID]) -> Stream:
-        database, workspace_id = request.app.state.database, request.user.workspace_id
+    async def export_segment(
+        self, request: AuthedRequest, database: NamedDependency[Database], segment_id: FromPath[uuid.UUID]
+    ) -> Stream:
+        workspace_id = request.user.workspace_id
         async with database.session(read_only=True) as session:
             segment = await AudienceService(session, workspace_id).segment(segment_id)
             where = await segment_where(session, workspace_id, segment_id, utcnow())

@@ -7,7 +7,6 @@ import uuid
 from typing import Annotated
 
 from litestar import Controller, Response, get, patch, post
-from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, HeaderParameter, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,8 +15,10 @@ from justmaily.server.campaigns import examples
 from justmaily.server.campaigns.lifecycle import check_revision, check_transition
 from justmaily.server.campaigns.models import Campaign as CampaignRow
 from justmaily.server.campaigns.ports import CampaignDocument
-from justmaily.server.campaigns.service import CampaignService, content_patch, to_wire
+from justmaily.server.campaigns.service import CampaignService, content_patch, find, to_wire
+from justmaily.server.db.engine import Database
 from justmaily.server.db.session import transaction
+from justmaily.server.events import Events
 from justmaily.server.http.openapi import body, ok, problems
 from justmaily.server.http.pagination import CursorParameter
 from justmaily.server.http.policy import requires
@@ -55,8 +56,10 @@ IfMatch = Annotated[
 ]
 
 
-def provide_campaigns(state: State, db_session: NamedDependency[AsyncSession]) -> CampaignService:
-    return CampaignService(db_session, state.events)
+def provide_campaigns(
+    events: NamedDependency[Events], db_session: NamedDependency[AsyncSession]
+) -> CampaignService:
+    return CampaignService(db_session, events)
 
 
 def expected_revision(if_match: str) -> int | None:
@@ -66,9 +69,9 @@ def expected_revision(if_match: str) -> int | None:
     return None if match.group(1) is None else int(match.group(1))
 
 
-async def _fresh(state: State, principal: Principal, campaign_id: uuid.UUID) -> CampaignRow:
-    async with state.database.session(read_only=True) as session:
-        return await CampaignService(session, state.events).get(principal, campaign_id)
+async def _fresh(database: Database, principal: Principal, campaign_id: uuid.UUID) -> CampaignRow:
+    async with database.session(read_only=True) as session:
+        return await find(session, principal, campaign_id)
 
 
 def with_etag(campaign: CampaignRow, status_code: int = 200) -> Response[Campaign]:
@@ -109,6 +112,8 @@ class CampaignsController(Controller):
     async def create_campaign(
         self,
         request: AuthedRequest,
+        database: NamedDependency[Database],
+        events: NamedDependency[Events],
         document: NamedDependency[CampaignDocument],
         data: Annotated[
             CampaignCreate,
@@ -123,16 +128,16 @@ class CampaignsController(Controller):
             ),
         ],
     ) -> Response[Campaign]:
-        principal, database = request.user, request.app.state.database
+        principal = request.user
         async with transaction(database) as session:
-            campaign = await CampaignService(session, request.app.state.events).create(principal, data)
+            campaign = await CampaignService(session, events).create(principal, data)
         # The document holds the content; it is written after the row exists.
         patch = content_patch(
             CampaignUpdate(subject=data.subject, preheader=data.preheader, sender=data.sender)
         )
         if patch is not None:
             await document.change(principal, campaign.id, patch)
-        return with_etag(await _fresh(request.app.state, principal, campaign.id), status_code=201)
+        return with_etag(await _fresh(database, principal, campaign.id), status_code=201)
 
     @get(
         "/{campaign_id:uuid}",
@@ -157,6 +162,8 @@ class CampaignsController(Controller):
     async def update_campaign(
         self,
         request: AuthedRequest,
+        database: NamedDependency[Database],
+        events: NamedDependency[Events],
         document: NamedDependency[CampaignDocument],
         campaign_id: FromPath[uuid.UUID],
         data: Annotated[CampaignUpdate, body("new subject", {"subject": "Last chance: 20% off"})],
@@ -165,18 +172,14 @@ class CampaignsController(Controller):
         """Subject, preheader and sender are texts of the campaign's live document: they change
         there, merged with live editors. Changing them in review, approved or scheduled returns
         the campaign to draft: an approval covers exactly the content that was approved."""
-        principal, database = request.user, request.app.state.database
+        principal = request.user
         revision = expected_revision(if_match)
         patch = content_patch(data)
-        check_revision(await _fresh(request.app.state, principal, campaign_id), revision)
+        check_revision(await _fresh(database, principal, campaign_id), revision)
         if patch is not None:
             await document.change(principal, campaign_id, patch)
         async with transaction(database) as session:
-            return with_etag(
-                await CampaignService(session, request.app.state.events).rename(
-                    principal, campaign_id, data.name
-                )
-            )
+            return with_etag(await CampaignService(session, events).rename(principal, campaign_id, data.name))
 
     @post(
         "/{campaign_id:uuid}/transitions",
@@ -188,6 +191,8 @@ class CampaignsController(Controller):
     async def transition_campaign(
         self,
         request: AuthedRequest,
+        database: NamedDependency[Database],
+        events: NamedDependency[Events],
         document: NamedDependency[CampaignDocument],
         campaign_id: FromPath[uuid.UUID],
         data: Annotated[
@@ -201,9 +206,9 @@ class CampaignsController(Controller):
         and cancel campaigns:send. Submitting keeps a version of the document; approving approves
         exactly that version's content hash. `send_back` takes a `reason`, which the campaign
         carries (`sent_back_reason`) until it is submitted again."""
-        principal, database = request.user, request.app.state.database
+        principal = request.user
         revision = expected_revision(if_match)
-        check_transition(principal, await _fresh(request.app.state, principal, campaign_id), data, revision)
+        check_transition(principal, await _fresh(database, principal, campaign_id), data, revision)
         if data.action in SENDING_ACTIONS:
             raise ApiError(
                 409,
@@ -219,7 +224,7 @@ class CampaignsController(Controller):
         async with transaction(database) as session:
             # An approval is logged and certified in its transaction: all three or none; once
             # committed, every open editor sees the new status (and a send-back's reason) live.
-            campaign = await CampaignService(session, request.app.state.events).transition(
+            campaign = await CampaignService(session, events).transition(
                 principal, campaign_id, data, revision, digest
             )
             return with_etag(campaign)

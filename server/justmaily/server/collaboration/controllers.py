@@ -9,24 +9,26 @@ from urllib.parse import urlsplit
 
 import structlog
 from litestar import Controller, WebSocket, get, patch, post, websocket
-from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
-from litestar.events import listener
 from litestar.params import FromPath, FromQuery
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from justmaily.server.campaigns.service import find
+from justmaily.server.collaboration import deps
 from justmaily.server.collaboration.connection import Connection, ConnectionLimits
 from justmaily.server.collaboration.rooms import RoomManager
 from justmaily.server.collaboration.service import ContentService, VersionService
 from justmaily.server.collaboration.tickets import TicketService, is_read_only
+from justmaily.server.db.engine import Database
 from justmaily.server.db.session import transaction
 from justmaily.server.http import policy
 from justmaily.server.http.openapi import body, ok, problems
 from justmaily.server.http.problems import ApiError
+from justmaily.server.http.rate_limit import RateLimiter, rates
 from justmaily.server.identity.auth import AuthService
-from justmaily.server.identity.controllers import ACCESS_CHANGED
 from justmaily.server.identity.principal import AuthedRequest
+from justmaily.server.identity.tokens import TokenSigner
+from justmaily.server.settings import Settings
 from justmaily.shared.collaboration import (
     Anchor,
     CampaignContent,
@@ -74,14 +76,10 @@ _COMMENT_EXAMPLE = Comment(
 )
 
 
-def provide_content(state: State) -> ContentService:
-    return ContentService(state.database, state.rooms)
-
-
 class CollaborationController(Controller):
     path = "/api/campaigns/{campaign_id:uuid}"
     tags = ["collaboration"]
-    dependencies = {"content": Provide(provide_content, sync_to_thread=False)}
+    dependencies = {"content": Provide(deps.provide_content, sync_to_thread=False)}
 
     @post(
         "/room-ticket",
@@ -105,14 +103,15 @@ class CollaborationController(Controller):
         self,
         request: AuthedRequest,
         db_session: NamedDependency[AsyncSession],
+        signer: NamedDependency[TokenSigner],
+        settings: NamedDependency[Settings],
         campaign_id: FromPath[uuid.UUID],
     ) -> RoomTicket:
         """Connect within `expires_in` seconds to `url` with a Yjs WebSocket client (y-websocket,
         pycrdt). Add `&acks=1` to receive "stored" messages (docs/collaboration.md)."""
         principal = request.user
         await find(db_session, principal, campaign_id)
-        settings = request.app.state.settings
-        ticket = TicketService(db_session, request.app.state.signer, settings.rooms.ticket_ttl_seconds).issue(
+        ticket = TicketService(db_session, signer, settings.rooms.ticket_ttl_seconds).issue(
             principal, campaign_id
         )
         url = f"{room_base_url(settings.public_url)}/api/campaigns/{campaign_id}/room?ticket={ticket}"
@@ -220,14 +219,10 @@ _VERSION_EXAMPLE = Version(
 )
 
 
-def provide_versions(state: State) -> VersionService:
-    return VersionService(provide_content(state))
-
-
 class VersionsController(Controller):
     path = "/api/campaigns/{campaign_id:uuid}/versions"
     tags = ["collaboration"]
-    dependencies = {"versions": Provide(provide_versions, sync_to_thread=False)}
+    dependencies = {"versions": Provide(deps.provide_versions, sync_to_thread=False)}
 
     @get(
         opt=policy.requires(Permission.CAMPAIGNS_READ),
@@ -289,42 +284,36 @@ class VersionsController(Controller):
         return await versions.restore(request.user, campaign_id, version_id)
 
 
-@listener(ACCESS_CHANGED)
-async def close_rooms_of(principal_id: uuid.UUID, workspace_id: uuid.UUID, state: State) -> None:
-    """Whoever lost or changed access leaves their rooms now, and must get a new ticket."""
-    closed = await state.rooms.revoke(principal_id, workspace_id)
-    if closed:
-        log.info("room_access_revoked", principal=str(principal_id), connections=closed)
-
-
 @websocket("/api/campaigns/{campaign_id:uuid}/room", opt={**policy.public(), policy.TICKET: True})
 async def campaign_room(
-    socket: WebSocket[Any, Any, State],
+    socket: WebSocket[Any, Any, Any],
+    database: NamedDependency[Database],
+    signer: NamedDependency[TokenSigner],
+    settings: NamedDependency[Settings],
+    limiter: NamedDependency[RateLimiter],
+    rooms: NamedDependency[RoomManager],
     campaign_id: FromPath[uuid.UUID],
     ticket: FromQuery[str | None] = None,
     acks: FromQuery[bool] = False,
 ) -> None:
     """The campaign's Yjs room (sync and awareness protocols), entered with a room ticket."""
-    state = socket.app.state
     await socket.accept()
     try:
-        async with transaction(state.database) as session:
-            auth = AuthService(session, state.signer, state.settings, state.limiter)
-            principal = await TicketService(
-                session, state.signer, state.settings.rooms.ticket_ttl_seconds
-            ).redeem(ticket, campaign_id, auth)
+        async with transaction(database) as session:
+            auth = AuthService(session, signer, settings, limiter)
+            principal = await TicketService(session, signer, settings.rooms.ticket_ttl_seconds).redeem(
+                ticket, campaign_id, auth
+            )
             await find(session, principal, campaign_id)
     except ApiError as exc:
         code = CloseCode.NO_SUCH_ROOM if exc.status == 404 else CloseCode.BAD_TICKET
         log.info("room_refused", campaign=str(campaign_id), code=int(code), reason=exc.detail)
         await socket.close(code=int(code), reason=exc.detail[:120])
         return
-    rooms: RoomManager = state.rooms
-    settings = state.settings
     room = await rooms.acquire(campaign_id, principal.workspace_id)
     limits = ConnectionLimits(
         settings.rooms.max_message_bytes,
-        state.room_rates,
+        rates(settings.rooms.message_rate),
         settings.rooms.silent_seconds,
         settings.rooms.max_document_bytes,
     )

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 import msgspec
+import structlog
 from pycrdt import Assoc, Doc
 from sqlalchemy import select
 
@@ -54,6 +55,8 @@ from justmaily.shared.document import (
     text,
 )
 from justmaily.shared.problems import FieldError
+
+log = structlog.get_logger(__name__)
 
 BRIDGE_ORIGIN = "rest-bridge"
 
@@ -221,6 +224,13 @@ class ContentService:
             return read(room.doc)
         finally:
             await self.rooms.release(room)
+
+
+async def close_rooms_of(rooms: RoomManager, principal_id: uuid.UUID, workspace_id: uuid.UUID) -> None:
+    """Whoever lost or changed access leaves their rooms now, and must get a new ticket."""
+    closed = await rooms.revoke(principal_id, workspace_id)
+    if closed:
+        log.info("room_access_revoked", principal=str(principal_id), connections=closed)
 
 
 def _author(principal: Principal) -> tuple[str, str]:

@@ -11,15 +11,18 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from justmaily.server.events import ACCESS_CHANGED
 from justmaily.server.http.openapi import body, ok, problems
 from justmaily.server.http.policy import SIGNED_IN, public, requires
-from justmaily.server.http.rate_limit import client_ip
+from justmaily.server.http.rate_limit import RateLimiter, client_ip
 from justmaily.server.identity import examples
 from justmaily.server.identity.accounts import AccountService
 from justmaily.server.identity.api_keys import ApiKeyService
 from justmaily.server.identity.auth import AuthService
 from justmaily.server.identity.invitations import InvitationService
 from justmaily.server.identity.principal import AuthedRequest
+from justmaily.server.identity.tokens import TokenSigner
+from justmaily.server.settings import Settings
 from justmaily.shared.auth import (
     ApiKey,
     ApiKeyCreate,
@@ -37,20 +40,19 @@ from justmaily.shared.auth import (
 )
 from justmaily.shared.roles import Permission
 
-ACCESS_CHANGED = "access_changed"  # listeners (e.g. live rooms) drop what the principal held
-
 
 def access_changed(request: AuthedRequest, principal_id: uuid.UUID) -> None:
-    request.app.emit(
-        ACCESS_CHANGED,
-        principal_id=principal_id,
-        workspace_id=request.user.workspace_id,
-        state=request.app.state,
-    )
+    """Listeners (live rooms) drop what the principal held."""
+    request.app.emit(ACCESS_CHANGED, principal_id=principal_id, workspace_id=request.user.workspace_id)
 
 
-def provide_auth_service(db_session: NamedDependency[AsyncSession], state: State) -> AuthService:
-    return AuthService(db_session, state.signer, state.settings, state.limiter)
+def provide_auth_service(
+    db_session: NamedDependency[AsyncSession],
+    signer: NamedDependency[TokenSigner],
+    settings: NamedDependency[Settings],
+    limiter: NamedDependency[RateLimiter],
+) -> AuthService:
+    return AuthService(db_session, signer, settings, limiter)
 
 
 class AuthController(Controller):
@@ -167,8 +169,10 @@ class MembersController(Controller):
         access_changed(request, user_id)
 
 
-def provide_invitations(db_session: NamedDependency[AsyncSession], state: State) -> InvitationService:
-    return InvitationService(db_session, state.settings)
+def provide_invitations(
+    db_session: NamedDependency[AsyncSession], settings: NamedDependency[Settings]
+) -> InvitationService:
+    return InvitationService(db_session, settings)
 
 
 class InvitationsController(Controller):

@@ -24,7 +24,8 @@ from justmaily.server.http.problems import ApiError, not_found
 from justmaily.server.identity.principal import AuthedRequest
 from justmaily.server.trust import certificates, examples
 from justmaily.server.trust import log as trust_log
-from justmaily.server.trust.log import LogError, b64
+from justmaily.server.trust.ca import CertificateAuthority
+from justmaily.server.trust.log import LogError, LogSigner, b64
 from justmaily.server.trust.models import CertificateRow, LogEntry
 from justmaily.shared import trust as wire
 from justmaily.shared.pagination import Page
@@ -53,8 +54,8 @@ class TransparencyController(Controller):
         responses=ok(wire.LogKey, examples.KEY) | problems(400),
         summary="The log's origin and verifier key: pin it to check tree heads offline",
     )
-    async def log_key(self, request: AuthedRequest) -> wire.LogKey:
-        signer = request.app.state.log_signer
+    async def log_key(self, log_signer: NamedDependency[LogSigner]) -> wire.LogKey:
+        signer = log_signer
         return wire.LogKey(origin=signer.origin, verifier_key=signer.verifier_key)
 
     @get(
@@ -148,8 +149,8 @@ class TransparencyController(Controller):
         summary="The internal CA's certificate (PEM): pin it to verify certificates offline",
         media_type="application/x-pem-file",
     )
-    async def ca_certificate(self, request: AuthedRequest) -> str:
-        return str(request.app.state.ca.certificate_pem.decode("ascii"))
+    async def ca_certificate(self, ca: NamedDependency[CertificateAuthority]) -> str:
+        return ca.certificate_pem.decode("ascii")
 
     @get(
         "/crl",
@@ -158,8 +159,10 @@ class TransparencyController(Controller):
         summary="The CA's current revocation list (PEM), valid for a day",
         media_type="application/x-pem-file",
     )
-    async def revocations(self, request: AuthedRequest, db_session: NamedDependency[AsyncSession]) -> str:
-        return (await certificates.revocation_list(db_session, request.app.state.ca)).decode("ascii")
+    async def revocations(
+        self, db_session: NamedDependency[AsyncSession], ca: NamedDependency[CertificateAuthority]
+    ) -> str:
+        return (await certificates.revocation_list(db_session, ca)).decode("ascii")
 
     @get(
         "/certificates",

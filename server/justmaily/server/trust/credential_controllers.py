@@ -15,6 +15,7 @@ from justmaily.server.http.policy import SIGNED_IN, requires
 from justmaily.server.http.problems import ApiError
 from justmaily.server.identity.principal import AuthedRequest
 from justmaily.server.trust import examples, service_credentials
+from justmaily.server.trust.ca import CertificateAuthority
 from justmaily.shared import trust as wire
 from justmaily.shared.roles import Permission
 
@@ -42,6 +43,7 @@ class ServiceCredentialsController(Controller):
         self,
         request: AuthedRequest,
         db_session: NamedDependency[AsyncSession],
+        ca: NamedDependency[CertificateAuthority],
         data: Annotated[
             wire.ServiceCredentialCreate,
             body("an agent", {"name": "agent-7", "role": "editor", "valid_days": 30}),
@@ -49,7 +51,7 @@ class ServiceCredentialsController(Controller):
     ) -> wire.IssuedServiceCredential:
         """The service signs in with short-lived tokens it makes with the key
         (`justmaily.shared.service_tokens.make_service_token`; docs/trust.md)."""
-        return await service_credentials.issue(db_session, request.app.state.ca, request.user, data)
+        return await service_credentials.issue(db_session, ca, request.user, data)
 
     @post(
         "/self/renew",
@@ -59,13 +61,14 @@ class ServiceCredentialsController(Controller):
         summary="A service renews its own credential before it expires (signed in with it)",
     )
     async def renew_own(
-        self, request: AuthedRequest, db_session: NamedDependency[AsyncSession]
+        self,
+        request: AuthedRequest,
+        db_session: NamedDependency[AsyncSession],
+        ca: NamedDependency[CertificateAuthority],
     ) -> wire.IssuedServiceCredential:
         if request.user.kind != "service":
             raise ApiError(409, "not_a_service", "only a service signed in with its credential renews itself")
-        return await service_credentials.renew(
-            db_session, request.app.state.ca, request.user, request.user.id
-        )
+        return await service_credentials.renew(db_session, ca, request.user, request.user.id)
 
     @post(
         "/{credential_id:uuid}/renew",
@@ -78,9 +81,10 @@ class ServiceCredentialsController(Controller):
         self,
         request: AuthedRequest,
         db_session: NamedDependency[AsyncSession],
+        ca: NamedDependency[CertificateAuthority],
         credential_id: FromPath[uuid.UUID],
     ) -> wire.IssuedServiceCredential:
-        return await service_credentials.renew(db_session, request.app.state.ca, request.user, credential_id)
+        return await service_credentials.renew(db_session, ca, request.user, credential_id)
 
     @delete(
         "/{credential_id:uuid}",

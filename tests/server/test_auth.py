@@ -258,10 +258,9 @@ async def test_expired_api_keys_are_refused(client: httpx.AsyncClient, team: Tea
     assert (await client.get("/api/campaigns", headers=bearer(secret))).status_code == 200
     from justmaily.server.identity.auth import AuthService
 
-    async with services_of(app).database.session() as session:
-        service = AuthService(
-            session, services_of(app).signer, services_of(app).settings, services_of(app).limiter
-        )
+    services = services_of(app)
+    async with services.database.session() as session:
+        service = AuthService(session, services.signer, services.settings.identity, services.limiter)
         try:
             await service.principal_from_api_key(secret, now=utcnow() + timedelta(minutes=2))
         except Exception as exc:

@@ -83,7 +83,7 @@ async def running(
         async with anyio.create_task_group() as group:
             services = _made(settings, keys, database, limiter, group)
             # Services first: a service's token would otherwise be taken for a person's.
-            people = PeoplesCredentials(services.signer, settings, limiter)
+            people = PeoplesCredentials(services.signer, settings.identity, limiter)
             credentials.start(database, (ServiceTokens(services.ca, settings.public_url.rstrip("/")), people))
             wire(services)
             _start(services, group)

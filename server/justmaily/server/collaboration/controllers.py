@@ -300,7 +300,7 @@ async def campaign_room(
     await socket.accept()
     try:
         async with transaction(database) as session:
-            auth = AuthService(session, signer, settings, limiter)
+            auth = AuthService(session, signer, settings.identity, limiter)
             principal = await TicketService(session, signer, settings.rooms.ticket_ttl_seconds).redeem(
                 ticket, campaign_id, auth
             )

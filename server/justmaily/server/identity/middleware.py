@@ -21,7 +21,7 @@ from justmaily.server.http.rate_limit import RateLimiter
 from justmaily.server.identity.auth import API_KEY_PREFIX, AuthService
 from justmaily.server.identity.principal import Principal
 from justmaily.server.identity.tokens import TokenSigner
-from justmaily.server.settings import Settings
+from justmaily.server.settings import IdentitySettings
 
 
 class Authenticator(Protocol):
@@ -35,7 +35,7 @@ class Authenticator(Protocol):
 class PeoplesCredentials:
     """A person's access token, or an API key (a person's, scoped): any credential is one."""
 
-    def __init__(self, signer: TokenSigner, settings: Settings, limiter: RateLimiter) -> None:
+    def __init__(self, signer: TokenSigner, settings: IdentitySettings, limiter: RateLimiter) -> None:
         self.signer, self.settings, self.limiter = signer, settings, limiter
 
     def accepts(self, credential: str) -> bool:

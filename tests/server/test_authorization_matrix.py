@@ -14,7 +14,7 @@ from litestar import Litestar
 from litestar.handlers import WebsocketRouteHandler
 from sqlalchemy import update
 
-from justmaily.server.campaigns.controllers import SENDING_ACTIONS
+from justmaily.server.campaigns.editing import SENDING_ACTIONS
 from justmaily.server.campaigns.models import Campaign
 from justmaily.server.db.base import utcnow
 from justmaily.server.delivery.models import Send

@@ -21,6 +21,7 @@ from justmaily.server.campaigns.service import find
 from justmaily.server.collaboration.materialise import show_state
 from justmaily.server.collaboration.models import DocumentVersion
 from justmaily.server.collaboration.rooms import CampaignRoom, RoomManager
+from justmaily.server.collaboration.views import to_wire
 from justmaily.server.db.engine import Database
 from justmaily.server.db.session import transaction
 from justmaily.server.events import CampaignStatusChanged
@@ -59,18 +60,6 @@ from justmaily.shared.problems import FieldError
 log = structlog.get_logger(__name__)
 
 BRIDGE_ORIGIN = "rest-bridge"
-
-
-def version_view(row: DocumentVersion) -> Version:
-    return Version(
-        id=row.id,
-        campaign_id=row.campaign_id,
-        name=row.name,
-        kind=row.kind,
-        content_hash=row.content_hash,
-        created_by=row.created_by,
-        created_at=row.created_at,
-    )
 
 
 class ContentService:
@@ -289,7 +278,7 @@ class VersionService:
                 .where(DocumentVersion.campaign_id == campaign_id)
                 .order_by(DocumentVersion.created_at.desc())
             )
-            return [version_view(row) for row in rows]
+            return [to_wire(row) for row in rows]
 
     async def create(
         self, principal: Principal, campaign_id: uuid.UUID, name: str, kind: str = "named"
@@ -306,7 +295,7 @@ class VersionService:
         )
         async with transaction(self.database) as session:
             session.add(row)
-        return version_view(row)
+        return to_wire(row)
 
     async def read(
         self, principal: Principal, campaign_id: uuid.UUID, version_id: uuid.UUID

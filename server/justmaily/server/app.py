@@ -63,8 +63,7 @@ from justmaily.server.services import Services, access_listener, attach, provide
 from justmaily.server.settings import Settings
 from justmaily.server.trust import certificates
 from justmaily.server.trust.ca import CertificateAuthority
-from justmaily.server.trust.controllers import TransparencyController
-from justmaily.server.trust.credential_controllers import ServiceCredentialsController
+from justmaily.server.trust.controllers import ServiceCredentialsController, TransparencyController
 
 log = structlog.get_logger(__name__)
 

@@ -67,5 +67,5 @@ bench *args:
 
 # Screenshots of the desktop windows, rendered offscreen (into docs/screenshots)
 screenshots:
-    QT_QPA_PLATFORM=offscreen {{venv}}/bin/python -m justmaily.desktop.ui.screenshots docs/screenshots
-    QT_QPA_PLATFORM=offscreen {{venv}}/bin/python -m justmaily.desktop.ui.screenshots docs/screenshots --scale 1.5
+    QT_QPA_PLATFORM=offscreen {{venv}}/bin/python -m tools.screenshots docs/screenshots
+    QT_QPA_PLATFORM=offscreen {{venv}}/bin/python -m tools.screenshots docs/screenshots --scale 1.5

@@ -32,7 +32,7 @@ from bench.report import save
 from bench.rooms import rss_kib, start, summary
 from justmaily.desktop.engine.account import Account, Paths
 from justmaily.desktop.engine.credentials import Credentials, FileSecrets
-from justmaily.desktop.engine.sync import SyncStatus, Timing
+from justmaily.desktop.engine.room_client import SyncStatus, Timing
 from justmaily.desktop.ui.main_window import MainWindow
 from justmaily.desktop.ui.tasks import Tasks
 from justmaily.server.settings import Settings

@@ -23,10 +23,10 @@ import httpx
 import websockets
 from pycrdt import Doc, Map, MapEvent
 from tests.support import pgcluster
-from tests.support.room_client import RoomClient
 from tests.support.server_process import ServerProcess, server_env
 
 from bench.report import save
+from justmaily.desktop.engine.room_client import RoomClient
 from justmaily.server.settings import Settings
 
 ROOMS = int(os.environ.get("BENCH_ROOMS", "200"))
@@ -127,7 +127,7 @@ async def load(api: Api, pid: int) -> dict[str, Any]:
         done = anyio.Event()
 
         async def connect(i: int, campaign_id: str, *, task_status: anyio.abc.TaskStatus[None]) -> None:
-            async with RoomClient(await api.ticket(campaign_id), heartbeat_seconds=None) as client:
+            async with RoomClient.join(await api.ticket(campaign_id), heartbeat=None) as client:
                 await client.wait_until(client.synced.is_set, within=60)
                 rooms[i].append(client)
                 task_status.started()
@@ -199,8 +199,8 @@ async def cross_replica(api: Api, base_b: str) -> dict[str, Any]:
     campaign_id = await api.campaign("Across")
     probe = Probe()
     async with (
-        RoomClient(await api.ticket(campaign_id)) as a,
-        RoomClient(await api.ticket(campaign_id, base=base_b)) as b,
+        RoomClient.join(await api.ticket(campaign_id)) as a,
+        RoomClient.join(await api.ticket(campaign_id, base=base_b)) as b,
     ):
         await a.wait_until(a.synced.is_set)
         await b.wait_until(b.synced.is_set)

@@ -25,8 +25,8 @@ from justmaily.server.db.engine import Database
 from justmaily.server.migrations.migrate import upgrade_to_head
 from justmaily.server.settings import Settings
 from justmaily.server.trust import log
-from justmaily.shared import transparency
 from justmaily.shared.trust import EntryKind
+from justmaily.shared.verify import transparency
 
 SIZES = [int(n) for n in os.environ.get("BENCH_LOG_SIZES", "1000,10000,100000,1000000").split(",")]
 SAMPLES = 200

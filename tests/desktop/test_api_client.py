@@ -6,7 +6,8 @@ import asyncio
 
 import pytest
 
-from justmaily.desktop.engine.api import ApiClient, DesktopError, ErrorKind, normalise_server_url
+from justmaily.desktop.engine.api import ApiClient, normalise_server_url
+from justmaily.desktop.engine.errors import DesktopError, ErrorKind
 from justmaily.shared.auth import TokenPair
 from justmaily.shared.campaigns import CampaignAction, CampaignCreate, CampaignStatus
 from justmaily.shared.roles import Permission, Role

@@ -11,8 +11,9 @@ import anyio
 import pytest
 
 from justmaily.desktop.engine.account import Account
-from justmaily.desktop.engine.api import DesktopError
-from justmaily.desktop.engine.sync import CampaignSync, SyncStatus
+from justmaily.desktop.engine.errors import DesktopError
+from justmaily.desktop.engine.room_client import SyncStatus
+from justmaily.desktop.engine.sync import CampaignSync
 from justmaily.shared.document import replace_text
 from justmaily.shared.roles import Role
 from tests.plugins.desktop import Desktops, until

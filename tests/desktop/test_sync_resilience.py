@@ -14,9 +14,11 @@ import pytest
 from pycrdt import Doc
 from websockets.asyncio.server import ServerConnection, serve
 
-from justmaily.desktop.engine.api import DesktopError, ErrorKind
+from justmaily.desktop.engine.errors import DesktopError, ErrorKind
 from justmaily.desktop.engine.local_store import LocalStore
-from justmaily.desktop.engine.sync import CampaignSync, SyncStatus
+from justmaily.desktop.engine.presence import caret
+from justmaily.desktop.engine.room_client import SyncStatus
+from justmaily.desktop.engine.sync import CampaignSync
 from justmaily.shared.collaboration import CloseCode, RoomTicket
 from justmaily.shared.document import encode_position, text
 from tests.plugins.desktop import FAST, until
@@ -153,7 +155,7 @@ def test_carets_of_peers_that_send_only_relative_positions_are_shown() -> None:
     body = text(doc, "body")
     body.insert(0, "Grüße, Ada")
     cursor = {"field": "body", "anchor": encode_position(body, 3), "head": encode_position(body, 3)}
-    anchor, head = CampaignSync._caret(body, cursor)
+    anchor, head = caret(body, cursor)
     assert anchor is not None
     assert head is not None
     assert 0 <= anchor <= len(str(body).encode())

@@ -20,15 +20,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from justmaily.desktop.engine.api import ApiClient
 from justmaily.desktop.engine.trust_monitor import TrustMonitor, TrustState, TrustStatus
 from justmaily.shared.roles import Role
-from justmaily.shared.transparency import (
-    Checkpoint,
-    consistency_proof,
-    inclusion_proof,
-    open_checkpoint,
-    root_hash,
-    sign_checkpoint,
-    verifier_key,
-)
 from justmaily.shared.trust import (
     ConsistencyProof,
     EntryKind,
@@ -36,6 +27,15 @@ from justmaily.shared.trust import (
     LogEntry,
     LogKey,
     TreeHead,
+)
+from justmaily.shared.verify.transparency import (
+    Checkpoint,
+    consistency_proof,
+    inclusion_proof,
+    open_checkpoint,
+    root_hash,
+    sign_checkpoint,
+    verifier_key,
 )
 from tests.plugins.desktop import Desktops
 from tests.plugins.live_server import Live

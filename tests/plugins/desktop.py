@@ -11,7 +11,8 @@ import pytest
 
 from justmaily.desktop.engine.account import Account, Paths
 from justmaily.desktop.engine.credentials import Credentials, FileSecrets
-from justmaily.desktop.engine.sync import CampaignSync, Timing
+from justmaily.desktop.engine.room_client import Timing
+from justmaily.desktop.engine.sync import CampaignSync
 from justmaily.shared.roles import Role
 from tests.plugins.api import TEST_PASSWORD
 from tests.plugins.live_server import Live

@@ -144,7 +144,8 @@ def test_help_lists_the_commands(cli_env: dict[str, str]) -> None:
 
     commands = output.split("Commands:", 1)[1]
     listed = {line.split()[0] for line in commands.strip().splitlines()}
-    # `desktop` comes from the desktop package through the entry-point group (its help needs no Qt).
+    # `desktop` and `verify` come through the entry-point group, from the desktop package (its help
+    # needs no Qt) and the offline verifier.
     assert listed == {"serve", "migrate", "create-user", "desktop", "verify"}
 
 

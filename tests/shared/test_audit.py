@@ -21,20 +21,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from msgspec.structs import replace
 
-from justmaily.server.delivery.dkim import DkimAlgorithm, DkimSigner, generate_key
+from justmaily.server.delivery.transport.dkim import DkimAlgorithm, DkimSigner, generate_key
 from justmaily.server.trust.ca import CertificateAuthority, Revocation, pem
 from justmaily.server.trust.log import LogSigner, leaf_bytes
-from justmaily.shared import evidence
-from justmaily.shared.audit import (
-    Level,
-    Report,
-    format_report,
-    verify_certificate,
-    verify_entry,
-    verify_message,
-)
-from justmaily.shared.certificates import CampaignBinding
-from justmaily.shared.transparency import inclusion_proof, root_hash
 from justmaily.shared.trust import (
     CERTIFICATE_HEADER,
     CampaignCertificate,
@@ -46,6 +35,17 @@ from justmaily.shared.trust import (
     MessageProof,
     TreeHead,
 )
+from justmaily.shared.verify import evidence
+from justmaily.shared.verify.audit import (
+    Level,
+    Report,
+    format_report,
+    verify_certificate,
+    verify_entry,
+    verify_message,
+)
+from justmaily.shared.verify.certificates import CampaignBinding
+from justmaily.shared.verify.transparency import inclusion_proof, root_hash
 
 # The CA's certificate is valid from the real now (less five minutes): every time is after it.
 APPROVED_AT = datetime.now(UTC).replace(microsecond=0)

@@ -23,7 +23,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from justmaily.shared.certificates import (
+from justmaily.shared.trust import CertificateStatus
+from justmaily.shared.verify.certificates import (
     BINDING_OID,
     CAMPAIGN_ATTESTATION_OID,
     CampaignBinding,
@@ -34,8 +35,7 @@ from justmaily.shared.certificates import (
     verify_campaign_certificate,
     verify_service_credential,
 )
-from justmaily.shared.transparency import Verdict
-from justmaily.shared.trust import CertificateStatus
+from justmaily.shared.verify.transparency import Verdict
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 CA_NAME = "JustMaily test CA"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from justmaily.shared.rendering import render_body, render_html, render_text
+from justmaily.shared.document.rendering import render_body, render_html, render_text
 
 
 @pytest.mark.parametrize(

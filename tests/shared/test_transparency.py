@@ -12,7 +12,7 @@ import msgspec
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from justmaily.shared.transparency import (
+from justmaily.shared.verify.transparency import (
     EMPTY_ROOT,
     Checkpoint,
     Verdict,

@@ -10,7 +10,6 @@ import msgspec
 import pytest
 from pytestqt.qtbot import QtBot
 
-from justmaily.shared.transparency import inclusion_proof, root_hash
 from justmaily.shared.trust import (
     CampaignCertificate,
     CertificateStatus,
@@ -19,6 +18,7 @@ from justmaily.shared.trust import (
     LogEntry,
     TreeHead,
 )
+from justmaily.shared.verify.transparency import inclusion_proof, root_hash
 from justmaily.visualizations.trust_log import (
     ALARM_COLOUR,
     HEAD_COLOUR,

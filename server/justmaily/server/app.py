@@ -30,17 +30,18 @@ from justmaily.server.collaboration.controllers import (
 )
 from justmaily.server.collaboration.service import ContentService
 from justmaily.server.db.session import get_session
-from justmaily.server.delivery import withdrawal
-from justmaily.server.delivery.controllers import (
+from justmaily.server.delivery.controllers import DeliverySetupController
+from justmaily.server.delivery.sends import withdrawal
+from justmaily.server.delivery.sends.controllers import (
     CampaignSendsController,
-    DeliverySetupController,
     MessageProofController,
     SendsController,
 )
-from justmaily.server.delivery.public_controllers import (
+from justmaily.server.engagement.controllers import (
     ConfirmationController,
     ProviderHooksController,
     TrackingController,
+    WebhookSettingsController,
 )
 from justmaily.server.events import ApprovalGranted, ApprovalVoided, CampaignStatusChanged
 from justmaily.server.health.controllers import HealthController
@@ -86,6 +87,7 @@ ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     CampaignSendsController,
     SendsController,
     DeliverySetupController,
+    WebhookSettingsController,
     TrackingController,
     ConfirmationController,
     ProviderHooksController,

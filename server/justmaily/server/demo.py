@@ -14,7 +14,8 @@ from justmaily.server.audiences import repository
 from justmaily.server.audiences.models import ContactList
 from justmaily.server.campaigns import lifecycle
 from justmaily.server.campaigns.models import Campaign
-from justmaily.server.collaboration.models import DocumentSnapshot
+from justmaily.server.collaboration.frozen import REVIEW
+from justmaily.server.collaboration.models import DocumentSnapshot, DocumentVersion
 from justmaily.server.db.engine import Database
 from justmaily.server.delivery.domains import new_domain
 from justmaily.server.identity.accounts import AccountService
@@ -111,6 +112,16 @@ async def seed_demo(database: Database, password: str, secrets_box: SecretBox) -
                 # As if sent to review (and approved) as it is, so it can be approved and sent.
                 digest = content_hash(load_document([update]))
                 lifecycle.seed(campaign, status, digest, approved_by=users[Role.REVIEWER].id)
+                if status in (CampaignStatus.IN_REVIEW, CampaignStatus.APPROVED):
+                    reviewed = DocumentVersion(
+                        campaign_id=campaign.id,
+                        name="Sent to review",
+                        kind=REVIEW,
+                        content_hash=digest,
+                        data=update,
+                        created_by=users[Role.EDITOR].id,
+                    )
+                    session.add(reviewed)
             await _seed_audience(session, workspace.id, secrets_box)
 
 

@@ -29,9 +29,9 @@ from justmaily.server.collaboration.rooms import RoomManager
 from justmaily.server.collaboration.service import ContentService, close_rooms_of
 from justmaily.server.collaboration.store import DocumentStore
 from justmaily.server.db.engine import Database
+from justmaily.server.delivery.link_tokens import LinkTokens
 from justmaily.server.delivery.sender import Sender
-from justmaily.server.delivery.tokens import LinkTokens
-from justmaily.server.delivery.webhooks import SnsVerifier, fetch_certificate_https
+from justmaily.server.engagement.webhooks.ses import SnsVerifier, fetch_certificate_https
 from justmaily.server.events import ACCESS_CHANGED, Events
 from justmaily.server.http.rate_limit import RateLimiter
 from justmaily.server.identity.middleware import Credentials, PeoplesCredentials

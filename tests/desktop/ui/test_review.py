@@ -49,7 +49,7 @@ def consent_box(editor: CampaignEditor) -> QMessageBox | None:
 
 
 def status_shown(editor: CampaignEditor) -> str:
-    return editor.status_label.text().replace("<b>", "").replace("</b>", "")
+    return editor.review_bar.status_label.text().replace("<b>", "").replace("</b>", "")
 
 
 async def test_editing_an_approved_campaign_asks_first_and_every_view_shows_the_new_status(
@@ -83,8 +83,8 @@ async def test_editing_an_approved_campaign_asks_first_and_every_view_shows_the_
         assert body.toPlainText() == BODY + "!"
         await eventually(lambda: status_shown(mine) == "Status: draft")
         await eventually(lambda: status_shown(theirs) == "Status: draft")
-        assert mine.review_buttons[CampaignAction.SUBMIT].isEnabled()
-        assert not theirs.review_buttons[CampaignAction.APPROVE].isEnabled()
+        assert mine.review_bar.buttons[CampaignAction.SUBMIT].isEnabled()
+        assert not theirs.review_bar.buttons[CampaignAction.APPROVE].isEnabled()
         page = window.campaigns
         await eventually(lambda: [c.status for c in page.campaigns] == [CampaignStatus.DRAFT])
         shown_status = page.table.item(0, 2)
@@ -97,7 +97,7 @@ async def test_editing_an_approved_campaign_asks_first_and_every_view_shows_the_
         QTest.keyClicks(body, "?")
         assert consent_box(mine) is None
         await eventually(lambda: str(mine.sync.text("body")).endswith("!?"))
-        mine.review_buttons[CampaignAction.SUBMIT].click()
+        mine.review_bar.buttons[CampaignAction.SUBMIT].click()
         await eventually(lambda: status_shown(theirs) == "Status: in review")
         QTest.keyClicks(body, "?")
         box = await eventually(lambda: consent_box(mine))
@@ -106,9 +106,11 @@ async def test_editing_an_approved_campaign_asks_first_and_every_view_shows_the_
         assert body.toPlainText() == BODY + "!?"
 
         # Restoring a version is an edit too: it asks first.
-        await mine.load_versions()
-        mine.versions.setCurrentRow(mine.versions.count() - 1)  # the oldest: as first sent to review
-        mine._restore_version()
+        await mine.model.load_versions()
+        mine.versions.list.setCurrentRow(
+            mine.versions.list.count() - 1
+        )  # the oldest: as first sent to review
+        mine.versions.restore_selected()
         box = await eventually(lambda: consent_box(mine))
         box.button(QMessageBox.StandardButton.No).click()
         server_body, campaign = await server_view(live, cid)
@@ -125,7 +127,7 @@ async def test_reviewers_comment_and_send_back_with_a_reason_the_editors_see(
         theirs = await app.editor(app.window(await desktops.sign_in(Role.REVIEWER)), cid)
         viewer = await app.editor(app.window(await desktops.sign_in(Role.VIEWER)), cid)
         assert theirs.sync.read_only
-        assert viewer.review_buttons == {}
+        assert viewer.review_bar.buttons == {}
         content_hash = (await live.content(live.team[Role.VIEWER], str(cid)))["content_hash"]
 
         # The reviewer selects "spring sale" and comments: the server writes it for them.
@@ -134,19 +136,19 @@ async def test_reviewers_comment_and_send_back_with_a_reason_the_editors_see(
         cursor.setPosition(BODY.index("spring"))
         cursor.setPosition(BODY.index("spring") + len("spring sale"), cursor.MoveMode.KeepAnchor)
         body.setTextCursor(cursor)
-        theirs.comment_on_selection("Which dates?")
+        theirs.comments.comment_on_selection("Which dates?")
 
         def thread_in(editor: CampaignEditor) -> tuple[str, str] | None:
-            item = editor.threads.topLevelItem(0)
+            item = editor.comments.threads.topLevelItem(0)
             return (item.text(0), item.toolTip(0)) if item is not None else None
 
         shown, quoted = await eventually(lambda: thread_in(mine))
         assert shown == "Which dates?"
         assert "spring sale" in quoted
         (thread,) = await eventually(lambda: comments.threads(theirs.sync.doc))
-        theirs.reply_to(thread, "And the region?")
+        theirs.comments.reply_to(thread, "And the region?")
         await eventually(
-            lambda: (item := mine.threads.topLevelItem(0)) is not None and item.childCount() == 1
+            lambda: (item := mine.comments.threads.topLevelItem(0)) is not None and item.childCount() == 1
         )
         # Comments are not content: still in review, same hash, no question for anyone.
         _body, campaign = await server_view(live, cid)
@@ -160,13 +162,13 @@ async def test_reviewers_comment_and_send_back_with_a_reason_the_editors_see(
         assert not add.isEnabled()
 
         # Sent back with a reason: the editors see it at once.
-        theirs.tasks.spawn(theirs._transition, CampaignAction.SEND_BACK, "Say “up to 20%”, please")
-        await eventually(mine.sent_back.isVisible)
-        assert "Say “up to 20%”, please" in mine.sent_back.text()
+        theirs.tasks.spawn(theirs.model.transition, CampaignAction.SEND_BACK, "Say “up to 20%”, please")
+        await eventually(mine.review_bar.sent_back.isVisible)
+        assert "Say “up to 20%”, please" in mine.review_bar.sent_back.text()
         assert status_shown(mine) == "Status: draft"
 
         # Offline, a reviewer's comment cannot be written: the message says why.
         live.server.stop()
-        theirs.comment_on_selection("Offline?")
+        theirs.comments.comment_on_selection("Offline?")
         await eventually(lambda: app.errors)
         assert "Comments need the server" in app.errors[0]

@@ -25,8 +25,9 @@ def test_the_screenshots_are_rendered(tmp_path: Path) -> None:
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
     env.pop("QT_SCALE_FACTOR", None)
     result = subprocess.run(
-        [sys.executable, "-m", "justmaily.desktop.ui.screenshots", str(tmp_path)],
+        [sys.executable, "-m", "tools.screenshots", str(tmp_path)],
         env=env,
+        cwd=Path(__file__).parents[3],  # the repository's root, where `tools` is
         capture_output=True,
         text=True,
         timeout=120,

@@ -21,7 +21,7 @@ from pytestqt.qtbot import QtBot
 
 from justmaily.desktop.engine import comments
 from justmaily.desktop.engine.account import Account
-from justmaily.desktop.engine.sync import SyncStatus
+from justmaily.desktop.engine.room_client import SyncStatus
 from justmaily.desktop.ui.editor import CampaignEditor
 from justmaily.desktop.ui.main_window import MainWindow
 from justmaily.desktop.ui.tasks import Tasks
@@ -108,7 +108,7 @@ async def test_typing_in_one_window_appears_in_another_with_the_typists_caret(
     campaign_id = uuid.UUID(await live.create_campaign(subject="Spring"))
     async with ui(qtbot) as app:
         mine, theirs = await app.two_editors(desktops, campaign_id)
-        ada = mine.account
+        ada = mine.model.me
         body = mine.fields["body"]
         body.setFocus()
         QTest.keyClicks(body, "Hello from Ada")
@@ -121,12 +121,12 @@ async def test_typing_in_one_window_appears_in_another_with_the_typists_caret(
         theirs.fields["subject"].setFocus()
         carets = await eventually(remote.remote_carets)
         name, colour, rect = carets[0]
-        assert name == ada.presence["name"]
-        assert colour == ada.presence["color"]
+        assert name == ada["name"]
+        assert colour == ada["color"]
         assert rect.left() > 0  # after the typed text, not at the start
         assert pixel_colour(remote.viewport(), rect.left(), rect.center().y()) == colour.lower()
         # The presence bar names both, and says who is typing.
-        assert ada.presence["name"] in theirs.presence.text()
+        assert ada["name"] in theirs.presence_bar.people.text()
         # The A/B subject lines, under the subject, are shared (and approved) like the rest.
         variants = mine.fields["subject_variants"]
         variants.setFocus()
@@ -166,16 +166,16 @@ async def test_offline_editing_shows_pending_changes_and_syncs_after_restart(
     ada = await desktops.sign_in(Role.EDITOR)
     async with ui(qtbot) as app:
         editor = await app.editor(app.window(ada), campaign_id)
-        assert editor.connection.text().startswith("● Online")
+        assert editor.presence_bar.connection.text().startswith("● Online")
         live.server.stop()
         await until(editor.sync, lambda: editor.sync.status is SyncStatus.OFFLINE)
         body = editor.fields["body"]
         body.setFocus()
         QTest.keyClicks(body, "abc")
-        await eventually(lambda: "3 changes waiting" in editor.connection.text())
+        await eventually(lambda: "3 changes waiting" in editor.presence_bar.connection.text())
         live.restart(tmp_path, same_port=True)
         await until(editor.sync, lambda: editor.sync.status is SyncStatus.ONLINE)
-        await eventually(lambda: editor.connection.text().startswith("● Online"))
+        await eventually(lambda: editor.presence_bar.connection.text().startswith("● Online"))
     content = await live.content(live.team[Role.EDITOR], str(campaign_id))
     assert content["body"] == "abc"
 
@@ -192,21 +192,21 @@ async def test_buttons_follow_the_role_and_a_reviewer_approves(
     async with ui(qtbot) as app:
         as_viewer = await app.editor(app.window(viewer), campaign_id)
         assert all(field.isReadOnly() for field in as_viewer.fields.values())
-        assert as_viewer.review_buttons == {}
+        assert as_viewer.review_bar.buttons == {}
         as_viewer.fields["subject"].setFocus()
         QTest.keyClicks(as_viewer.fields["subject"], "!!")
         assert as_viewer.fields["subject"].toPlainText() == "Launch"
 
         as_editor = await app.editor(app.window(editor), campaign_id)
-        assert CampaignAction.APPROVE not in as_editor.review_buttons
-        submit = as_editor.review_buttons[CampaignAction.SUBMIT]
+        assert CampaignAction.APPROVE not in as_editor.review_bar.buttons
+        submit = as_editor.review_bar.buttons[CampaignAction.SUBMIT]
         assert submit.isEnabled()
         submit.click()
         await eventually(lambda: as_editor.campaign.status is CampaignStatus.IN_REVIEW)
 
         as_reviewer = await app.editor(app.window(reviewer), campaign_id)
-        await as_reviewer.refresh_campaign()
-        approve = as_reviewer.review_buttons[CampaignAction.APPROVE]
+        await as_reviewer.model.refresh()
+        approve = as_reviewer.review_bar.buttons[CampaignAction.APPROVE]
         assert approve.isEnabled()
         assert all(field.isReadOnly() for field in as_reviewer.fields.values())
         approve.click()
@@ -349,8 +349,10 @@ async def test_preview_comments_and_versions_follow_the_document(
         # Grace types Markdown; Ada's preview renders it.
         theirs.fields["body"].setFocus()
         theirs.fields["body"].insertPlainText("# Big news\n\nIt is **here**.")
-        await eventually(lambda: "It is here." in mine.preview.toPlainText())  # rendered: no asterisks
-        assert "Big news" in mine.preview.toPlainText()
+        await eventually(
+            lambda: "It is here." in mine.preview.browser.toPlainText()
+        )  # rendered: no asterisks
+        assert "Big news" in mine.preview.browser.toPlainText()
 
         # Ada comments on "news"; Grace's panel shows the thread with the quoted words.
         body = mine.fields["body"]
@@ -361,7 +363,7 @@ async def test_preview_comments_and_versions_follow_the_document(
         )
 
         def first_thread() -> tuple[str, str] | None:
-            item = theirs.threads.topLevelItem(0)
+            item = theirs.comments.threads.topLevelItem(0)
             return (item.text(0), item.toolTip(0)) if item is not None else None
 
         words_shown, tooltip = await eventually(first_thread)
@@ -369,13 +371,13 @@ async def test_preview_comments_and_versions_follow_the_document(
         assert "news" in tooltip
 
         # A named version, changed text, then the comparison and a restore.
-        await mine.account.api.create_version(campaign_id, "Before the rewrite")
-        await mine.load_versions()
+        await mine.model.api.create_version(campaign_id, "Before the rewrite")
+        await mine.model.load_versions()
         QTest.keyClicks(body, " Edited.")
         await eventually(lambda: theirs.fields["body"].toPlainText().endswith(" Edited."))
-        mine.versions.setCurrentRow(0)
-        await eventually(lambda: "Edited." in mine.comparison.toPlainText())
-        mine.tasks.spawn(mine._restore, mine._selected_version().id)  # type: ignore[union-attr]
+        mine.versions.list.setCurrentRow(0)
+        await eventually(lambda: "Edited." in mine.versions.comparison.toPlainText())
+        mine.tasks.spawn(mine.model.restore, mine.versions.selected().id)  # type: ignore[union-attr]
         await eventually(lambda: not theirs.fields["body"].toPlainText().endswith(" Edited."))
         assert app.errors == []
 
@@ -405,7 +407,10 @@ async def test_the_app_starts_and_edits_without_the_server(
         editor = await eventually(lambda: window.editor(campaign_id))
         QTest.keyClicks(editor.fields["subject"], " there")
         await eventually(
-            lambda: "1 change" in editor.connection.text() or "changes waiting" in editor.connection.text()
+            lambda: (
+                "1 change" in editor.presence_bar.connection.text()
+                or "changes waiting" in editor.presence_bar.connection.text()
+            )
         )
         assert editor.fields["subject"].toPlainText().endswith(" there")
         window.close()  # the last window: the app ends

@@ -8,15 +8,16 @@ import pytest
 import websockets
 from pycrdt import Doc, Text, create_update_message
 
+from justmaily.desktop.engine.room_client import RoomClient
 from justmaily.shared.collaboration import CloseCode
 from justmaily.shared.roles import Role
 from tests.plugins.live_server import Live
-from tests.support.room_client import RoomClient
+from tests.support.rooms import body
 
 
 async def test_rest_edits_merge_with_live_typing(live: Live) -> None:
     cid = await live.create_campaign()
-    async with RoomClient(await live.ticket(live.team[Role.EDITOR], cid)) as typist:
+    async with RoomClient.join(await live.ticket(live.team[Role.EDITOR], cid)) as typist:
         await typist.wait_until(typist.synced.is_set)
         typist.edit(lambda doc: doc.get("body", type=Text).insert(0, "Dear reader, hello."))
         await typist.wait_until(lambda: typist.stored == typist.updates_sent)
@@ -32,7 +33,7 @@ async def test_rest_edits_merge_with_live_typing(live: Live) -> None:
         )
         assert changed.status_code == 200, changed.text
         assert changed.json()["body"] == "> Dear reader, goodbye."
-        await typist.wait_until(lambda: typist.body == "> Dear reader, goodbye.")
+        await typist.wait_until(lambda: body(typist.doc) == "> Dear reader, goodbye.")
         assert str(typist.doc.get("subject", type=Text)) == "Farewell"
     content = await live.content(live.team[Role.VIEWER], cid)
     assert content["body"] == "> Dear reader, goodbye."
@@ -79,7 +80,7 @@ async def test_oversized_and_flooding_clients_are_closed_and_the_room_carries_on
     cid = await live.create_campaign()
     big: Doc[Any] = Doc(init={"body": Text("x" * 10_000)})
     small: Doc[Any] = Doc(init={"body": Text("y")})
-    async with RoomClient(await live.ticket(live.team[Role.ADMIN], cid)) as bystander:
+    async with RoomClient.join(await live.ticket(live.team[Role.ADMIN], cid)) as bystander:
         await bystander.wait_until(bystander.synced.is_set)
         oversized = [create_update_message(big.get_update())]
         assert await _closed_with(await live.ticket(live.team[Role.EDITOR], cid), oversized) == (

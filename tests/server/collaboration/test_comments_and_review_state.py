@@ -9,6 +9,7 @@ from typing import Any
 import msgspec
 from pycrdt import Doc, Map, Text
 
+from justmaily.desktop.engine.room_client import RoomClient
 from justmaily.shared.collaboration import CAMPAIGN_STATE, ReviewState
 from justmaily.shared.document import (
     comments,
@@ -20,7 +21,6 @@ from justmaily.shared.document import (
 )
 from justmaily.shared.roles import Role
 from tests.plugins.live_server import Live
-from tests.support.room_client import RoomClient
 
 BODY = "Grüße! Our spring sale ends on Friday."
 
@@ -79,7 +79,7 @@ async def test_reviewers_comment_reply_and_resolve_without_voiding_anything(live
     assert (campaign["status"], campaign["approved_hash"]) == ("approved", before)
 
     # The anchor follows its words: the quoted range (code points) in multi-byte text.
-    async with RoomClient(await live.ticket(live.team[Role.VIEWER], cid)) as viewer:
+    async with RoomClient.join(await live.ticket(live.team[Role.VIEWER], cid)) as viewer:
         await viewer.wait_until(lambda: len(comments(viewer.doc)) == 3)
         (anchor,) = [c.anchor for c in comments(viewer.doc) if c.id == thread["id"]]
         assert anchor is not None
@@ -111,7 +111,7 @@ async def test_who_may_not_comment_cannot_and_bad_ranges_are_refused(live: Live)
 
 async def test_a_send_back_carries_its_reason_to_the_editors_and_the_document(live: Live) -> None:
     cid = await in_review_with_body(live)
-    async with RoomClient(await live.ticket(live.team[Role.EDITOR], cid)) as editor:
+    async with RoomClient.join(await live.ticket(live.team[Role.EDITOR], cid)) as editor:
         await editor.wait_until(lambda: review_state(editor.doc).status == "in_review")
         sent_back = await act(live, Role.REVIEWER, cid, "send_back", reason="Legal wants “up to 20%”")
         assert sent_back["status"] == "draft"
@@ -139,7 +139,7 @@ async def test_a_send_back_carries_its_reason_to_the_editors_and_the_document(li
 async def test_an_edit_that_voids_an_approval_shows_draft_in_the_document(live: Live) -> None:
     cid = await in_review_with_body(live)
     await act(live, Role.REVIEWER, cid, "approve")
-    async with RoomClient(await live.ticket(live.team[Role.EDITOR], cid)) as editor:
+    async with RoomClient.join(await live.ticket(live.team[Role.EDITOR], cid)) as editor:
         await editor.wait_until(lambda: review_state(editor.doc).status == "approved")
         editor.edit(lambda doc: doc.get("body", type=Text).insert(0, "Oops: "))
         await editor.wait_until(lambda: review_state(editor.doc).status == "draft")

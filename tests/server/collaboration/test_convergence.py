@@ -13,9 +13,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pycrdt import Doc, Text
 
+from justmaily.desktop.engine.room_client import LOCAL, RoomClient
 from justmaily.shared.roles import Role
 from tests.plugins.live_server import Live
-from tests.support.room_client import LOCAL, RoomClient, body
+from tests.support.rooms import body
 
 WRITERS = (Role.EDITOR, Role.ADMIN, Role.OWNER)
 operations = st.lists(
@@ -53,7 +54,7 @@ async def scenario(live: Live, script: list[tuple[int, str, int, str]]) -> None:
     async def run_client(i: int, *, task_status: TaskStatus[RoomClient]) -> None:
         # Each client in a task of its own: clients come and go in any order.
         try:
-            async with RoomClient(await live.ticket(live.team[WRITERS[i]], cid), doc=docs[i]) as client:
+            async with RoomClient.join(await live.ticket(live.team[WRITERS[i]], cid), doc=docs[i]) as client:
                 task_status.started(client)
                 await stops[i].wait()
         finally:

@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pycrdt import Assoc, Doc, Map, StickyIndex, create_sync_message, create_update_message
 
-from justmaily.server.collaboration.protocol import BadMessageError, Kind, parse
 from justmaily.shared.collaboration import MAX_SUBJECT_VARIANTS, subject_lines
 from justmaily.shared.document import content_hash, materialise, rebase_text, replace_text, text
+from justmaily.shared.document.protocol import BadMessageError, Kind, parse
 
 texts = st.text(max_size=40)  # any code points but lone surrogates, which UTF-8 cannot hold
 

@@ -11,9 +11,10 @@ from pathlib import Path
 import anyio
 from pycrdt import Text
 
+from justmaily.desktop.engine.room_client import RoomClient
 from justmaily.shared.roles import Role
 from tests.plugins.live_server import Live
-from tests.support.room_client import RoomClient, presence
+from tests.support.rooms import presence
 
 SCRIPT = Path(__file__).parents[2] / "js" / "yjs_client.mjs"
 
@@ -27,7 +28,7 @@ def node() -> str:
 
 async def test_stock_yjs_client_and_pycrdt_edit_together(live: Live) -> None:
     cid = await live.create_campaign()
-    async with RoomClient(await live.ticket(live.team[Role.EDITOR], cid), presence=presence("Py")) as py:
+    async with RoomClient.join(await live.ticket(live.team[Role.EDITOR], cid), presence=presence("Py")) as py:
         py.edit(lambda doc: doc.get("body", type=Text).insert(0, "Hello from pycrdt"))
         await py.wait_until(lambda: py.stored == py.updates_sent >= 1)
         js_url = await live.ticket(live.team[Role.ADMIN], cid, acks=False)

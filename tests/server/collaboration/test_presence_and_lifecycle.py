@@ -8,12 +8,13 @@ import anyio
 from pycrdt import Doc, Text
 from sqlalchemy import func, select
 
+from justmaily.desktop.engine.room_client import RoomClient
 from justmaily.server.collaboration.models import DocumentSnapshot, DocumentUpdate
 from justmaily.server.db.engine import Database
 from justmaily.shared.collaboration import CloseCode
 from justmaily.shared.roles import Role
 from tests.plugins.live_server import Live
-from tests.support.room_client import RoomClient, presence
+from tests.support.rooms import body, presence
 
 
 def append(text: str) -> Any:
@@ -28,12 +29,12 @@ async def test_a_newcomer_sees_who_is_here_at_once(live: Live) -> None:
     """Stock: a newcomer sees others only at their next presence renewal (about 15 s)."""
     cid = await live.create_campaign()
     slow = 60.0  # no presence renewal during the test
-    async with RoomClient(
-        await live.ticket(live.team[Role.EDITOR], cid), presence=presence("Ada"), heartbeat_seconds=slow
+    async with RoomClient.join(
+        await live.ticket(live.team[Role.EDITOR], cid), presence=presence("Ada"), heartbeat=slow
     ) as ada:
         await ada.wait_until(ada.synced.is_set)
-        async with RoomClient(
-            await live.ticket(live.team[Role.VIEWER], cid), presence=presence("Bo"), heartbeat_seconds=slow
+        async with RoomClient.join(
+            await live.ticket(live.team[Role.VIEWER], cid), presence=presence("Bo"), heartbeat=slow
         ) as bo:
             # Named as the server knows the editor (their display name), whatever the client said.
             await bo.wait_until(
@@ -45,15 +46,18 @@ async def test_a_newcomer_sees_who_is_here_at_once(live: Live) -> None:
 async def test_who_leaves_or_falls_silent_disappears_at_once(live: Live) -> None:
     """Stock: a dropped client stays in everyone's presence for 30 s."""
     cid = await live.create_campaign()
-    async with RoomClient(await live.ticket(live.team[Role.EDITOR], cid), presence=presence("Ada")) as ada:
-        async with RoomClient(await live.ticket(live.team[Role.ADMIN], cid), presence=presence("Bo")) as bo:
+    async with RoomClient.join(
+        await live.ticket(live.team[Role.EDITOR], cid), presence=presence("Ada")
+    ) as ada:
+        async with RoomClient.join(
+            await live.ticket(live.team[Role.ADMIN], cid), presence=presence("Bo")
+        ) as bo:
             await ada.wait_until(lambda: bo.doc.client_id in ada.peers())
         await ada.wait_until(lambda: bo.doc.client_id not in ada.peers(), within=2)
 
-        silent = RoomClient(
-            await live.ticket(live.team[Role.VIEWER], cid), presence=presence("Cy"), heartbeat_seconds=None
-        )
-        async with silent:
+        async with RoomClient.join(
+            await live.ticket(live.team[Role.VIEWER], cid), presence=presence("Cy"), heartbeat=None
+        ) as silent:
             await ada.wait_until(lambda: silent.doc.client_id in ada.peers())
             await silent.wait_until(silent.closed.is_set, within=6)  # the server's limit is 3 s here
             assert silent.close_code == CloseCode.SILENT
@@ -67,8 +71,8 @@ async def test_the_last_clients_leaving_lose_no_write(live: Live) -> None:
     expected = ""
     for round_ in range(3):
         async with (
-            RoomClient(await live.ticket(live.team[Role.EDITOR], cid)) as writer,
-            RoomClient(await live.ticket(live.team[Role.VIEWER], cid)) as watcher,
+            RoomClient.join(await live.ticket(live.team[Role.EDITOR], cid)) as writer,
+            RoomClient.join(await live.ticket(live.team[Role.VIEWER], cid)) as watcher,
         ):
             await writer.wait_until(writer.synced.is_set)
             for i in range(20):
@@ -76,10 +80,10 @@ async def test_the_last_clients_leaving_lose_no_write(live: Live) -> None:
             expected += "".join(f"{round_}.{i} " for i in range(20))
             # The room has applied every edit (the watcher has them all): leave at once, stored
             # or not. The room unloads 0.3 s after.
-            await watcher.wait_until(lambda: watcher.body == expected)  # noqa: B023
+            await watcher.wait_until(lambda: body(watcher.doc) == expected)  # noqa: B023
         await anyio.sleep(0.5)
-    async with RoomClient(await live.ticket(live.team[Role.VIEWER], cid)) as reader:
-        await reader.wait_until(lambda: reader.body == expected)
+    async with RoomClient.join(await live.ticket(live.team[Role.VIEWER], cid)) as reader:
+        await reader.wait_until(lambda: body(reader.doc) == expected)
 
 
 async def test_clients_opening_a_new_room_at_the_same_instant_all_get_in(live: Live) -> None:
@@ -92,7 +96,7 @@ async def test_clients_opening_a_new_room_at_the_same_instant_all_get_in(live: L
     all_in, done = anyio.Event(), anyio.Event()
 
     async def participant(url: str) -> None:
-        async with RoomClient(url) as client:
+        async with RoomClient.join(url) as client:
             await client.wait_until(client.synced.is_set, within=5)
             clients.append(client)
             if len(clients) == len(urls):
@@ -106,13 +110,13 @@ async def test_clients_opening_a_new_room_at_the_same_instant_all_get_in(live: L
             await all_in.wait()
             clients[0].edit(append("together"))
             for client in clients:
-                await client.wait_until(lambda c=client: c.body == "together", within=5)  # type: ignore[misc]
+                await client.wait_until(lambda c=client: body(c.doc) == "together", within=5)  # type: ignore[misc]
             done.set()
 
 
 async def test_updates_are_compacted_into_a_snapshot(live: Live) -> None:
     cid = await live.create_campaign()
-    async with RoomClient(await live.ticket(live.team[Role.EDITOR], cid)) as client:
+    async with RoomClient.join(await live.ticket(live.team[Role.EDITOR], cid)) as client:
         for i in range(60):  # the server compacts after 25 stored updates here
             client.edit(append(f"{i},"))
             await anyio.sleep(0.005)

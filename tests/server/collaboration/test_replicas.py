@@ -8,10 +8,11 @@ import httpx
 import pytest
 from pycrdt import Text
 
+from justmaily.desktop.engine.room_client import RoomClient
 from justmaily.shared.collaboration import CloseCode
 from justmaily.shared.roles import Role
 from tests.plugins.live_server import Live
-from tests.support.room_client import RoomClient, presence
+from tests.support.rooms import body, presence
 from tests.support.server_process import ServerProcess
 
 
@@ -28,8 +29,8 @@ async def test_edits_cross_replicas(live: Live, tmp_path: Path) -> None:
         url_b = str(response.json()["url"]) + "&acks=1"
         assert url_b.startswith(other.url.replace("http", "ws"))
         async with (
-            RoomClient(url_a, presence=presence("on A")) as a,
-            RoomClient(url_b, presence=presence("on B")) as b,
+            RoomClient.join(url_a, presence=presence("on A")) as a,
+            RoomClient.join(url_b, presence=presence("on B")) as b,
         ):
             await a.wait_until(a.synced.is_set)
             await b.wait_until(b.synced.is_set)
@@ -37,9 +38,9 @@ async def test_edits_cross_replicas(live: Live, tmp_path: Path) -> None:
             await a.wait_until(lambda: b.doc.client_id in a.peers(), within=5)
             await b.wait_until(lambda: a.doc.client_id in b.peers(), within=5)
             a.edit(lambda doc: doc.get("body", type=Text).insert(0, "from A"))
-            await b.wait_until(lambda: b.body == "from A", within=5)
+            await b.wait_until(lambda: body(b.doc) == "from A", within=5)
             b.edit(lambda doc: doc.get("body", type=Text).insert(6, ", and B"))
-            await a.wait_until(lambda: a.body == "from A, and B", within=5)
+            await a.wait_until(lambda: body(a.doc) == "from A, and B", within=5)
             await a.wait_until(lambda: a.stored == a.updates_sent)
             await b.wait_until(lambda: b.stored == b.updates_sent)
         assert (await live.content(live.team[Role.VIEWER], cid))["body"] == "from A, and B"
@@ -49,7 +50,7 @@ async def test_edits_cross_replicas(live: Live, tmp_path: Path) -> None:
             response = await client.post(
                 f"/api/campaigns/{cid}/room-ticket", headers=live.team[Role.VIEWER].headers
             )
-        async with RoomClient(str(response.json()["url"])) as viewer_on_b:
+        async with RoomClient.join(str(response.json()["url"])) as viewer_on_b:
             await viewer_on_b.wait_until(viewer_on_b.synced.is_set)
             removed = await live.call(
                 "DELETE", f"/api/members/{live.team[Role.VIEWER].id}", live.team[Role.OWNER]

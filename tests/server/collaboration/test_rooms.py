@@ -11,10 +11,11 @@ import anyio
 import websockets
 from pycrdt import Doc, Text, create_update_message
 
+from justmaily.desktop.engine.room_client import RoomClient
 from justmaily.shared.collaboration import CloseCode
 from justmaily.shared.roles import Role
 from tests.plugins.live_server import Live
-from tests.support.room_client import RoomClient, body, presence
+from tests.support.rooms import body, presence
 
 
 def body_has(client: RoomClient, text: str) -> Callable[[], bool]:
@@ -37,8 +38,8 @@ async def test_two_editors_converge_and_learn_what_is_stored(live: Live) -> None
     cid = await live.create_campaign()
     editor, admin = live.team[Role.EDITOR], live.team[Role.ADMIN]
     async with (
-        RoomClient(await live.ticket(editor, cid)) as a,
-        RoomClient(await live.ticket(admin, cid)) as b,
+        RoomClient.join(await live.ticket(editor, cid)) as a,
+        RoomClient.join(await live.ticket(admin, cid)) as b,
     ):
         await a.wait_until(a.synced.is_set)
         type_into_body(a, "Hello")
@@ -53,7 +54,7 @@ async def test_two_editors_converge_and_learn_what_is_stored(live: Live) -> None
 async def test_a_restart_loses_nothing_acknowledged_and_clients_carry_on(live: Live, tmp_path: Path) -> None:
     cid = await live.create_campaign()
     doc: Doc[Any] = Doc()
-    async with RoomClient(await live.ticket(live.team[Role.EDITOR], cid), doc=doc) as client:
+    async with RoomClient.join(await live.ticket(live.team[Role.EDITOR], cid), doc=doc) as client:
         for word in ("one ", "two ", "three "):
             type_into_body(client, word)
         await client.wait_until(lambda: client.stored == client.updates_sent >= 3)
@@ -64,18 +65,18 @@ async def test_a_restart_loses_nothing_acknowledged_and_clients_carry_on(live: L
         doc.get("body", type=Text).insert(len(body(doc)), "four")
     live.restart(tmp_path)
     assert (await live.content(live.team[Role.VIEWER], cid))["body"] == "one two three "
-    async with RoomClient(await live.ticket(live.team[Role.EDITOR], cid), doc=doc) as again:
+    async with RoomClient.join(await live.ticket(live.team[Role.EDITOR], cid), doc=doc) as again:
         await again.wait_until(lambda: again.stored == again.updates_sent >= 1)  # its step 2 carried "four"
     assert (await live.content(live.team[Role.VIEWER], cid))["body"] == "one two three four"
 
 
 async def test_read_only_roles_receive_but_cannot_change(live: Live) -> None:
     cid = await live.create_campaign()
-    async with RoomClient(await live.ticket(live.team[Role.EDITOR], cid)) as editor:
+    async with RoomClient.join(await live.ticket(live.team[Role.EDITOR], cid)) as editor:
         type_into_body(editor, "Approved wording")
         await editor.wait_until(lambda: editor.stored == editor.updates_sent >= 1)
         for role in (Role.VIEWER, Role.REVIEWER, Role.ANALYST):
-            async with RoomClient(
+            async with RoomClient.join(
                 await live.ticket(live.team[role], cid), presence=presence(role.value)
             ) as reader:
                 await reader.wait_until(body_has(reader, "Approved wording"))
@@ -92,9 +93,9 @@ async def test_read_only_roles_receive_but_cannot_change(live: Live) -> None:
 async def test_tickets_are_single_use_scoped_and_workspace_bound(live: Live) -> None:
     cid = await live.create_campaign()
     url = await live.ticket(live.team[Role.EDITOR], cid)
-    async with RoomClient(url) as first:
+    async with RoomClient.join(url) as first:
         await first.wait_until(first.synced.is_set)
-    async with RoomClient(url) as replay:
+    async with RoomClient.join(url) as replay:
         await replay.wait_until(replay.closed.is_set)
     assert replay.close_code == CloseCode.BAD_TICKET
     assert "already used" in replay.close_reason
@@ -102,7 +103,7 @@ async def test_tickets_are_single_use_scoped_and_workspace_bound(live: Live) -> 
     other = await live.create_campaign()
     wrong_room = (await live.ticket(live.team[Role.EDITOR], other)).replace(other, cid)
     for bad in (wrong_room, url.split("?")[0], url.split("?")[0] + "?ticket=forged.token.here"):
-        async with RoomClient(bad) as refused:
+        async with RoomClient.join(bad) as refused:
             await refused.wait_until(refused.closed.is_set)
         assert refused.close_code == CloseCode.BAD_TICKET, bad
 
@@ -113,7 +114,7 @@ async def test_tickets_are_single_use_scoped_and_workspace_bound(live: Live) -> 
 async def test_revoking_access_closes_open_connections(live: Live) -> None:
     cid = await live.create_campaign()
     editor = live.team[Role.EDITOR]
-    async with RoomClient(await live.ticket(editor, cid)) as client:
+    async with RoomClient.join(await live.ticket(editor, cid)) as client:
         await client.wait_until(client.synced.is_set)
         removed = await live.call("DELETE", f"/api/members/{editor.id}", live.team[Role.OWNER])
         assert removed.status_code == 204
@@ -130,7 +131,7 @@ async def test_garbage_closes_only_the_sender(live: Live) -> None:
         good_update[:-3],  # truncated update
         b"\x00\x02\x05\xff\xff\xff\xff\xff",  # an update that does not decode
     ]
-    async with RoomClient(await live.ticket(live.team[Role.ADMIN], cid)) as bystander:
+    async with RoomClient.join(await live.ticket(live.team[Role.ADMIN], cid)) as bystander:
         for frame in bad_frames:
             async with websockets.connect(await live.ticket(live.team[Role.EDITOR], cid)) as ws:
                 await ws.send(frame)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pycrdt import Text
 
+from justmaily.desktop.engine.room_client import RoomClient
 from justmaily.shared.roles import Role
 from tests.plugins.live_server import Live
-from tests.support.room_client import RoomClient
+from tests.support.rooms import body
 
 
 async def act(live: Live, role: Role, cid: str, action: str) -> dict[str, object]:
@@ -18,7 +19,7 @@ async def act(live: Live, role: Role, cid: str, action: str) -> dict[str, object
 
 async def test_approval_covers_the_reviewed_content_and_a_live_edit_voids_it(live: Live) -> None:
     cid = await live.create_campaign(subject="Hello")
-    async with RoomClient(await live.ticket(live.team[Role.EDITOR], cid)) as editor:
+    async with RoomClient.join(await live.ticket(live.team[Role.EDITOR], cid)) as editor:
         editor.edit(lambda doc: doc.get("body", type=Text).insert(0, "Final wording"))
         await editor.wait_until(lambda: editor.stored == editor.updates_sent >= 1)
         submitted = await act(live, Role.EDITOR, cid, "submit")
@@ -74,14 +75,14 @@ async def test_named_versions_and_restore_as_a_forward_edit(live: Live) -> None:
         editor,
         json={"body": "Second body", "subject": "Second subject"},
     )
-    async with RoomClient(await live.ticket(live.team[Role.VIEWER], cid)) as watcher:
-        await watcher.wait_until(lambda: watcher.body == "Second body")
+    async with RoomClient.join(await live.ticket(live.team[Role.VIEWER], cid)) as watcher:
+        await watcher.wait_until(lambda: body(watcher.doc) == "Second body")
         old = (await live.call("GET", f"/api/campaigns/{cid}/versions/{version['id']}", editor)).json()
         assert (old["body"], old["subject"]) == ("First body", "First subject")
         restored = await live.call("POST", f"/api/campaigns/{cid}/versions/{version['id']}/restore", editor)
         assert restored.status_code == 200
         assert restored.json()["content_hash"] == version["content_hash"]
-        await watcher.wait_until(lambda: watcher.body == "First body")
+        await watcher.wait_until(lambda: body(watcher.doc) == "First body")
     campaign = (await live.call("GET", f"/api/campaigns/{cid}", editor)).json()
     assert campaign["subject"] == "First subject"
     missing = await live.call("GET", f"/api/campaigns/{cid}/versions/{cid}", editor)

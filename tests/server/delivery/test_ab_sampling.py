@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 
-from justmaily.server.delivery.ab_testing import Sampler, VariantCounts, pick_winner, sample_size
+from justmaily.server.delivery.sends.ab_testing import Sampler, VariantCounts, pick_winner, sample_size
 from justmaily.shared.delivery import AbMetric
 
 

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from dkim.canonicalization import Relaxed
 from dkim.util import parse_tag_value
 
-from justmaily.server.delivery.dkim import (
+from justmaily.server.delivery.transport.dkim import (
     DkimAlgorithm,
     DkimKey,
     DkimKeyError,
@@ -23,8 +23,8 @@ from justmaily.server.delivery.dkim import (
     dns_record,
     generate_key,
 )
-from justmaily.server.delivery.message import Envelope, compose
-from justmaily.shared.evidence import relaxed_body
+from justmaily.server.delivery.transport.message import Envelope, compose
+from justmaily.shared.verify.evidence import relaxed_body
 
 DnsFunc = Callable[..., bytes | None]
 

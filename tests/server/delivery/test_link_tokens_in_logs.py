@@ -13,7 +13,7 @@ import structlog
 from litestar import Litestar
 from structlog.testing import capture_logs
 
-from justmaily.server.delivery.tokens import TokenKind
+from justmaily.server.delivery.link_tokens import TokenKind
 from justmaily.server.logging import configure_logging
 from justmaily.server.services import services_of
 

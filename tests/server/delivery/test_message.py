@@ -13,7 +13,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from justmaily.server.delivery.message import (
+from justmaily.server.delivery.transport.message import (
     Envelope,
     HeaderInjectionError,
     MessageError,

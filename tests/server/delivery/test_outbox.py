@@ -15,7 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from justmaily.server.db.base import utcnow
 from justmaily.server.db.engine import Database
 from justmaily.server.delivery.models import OutboxMessage, Send
-from justmaily.server.delivery.outbox import Job, OutboxWriter, hand_off
+from justmaily.server.delivery.outbox.writer import Job, OutboxWriter, hand_off
 from justmaily.server.services import services_of
 from justmaily.server.settings import Settings
 from justmaily.shared.delivery import MessageState, SendStatus

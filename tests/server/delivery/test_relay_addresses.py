@@ -10,7 +10,7 @@ import pytest
 from litestar import Litestar
 
 from justmaily.server.delivery.models import Relay
-from justmaily.server.delivery.relay_addresses import (
+from justmaily.server.delivery.transport.relay_addresses import (
     InternalAddressError,
     check_host,
     is_internal,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from justmaily.server.delivery.relays import AdaptiveRate, BreakerState, CircuitBreaker
+from justmaily.server.delivery.transport.relays import AdaptiveRate, BreakerState, CircuitBreaker
 from justmaily.server.settings import Settings
 from justmaily.server.settings.relay_urls import RelayUrlError, parse_relay_list, parse_relay_url
 

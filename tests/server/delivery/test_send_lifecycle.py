@@ -12,11 +12,11 @@ import anyio
 import httpx
 import pytest
 from litestar import Litestar
-from sqlalchemy import text
+from sqlalchemy import text as sql
 
 from justmaily.server.db.base import utcnow
 from justmaily.server.services import services_of
-from justmaily.shared.document import review_state
+from justmaily.shared.document import review_state, text
 from justmaily.shared.roles import Role
 from tests.plugins.api import Team
 from tests.plugins.smtp import SmtpSink, start_sink
@@ -120,7 +120,7 @@ async def test_a_sender_whose_lock_session_ends_stops_and_takes_the_lock_again(
 ) -> None:
     """A database restart ends the advisory lock's session: another replica could send then.
     The sender stops, takes the lock again, and sends as before."""
-    holder = text(
+    holder = sql(
         "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted"
         " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
     )
@@ -130,7 +130,7 @@ async def test_a_sender_whose_lock_session_ends_stops_and_takes_the_lock_again(
         await sender.running.wait()
     async with services_of(app).database.session() as session:
         (first,) = (await session.execute(holder)).scalars().all()
-        await session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first})
+        await session.execute(sql("SELECT pg_terminate_backend(:pid)"), {"pid": first})
         await session.commit()
     deadline = time.monotonic() + 20
     while True:
@@ -174,7 +174,7 @@ async def test_losing_the_lock_mid_send_loses_no_message(
             await anyio.sleep(0.02)
         async with services_of(app).database.session() as session:
             await session.execute(
-                text(
+                sql(
                     "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted"
                     " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
                 )
@@ -252,3 +252,27 @@ async def test_the_senders_moves_reach_the_campaigns_live_document(
     finally:
         room.doc.unobserve(subscription)
         await rooms.release(room)
+
+
+async def test_a_send_sends_what_was_approved_not_what_the_live_room_holds(
+    app: Litestar, client: httpx.AsyncClient, team: Team, smtp_sink: SmtpSink
+) -> None:
+    """The approved content is the version kept when the campaign was sent to review: a live
+    document that moved on since (an edit not yet stored, which would void the approval once it
+    is) changes nothing in what is sent."""
+    await set_up_sending(client, team, smtp_sink.url)
+    list_id = await add_contacts(client, team, [{"email": "frozen@example.com"}])
+    campaign_id = await approved_campaign(client, team, subject="Approved subject", body="Approved body")
+    rooms = services_of(app).rooms
+    room = await rooms.acquire(uuid.UUID(campaign_id), team.workspace_id)
+    try:
+        subject = text(room.doc, "subject")
+        with room.doc.transaction():
+            subject.insert(len(str(subject)), " and an unstored edit")
+        send = await start_send(client, team, campaign_id, list_id=list_id)
+    finally:
+        await rooms.release(room)
+    await wait_for_send(client, team[Role.VIEWER].headers, send["id"])
+    (received,) = smtp_sink.received
+    assert received.message["Subject"] == "Approved subject"
+    assert "Approved body" in received.message.get_body(("plain",)).get_content()  # type: ignore[union-attr]

@@ -192,7 +192,7 @@ async def test_a_relay_asking_to_slow_down_gets_every_message_later(
     assert sorted(smtp_sink.recipients()) == [f"p{i}@example.com" for i in range(3)]
     sender = services_of(app).sender
     assert sender is not None
-    (relay,) = sender.relay_rates().values()
+    (relay,) = sender.relays.rates().values()
     assert relay is not None  # the relay had asked to slow down: it has a rate now
 
 

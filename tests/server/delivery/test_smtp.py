@@ -18,8 +18,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from justmaily.server.delivery.pipelining import Pipeline
-from justmaily.server.delivery.smtp import Outcome, RelayConnection, _dot_stuffed
+from justmaily.server.delivery.transport.pipelining import Pipeline
+from justmaily.server.delivery.transport.smtp import Outcome, RelayConnection, _dot_stuffed
 from justmaily.server.settings.relay_urls import parse_relay_url
 from tests.plugins.smtp import SmtpSink, start_sink
 from tests.support.server_process import free_port

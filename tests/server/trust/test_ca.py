@@ -25,7 +25,8 @@ from justmaily.server.trust.ca import (
     Revocation,
     pem,
 )
-from justmaily.shared.certificates import (
+from justmaily.shared.trust import CertificateStatus
+from justmaily.shared.verify.certificates import (
     BINDING_OID,
     CAMPAIGN_ATTESTATION_OID,
     CLOCK_SKEW,
@@ -35,7 +36,6 @@ from justmaily.shared.certificates import (
     verify_campaign_certificate,
     verify_service_credential,
 )
-from justmaily.shared.trust import CertificateStatus
 
 NAME = "JustMaily test CA"
 BINDING = CampaignBinding(

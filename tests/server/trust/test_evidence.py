@@ -14,12 +14,12 @@ import pytest
 from click.testing import CliRunner
 
 from justmaily.server.cli import cli
-from justmaily.shared import transparency
-from justmaily.shared.audit import format_report, verify_message
-from justmaily.shared.certificates import certificate_status, verify_campaign_certificate
-from justmaily.shared.evidence import body_hash, message_leaf, split_message
 from justmaily.shared.roles import Role
 from justmaily.shared.trust import CERTIFICATE_HEADER, CertificateStatus, MessageProof
+from justmaily.shared.verify import transparency
+from justmaily.shared.verify.audit import format_report, verify_message
+from justmaily.shared.verify.certificates import certificate_status, verify_campaign_certificate
+from justmaily.shared.verify.evidence import body_hash, message_leaf, split_message
 from tests.plugins.api import Team
 from tests.plugins.smtp import SmtpSink
 from tests.server.delivery.steps import (

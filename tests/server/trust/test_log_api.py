@@ -12,8 +12,8 @@ from litestar import Litestar
 from sqlalchemy import text
 
 from justmaily.server.services import services_of
-from justmaily.shared import transparency
 from justmaily.shared.roles import Role
+from justmaily.shared.verify import transparency
 from tests.plugins.api import Team
 from tests.server.delivery.steps import approved_campaign
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 
 from justmaily.server.trust import merkle
-from justmaily.shared import transparency as reference
+from justmaily.shared.verify import transparency as reference
 
 
 def build(count: int) -> tuple[list[bytes], dict[merkle.NodeKey, bytes]]:

@@ -15,7 +15,7 @@ from justmaily.server.identity.models import Membership
 from justmaily.server.services import services_of
 from justmaily.server.trust.ca import CertificateAuthority, pem
 from justmaily.shared.roles import Role
-from justmaily.shared.service_tokens import make_service_token
+from justmaily.shared.verify.service_tokens import make_service_token
 from tests.plugins.api import Team
 
 AUDIENCE = "http://127.0.0.1:8000"  # the test settings' public URL

@@ -26,8 +26,8 @@ from justmaily.server.settings import Settings
 from justmaily.server.trust import merkle
 from justmaily.server.trust.log import LogTamperedError, leaf_bytes, publish
 from justmaily.shared.roles import Role
-from justmaily.shared.transparency import leaf_hash, root_hash
 from justmaily.shared.trust import EntryKind
+from justmaily.shared.verify.transparency import leaf_hash, root_hash
 from tests.plugins.api import Team, seed_team, serving
 from tests.server.delivery.steps import approved_campaign
 from tests.server.trust.test_log_api import signed_head

@@ -18,8 +18,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QStackedLayout, QVBoxLayout, QWidget
 
-from justmaily.shared.transparency import leaf_hash, node_hash
 from justmaily.shared.trust import CampaignCertificate, CertificateStatus, InclusionProof, LogEntry, TreeHead
+from justmaily.shared.verify.transparency import leaf_hash, node_hash
 
 __all__ = [
     "ALARM_COLOUR",

@@ -16,10 +16,13 @@ import anyio
 import msgspec
 import platformdirs
 
-from justmaily.desktop.engine.api import ApiClient, DesktopError, ErrorKind
+from justmaily.desktop.engine.api import ApiClient
+from justmaily.desktop.engine.campaign import OpenCampaign
 from justmaily.desktop.engine.credentials import Credentials, Profile
+from justmaily.desktop.engine.errors import DesktopError, ErrorKind
 from justmaily.desktop.engine.local_store import LocalStore
-from justmaily.desktop.engine.sync import CampaignSync, Timing
+from justmaily.desktop.engine.room_client import Timing
+from justmaily.desktop.engine.sync import CampaignSync
 from justmaily.desktop.engine.trust_monitor import TrustMonitor
 from justmaily.shared.auth import TokenPair
 from justmaily.shared.campaigns import Campaign, CampaignCreate, CampaignStatus
@@ -253,6 +256,13 @@ class Account:
                 await sync.load()
                 self.open_campaigns[campaign_id] = sync
             return sync
+
+    async def open_campaign(self, campaign: Campaign) -> OpenCampaign:
+        """The campaign open for editing (`open`, with what the editor needs around the document);
+        run `opened.sync.run()` to go live, `opened.close()` and `close_campaign` when done."""
+        sync = await self.open(campaign.id)
+        author = {"author_id": self.session.user_id, "author_name": self.presence["name"]}
+        return OpenCampaign(campaign, sync, self.api, may=self.may, author=author)
 
     async def close_campaign(self, campaign_id: uuid.UUID) -> None:
         """Stop syncing and keep what was typed; returns once done, also when another call is

@@ -6,7 +6,6 @@ server's problem+json detail, or what went wrong with the connection.
 
 from __future__ import annotations
 
-import enum
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -16,6 +15,7 @@ import anyio
 import httpx
 import msgspec
 
+from justmaily.desktop.engine.errors import UNREADABLE, DesktopError, ErrorKind
 from justmaily.shared.auth import LoginRequest, Me, RefreshRequest, TokenPair
 from justmaily.shared.campaigns import (
     Campaign,
@@ -47,33 +47,6 @@ from justmaily.shared.trust import (
 )
 
 T = TypeVar("T")
-
-
-class ErrorKind(enum.StrEnum):
-    BAD_ADDRESS = "bad_address"
-    UNREACHABLE = "unreachable"
-    SIGNED_OUT = "signed_out"  # wrong password, or the sign-in ended: sign in again
-    FORBIDDEN = "forbidden"
-    NOT_FOUND = "not_found"
-    CONFLICT = "conflict"
-    INVALID = "invalid"
-    SERVER = "server"
-    BUSY = "busy"  # rate limited or overloaded: try again later
-
-
-# `DesktopError.code` of an answer that arrived but cannot be read (not the promised JSON): the
-# trust monitor takes that for misbehaviour, unlike a server that is down or busy.
-UNREADABLE = "unreadable_answer"
-
-
-class DesktopError(Exception):
-    """A failure to show to the user: `str(error)` is the message."""
-
-    def __init__(self, kind: ErrorKind, message: str, *, status: int | None = None, code: str = "") -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.status = status
-        self.code = code
 
 
 _KIND_BY_STATUS = {

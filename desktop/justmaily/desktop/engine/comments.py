@@ -17,7 +17,8 @@ from typing import Any
 import msgspec
 from pycrdt import Assoc, Doc
 
-from justmaily.desktop.engine.api import ApiClient, DesktopError, ErrorKind
+from justmaily.desktop.engine.api import ApiClient
+from justmaily.desktop.engine.errors import DesktopError, ErrorKind
 from justmaily.desktop.engine.sync import CampaignSync
 from justmaily.shared.collaboration import BODY, Anchor, Comment, CommentCreate, CommentResolve, ReplyCreate
 from justmaily.shared.document import (

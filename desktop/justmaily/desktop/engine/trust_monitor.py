@@ -29,16 +29,8 @@ from typing import Protocol, TypeVar
 import anyio
 import msgspec
 
-from justmaily.desktop.engine.api import UNREADABLE, DesktopError, ErrorKind
+from justmaily.desktop.engine.errors import UNREADABLE, DesktopError, ErrorKind
 from justmaily.desktop.engine.trust_store import Fork, TrustStore
-from justmaily.shared.transparency import (
-    Checkpoint,
-    Verdict,
-    leaf_hash,
-    open_checkpoint,
-    verify_consistency,
-    verify_inclusion,
-)
 from justmaily.shared.trust import (
     CampaignCertificate,
     ConsistencyProof,
@@ -46,6 +38,14 @@ from justmaily.shared.trust import (
     LogEntry,
     LogKey,
     TreeHead,
+)
+from justmaily.shared.verify.transparency import (
+    Checkpoint,
+    Verdict,
+    leaf_hash,
+    open_checkpoint,
+    verify_consistency,
+    verify_inclusion,
 )
 
 __all__ = ["CHECK_EVERY", "Fork", "InclusionCheck", "TrustMonitor", "TrustState", "TrustStatus"]
@@ -345,6 +345,10 @@ class TrustMonitor:
             return None
 
     # Entries ---------------------------------------------------------------------------------
+
+    async def certificates(self) -> list[CampaignCertificate]:
+        """The workspace's campaign certificates with their statuses, as the server reports them."""
+        return await self.api.certificates()
 
     async def verify_entry(self, index: int, tree_size: int | None = None) -> InclusionCheck:
         """Whether entry `index` is in a verified tree head (default: the latest). The leaf's

@@ -303,18 +303,19 @@ class MainWindow(QMainWindow):
         self.tasks.spawn(self._open, campaign)
 
     async def _open(self, campaign: Campaign) -> None:
-        sync = await self.account.open(campaign.id)
+        opened = await self.account.open_campaign(campaign)
         existing = self.editor(campaign.id)
         if existing is not None:  # opened twice at once: one tab, one sync
+            opened.close()
             self.tabs.setCurrentWidget(existing)
             return
-        editor = CampaignEditor(self.account, campaign, sync, self.tasks)
+        editor = CampaignEditor(opened, self.tasks)
         editor.campaign_changed.connect(lambda _c: self.campaigns.reload())
         self.tabs.addTab(editor, campaign.name)
         self.tabs.setCurrentWidget(editor)
-        self._sync_scopes[campaign.id] = self.tasks.spawn(sync.run)
-        self.tasks.spawn(editor.refresh_campaign)
-        self.tasks.spawn(editor.load_versions)
+        self._sync_scopes[campaign.id] = self.tasks.spawn(opened.sync.run)
+        self.tasks.spawn(opened.refresh)
+        self.tasks.spawn(opened.load_versions)
         editor.fields["body"].setFocus()
 
     def close_tab(self, index: int) -> None:

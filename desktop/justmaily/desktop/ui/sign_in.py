@@ -16,8 +16,8 @@ from PySide6.QtWidgets import (
 )
 
 from justmaily.desktop.engine.account import Account
-from justmaily.desktop.engine.api import DesktopError
 from justmaily.desktop.engine.credentials import Profile
+from justmaily.desktop.engine.errors import DesktopError
 from justmaily.desktop.ui.tasks import Tasks
 
 SignIn = Callable[[str, str, str, str | None], Awaitable[Account]]

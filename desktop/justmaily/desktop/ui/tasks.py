@@ -13,7 +13,7 @@ from anyio.abc import TaskGroup
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtWidgets import QMessageBox, QWidget
 
-from justmaily.desktop.engine.api import DesktopError
+from justmaily.desktop.engine.errors import DesktopError
 
 _Work = Callable[[], Coroutine[Any, Any, None]]
 

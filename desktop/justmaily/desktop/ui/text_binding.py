@@ -1,9 +1,10 @@
-"""A text widget bound to one shared text of the campaign document, with others' carets drawn.
+"""A text widget bound to one text of an open campaign's document, with others' carets drawn.
 
-Local typing becomes the smallest CRDT edit (common prefix and suffix); remote edits are applied
-as the Yjs delta through a separate QTextCursor, so Qt moves the user's own caret and selection
-with the text around them instead of resetting them. Offsets: pycrdt counts UTF-8 bytes, Qt
-counts UTF-16 units, Python counts code points; the conversions live here and nowhere else.
+Local typing hands the widget's new text to the open campaign (`OpenCampaign.set_text`), which
+turns it into the smallest edit of the document; remote edits are applied as the Yjs delta
+through a separate QTextCursor, so Qt moves the user's own caret and selection with the text
+around them instead of resetting them. Offsets: pycrdt counts UTF-8 bytes, Qt counts UTF-16
+units, Python counts code points; Qt's and the document's are converted here and nowhere else.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from pycrdt import Text, TextEvent
+from pycrdt import TextEvent
 from PySide6.QtCore import QMimeData, QRect, Qt
 from PySide6.QtGui import (
     QColor,
@@ -25,8 +26,10 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QPlainTextEdit, QTextEdit, QWidget
 
-from justmaily.desktop.engine.api import DesktopError
-from justmaily.desktop.engine.sync import CampaignSync, Peer
+from justmaily.desktop.engine.campaign import OpenCampaign
+from justmaily.desktop.engine.errors import DesktopError
+from justmaily.desktop.engine.presence import Peer
+from justmaily.shared.document import changed_run
 
 
 def byte_offset(text: str, utf16_position: int) -> int:
@@ -48,8 +51,7 @@ class CollabTextEdit(QPlainTextEdit):
         super().__init__(parent)
         self.field = field
         self.single_line = single_line
-        self.sync: CampaignSync | None = None
-        self._shared: Text | None = None
+        self.campaign: OpenCampaign | None = None
         self._shadow = ""  # what the widget shows, as the document last agreed
         self._applying = False  # a remote change is being shown: not a local edit
         self._editing = False  # a local edit is being written to the document
@@ -59,8 +61,6 @@ class CollabTextEdit(QPlainTextEdit):
         # make it now; False to hold it back (the widget shows the text as it was; the function
         # may be called later, once the user agreed).
         self.confirm_edit: Callable[[Callable[[], None]], bool] | None = None
-        self.on_undo: Callable[[], object] | None = None
-        self.on_redo: Callable[[], object] | None = None
         self.setUndoRedoEnabled(False)  # undo is the document's: only our own edits, not others'
         self.setTabChangesFocus(True)
         self.setAccessibleName(field.capitalize())
@@ -73,9 +73,9 @@ class CollabTextEdit(QPlainTextEdit):
 
     # Binding ---------------------------------------------------------------------------------
 
-    def bind(self, sync: CampaignSync) -> None:
-        self.sync = sync
-        self._shared = sync.text(self.field)
+    def bind(self, campaign: OpenCampaign) -> None:
+        self.campaign = campaign
+        self._shared = campaign.shared(self.field)
         self._shadow = str(self._shared)
         self._applying = True
         self.setPlainText(self._shadow)
@@ -86,13 +86,12 @@ class CollabTextEdit(QPlainTextEdit):
         self.selectionChanged.connect(self._report_cursor)
 
     def unbind(self) -> None:
-        if self._shared is not None:
+        if self.campaign is not None:
             self._shared.unobserve(self._subscription)
-            self._shared = None
             self.document().contentsChange.disconnect(self._on_local)
             self.cursorPositionChanged.disconnect(self._report_cursor)
             self.selectionChanged.disconnect(self._report_cursor)
-        self.sync = None
+        self.campaign = None
 
     def shown_text(self) -> str:
         """The widget's text as typed. `toPlainText()` would turn no-break spaces into spaces and
@@ -106,33 +105,19 @@ class CollabTextEdit(QPlainTextEdit):
         self._applying = False
 
     def _on_local(self, _position: int, _removed: int, _added: int) -> None:
-        if self._applying or self.sync is None or self._shared is None:
+        if self._applying or self.campaign is None:
             return
         new = self.shown_text()
         old = self._shadow
         if new == old:
             return
-        start = 0
-        limit = min(len(old), len(new))
-        while start < limit and old[start] == new[start]:
-            start += 1
-        end_old, end_new = len(old), len(new)
-        while end_old > start and end_new > start and old[end_old - 1] == new[end_new - 1]:
-            end_old -= 1
-            end_new -= 1
-        begin = len(old[:start].encode())
-        removed = len(old[start:end_old].encode())
-        inserted = new[start:end_new]
-        shared = self._shared
-        if self.confirm_edit is not None and not self.confirm_edit(
-            lambda: self._make_later(shared, old, begin, removed, inserted)
-        ):
-            self._take_back(new, start, end_new, old[start:end_old])
+        if self.confirm_edit is not None and not self.confirm_edit(lambda: self._make_later(old, new)):
+            self._take_back(old, new)
             return
         self._active = True
         self._editing = True
         try:
-            self.sync.edit(lambda _doc: _splice(shared, begin, removed, inserted))
+            self.campaign.set_text(self.field, new)
         except DesktopError:  # the role became read-only: the document did not change
             self._editing = False
             self._restore()
@@ -141,31 +126,33 @@ class CollabTextEdit(QPlainTextEdit):
             self._editing = False
         self._shadow = new
 
-    def _take_back(self, new: str, start: int, end: int, was: str) -> None:
-        """Show `was` again where the widget shows `new[start:end]`, keeping the caret nearby."""
+    def _take_back(self, old: str, new: str) -> None:
+        """Show `old` again where the widget shows its change to `new`, keeping the caret nearby."""
+        start, old_end, new_end = changed_run(old, new)
         cursor = QTextCursor(self.document())
         cursor.setPosition(len(new[:start].encode("utf-16-le")) // 2)
-        cursor.setPosition(len(new[:end].encode("utf-16-le")) // 2, QTextCursor.MoveMode.KeepAnchor)
+        cursor.setPosition(len(new[:new_end].encode("utf-16-le")) // 2, QTextCursor.MoveMode.KeepAnchor)
         self._applying = True
         try:
-            cursor.insertText(was)
+            cursor.insertText(old[start:old_end])
         finally:
             self._applying = False
         if self.shown_text() != self._shadow:
             self._restore()
 
-    def _make_later(self, shared: Text, then: str, begin: int, removed: int, inserted: str) -> None:
+    def _make_later(self, then: str, new: str) -> None:
         """Make an edit held back by `confirm_edit`, if the text is still what it was then; the
         widget shows it as any change of the document (`_on_remote`)."""
-        if self.sync is None or self._shared is not shared or self._shadow != then:
+        if self.campaign is None or self._shadow != then:
             return
         self._active = True
         try:
-            self.sync.edit(lambda _doc: _splice(shared, begin, removed, inserted))
+            self.campaign.set_text(self.field, new)
         except DesktopError:
             return
+        _start, _old_end, new_end = changed_run(then, new)
         cursor = self.textCursor()
-        cursor.setPosition(utf16_position(self._shadow, begin + len(inserted.encode())))
+        cursor.setPosition(len(new[:new_end].encode("utf-16-le")) // 2)
         self.setTextCursor(cursor)
 
     def _on_remote(self, event: TextEvent) -> None:
@@ -210,11 +197,11 @@ class CollabTextEdit(QPlainTextEdit):
         self._active = False
 
     def _report_cursor(self) -> None:
-        if self.sync is None or not self._active or self._applying:
+        if self.campaign is None or not self._active or self._applying:
             return
         cursor = self.textCursor()
         text = self.toPlainText()
-        self.sync.set_cursor(
+        self.campaign.set_cursor(
             self.field, byte_offset(text, cursor.anchor()), byte_offset(text, cursor.position())
         )
 
@@ -273,12 +260,12 @@ class CollabTextEdit(QPlainTextEdit):
 
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 - Qt's name
         for keys, handler in (
-            (QKeySequence.StandardKey.Undo, self.on_undo),
-            (QKeySequence.StandardKey.Redo, self.on_redo),
+            (QKeySequence.StandardKey.Undo, OpenCampaign.undo),
+            (QKeySequence.StandardKey.Redo, OpenCampaign.redo),
         ):
-            if event.matches(keys) and handler is not None:
+            if event.matches(keys) and self.campaign is not None:
                 if not self.isReadOnly():
-                    handler()
+                    handler(self.campaign)
                 return
         if self.single_line and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
             event.ignore()  # lets the dialog or form handle Enter
@@ -290,10 +277,3 @@ class CollabTextEdit(QPlainTextEdit):
             self.insertPlainText(" ".join(source.text().splitlines()))
             return
         super().insertFromMimeData(source)
-
-
-def _splice(shared: Text, begin: int, removed: int, inserted: str) -> None:
-    if removed:
-        del shared[begin : begin + removed]
-    if inserted:
-        shared.insert(begin, inserted)

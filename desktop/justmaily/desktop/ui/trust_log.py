@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from justmaily.desktop.engine.api import DesktopError
+from justmaily.desktop.engine.errors import DesktopError
 from justmaily.desktop.engine.trust_monitor import TrustMonitor, TrustState, TrustStatus
 from justmaily.desktop.ui.tasks import Tasks
 from justmaily.visualizations.trust_log import (
@@ -165,9 +165,9 @@ class TrustLogPage(QWidget):
 
     async def load_certificates(self) -> None:
         """The certificates' statuses as the server reports them (the view can verify one offline
-        with shared/certificates.py; the server's word is what this plot shows)."""
+        with shared/verify/certificates.py; the server's word is what this plot shows)."""
         try:
-            found = await self.monitor.api.certificates()
+            found = await self.monitor.certificates()
         except DesktopError as exc:  # offline or refused: the plot says so, no pop-up
             self.certificates.show_certificates([])
             self.certificates.empty.setText(f"Certificates not loaded: {exc}")

@@ -17,22 +17,23 @@ import anyio
 import structlog
 from litestar import WebSocket
 from litestar.exceptions import WebSocketDisconnect
-from pycrdt import Doc, create_awareness_message
+from pycrdt import Doc
 
 from justmaily.server.collaboration.presence import stamped
-from justmaily.server.collaboration.protocol import (
+from justmaily.server.http.rate_limit import Rates
+from justmaily.server.identity.principal import Principal
+from justmaily.shared.collaboration import EMPTY_UPDATE, CloseCode
+from justmaily.shared.document.protocol import (
     BadMessageError,
     Kind,
     Message,
     PresenceState,
-    parse,
+    awareness_message,
+    parse_from_client,
     read_awareness,
     stored_message,
     write_awareness,
 )
-from justmaily.server.http.rate_limit import Rates
-from justmaily.server.identity.principal import Principal
-from justmaily.shared.collaboration import EMPTY_UPDATE, CloseCode
 
 if TYPE_CHECKING:
     from justmaily.server.collaboration.rooms import CampaignRoom
@@ -172,7 +173,7 @@ class Connection:
             if not message.payload:  # nothing of its own in it
                 return None
             await self.room.presence_changed(message.payload)
-            return create_awareness_message(message.payload)
+            return awareness_message(message.payload)
         if message.kind is Kind.QUERY_AWARENESS:
             await self.send(self.room.awareness_snapshot())
             return None
@@ -192,7 +193,7 @@ class Connection:
             await self.close(CloseCode.TOO_MANY_MESSAGES, "too many messages")
             return None
         try:
-            message = parse(raw)
+            message = parse_from_client(raw)
             if message.kind is Kind.AWARENESS:
                 return Message(Kind.AWARENESS, self._own_presence(message.payload) or b"")
             if message.carries_update:

@@ -19,8 +19,8 @@ from typing import Any
 
 import msgspec
 
-from justmaily.server.collaboration.protocol import BadMessageError
 from justmaily.server.identity.principal import Principal
+from justmaily.shared.document.protocol import BadMessageError
 
 _COLOUR = re.compile(r"#[0-9a-fA-F]{3,8}")
 

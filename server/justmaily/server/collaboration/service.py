@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from justmaily.server.campaigns.models import Campaign
 from justmaily.server.campaigns.service import find
+from justmaily.server.collaboration.frozen import REVIEW
 from justmaily.server.collaboration.materialise import show_state
 from justmaily.server.collaboration.models import DocumentVersion
 from justmaily.server.collaboration.rooms import CampaignRoom, RoomManager
@@ -91,7 +92,7 @@ class ContentService:
 
     async def freeze_for_review(self, principal: Principal, campaign_id: uuid.UUID) -> str:
         return (
-            await VersionService(self).create(principal, campaign_id, "Sent to review", kind="review")
+            await VersionService(self).create(principal, campaign_id, "Sent to review", kind=REVIEW)
         ).content_hash
 
     async def change(

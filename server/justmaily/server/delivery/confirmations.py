@@ -19,13 +19,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from justmaily.server.audiences import repository
 from justmaily.server.db.base import utcnow
 from justmaily.server.db.engine import Database
-from justmaily.server.delivery.dkim import DkimSigner
 from justmaily.server.delivery.domains import keys_of
-from justmaily.server.delivery.message import Envelope, compose, new_message_id
+from justmaily.server.delivery.link_tokens import LinkTokens, TokenKind
 from justmaily.server.delivery.models import SendingDomain
-from justmaily.server.delivery.relays import CircuitBreaker
-from justmaily.server.delivery.smtp import Outcome, RelayConnection
-from justmaily.server.delivery.tokens import LinkTokens, TokenKind
+from justmaily.server.delivery.transport.dkim import DkimSigner
+from justmaily.server.delivery.transport.message import Envelope, compose, new_message_id
+from justmaily.server.delivery.transport.relays import CircuitBreaker
+from justmaily.server.delivery.transport.smtp import Outcome, RelayConnection
 from justmaily.server.identity.models import Workspace
 from justmaily.server.keys.sealed import SecretBox
 from justmaily.server.settings import Settings

@@ -10,8 +10,14 @@ from email.utils import parseaddr
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from justmaily.server.delivery.dkim import DkimAlgorithm, DkimKey, DnsRecord, dns_record, generate_key
 from justmaily.server.delivery.models import SendingDomain
+from justmaily.server.delivery.transport.dkim import (
+    DkimAlgorithm,
+    DkimKey,
+    DnsRecord,
+    dns_record,
+    generate_key,
+)
 from justmaily.server.http.problems import ApiError
 from justmaily.server.keys.sealed import SecretBox
 from justmaily.shared.problems import FieldError
@@ -102,3 +108,15 @@ async def signing_keys(
 ) -> list[DkimKey]:
     domain = await find_domain(session, workspace_id, name)
     return [] if domain is None else keys_of(domain, secrets)
+
+
+class SendBlockedError(Exception):
+    """A send cannot go on (no DKIM key for its domain, bad content): it is paused with this alert."""
+
+
+def sending_domain_of(sender: str) -> str:
+    """The domain a send's messages come from; SendBlockedError if its sender has no address."""
+    domain = address_domain(sender)
+    if domain is None:
+        raise SendBlockedError(f"the sender {sender!r} has no address")
+    return domain

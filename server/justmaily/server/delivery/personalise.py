@@ -27,7 +27,7 @@ from justmaily.server.delivery.sandbox import (
     render_bounded,
 )
 from justmaily.shared.collaboration import SUBJECT_VARIANTS
-from justmaily.shared.rendering import render_html, render_text
+from justmaily.shared.document.rendering import render_html, render_text
 
 # Built-in merge fields; any other name must be an attribute some contact has.
 BUILTIN_FIELDS = frozenset({"email", "name", "first_name"})

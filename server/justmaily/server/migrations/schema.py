@@ -6,8 +6,18 @@ from justmaily.server.campaigns import models as _campaigns
 from justmaily.server.collaboration import models as _collaboration
 from justmaily.server.db.base import Base
 from justmaily.server.delivery import models as _delivery
+from justmaily.server.engagement import models as _engagement
 from justmaily.server.identity import models as _identity
 from justmaily.server.trust import models as _trust
 
 metadata = Base.metadata
-__all__ = ["_audiences", "_campaigns", "_collaboration", "_delivery", "_identity", "_trust", "metadata"]
+__all__ = [
+    "_audiences",
+    "_campaigns",
+    "_collaboration",
+    "_delivery",
+    "_engagement",
+    "_identity",
+    "_trust",
+    "metadata",
+]

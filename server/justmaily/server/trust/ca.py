@@ -4,7 +4,7 @@ One ECDSA P-256 key (``cryptography``'s X.509 path validator rejects Ed25519, an
 ``justmaily verify`` validate our chains with it) and one self-signed CA certificate live in the
 data folder as ``ca.key`` (mode 0600) and ``ca.pem``. They are created on the first start and read
 on every later one, by every replica sharing the folder. Everything this CA issues verifies offline
-with ``justmaily.shared.certificates`` and nothing but ``ca.pem``.
+with ``justmaily.shared.verify.certificates`` and nothing but ``ca.pem``.
 
 This module only signs. Which certificates exist, which are revoked and why, lives in the trust
 log and the database of the trust domain; ``revocation_list`` turns those records into a CRL.
@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from justmaily.server.keys.files import KeyFileError, p256_key, read_or_create
-from justmaily.shared.certificates import (
+from justmaily.shared.verify.certificates import (
     BINDING_OID,
     CAMPAIGN_ATTESTATION_OID,
     CLOCK_SKEW,

@@ -21,8 +21,8 @@ from justmaily.server.events import ApprovalGranted, ApprovalVoided
 from justmaily.server.trust import log as trust_log
 from justmaily.server.trust.ca import CertificateAuthority, pem
 from justmaily.server.trust.models import CertificateRow, ServiceCredentialRow
-from justmaily.shared.certificates import CampaignBinding
 from justmaily.shared.trust import CertificateStatus, EntryKind
+from justmaily.shared.verify.certificates import CampaignBinding
 
 
 async def record_approval(

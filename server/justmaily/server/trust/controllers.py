@@ -191,7 +191,7 @@ class ServiceCredentialsController(Controller):
         ],
     ) -> wire.IssuedServiceCredential:
         """The service signs in with short-lived tokens it makes with the key
-        (`justmaily.shared.service_tokens.make_service_token`; docs/trust.md)."""
+        (`justmaily.shared.verify.service_tokens.make_service_token`; docs/trust.md)."""
         return await credentials.issue(request.user, data)
 
     @post(

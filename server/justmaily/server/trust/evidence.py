@@ -26,9 +26,9 @@ from justmaily.server.trust.log import LogError, LogSigner, b64
 from justmaily.server.trust.models import BatchLeaf, BatchNode, CertificateRow, TreeHeadRow
 from justmaily.server.trust.views import to_wire
 from justmaily.shared import trust as wire
-from justmaily.shared.evidence import message_leaf
-from justmaily.shared.transparency import leaf_hash
 from justmaily.shared.trust import EntryKind
+from justmaily.shared.verify.evidence import message_leaf
+from justmaily.shared.verify.transparency import leaf_hash
 
 _CHUNK = 5_000  # rows per INSERT while storing a batch
 

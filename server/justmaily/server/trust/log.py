@@ -28,7 +28,8 @@ from justmaily.server.db.dialects import insert_or_ignore
 from justmaily.server.keys.files import ed25519_key
 from justmaily.server.trust import merkle
 from justmaily.server.trust.models import LogEntry, LogNode, LogState, TreeHeadRow
-from justmaily.shared.transparency import (
+from justmaily.shared.trust import EntryKind
+from justmaily.shared.verify.transparency import (
     Checkpoint,
     leaf_hash,
     open_checkpoint,
@@ -36,7 +37,6 @@ from justmaily.shared.transparency import (
     verifier_key,
     verify_consistency,
 )
-from justmaily.shared.trust import EntryKind
 
 # How far back `last_signed` looks for a head of this key: the newest one is, except after a
 # key rotation, until the new key's first head.

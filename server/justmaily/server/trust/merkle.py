@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
-from justmaily.shared.transparency import EMPTY_ROOT, HASH_SIZE, node_hash
+from justmaily.shared.verify.transparency import EMPTY_ROOT, HASH_SIZE, node_hash
 
 NodeKey = tuple[int, int]
 NodeReader = Callable[[int, int], bytes]

@@ -34,10 +34,10 @@ from justmaily.server.trust.ca import CertificateAuthority, pem
 from justmaily.server.trust.models import ServiceCredentialRow
 from justmaily.server.trust.views import to_wire
 from justmaily.shared import trust as wire
-from justmaily.shared.certificates import verify_service_credential
 from justmaily.shared.problems import FieldError
 from justmaily.shared.roles import Role, permissions_of
 from justmaily.shared.trust import SERVICE_TOKEN_MAX_SECONDS, EntryKind
+from justmaily.shared.verify.certificates import verify_service_credential
 
 MACHINE_ROLES = frozenset({Role.EDITOR, Role.REVIEWER, Role.ANALYST, Role.VIEWER})
 _REFUSED = "service token refused"

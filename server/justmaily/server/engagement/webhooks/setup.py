@@ -1,0 +1,49 @@
+"""How a workspace's provider webhooks are verified: SendGrid's public key, the SNS topics accepted
+(admins set them; the keys are public, not secrets)."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from justmaily.server.db.base import utcnow
+from justmaily.server.engagement.models import WebhookSettings
+from justmaily.server.engagement.webhooks.sendgrid import load_sendgrid_key
+from justmaily.server.http.problems import ApiError
+from justmaily.shared import delivery as wire
+from justmaily.shared.problems import FieldError
+
+
+class WebhookSetup:
+    def __init__(self, session: AsyncSession, workspace_id: uuid.UUID) -> None:
+        self.session, self.workspace_id = session, workspace_id
+
+    async def webhook_settings(self) -> wire.WebhookSettings:
+        row = await self.session.get(WebhookSettings, self.workspace_id)
+        if row is None:
+            return wire.WebhookSettings()
+        return wire.WebhookSettings(
+            sendgrid_public_key=row.sendgrid_public_key, ses_topic_arns=list(row.ses_topic_arns)
+        )
+
+    async def set_webhook_settings(self, data: wire.WebhookSettings) -> wire.WebhookSettings:
+        if data.sendgrid_public_key:
+            try:
+                load_sendgrid_key(data.sendgrid_public_key)
+            except ValueError as exc:
+                raise ApiError(
+                    422,
+                    "invalid_key",
+                    str(exc),
+                    errors=[FieldError(field="sendgrid_public_key", message=str(exc))],
+                ) from None
+        row = await self.session.get(WebhookSettings, self.workspace_id)
+        if row is None:
+            row = WebhookSettings(workspace_id=self.workspace_id)
+            self.session.add(row)
+        row.sendgrid_public_key = data.sendgrid_public_key
+        row.ses_topic_arns = list(data.ses_topic_arns)
+        row.updated_at = utcnow()
+        await self.session.flush()
+        return data

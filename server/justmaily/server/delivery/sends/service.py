@@ -1,4 +1,5 @@
-"""Rules of the delivery domain: sends of approved campaigns, sending domains, relays, webhooks."""
+"""Sends of approved campaigns: create (what the last review froze), preview, read, pause,
+resume, cancel, pick an A/B winner."""
 
 from __future__ import annotations
 

@@ -8,7 +8,6 @@ from contextlib import asynccontextmanager
 
 import structlog
 from litestar import Litestar
-from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 from litestar.types import ControllerRouterHandler
@@ -110,24 +109,6 @@ async def _certify(session: AsyncSession, approval: ApprovalGranted, ca: Certifi
     await certificates.record_approval(session, approval, ca)
 
 
-def _for_delivery(state: State, services: Services) -> None:
-    """delivery/controllers.py and delivery/public_controllers.py still read the app's state:
-    these go once they take the providers (services.py) like every other domain."""
-    read = (
-        "database",
-        "settings",
-        "secrets",
-        "ca",
-        "events",
-        "sender",
-        "link_tokens",
-        "sns_verifier",
-        "log_signer",
-    )
-    for name in read:
-        state[name] = getattr(services, name)
-
-
 def create_app(settings: Settings) -> Litestar:
     limiter = RateLimiter()
     rate_limits = RateLimitMiddleware(
@@ -139,7 +120,6 @@ def create_app(settings: Settings) -> Litestar:
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         async with running(settings, limiter, credentials, wire_events) as services:
             attach(app, services)
-            _for_delivery(app.state, services)
             log.info("started", settings=settings.redacted())
             yield
 

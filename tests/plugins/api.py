@@ -21,6 +21,7 @@ from justmaily.server.db.base import utcnow
 from justmaily.server.db.engine import Database
 from justmaily.server.identity.models import Membership, User, Workspace
 from justmaily.server.identity.tokens import TokenSigner
+from justmaily.server.services import services_of
 from justmaily.server.settings import Settings
 from justmaily.shared.roles import Role
 
@@ -55,7 +56,7 @@ class Team:
 
 
 async def seed_team(app: Litestar) -> Team:
-    return await seed_team_into(app.state.database, app.state.signer)
+    return await seed_team_into(services_of(app).database, services_of(app).signer)
 
 
 async def seed_team_into(database: Database, signer: TokenSigner) -> Team:
@@ -94,7 +95,7 @@ def app(settings: Settings) -> Litestar:
 
 async def _until_listening(app: Litestar) -> None:
     """On PostgreSQL the app hears other replicas once its fan-out listens: wait for that."""
-    fanout = app.state.fanout
+    fanout = services_of(app).fanout
     if fanout is None:
         return
     with anyio.move_on_after(10):
@@ -142,7 +143,7 @@ def http_client(app: Litestar, ip: str = "127.0.0.1") -> httpx.AsyncClient:
 @asynccontextmanager
 async def serving(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
     """The app started, and a client for it, in the test's own event loop (so tests may also use
-    `app.state.database`; Litestar's AsyncTestClient would run the app in another loop)."""
+    `services_of(app).database`; Litestar's AsyncTestClient would run the app in another loop)."""
     async with running(app), http_client(app) as test_client:
         yield test_client
 

@@ -12,6 +12,7 @@ from litestar import Litestar
 from justmaily.server.app import create_app
 from justmaily.server.db.base import utcnow
 from justmaily.server.identity.tokens import TokenSigner
+from justmaily.server.services import services_of
 from justmaily.server.settings import Settings
 from justmaily.shared.roles import Role
 from tests.plugins.api import TEST_PASSWORD, Team, http_client, seed_team, serving
@@ -139,7 +140,7 @@ async def test_tampered_foreign_and_wrong_type_tokens_are_refused(
     foreign = stranger.issue(
         "access", team[Role.VIEWER].id, utcnow(), timedelta(minutes=5), wsp=str(team.workspace_id)
     )[0]
-    expired = app.state.signer.issue(
+    expired = services_of(app).signer.issue(
         "access",
         team[Role.VIEWER].id,
         utcnow() - timedelta(hours=1),
@@ -257,8 +258,9 @@ async def test_expired_api_keys_are_refused(client: httpx.AsyncClient, team: Tea
     assert (await client.get("/api/campaigns", headers=bearer(secret))).status_code == 200
     from justmaily.server.identity.auth import AuthService
 
-    async with app.state.database.session() as session:
-        service = AuthService(session, app.state.signer, app.state.settings, app.state.limiter)
+    services = services_of(app)
+    async with services.database.session() as session:
+        service = AuthService(session, services.signer, services.settings.identity, services.limiter)
         try:
             await service.principal_from_api_key(secret, now=utcnow() + timedelta(minutes=2))
         except Exception as exc:

@@ -14,12 +14,13 @@ from litestar import Litestar
 from litestar.handlers import WebsocketRouteHandler
 from sqlalchemy import update
 
-from justmaily.server.campaigns.controllers import SENDING_ACTIONS
+from justmaily.server.campaigns.editing import SENDING_ACTIONS
 from justmaily.server.campaigns.models import Campaign
 from justmaily.server.db.base import utcnow
 from justmaily.server.delivery.models import Send
 from justmaily.server.identity.guards import handlers_of, route_policy
 from justmaily.server.identity.models import Membership, User
+from justmaily.server.services import services_of
 from justmaily.server.settings import Settings
 from justmaily.shared.campaigns import TRANSITIONS, CampaignAction
 from justmaily.shared.delivery import SendStatus
@@ -151,7 +152,7 @@ async def _fixtures(app: Litestar, client: httpx.AsyncClient, team: Team) -> dic
     key = (
         await client.post("/api/api-keys", json={"name": "k", "scopes": ["campaigns:read"]}, headers=owner)
     ).json()
-    async with app.state.database.session() as session, session.begin():
+    async with services_of(app).database.session() as session, session.begin():
         target = User(email="target@acme.example.com", password_hash="x")
         session.add(target)
         await session.flush()
@@ -188,7 +189,7 @@ async def _fixtures(app: Litestar, client: httpx.AsyncClient, team: Team) -> dic
             "/api/service-credentials", json={"name": "matrix", "role": "viewer"}, headers=owner
         )
     ).json()
-    async with app.state.database.session() as session, session.begin():
+    async with services_of(app).database.session() as session, session.begin():
         send = Send(
             workspace_id=team.workspace_id,
             campaign_id=uuid.UUID(campaign["id"]),
@@ -301,7 +302,7 @@ async def test_campaign_actions_behave_as_documented(
         digest = (
             await client.get(f"/api/campaigns/{campaign['id']}/content", headers=team[Role.VIEWER].headers)
         ).json()["content_hash"]
-        async with app.state.database.session() as session, session.begin():
+        async with services_of(app).database.session() as session, session.begin():
             await session.execute(
                 update(Campaign)
                 .where(Campaign.id == uuid.UUID(campaign["id"]))

@@ -12,13 +12,14 @@ from sqlalchemy import func, select
 
 from justmaily.server.app import create_app
 from justmaily.server.campaigns.models import Campaign
+from justmaily.server.services import services_of
 from justmaily.server.settings import Settings
 from justmaily.shared.roles import Role
 from tests.plugins.api import Team, seed_team, serving
 
 
 async def campaign_count(app: Litestar) -> int:
-    async with app.state.database.session() as session:
+    async with services_of(app).database.session() as session:
         return int(await session.scalar(select(func.count()).select_from(Campaign)) or 0)
 
 

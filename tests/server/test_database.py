@@ -18,6 +18,7 @@ from justmaily.server.db.engine import Database, async_url
 from justmaily.server.db.session import transaction
 from justmaily.server.identity.models import User, Workspace
 from justmaily.server.logging import configure_logging
+from justmaily.server.services import services_of
 from justmaily.server.settings import Settings
 from justmaily.shared.roles import Role
 from tests.plugins.api import Team
@@ -111,7 +112,7 @@ async def test_concurrent_writers_all_succeed(app: Litestar, client: httpx.Async
 
     statuses = await asyncio.gather(*(create(i) for i in range(25)))
     assert statuses == [201] * 25
-    async with app.state.database.session() as session:
+    async with services_of(app).database.session() as session:
         assert await session.scalar(text("SELECT count(*) FROM campaigns")) == 25
         assert await session.scalar(select(func.count()).select_from(Workspace)) == 2
 

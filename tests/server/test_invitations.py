@@ -12,6 +12,7 @@ from sqlalchemy import update
 
 from justmaily.server.db.base import utcnow
 from justmaily.server.identity.models import Invitation
+from justmaily.server.services import services_of
 from justmaily.shared.roles import Role
 from tests.plugins.api import TEST_PASSWORD, Team
 from tests.server.test_auth import login
@@ -110,7 +111,7 @@ async def test_invitations_are_revoked_replaced_expire_and_die_with_their_sender
     assert (await client.get("/api/invitations", headers=admin)).json() == []
 
     late = (await invite(client, team, "late@example.com")).json()
-    async with app.state.database.session() as session, session.begin():
+    async with services_of(app).database.session() as session, session.begin():
         await session.execute(update(Invitation).values(expires_at=utcnow() - timedelta(seconds=1)))
     expired = await accept(client, late["token"], NEW_PASSWORD)
     assert (expired.status_code, expired.json()["code"]) == (410, "invitation_expired")

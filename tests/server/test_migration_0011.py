@@ -13,6 +13,7 @@ from litestar import Litestar
 from sqlalchemy import Uuid, bindparam, text
 
 from justmaily.server.migrations.migrate import alembic_config
+from justmaily.server.services import services_of
 from justmaily.shared.collaboration import LATER_TEXTS
 from justmaily.shared.document import comments, load_document, texts
 from justmaily.shared.roles import Role
@@ -59,7 +60,7 @@ async def test_an_approval_made_while_comments_counted_survives_the_upgrade(
     }
     assert new_hash["with comments"] == new_hash["without"]  # the same texts; comments do not count
 
-    database = app.state.database
+    database = services_of(app).database
     # As it was before the upgrade: the approval of the commented campaign holds the former hash.
     async with database.engine.begin() as connection:
         await connection.run_sync(lambda sync: command.downgrade(alembic_config(sync), "0010"))

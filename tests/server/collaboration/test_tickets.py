@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from justmaily.server.collaboration.controllers import room_base_url
+from justmaily.server.collaboration.tickets import room_base_url
 from justmaily.shared.roles import Role
 from tests.plugins.api import Team
 

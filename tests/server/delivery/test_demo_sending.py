@@ -9,6 +9,7 @@ from litestar import Litestar
 from justmaily.server.demo import DEMO_USERS, seed_demo
 from justmaily.server.keys.files import fernet_key
 from justmaily.server.keys.sealed import SecretBox
+from justmaily.server.services import services_of
 from justmaily.server.settings import Settings
 from justmaily.shared.roles import Role
 from tests.plugins.smtp import SmtpSink
@@ -19,7 +20,9 @@ from tests.server.delivery.steps import verified_signatures, wait_for_send
 async def test_the_demo_sends_its_approved_campaign_signed(
     app: Litestar, client: httpx.AsyncClient, settings: Settings, smtp_sink: SmtpSink
 ) -> None:
-    await seed_demo(app.state.database, "demo password", SecretBox(fernet_key(settings.secrets_key_path)))
+    await seed_demo(
+        services_of(app).database, "demo password", SecretBox(fernet_key(settings.secrets_key_path))
+    )
     login = await client.post(
         "/api/auth/login", json={"email": DEMO_USERS[Role.OWNER], "password": "demo password"}
     )

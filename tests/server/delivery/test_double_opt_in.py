@@ -14,6 +14,7 @@ from sqlalchemy import update
 
 from justmaily.server.audiences.models import Confirmation
 from justmaily.server.db.base import utcnow
+from justmaily.server.services import services_of
 from justmaily.shared.roles import Role
 from tests.plugins.api import Team
 from tests.plugins.smtp import Received, SmtpSink
@@ -77,9 +78,9 @@ async def test_an_expired_link_changes_nothing_and_offers_a_new_one(
     contact_url = f"/api/contacts/{created.json()['id']}"
     await _arrived(smtp_sink, 1)
     old = _link(smtp_sink.received[0])
-    ttl = app.state.settings.delivery.confirmation_link_ttl_seconds
+    ttl = services_of(app).settings.delivery.confirmation_link_ttl_seconds
     assert ttl == 7 * 24 * 3600  # the default
-    async with app.state.database.session() as session, session.begin():
+    async with services_of(app).database.session() as session, session.begin():
         await session.execute(
             update(Confirmation).values(sent_at=utcnow() - timedelta(seconds=ttl, minutes=1))
         )

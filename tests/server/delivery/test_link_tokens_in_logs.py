@@ -15,6 +15,7 @@ from structlog.testing import capture_logs
 
 from justmaily.server.delivery.link_tokens import TokenKind
 from justmaily.server.logging import configure_logging
+from justmaily.server.services import services_of
 
 _LINKS = [
     (TokenKind.OPEN, "/t/o/{}"),
@@ -26,7 +27,7 @@ _LINKS = [
 
 
 async def test_the_access_log_masks_link_tokens(app: Litestar, client: httpx.AsyncClient) -> None:
-    tokens = {kind: app.state.link_tokens.issue(kind, uuid.uuid4()) for kind, _ in _LINKS}
+    tokens = {kind: services_of(app).link_tokens.issue(kind, uuid.uuid4()) for kind, _ in _LINKS}
     with capture_logs() as logs:
         for kind, path in _LINKS:
             method = "POST" if path.startswith(("/u/", "/c/{}/")) else "GET"

@@ -16,6 +16,7 @@ from justmaily.server.db.base import utcnow
 from justmaily.server.db.engine import Database
 from justmaily.server.delivery.models import OutboxMessage, Send
 from justmaily.server.delivery.outbox.writer import Job, OutboxWriter, hand_off
+from justmaily.server.services import services_of
 from justmaily.server.settings import Settings
 from justmaily.shared.delivery import MessageState, SendStatus
 from justmaily.shared.roles import Role
@@ -31,7 +32,7 @@ async def queued_messages(app: Litestar, client: httpx.AsyncClient, team: Team, 
         (await client.post("/api/contacts", json={"email": f"o{i}@example.com"}, headers=owner)).json()["id"]
         for i in range(count)
     ]
-    async with app.state.database.session() as session, session.begin():
+    async with services_of(app).database.session() as session, session.begin():
         send = Send(
             workspace_id=team.workspace_id,
             campaign_id=uuid.UUID(campaign["id"]),
@@ -59,7 +60,7 @@ async def states(database: Database, jobs: list[Job]) -> list[MessageState]:
 async def test_a_cancelled_message_is_not_handed_off(
     app: Litestar, client: httpx.AsyncClient, team: Team
 ) -> None:
-    database = app.state.database
+    database = services_of(app).database
     jobs = await queued_messages(app, client, team, 2)
     async with database.session() as session, session.begin():  # a cancel, after both were claimed
         await session.execute(
@@ -82,7 +83,7 @@ async def test_retries_sent_and_failed_messages_are_stored_in_one_group(
 ) -> None:
     """Several temporary refusals in one group commit: the retry of many rows once raised before
     any SQL ran, and took the group's other results with it."""
-    database = app.state.database
+    database = services_of(app).database
     jobs = await queued_messages(app, client, team, 6)
     writer = OutboxWriter(database, lambda ids: None)
     async with anyio.create_task_group() as group:
@@ -106,7 +107,7 @@ async def test_retries_sent_and_failed_messages_are_stored_in_one_group(
 async def test_a_change_that_cannot_be_stored_does_not_lose_the_rest_of_its_group(
     app: Litestar, client: httpx.AsyncClient, team: Team
 ) -> None:
-    database = app.state.database
+    database = services_of(app).database
     jobs = await queued_messages(app, client, team, 3)
     erased = dataclasses.replace(jobs[1], id=uuid.uuid4())  # its event names no outbox row
     writer = OutboxWriter(database, lambda ids: None)

@@ -17,6 +17,7 @@ from justmaily.server.delivery.transport.relay_addresses import (
     literal_address,
     refuse_internal,
 )
+from justmaily.server.services import services_of
 from justmaily.server.settings import Settings
 from justmaily.shared.roles import Role
 from tests.plugins.api import Team
@@ -124,7 +125,7 @@ async def test_the_sender_checks_the_address_again_when_it_connects(
 ) -> None:
     """A relay stored while it was allowed (or whose name resolved elsewhere then) is not used."""
     await set_up_sending(client, team)
-    async with app.state.database.session() as session, session.begin():
+    async with services_of(app).database.session() as session, session.begin():
         session.add(Relay(workspace_id=team.workspace_id, name="sink", url=smtp_sink.url))
     list_id = await add_contacts(client, team, [{"email": "ada@example.com", "name": "Ada"}])
     campaign_id = await approved_campaign(client, team, subject="Hi", body="Hello")

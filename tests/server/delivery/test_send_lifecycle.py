@@ -15,6 +15,7 @@ from litestar import Litestar
 from sqlalchemy import text as sql
 
 from justmaily.server.db.base import utcnow
+from justmaily.server.services import services_of
 from justmaily.shared.document import review_state, text
 from justmaily.shared.roles import Role
 from tests.plugins.api import Team
@@ -123,21 +124,23 @@ async def test_a_sender_whose_lock_session_ends_stops_and_takes_the_lock_again(
         "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted"
         " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
     )
+    sender = services_of(app).sender
+    assert sender is not None
     with anyio.fail_after(10):
-        await app.state.sender.running.wait()
-    async with app.state.database.session() as session:
+        await sender.running.wait()
+    async with services_of(app).database.session() as session:
         (first,) = (await session.execute(holder)).scalars().all()
         await session.execute(sql("SELECT pg_terminate_backend(:pid)"), {"pid": first})
         await session.commit()
     deadline = time.monotonic() + 20
     while True:
-        async with app.state.database.session(read_only=True) as session:
+        async with services_of(app).database.session(read_only=True) as session:
             holders = (await session.execute(holder)).scalars().all()
         if holders and holders[0] != first:
             break
         assert time.monotonic() < deadline, "the sender did not take the lock again"
         await anyio.sleep(0.2)
-    assert app.state.sender.running.is_set()
+    assert sender.running.is_set()
     await set_up_sending(client, team, smtp_sink.url)
     list_id = await add_contacts(client, team, [{"email": "after@example.com"}])
     campaign_id = await approved_campaign(client, team, subject="Hi", body="Hello")
@@ -169,7 +172,7 @@ async def test_losing_the_lock_mid_send_loses_no_message(
         while len(sink.received) < 20:
             assert time.monotonic() < deadline
             await anyio.sleep(0.02)
-        async with app.state.database.session() as session:
+        async with services_of(app).database.session() as session:
             await session.execute(
                 sql(
                     "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted"
@@ -233,7 +236,7 @@ async def test_the_senders_moves_reach_the_campaigns_live_document(
     campaign_id = await approved_campaign(client, team, subject="Hi", body="Hello")
     send = await start_send(client, team, campaign_id, list_id=list_id)
     await wait_for_send(client, team[Role.VIEWER].headers, send["id"])
-    rooms = app.state.rooms
+    rooms = services_of(app).rooms
     room = await rooms.acquire(uuid.UUID(campaign_id), team.workspace_id)
     changed = anyio.Event()
 
@@ -260,7 +263,7 @@ async def test_a_send_sends_what_was_approved_not_what_the_live_room_holds(
     await set_up_sending(client, team, smtp_sink.url)
     list_id = await add_contacts(client, team, [{"email": "frozen@example.com"}])
     campaign_id = await approved_campaign(client, team, subject="Approved subject", body="Approved body")
-    rooms = app.state.rooms
+    rooms = services_of(app).rooms
     room = await rooms.acquire(uuid.UUID(campaign_id), team.workspace_id)
     try:
         subject = text(room.doc, "subject")

@@ -10,6 +10,7 @@ import httpx
 import pytest
 from litestar import Litestar
 
+from justmaily.server.services import services_of
 from justmaily.shared.roles import Role
 from tests.plugins.api import Team
 from tests.plugins.smtp import SmtpSink
@@ -189,7 +190,9 @@ async def test_a_relay_asking_to_slow_down_gets_every_message_later(
     done = await wait_for_send(client, team[Role.VIEWER].headers, send["id"])
     assert (done["counts"]["sent"], done["counts"]["failed"]) == (3, 0)  # none dropped
     assert sorted(smtp_sink.recipients()) == [f"p{i}@example.com" for i in range(3)]
-    (relay,) = app.state.sender.relays.rates().values()
+    sender = services_of(app).sender
+    assert sender is not None
+    (relay,) = sender.relays.rates().values()
     assert relay is not None  # the relay had asked to slow down: it has a rate now
 
 

@@ -11,6 +11,7 @@ import pytest
 from litestar import Litestar
 from sqlalchemy import text
 
+from justmaily.server.services import services_of
 from justmaily.shared.roles import Role
 from justmaily.shared.verify import transparency
 from tests.plugins.api import Team
@@ -133,7 +134,7 @@ async def test_rewriting_history_is_refused_and_if_forced_detected(
     index = entry["index"]
 
     # The database refuses changes to the log...
-    async with app.state.database.session() as session:
+    async with services_of(app).database.session() as session:
         for statement in (
             "UPDATE log_entries SET created_at = created_at WHERE log_index = 0",
             "DELETE FROM log_nodes",
@@ -149,7 +150,7 @@ async def test_rewriting_history_is_refused_and_if_forced_detected(
     from justmaily.server.trust.log import leaf_bytes
     from justmaily.shared.trust import EntryKind
 
-    async with app.state.database.session() as session, session.begin():
+    async with services_of(app).database.session() as session, session.begin():
         postgres = session.get_bind().dialect.name == "postgresql"
         trigger = "log_entries_append_only ON log_entries" if postgres else "log_entries_no_update"
         await session.execute(text(f"DROP TRIGGER {trigger}"))

@@ -12,6 +12,7 @@ from litestar import Litestar
 from sqlalchemy import delete
 
 from justmaily.server.identity.models import Membership
+from justmaily.server.services import services_of
 from justmaily.server.trust.ca import CertificateAuthority, pem
 from justmaily.shared.roles import Role
 from justmaily.shared.verify.service_tokens import make_service_token
@@ -124,7 +125,7 @@ async def test_forged_expired_stale_and_misaddressed_tokens_are_refused(
         "/api/service-credentials", json={"name": "root", "role": "owner"}, headers=team[Role.ADMIN].headers
     )
     assert (owner.status_code, owner.json()["code"]) == (422, "role_not_allowed")
-    async with app.state.database.session() as session, session.begin():
+    async with services_of(app).database.session() as session, session.begin():
         await session.execute(delete(Membership).where(Membership.user_id == team[Role.ADMIN].id))
     gone = await client.get("/api/campaigns", headers=bearer(good))
     assert gone.status_code == 401

@@ -21,6 +21,7 @@ from sqlalchemy import text
 from justmaily.server.app import create_app
 from justmaily.server.db.append_only import append_only_guards
 from justmaily.server.db.engine import Database
+from justmaily.server.services import services_of
 from justmaily.server.settings import Settings
 from justmaily.server.trust import merkle
 from justmaily.server.trust.log import LogTamperedError, leaf_bytes, publish
@@ -148,9 +149,9 @@ async def test_a_rewritten_log_is_not_signed_over_after_a_restart(
             assert f"does not extend the tree head signed of {head['size']} entries" in found
         # The log still grows (approvals go on), but nothing is signed over it.
         await approved_campaign(client, team, subject="Summer", body="Hi")
-        async with app.state.database.session() as session, session.begin():
+        async with services_of(app).database.session() as session, session.begin():
             with pytest.raises(LogTamperedError):
-                await publish(session, app.state.log_signer)
+                await publish(session, services_of(app).log_signer)
         await readiness_refusing(client)
         latest = (await client.get("/api/transparency/tree-head", headers=team[Role.VIEWER].headers)).json()
         assert latest["size"] == head["size"]
@@ -161,7 +162,7 @@ async def test_removed_guards_stop_the_signing_until_they_are_back(settings: Set
     team, head = await _log_with_a_signed_head(settings)
     async with server(settings) as (app, client):
         viewer = team[Role.VIEWER].headers
-        async with app.state.database.session() as session, session.begin():
+        async with services_of(app).database.session() as session, session.begin():
             await drop_guards(session, ("log_entries",))
         ready = await readiness_refusing(client)
         assert "append-only guards are not in force: log_entries_" in ready["checks"]["transparency_log"]
@@ -171,7 +172,7 @@ async def test_removed_guards_stop_the_signing_until_they_are_back(settings: Set
             "size"
         ]
 
-        async with app.state.database.session() as session, session.begin():
+        async with services_of(app).database.session() as session, session.begin():
             await restore_guards(session, ("log_entries",))
         await readiness_ok(client)  # nothing was rewritten: the new head extends the old one
         newer = await signed_head(client, viewer, head["size"] + 1)
@@ -195,7 +196,7 @@ def _disabling(dialect: str) -> list[str]:
 async def test_guards_left_in_name_only_are_found(settings: Settings) -> None:
     await _log_with_a_signed_head(settings)
     async with server(settings) as (app, client):
-        async with app.state.database.session() as session, session.begin():
+        async with services_of(app).database.session() as session, session.begin():
             for statement in _disabling(session.get_bind().dialect.name):
                 await session.execute(text(statement))
         ready = await readiness_refusing(client)

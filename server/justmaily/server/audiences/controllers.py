@@ -7,16 +7,13 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from litestar import Controller, delete, get, patch, post, put
-from litestar.di import NamedDependency
+from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, QueryParameter
 from litestar.response import Stream
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from justmaily.server.audiences import examples
-from justmaily.server.audiences.imports import export_csv, get_import, import_view, run_import
-from justmaily.server.audiences.models import ContactImport
-from justmaily.server.audiences.service import AudienceService, segment_where
-from justmaily.server.db.base import utcnow
+from justmaily.server.audiences import deps, examples
+from justmaily.server.audiences.imports import ContactFiles
+from justmaily.server.audiences.service import AudienceService
 from justmaily.server.http.downloads import attachment
 from justmaily.server.http.openapi import body, ok, problems
 from justmaily.server.http.pagination import CursorParameter
@@ -33,13 +30,14 @@ AddressCursor = Annotated[
 ]
 
 
-def _service(request: AuthedRequest, session: AsyncSession) -> AudienceService:
-    return AudienceService(session, request.user.workspace_id)
+_AUDIENCES = {"audiences": Provide(deps.provide_audiences, sync_to_thread=False)}
+_FILES = {"files": Provide(deps.provide_files, sync_to_thread=False)}
 
 
 class ContactsController(Controller):
     path = "/api/contacts"
     tags = ["audiences"]
+    dependencies = _AUDIENCES
 
     @get(
         opt=requires(Permission.CONTACTS_READ),
@@ -48,8 +46,7 @@ class ContactsController(Controller):
     )
     async def list_contacts(
         self,
-        request: AuthedRequest,
-        db_session: NamedDependency[AsyncSession],
+        audiences: NamedDependency[AudienceService],
         limit: Limit = 100,
         cursor: CursorParameter = None,
         list_id: Annotated[uuid.UUID | None, QueryParameter(description="Only members of this list")] = None,
@@ -58,9 +55,7 @@ class ContactsController(Controller):
             QueryParameter(max_length=4000, description="A segment filter (docs/segments.md)"),
         ] = None,
     ) -> Page[wire.Contact]:
-        return await _service(request, db_session).list_contacts(
-            limit=limit, cursor=cursor, list_id=list_id, filter_text=filter
-        )
+        return await audiences.list_contacts(limit=limit, cursor=cursor, list_id=list_id, filter_text=filter)
 
     @post(
         opt=requires(Permission.CONTACTS_WRITE),
@@ -69,8 +64,7 @@ class ContactsController(Controller):
     )
     async def create_contact(
         self,
-        request: AuthedRequest,
-        db_session: NamedDependency[AsyncSession],
+        audiences: NamedDependency[AudienceService],
         data: Annotated[
             wire.ContactCreate,
             body(
@@ -87,7 +81,7 @@ class ContactsController(Controller):
     ) -> wire.Contact:
         """The address is validated and normalised; consent `subscribed` records consent given
         elsewhere (name where in `consent_source`)."""
-        return await _service(request, db_session).create_contact(data)
+        return await audiences.create_contact(data)
 
     @get(
         "/{contact_id:uuid}",
@@ -97,12 +91,10 @@ class ContactsController(Controller):
     )
     async def get_contact(
         self,
-        request: AuthedRequest,
-        db_session: NamedDependency[AsyncSession],
+        audiences: NamedDependency[AudienceService],
         contact_id: FromPath[uuid.UUID],
     ) -> wire.Contact:
-        service = _service(request, db_session)
-        return await service.view(await service.contact(contact_id))
+        return await audiences.read_contact(contact_id)
 
     @patch(
         "/{contact_id:uuid}",
@@ -112,12 +104,11 @@ class ContactsController(Controller):
     )
     async def update_contact(
         self,
-        request: AuthedRequest,
-        db_session: NamedDependency[AsyncSession],
+        audiences: NamedDependency[AudienceService],
         contact_id: FromPath[uuid.UUID],
         data: Annotated[wire.ContactUpdate, body("new plan", {"attributes": {"plan": "team"}})],
     ) -> wire.Contact:
-        return await _service(request, db_session).update_contact(contact_id, data)
+        return await audiences.update_contact(contact_id, data)
 
     @delete(
         "/{contact_id:uuid}",
@@ -127,26 +118,24 @@ class ContactsController(Controller):
     )
     async def delete_contact(
         self,
-        request: AuthedRequest,
-        db_session: NamedDependency[AsyncSession],
+        audiences: NamedDependency[AudienceService],
         contact_id: FromPath[uuid.UUID],
     ) -> None:
-        await _service(request, db_session).delete_contact(contact_id)
+        await audiences.delete_contact(contact_id)
 
 
 class ListsController(Controller):
     path = "/api/lists"
     tags = ["audiences"]
+    dependencies = _AUDIENCES
 
     @get(
         opt=requires(Permission.CONTACTS_READ),
         responses=ok(list[wire.ContactList], [examples.LIST]) | problems(),
         summary="List the contact lists, with their sizes",
     )
-    async def list_lists(
-        self, request: AuthedRequest, db_session: NamedDependency[AsyncSession]
-    ) -> list[wire.ContactList]:
-        return await _service(request, db_session).lists()
+    async def list_lists(self, audiences: NamedDependency[AudienceService]) -> list[wire.ContactList]:
+        return await audiences.lists()
 
     @post(
         opt=requires(Permission.CONTACTS_WRITE),
@@ -155,11 +144,10 @@ class ListsController(Controller):
     )
     async def create_list(
         self,
-        request: AuthedRequest,
-        db_session: NamedDependency[AsyncSession],
+        audiences: NamedDependency[AudienceService],
         data: Annotated[wire.ContactListCreate, body("newsletter", {"name": "Newsletter"})],
     ) -> wire.ContactList:
-        return await _service(request, db_session).create_list(data)
+        return await audiences.create_list(data)
 
     @delete(
         "/{list_id:uuid}",
@@ -168,9 +156,11 @@ class ListsController(Controller):
         summary="Delete a list (its contacts stay)",
     )
     async def delete_list(
-        self, request: AuthedRequest, db_session: NamedDependency[AsyncSession], list_id: FromPath[uuid.UUID]
+        self,
+        audiences: NamedDependency[AudienceService],
+        list_id: FromPath[uuid.UUID],
     ) -> None:
-        await _service(request, db_session).delete_list(list_id)
+        await audiences.delete_list(list_id)
 
     @post(
         "/{list_id:uuid}/members",
@@ -181,15 +171,14 @@ class ListsController(Controller):
     )
     async def add_members(
         self,
-        request: AuthedRequest,
-        db_session: NamedDependency[AsyncSession],
+        audiences: NamedDependency[AudienceService],
         list_id: FromPath[uuid.UUID],
         data: Annotated[
             wire.ListMembersChange,
             body("two contacts", {"contact_ids": ["3f2a1b0c-9d8e-4f7a-8b6c-5d4e3f2a1b0c"]}),
         ],
     ) -> int:
-        return await _service(request, db_session).add_members(list_id, data.contact_ids)
+        return await audiences.add_members(list_id, data.contact_ids)
 
     @post(
         "/{list_id:uuid}/members/remove",
@@ -200,30 +189,28 @@ class ListsController(Controller):
     )
     async def remove_members(
         self,
-        request: AuthedRequest,
-        db_session: NamedDependency[AsyncSession],
+        audiences: NamedDependency[AudienceService],
         list_id: FromPath[uuid.UUID],
         data: Annotated[
             wire.ListMembersChange,
             body("one contact", {"contact_ids": ["3f2a1b0c-9d8e-4f7a-8b6c-5d4e3f2a1b0c"]}),
         ],
     ) -> int:
-        return await _service(request, db_session).remove_members(list_id, data.contact_ids)
+        return await audiences.remove_members(list_id, data.contact_ids)
 
 
 class SegmentsController(Controller):
     path = "/api/segments"
     tags = ["audiences"]
+    dependencies = _AUDIENCES
 
     @get(
         opt=requires(Permission.CONTACTS_READ),
         responses=ok(list[wire.Segment], [examples.SEGMENT]) | problems(),
         summary="List segments",
     )
-    async def list_segments(
-        self, request: AuthedRequest, db_session: NamedDependency[AsyncSession]
-    ) -> list[wire.Segment]:
-        return await _service(request, db_session).segments()
+    async def list_segments(self, audiences: NamedDependency[AudienceService]) -> list[wire.Segment]:
+        return await audiences.segments()
 
     @post(
         opt=requires(Permission.CONTACTS_WRITE),
@@ -232,8 +219,7 @@ class SegmentsController(Controller):
     )
     async def create_segment(
         self,
-        request: AuthedRequest,
-        db_session: NamedDependency[AsyncSession],
+        audiences: NamedDependency[AudienceService],
         data: Annotated[
             wire.SegmentCreate,
             body(
@@ -242,7 +228,7 @@ class SegmentsController(Controller):
             ),
         ],
     ) -> wire.Segment:
-        return await _service(request, db_session).create_segment(data)
+        return await audiences.create_segment(data)
 
     @get(
         "/{segment_id:uuid}/preview",
@@ -252,12 +238,10 @@ class SegmentsController(Controller):
     )
     async def preview_segment(
         self,
-        request: AuthedRequest,
-        db_session: NamedDependency[AsyncSession],
+        audiences: NamedDependency[AudienceService],
         segment_id: FromPath[uuid.UUID],
     ) -> wire.SegmentPreview:
-        service = _service(request, db_session)
-        return await service.preview((await service.segment(segment_id)).filter)
+        return await audiences.preview_segment(segment_id)
 
     @delete(
         "/{segment_id:uuid}",
@@ -267,16 +251,16 @@ class SegmentsController(Controller):
     )
     async def delete_segment(
         self,
-        request: AuthedRequest,
-        db_session: NamedDependency[AsyncSession],
+        audiences: NamedDependency[AudienceService],
         segment_id: FromPath[uuid.UUID],
     ) -> None:
-        await _service(request, db_session).delete_segment(segment_id)
+        await audiences.delete_segment(segment_id)
 
 
 class SuppressionsController(Controller):
     path = "/api/suppressions"
     tags = ["audiences"]
+    dependencies = _AUDIENCES
 
     @get(
         opt=requires(Permission.CONTACTS_READ),
@@ -285,12 +269,11 @@ class SuppressionsController(Controller):
     )
     async def list_suppressions(
         self,
-        request: AuthedRequest,
-        db_session: NamedDependency[AsyncSession],
+        audiences: NamedDependency[AudienceService],
         limit: Limit = 100,
         cursor: AddressCursor = None,
     ) -> Page[wire.Suppression]:
-        return await _service(request, db_session).suppressions(limit=limit, cursor=cursor)
+        return await audiences.suppressions(limit=limit, cursor=cursor)
 
     @post(
         opt=requires(Permission.CONTACTS_WRITE),
@@ -299,14 +282,13 @@ class SuppressionsController(Controller):
     )
     async def create_suppression(
         self,
-        request: AuthedRequest,
-        db_session: NamedDependency[AsyncSession],
+        audiences: NamedDependency[AudienceService],
         data: Annotated[
             wire.SuppressionCreate,
             body("asked by phone", {"email": "gone@example.com", "detail": "asked by phone"}),
         ],
     ) -> wire.Suppression:
-        return await _service(request, db_session).suppress(data)
+        return await audiences.suppress(data)
 
     @delete(
         "/{email:str}",
@@ -315,9 +297,9 @@ class SuppressionsController(Controller):
         summary="Lift a suppression (admins: only with the person's renewed consent)",
     )
     async def delete_suppression(
-        self, request: AuthedRequest, db_session: NamedDependency[AsyncSession], email: FromPath[str]
+        self, audiences: NamedDependency[AudienceService], email: FromPath[str]
     ) -> None:
-        await _service(request, db_session).unsuppress(email)
+        await audiences.unsuppress(email)
 
 
 # An upload of 100,000 rows with a few attributes is ~10 MB; the limit leaves room for more.
@@ -325,16 +307,22 @@ MAX_IMPORT_BYTES = 512 * 1024 * 1024
 
 
 def _csv_download(name: str, chunks: AsyncIterator[bytes]) -> Stream:
+    """`name`: the list's or segment's, made safe as a file's."""
+    file_name = _file_name(name)
     return Stream(
         chunks,
         media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": attachment(f"{name}.csv", "contacts"), "Cache-Control": "no-store"},
+        headers={
+            "Content-Disposition": attachment(f"{file_name}.csv", "contacts"),
+            "Cache-Control": "no-store",
+        },
     )
 
 
 class ImportsController(Controller):
     path = "/api/imports"
     tags = ["audiences"]
+    dependencies = _FILES
 
     @post(
         opt=requires(Permission.CONTACTS_WRITE),
@@ -344,25 +332,14 @@ class ImportsController(Controller):
     async def create_import(
         self,
         request: AuthedRequest,
-        db_session: NamedDependency[AsyncSession],
+        files: NamedDependency[ContactFiles],
         data: Annotated[
             wire.ImportCreate, body("fair sign-ups", {"consent_source": "spring fair sign-up sheet"})
         ],
     ) -> wire.ContactImport:
         """Imported contacts are subscribed, with `consent_source` saying where they consented.
         Known addresses get the file's name and attributes; their consent is left alone."""
-        workspace_id = request.user.workspace_id
-        if data.list_id is not None:
-            await _service(request, db_session).contact_list(data.list_id)
-        job = ContactImport(
-            workspace_id=workspace_id,
-            list_id=data.list_id,
-            consent_source=data.consent_source,
-            created_by=request.user.user_id,
-        )
-        db_session.add(job)
-        await db_session.flush()
-        return import_view(job)
+        return await files.create(request.user, data)
 
     @put(
         "/{import_id:uuid}/file",
@@ -372,15 +349,12 @@ class ImportsController(Controller):
         summary="Upload the CSV (UTF-8, a header row with an email column); answers the report",
     )
     async def upload_import(
-        self, request: AuthedRequest, import_id: FromPath[uuid.UUID]
+        self, request: AuthedRequest, files: NamedDependency[ContactFiles], import_id: FromPath[uuid.UUID]
     ) -> wire.ContactImport:
         """The file streams: rows are checked as they arrive, bad rows are reported one by one,
         and the contacts are written at the end in one transaction. A file refused as a whole
         (not UTF-8, no email column, a runaway quote) writes nothing: the report says why."""
-        job = await run_import(
-            request.app.state.database, request.user.workspace_id, import_id, request.stream()
-        )
-        return import_view(job)
+        return await files.upload(import_id, request.stream())
 
     @get(
         "/{import_id:uuid}",
@@ -388,12 +362,15 @@ class ImportsController(Controller):
         responses=ok(wire.ContactImport, examples.IMPORT) | problems(400, 404),
         summary="An import's progress and report",
     )
-    async def get_import(self, request: AuthedRequest, import_id: FromPath[uuid.UUID]) -> wire.ContactImport:
-        return import_view(await get_import(request.app.state.database, request.user.workspace_id, import_id))
+    async def get_import(
+        self, files: NamedDependency[ContactFiles], import_id: FromPath[uuid.UUID]
+    ) -> wire.ContactImport:
+        return await files.get(import_id)
 
 
 class ExportsController(Controller):
     tags = ["audiences"]
+    dependencies = _FILES
 
     @get(
         "/api/lists/{list_id:uuid}/export",
@@ -402,12 +379,8 @@ class ExportsController(Controller):
         summary="A list's contacts as CSV (UTF-8 with BOM, formula cells guarded)",
         media_type="text/csv",
     )
-    async def export_list(self, request: AuthedRequest, list_id: FromPath[uuid.UUID]) -> Stream:
-        database, workspace_id = request.app.state.database, request.user.workspace_id
-        async with database.session(read_only=True) as session:
-            contact_list = await AudienceService(session, workspace_id).contact_list(list_id)
-        chunks = export_csv(database, workspace_id, list_id=list_id, where=None)
-        return _csv_download(_file_name(contact_list.name), chunks)
+    async def export_list(self, files: NamedDependency[ContactFiles], list_id: FromPath[uuid.UUID]) -> Stream:
+        return _csv_download(*await files.export_list(list_id))
 
     @get(
         "/api/segments/{segment_id:uuid}/export",
@@ -416,14 +389,10 @@ class ExportsController(Controller):
         summary="A segment's contacts now, as CSV",
         media_type="text/csv",
     )
-    async def export_segment(self, request: AuthedRequest, segment_id: FromPath[uuid.UUID]) -> Stream:
-        database, workspace_id = request.app.state.database, request.user.workspace_id
-        async with database.session(read_only=True) as session:
-            segment = await AudienceService(session, workspace_id).segment(segment_id)
-            where = await segment_where(session, workspace_id, segment_id, utcnow())
-        return _csv_download(
-            _file_name(segment.name), export_csv(database, workspace_id, list_id=None, where=where)
-        )
+    async def export_segment(
+        self, files: NamedDependency[ContactFiles], segment_id: FromPath[uuid.UUID]
+    ) -> Stream:
+        return _csv_download(*await files.export_segment(segment_id))
 
 
 def _file_name(name: str) -> str:

@@ -16,6 +16,7 @@ from justmaily.server.audiences import repository
 from justmaily.server.audiences.csv_io import normalise_address
 from justmaily.server.audiences.models import Contact, ContactList, Segment
 from justmaily.server.audiences.segments import SegmentError, compile_filter, parse, referenced_lists
+from justmaily.server.audiences.views import to_wire
 from justmaily.server.db.base import utcnow
 from justmaily.server.http.pagination import decode_cursor, encode_cursor
 from justmaily.server.http.problems import ApiError, not_found
@@ -35,31 +36,6 @@ def normalised_address(email: str, field: str = "email") -> str:
             f"{email!r} is not a valid address: {exc}",
             errors=[FieldError(field=field, message=str(exc))],
         ) from None
-
-
-def contact_view(contact: Contact, suppressed: wire.SuppressionReason | None = None) -> wire.Contact:
-    return wire.Contact(
-        id=contact.id,
-        email=contact.email,
-        name=contact.name,
-        attributes=dict(contact.attributes or {}),
-        consent=contact.consent,
-        consent_source=contact.consent_source,
-        consent_at=contact.consent_at,
-        suppressed=suppressed,
-        created_at=contact.created_at,
-        updated_at=contact.updated_at,
-    )
-
-
-def segment_view(segment: Segment) -> wire.Segment:
-    return wire.Segment(
-        id=segment.id,
-        name=segment.name,
-        filter=segment.filter,
-        created_at=segment.created_at,
-        updated_at=segment.updated_at,
-    )
 
 
 async def filter_where(
@@ -118,7 +94,7 @@ class AudienceService:
         if contact.consent is wire.ConsentStatus.PENDING:
             # Double opt-in: the sender e-mails a confirmation link (docs/audiences.md).
             await repository.request_confirmation(self.session, self.workspace_id, contact.id)
-        return await self.view(contact)
+        return await self._with_suppression(contact)
 
     async def contact(self, contact_id: uuid.UUID, *, for_update: bool = False) -> Contact:
         contact = await repository.get_contact(
@@ -128,9 +104,12 @@ class AudienceService:
             raise not_found("contact")
         return contact
 
-    async def view(self, contact: Contact) -> wire.Contact:
+    async def read_contact(self, contact_id: uuid.UUID) -> wire.Contact:
+        return await self._with_suppression(await self.contact(contact_id))
+
+    async def _with_suppression(self, contact: Contact) -> wire.Contact:
         suppression = await repository.suppression_of(self.session, self.workspace_id, contact.email_key)
-        return contact_view(contact, suppression.reason if suppression else None)
+        return to_wire(contact, suppressed=suppression.reason if suppression else None)
 
     async def update_contact(self, contact_id: uuid.UUID, data: wire.ContactUpdate) -> wire.Contact:
         contact = await self.contact(contact_id, for_update=True)
@@ -142,7 +121,7 @@ class AudienceService:
             contact.attributes = {k: v for k, v in merged.items() if v is not None}
         contact.updated_at = utcnow()
         await self.session.flush()
-        return await self.view(contact)
+        return await self._with_suppression(contact)
 
     async def delete_contact(self, contact_id: uuid.UUID) -> None:
         await repository.delete_contact(self.session, await self.contact(contact_id))
@@ -164,7 +143,7 @@ class AudienceService:
         )
         keys = await repository.suppressed_keys(self.session, self.workspace_id, [c.email_key for c in rows])
         items = [
-            contact_view(c, wire.SuppressionReason(keys[c.email_key]) if c.email_key in keys else None)
+            to_wire(c, suppressed=wire.SuppressionReason(keys[c.email_key]) if c.email_key in keys else None)
             for c in rows[:limit]
         ]
         next_cursor = (
@@ -181,9 +160,7 @@ class AudienceService:
             await self.session.flush()
         except IntegrityError:
             raise ApiError(409, "list_exists", f"a list named {data.name!r} exists already") from None
-        return wire.ContactList(
-            id=contact_list.id, name=contact_list.name, members=0, created_at=contact_list.created_at
-        )
+        return to_wire(contact_list, members=0)
 
     async def lists(self) -> list[wire.ContactList]:
         rows = list(
@@ -194,12 +171,7 @@ class AudienceService:
             )
         )
         sizes = await repository.list_sizes(self.session, [row.id for row in rows])
-        return [
-            wire.ContactList(
-                id=row.id, name=row.name, members=sizes.get(row.id, 0), created_at=row.created_at
-            )
-            for row in rows
-        ]
+        return [to_wire(row, members=sizes.get(row.id, 0)) for row in rows]
 
     async def contact_list(self, list_id: uuid.UUID) -> ContactList:
         row = await self.session.get(ContactList, list_id)
@@ -246,13 +218,13 @@ class AudienceService:
             await self.session.flush()
         except IntegrityError:
             raise ApiError(409, "segment_exists", f"a segment named {data.name!r} exists already") from None
-        return segment_view(segment)
+        return to_wire(segment)
 
     async def segments(self) -> list[wire.Segment]:
         rows = await self.session.scalars(
             select(Segment).where(Segment.workspace_id == self.workspace_id).order_by(Segment.name)
         )
-        return [segment_view(row) for row in rows]
+        return [to_wire(row) for row in rows]
 
     async def segment(self, segment_id: uuid.UUID) -> Segment:
         row = await self.session.get(Segment, segment_id)
@@ -264,13 +236,16 @@ class AudienceService:
         await self.session.delete(await self.segment(segment_id))
         await self.session.flush()
 
+    async def preview_segment(self, segment_id: uuid.UUID) -> wire.SegmentPreview:
+        return await self.preview((await self.segment(segment_id)).filter)
+
     async def preview(self, filter_text: str, sample: int = 10) -> wire.SegmentPreview:
         where = await filter_where(self.session, self.workspace_id, filter_text, utcnow())
         count = await repository.count_contacts(self.session, self.workspace_id, where)
         rows = await repository.list_contacts(
             self.session, self.workspace_id, where=where, after=None, limit=sample
         )
-        return wire.SegmentPreview(count=count, sample=[contact_view(row) for row in rows])
+        return wire.SegmentPreview(count=count, sample=[to_wire(row) for row in rows])
 
     # --- suppressions ---------------------------------------------------------------------
 
@@ -279,9 +254,7 @@ class AudienceService:
         await repository.suppress(self.session, self.workspace_id, key, data.reason, data.detail)
         row = await repository.suppression_of(self.session, self.workspace_id, key)
         assert row is not None
-        return wire.Suppression(
-            email=row.email_key, reason=row.reason, detail=row.detail, created_at=row.created_at
-        )
+        return to_wire(row)
 
     async def unsuppress(self, email: str) -> None:
         if not await repository.unsuppress(self.session, self.workspace_id, email.strip().lower()):
@@ -292,8 +265,5 @@ class AudienceService:
         rows = await repository.list_suppressions(
             self.session, self.workspace_id, after=cursor, limit=limit + 1
         )
-        items = [
-            wire.Suppression(email=r.email_key, reason=r.reason, detail=r.detail, created_at=r.created_at)
-            for r in rows[:limit]
-        ]
+        items = [to_wire(row) for row in rows[:limit]]
         return Page(items=items, next_cursor=rows[limit - 1].email_key if len(rows) > limit else None)

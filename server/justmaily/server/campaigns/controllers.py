@@ -7,25 +7,21 @@ import uuid
 from typing import Annotated
 
 from litestar import Controller, Response, get, patch, post
-from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, HeaderParameter, QueryParameter
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from justmaily.server.campaigns import examples
-from justmaily.server.campaigns.lifecycle import check_revision, check_transition
+from justmaily.server.campaigns import deps, examples
+from justmaily.server.campaigns.editing import EditingService
 from justmaily.server.campaigns.models import Campaign as CampaignRow
-from justmaily.server.campaigns.ports import CampaignDocument
-from justmaily.server.campaigns.service import CampaignService, content_patch, to_wire
-from justmaily.server.db.session import transaction
+from justmaily.server.campaigns.service import CampaignService
+from justmaily.server.campaigns.views import to_wire
 from justmaily.server.http.openapi import body, ok, problems
 from justmaily.server.http.pagination import CursorParameter
 from justmaily.server.http.policy import requires
 from justmaily.server.http.problems import ApiError
-from justmaily.server.identity.principal import AuthedRequest, Principal
+from justmaily.server.identity.principal import AuthedRequest
 from justmaily.shared.campaigns import (
     Campaign,
-    CampaignAction,
     CampaignCreate,
     CampaignStatus,
     CampaignUpdate,
@@ -34,10 +30,6 @@ from justmaily.shared.campaigns import (
 from justmaily.shared.pagination import Page
 from justmaily.shared.roles import Permission
 
-# Sending needs an audience: these actions happen through the delivery domain's sends.
-SENDING_ACTIONS = frozenset(
-    {CampaignAction.SEND, CampaignAction.SCHEDULE, CampaignAction.UNSCHEDULE, CampaignAction.CANCEL}
-)
 # A revision as the ETag gives it ("3", also bare or weak), or `*`. Documented, and checked by
 # expected_revision, so that its problem keeps its code (`invalid_if_match`).
 IF_MATCH_PATTERN = r'^(?:\*|(?:W/)?"?([0-9]{1,9})"?)$'
@@ -55,20 +47,11 @@ IfMatch = Annotated[
 ]
 
 
-def provide_campaigns(state: State, db_session: NamedDependency[AsyncSession]) -> CampaignService:
-    return CampaignService(db_session, state.events)
-
-
 def expected_revision(if_match: str) -> int | None:
     match = _IF_MATCH.fullmatch(if_match.strip())
     if match is None:
         raise ApiError(400, "invalid_if_match", 'If-Match must be a campaign revision such as "3"')
     return None if match.group(1) is None else int(match.group(1))
-
-
-async def _fresh(state: State, principal: Principal, campaign_id: uuid.UUID) -> CampaignRow:
-    async with state.database.session(read_only=True) as session:
-        return await CampaignService(session, state.events).get(principal, campaign_id)
 
 
 def with_etag(campaign: CampaignRow, status_code: int = 200) -> Response[Campaign]:
@@ -78,7 +61,10 @@ def with_etag(campaign: CampaignRow, status_code: int = 200) -> Response[Campaig
 class CampaignsController(Controller):
     path = "/api/campaigns"
     tags = ["campaigns"]
-    dependencies = {"campaigns": Provide(provide_campaigns, sync_to_thread=False)}
+    dependencies = {
+        "campaigns": Provide(deps.provide_campaigns, sync_to_thread=False),
+        "editing": Provide(deps.provide_editing, sync_to_thread=False),
+    }
 
     @get(
         opt=requires(Permission.CAMPAIGNS_READ),
@@ -109,7 +95,7 @@ class CampaignsController(Controller):
     async def create_campaign(
         self,
         request: AuthedRequest,
-        document: NamedDependency[CampaignDocument],
+        editing: NamedDependency[EditingService],
         data: Annotated[
             CampaignCreate,
             body(
@@ -123,16 +109,7 @@ class CampaignsController(Controller):
             ),
         ],
     ) -> Response[Campaign]:
-        principal, database = request.user, request.app.state.database
-        async with transaction(database) as session:
-            campaign = await CampaignService(session, request.app.state.events).create(principal, data)
-        # The document holds the content; it is written after the row exists.
-        patch = content_patch(
-            CampaignUpdate(subject=data.subject, preheader=data.preheader, sender=data.sender)
-        )
-        if patch is not None:
-            await document.change(principal, campaign.id, patch)
-        return with_etag(await _fresh(request.app.state, principal, campaign.id), status_code=201)
+        return with_etag(await editing.create(request.user, data), status_code=201)
 
     @get(
         "/{campaign_id:uuid}",
@@ -157,7 +134,7 @@ class CampaignsController(Controller):
     async def update_campaign(
         self,
         request: AuthedRequest,
-        document: NamedDependency[CampaignDocument],
+        editing: NamedDependency[EditingService],
         campaign_id: FromPath[uuid.UUID],
         data: Annotated[CampaignUpdate, body("new subject", {"subject": "Last chance: 20% off"})],
         if_match: IfMatch = "*",
@@ -165,18 +142,8 @@ class CampaignsController(Controller):
         """Subject, preheader and sender are texts of the campaign's live document: they change
         there, merged with live editors. Changing them in review, approved or scheduled returns
         the campaign to draft: an approval covers exactly the content that was approved."""
-        principal, database = request.user, request.app.state.database
         revision = expected_revision(if_match)
-        patch = content_patch(data)
-        check_revision(await _fresh(request.app.state, principal, campaign_id), revision)
-        if patch is not None:
-            await document.change(principal, campaign_id, patch)
-        async with transaction(database) as session:
-            return with_etag(
-                await CampaignService(session, request.app.state.events).rename(
-                    principal, campaign_id, data.name
-                )
-            )
+        return with_etag(await editing.update(request.user, campaign_id, data, revision))
 
     @post(
         "/{campaign_id:uuid}/transitions",
@@ -188,7 +155,7 @@ class CampaignsController(Controller):
     async def transition_campaign(
         self,
         request: AuthedRequest,
-        document: NamedDependency[CampaignDocument],
+        editing: NamedDependency[EditingService],
         campaign_id: FromPath[uuid.UUID],
         data: Annotated[
             TransitionRequest,
@@ -201,28 +168,8 @@ class CampaignsController(Controller):
         and cancel campaigns:send. Submitting keeps a version of the document; approving approves
         exactly that version's content hash. `send_back` takes a `reason`, which the campaign
         carries (`sent_back_reason`) until it is submitted again."""
-        principal, database = request.user, request.app.state.database
         revision = expected_revision(if_match)
-        check_transition(principal, await _fresh(request.app.state, principal, campaign_id), data, revision)
-        if data.action in SENDING_ACTIONS:
-            raise ApiError(
-                409,
-                "use_sends",
-                f"{data.action} through the sends API: POST /api/campaigns/{campaign_id}/sends chooses the "
-                "audience and the time; POST /api/sends/{send_id}/cancel stops it",
-            )
-        digest = None
-        if data.action == CampaignAction.SUBMIT:
-            digest = await document.freeze_for_review(principal, campaign_id)
-        elif data.action == CampaignAction.APPROVE:
-            digest = await document.current_hash(principal, campaign_id)
-        async with transaction(database) as session:
-            # An approval is logged and certified in its transaction: all three or none; once
-            # committed, every open editor sees the new status (and a send-back's reason) live.
-            campaign = await CampaignService(session, request.app.state.events).transition(
-                principal, campaign_id, data, revision, digest
-            )
-            return with_etag(campaign)
+        return with_etag(await editing.transition(request.user, campaign_id, data, revision))
 
     @post(
         "/{campaign_id:uuid}/archive",

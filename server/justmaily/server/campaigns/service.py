@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from justmaily.server.campaigns import lifecycle
 from justmaily.server.campaigns.models import Campaign
+from justmaily.server.campaigns.views import to_wire
 from justmaily.server.db.base import utcnow
 from justmaily.server.events import Events
 from justmaily.server.http.pagination import decode_cursor, encode_cursor
@@ -21,30 +22,6 @@ from justmaily.shared.campaigns import CONTENT_FIELDS, CampaignStatus
 from justmaily.shared.collaboration import ContentPatch
 from justmaily.shared.pagination import Page
 from justmaily.shared.problems import FieldError
-
-
-def to_wire(campaign: Campaign) -> wire.Campaign:
-    return wire.Campaign(
-        id=campaign.id,
-        name=campaign.name,
-        subject=campaign.subject,
-        preheader=campaign.preheader,
-        sender=campaign.sender,
-        status=campaign.status,
-        owner_id=campaign.owner_id,
-        revision=campaign.revision,
-        created_at=campaign.created_at,
-        updated_at=campaign.updated_at,
-        approved_by=campaign.approved_by,
-        approved_at=campaign.approved_at,
-        scheduled_at=campaign.scheduled_at,
-        archived_at=campaign.archived_at,
-        review_hash=campaign.review_hash,
-        approved_hash=campaign.approved_hash,
-        sent_back_reason=campaign.sent_back_reason,
-        sent_back_by=campaign.sent_back_by,
-        sent_back_at=campaign.sent_back_at,
-    )
 
 
 def checked_sender(sender: str) -> str:

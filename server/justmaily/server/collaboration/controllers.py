@@ -5,32 +5,21 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
-import structlog
 from litestar import Controller, WebSocket, get, patch, post, websocket
-from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
-from litestar.events import listener
 from litestar.params import FromPath, FromQuery
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from justmaily.server.campaigns.service import find
-from justmaily.server.collaboration.connection import Connection, ConnectionLimits
-from justmaily.server.collaboration.rooms import RoomManager
+from justmaily.server.collaboration import deps
+from justmaily.server.collaboration.entrance import RoomEntrance
 from justmaily.server.collaboration.service import ContentService, VersionService
-from justmaily.server.collaboration.tickets import TicketService, is_read_only
-from justmaily.server.db.session import transaction
+from justmaily.server.collaboration.tickets import TicketService
 from justmaily.server.http import policy
 from justmaily.server.http.openapi import body, ok, problems
-from justmaily.server.http.problems import ApiError
-from justmaily.server.identity.auth import AuthService
-from justmaily.server.identity.controllers import ACCESS_CHANGED
 from justmaily.server.identity.principal import AuthedRequest
 from justmaily.shared.collaboration import (
     Anchor,
     CampaignContent,
-    CloseCode,
     Comment,
     CommentCreate,
     CommentResolve,
@@ -41,8 +30,6 @@ from justmaily.shared.collaboration import (
     VersionCreate,
 )
 from justmaily.shared.roles import Permission
-
-log = structlog.get_logger(__name__)
 
 _CONTENT_EXAMPLE = {
     "campaign_id": "0b5c3c52-4d2c-4a51-9d3e-6a0f0f7c2b1e",
@@ -56,14 +43,6 @@ _CONTENT_EXAMPLE = {
 }
 
 
-def room_base_url(public_url: str) -> str:
-    """The WebSocket form of the configured public address (never the request's Host header,
-    which the client chooses: a ticket must not send its holder elsewhere)."""
-    parts = urlsplit(public_url)
-    scheme = "wss" if parts.scheme == "https" else "ws"
-    return f"{scheme}://{parts.netloc}{parts.path.rstrip('/')}"
-
-
 _COMMENT_EXAMPLE = Comment(
     id="3f9a1c2e4b5d4e6f8a7b9c0d1e2f3a4b",
     author_id="6a1d4a0e-8d4b-4f0e-9a57-2b1f3c4d5e6f",
@@ -74,14 +53,13 @@ _COMMENT_EXAMPLE = Comment(
 )
 
 
-def provide_content(state: State) -> ContentService:
-    return ContentService(state.database, state.rooms)
-
-
 class CollaborationController(Controller):
     path = "/api/campaigns/{campaign_id:uuid}"
     tags = ["collaboration"]
-    dependencies = {"content": Provide(provide_content, sync_to_thread=False)}
+    dependencies = {
+        "content": Provide(deps.provide_content, sync_to_thread=False),
+        "tickets": Provide(deps.provide_tickets, sync_to_thread=False),
+    }
 
     @post(
         "/room-ticket",
@@ -104,24 +82,12 @@ class CollaborationController(Controller):
     async def room_ticket(
         self,
         request: AuthedRequest,
-        db_session: NamedDependency[AsyncSession],
+        tickets: NamedDependency[TicketService],
         campaign_id: FromPath[uuid.UUID],
     ) -> RoomTicket:
         """Connect within `expires_in` seconds to `url` with a Yjs WebSocket client (y-websocket,
         pycrdt). Add `&acks=1` to receive "stored" messages (docs/collaboration.md)."""
-        principal = request.user
-        await find(db_session, principal, campaign_id)
-        settings = request.app.state.settings
-        ticket = TicketService(db_session, request.app.state.signer, settings.rooms.ticket_ttl_seconds).issue(
-            principal, campaign_id
-        )
-        url = f"{room_base_url(settings.public_url)}/api/campaigns/{campaign_id}/room?ticket={ticket}"
-        return RoomTicket(
-            ticket=ticket,
-            url=url,
-            expires_in=settings.rooms.ticket_ttl_seconds,
-            read_only=is_read_only(principal),
-        )
+        return await tickets.issue(request.user, campaign_id)
 
     @get(
         "/content",
@@ -220,14 +186,10 @@ _VERSION_EXAMPLE = Version(
 )
 
 
-def provide_versions(state: State) -> VersionService:
-    return VersionService(provide_content(state))
-
-
 class VersionsController(Controller):
     path = "/api/campaigns/{campaign_id:uuid}/versions"
     tags = ["collaboration"]
-    dependencies = {"versions": Provide(provide_versions, sync_to_thread=False)}
+    dependencies = {"versions": Provide(deps.provide_versions, sync_to_thread=False)}
 
     @get(
         opt=policy.requires(Permission.CAMPAIGNS_READ),
@@ -289,50 +251,17 @@ class VersionsController(Controller):
         return await versions.restore(request.user, campaign_id, version_id)
 
 
-@listener(ACCESS_CHANGED)
-async def close_rooms_of(principal_id: uuid.UUID, workspace_id: uuid.UUID, state: State) -> None:
-    """Whoever lost or changed access leaves their rooms now, and must get a new ticket."""
-    closed = await state.rooms.revoke(principal_id, workspace_id)
-    if closed:
-        log.info("room_access_revoked", principal=str(principal_id), connections=closed)
-
-
-@websocket("/api/campaigns/{campaign_id:uuid}/room", opt={**policy.public(), policy.TICKET: True})
+@websocket(
+    "/api/campaigns/{campaign_id:uuid}/room",
+    opt={**policy.public(), policy.TICKET: True},
+    dependencies={"entrance": Provide(deps.provide_entrance, sync_to_thread=False)},
+)
 async def campaign_room(
-    socket: WebSocket[Any, Any, State],
+    socket: WebSocket[Any, Any, Any],
+    entrance: NamedDependency[RoomEntrance],
     campaign_id: FromPath[uuid.UUID],
     ticket: FromQuery[str | None] = None,
     acks: FromQuery[bool] = False,
 ) -> None:
     """The campaign's Yjs room (sync and awareness protocols), entered with a room ticket."""
-    state = socket.app.state
-    await socket.accept()
-    try:
-        async with transaction(state.database) as session:
-            auth = AuthService(session, state.signer, state.settings, state.limiter)
-            principal = await TicketService(
-                session, state.signer, state.settings.rooms.ticket_ttl_seconds
-            ).redeem(ticket, campaign_id, auth)
-            await find(session, principal, campaign_id)
-    except ApiError as exc:
-        code = CloseCode.NO_SUCH_ROOM if exc.status == 404 else CloseCode.BAD_TICKET
-        log.info("room_refused", campaign=str(campaign_id), code=int(code), reason=exc.detail)
-        await socket.close(code=int(code), reason=exc.detail[:120])
-        return
-    rooms: RoomManager = state.rooms
-    settings = state.settings
-    room = await rooms.acquire(campaign_id, principal.workspace_id)
-    limits = ConnectionLimits(
-        settings.rooms.max_message_bytes,
-        state.room_rates,
-        settings.rooms.silent_seconds,
-        settings.rooms.max_document_bytes,
-    )
-    connection = Connection(
-        socket, principal, room, limits, read_only=is_read_only(principal), wants_acks=acks
-    )
-    try:
-        await room.serve(connection)
-    finally:
-        await rooms.release(room)
-        await connection.close(CloseCode.GOING_AWAY, "bye")
+    await entrance.enter(socket, campaign_id, ticket, wants_acks=acks)

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 import msgspec
+import structlog
 from pycrdt import Assoc, Doc
 from sqlalchemy import select
 
@@ -21,6 +22,7 @@ from justmaily.server.collaboration.frozen import REVIEW
 from justmaily.server.collaboration.materialise import show_state
 from justmaily.server.collaboration.models import DocumentVersion
 from justmaily.server.collaboration.rooms import CampaignRoom, RoomManager
+from justmaily.server.collaboration.views import to_wire
 from justmaily.server.db.engine import Database
 from justmaily.server.db.session import transaction
 from justmaily.server.events import CampaignStatusChanged
@@ -56,19 +58,9 @@ from justmaily.shared.document import (
 )
 from justmaily.shared.problems import FieldError
 
+log = structlog.get_logger(__name__)
+
 BRIDGE_ORIGIN = "rest-bridge"
-
-
-def version_view(row: DocumentVersion) -> Version:
-    return Version(
-        id=row.id,
-        campaign_id=row.campaign_id,
-        name=row.name,
-        kind=row.kind,
-        content_hash=row.content_hash,
-        created_by=row.created_by,
-        created_at=row.created_at,
-    )
 
 
 class ContentService:
@@ -224,6 +216,13 @@ class ContentService:
             await self.rooms.release(room)
 
 
+async def close_rooms_of(rooms: RoomManager, principal_id: uuid.UUID, workspace_id: uuid.UUID) -> None:
+    """Whoever lost or changed access leaves their rooms now, and must get a new ticket."""
+    closed = await rooms.revoke(principal_id, workspace_id)
+    if closed:
+        log.info("room_access_revoked", principal=str(principal_id), connections=closed)
+
+
 def _author(principal: Principal) -> tuple[str, str]:
     return str(principal.user_id), principal.display_name or principal.email or "API key"
 
@@ -280,7 +279,7 @@ class VersionService:
                 .where(DocumentVersion.campaign_id == campaign_id)
                 .order_by(DocumentVersion.created_at.desc())
             )
-            return [version_view(row) for row in rows]
+            return [to_wire(row) for row in rows]
 
     async def create(
         self, principal: Principal, campaign_id: uuid.UUID, name: str, kind: str = "named"
@@ -297,7 +296,7 @@ class VersionService:
         )
         async with transaction(self.database) as session:
             session.add(row)
-        return version_view(row)
+        return to_wire(row)
 
     async def read(
         self, principal: Principal, campaign_id: uuid.UUID, version_id: uuid.UUID

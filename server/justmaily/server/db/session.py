@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from litestar import Request
-from litestar.datastructures import State
+from litestar.di import NamedDependency
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from justmaily.server.db.engine import Database
@@ -28,8 +28,10 @@ async def transaction(database: Database, *, read_only: bool = False) -> AsyncIt
         await session.commit()
 
 
-async def get_session(state: State, request: Request[Any, Any, Any]) -> AsyncGenerator[AsyncSession, None]:
+async def get_session(
+    database: NamedDependency[Database], request: Request[Any, Any, Any]
+) -> AsyncGenerator[AsyncSession, None]:
     # Litestar runs the code after `yield` before the response is sent, so a failed commit
     # still turns into an error response rather than a false success.
-    async with transaction(state.database, read_only=request.method in _SAFE_METHODS) as session:
+    async with transaction(database, read_only=request.method in _SAFE_METHODS) as session:
         yield session

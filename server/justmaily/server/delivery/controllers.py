@@ -6,29 +6,21 @@ import uuid
 from typing import Annotated
 
 from litestar import Controller, delete, get, post
-from litestar.di import NamedDependency
+from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from justmaily.server.db.session import transaction
-from justmaily.server.delivery import examples
-from justmaily.server.delivery.sender import wake
+from justmaily.server.delivery import deps, examples
 from justmaily.server.delivery.setup import DeliverySetup
 from justmaily.server.http.openapi import body, ok, problems
 from justmaily.server.http.policy import requires
-from justmaily.server.identity.principal import AuthedRequest
 from justmaily.shared import delivery as wire
 from justmaily.shared.roles import Permission
-
-
-def _setup(request: AuthedRequest, session: AsyncSession) -> DeliverySetup:
-    state = request.app.state
-    return DeliverySetup(session, state.settings, state.secrets, request.user.workspace_id)
 
 
 class DeliverySetupController(Controller):
     path = "/api/delivery"
     tags = ["delivery"]
+    dependencies = {"setup": Provide(deps.provide_setup, sync_to_thread=False)}
 
     @get(
         "/domains",
@@ -36,10 +28,8 @@ class DeliverySetupController(Controller):
         responses=ok(list[wire.SendingDomain], [examples.DOMAIN]) | problems(),
         summary="Sending domains and the DNS records to publish for them",
     )
-    async def list_domains(
-        self, request: AuthedRequest, db_session: NamedDependency[AsyncSession]
-    ) -> list[wire.SendingDomain]:
-        return await _setup(request, db_session).domains()
+    async def list_domains(self, setup: NamedDependency[DeliverySetup]) -> list[wire.SendingDomain]:
+        return await setup.domains()
 
     @post(
         "/domains",
@@ -49,11 +39,10 @@ class DeliverySetupController(Controller):
     )
     async def add_domain(
         self,
-        request: AuthedRequest,
-        db_session: NamedDependency[AsyncSession],
+        setup: NamedDependency[DeliverySetup],
         data: Annotated[wire.SendingDomainCreate, body("acme", {"domain": "acme.example"})],
     ) -> wire.SendingDomain:
-        return await _setup(request, db_session).add_domain(data)
+        return await setup.add_domain(data)
 
     @delete(
         "/domains/{domain_id:uuid}",
@@ -63,11 +52,10 @@ class DeliverySetupController(Controller):
     )
     async def remove_domain(
         self,
-        request: AuthedRequest,
-        db_session: NamedDependency[AsyncSession],
+        setup: NamedDependency[DeliverySetup],
         domain_id: FromPath[uuid.UUID],
     ) -> None:
-        await _setup(request, db_session).remove_domain(domain_id)
+        await setup.remove_domain(domain_id)
 
     @get(
         "/relays",
@@ -75,10 +63,8 @@ class DeliverySetupController(Controller):
         responses=ok(list[wire.Relay], [examples.RELAY]) | problems(),
         summary="SMTP relays in the order they are tried (passwords are never shown)",
     )
-    async def list_relays(
-        self, request: AuthedRequest, db_session: NamedDependency[AsyncSession]
-    ) -> list[wire.Relay]:
-        return await _setup(request, db_session).relays()
+    async def list_relays(self, setup: NamedDependency[DeliverySetup]) -> list[wire.Relay]:
+        return await setup.relays()
 
     @post(
         "/relays",
@@ -88,7 +74,7 @@ class DeliverySetupController(Controller):
     )
     async def add_relay(
         self,
-        request: AuthedRequest,
+        setup: NamedDependency[DeliverySetup],
         data: Annotated[
             wire.RelayCreate,
             body(
@@ -97,10 +83,7 @@ class DeliverySetupController(Controller):
             ),
         ],
     ) -> wire.Relay:
-        async with transaction(request.app.state.database) as session:
-            relay = await _setup(request, session).add_relay(data)
-        wake(request.app.state.sender)  # after the commit, so the sender sees the relay
-        return relay
+        return await setup.add_relay(data)
 
     @delete(
         "/relays/{relay_id:uuid}",
@@ -109,6 +92,6 @@ class DeliverySetupController(Controller):
         summary="Remove an SMTP relay",
     )
     async def remove_relay(
-        self, request: AuthedRequest, db_session: NamedDependency[AsyncSession], relay_id: FromPath[uuid.UUID]
+        self, setup: NamedDependency[DeliverySetup], relay_id: FromPath[uuid.UUID]
     ) -> None:
-        await _setup(request, db_session).remove_relay(relay_id)
+        await setup.remove_relay(relay_id)

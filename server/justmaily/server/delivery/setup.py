@@ -1,4 +1,7 @@
-"""The admins' sending setup: sending domains (their DKIM keys and DNS records) and relays."""
+"""The admins' sending setup: sending domains (their DKIM keys and DNS records) and relays.
+
+A new relay wakes the sender, after its commit so that the sender sees it: this service owns
+its transactions."""
 
 from __future__ import annotations
 
@@ -6,11 +9,14 @@ import uuid
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from justmaily.server.db.engine import Database
+from justmaily.server.db.session import transaction
 from justmaily.server.delivery.domains import checked_domain_name, dns_records, new_domain
 from justmaily.server.delivery.models import Relay, SendingDomain
+from justmaily.server.delivery.sender import Sender, wake
 from justmaily.server.delivery.transport.relay_addresses import InternalAddressError, refuse_internal
+from justmaily.server.delivery.views import to_wire
 from justmaily.server.http.problems import ApiError, not_found
 from justmaily.server.keys.sealed import SecretBox
 from justmaily.server.settings import Settings
@@ -23,47 +29,48 @@ class DeliverySetup:
     """Sending domains and relays of a workspace (admins)."""
 
     def __init__(
-        self, session: AsyncSession, settings: Settings, secrets: SecretBox, workspace_id: uuid.UUID
+        self,
+        database: Database,
+        settings: Settings,
+        secrets: SecretBox,
+        sender: Sender | None,
+        workspace_id: uuid.UUID,
     ) -> None:
-        self.session, self.settings, self.secrets, self.workspace_id = (
-            session,
-            settings,
-            secrets,
-            workspace_id,
-        )
+        self.database, self.settings, self.secrets = database, settings, secrets
+        self.sender, self.workspace_id = sender, workspace_id
 
-    def domain_view(self, row: SendingDomain) -> wire.SendingDomain:
+    def _domain(self, row: SendingDomain) -> wire.SendingDomain:
         records = [
             wire.DnsRecord(name=r.name, type=r.type, value=r.value) for r in dns_records(row, self.secrets)
         ]
-        return wire.SendingDomain(
-            id=row.id, domain=row.domain, dns_records=records, created_at=row.created_at
-        )
+        return to_wire(row, records=records)
 
     async def add_domain(self, data: wire.SendingDomainCreate) -> wire.SendingDomain:
         name = checked_domain_name(data.domain)
         row = new_domain(self.workspace_id, name, self.secrets)
-        self.session.add(row)
-        try:
-            await self.session.flush()
-        except IntegrityError:
-            raise ApiError(409, "domain_exists", f"{name} is a sending domain already") from None
-        return self.domain_view(row)
+        async with transaction(self.database) as session:
+            session.add(row)
+            try:
+                await session.flush()
+            except IntegrityError:
+                raise ApiError(409, "domain_exists", f"{name} is a sending domain already") from None
+            return self._domain(row)
 
     async def domains(self) -> list[wire.SendingDomain]:
-        rows = await self.session.scalars(
-            select(SendingDomain)
-            .where(SendingDomain.workspace_id == self.workspace_id)
-            .order_by(SendingDomain.domain)
-        )
-        return [self.domain_view(row) for row in rows]
+        async with transaction(self.database, read_only=True) as session:
+            rows = await session.scalars(
+                select(SendingDomain)
+                .where(SendingDomain.workspace_id == self.workspace_id)
+                .order_by(SendingDomain.domain)
+            )
+            return [self._domain(row) for row in rows]
 
     async def remove_domain(self, domain_id: uuid.UUID) -> None:
-        row = await self.session.get(SendingDomain, domain_id)
-        if row is None or row.workspace_id != self.workspace_id:
-            raise not_found("sending domain")
-        await self.session.delete(row)
-        await self.session.flush()
+        async with transaction(self.database) as session:
+            row = await session.get(SendingDomain, domain_id)
+            if row is None or row.workspace_id != self.workspace_id:
+                raise not_found("sending domain")
+            await session.delete(row)
 
     async def add_relay(self, data: wire.RelayCreate) -> wire.Relay:
         try:
@@ -88,29 +95,24 @@ class DeliverySetup:
             priority=data.priority,
             max_per_second=data.max_per_second,
         )
-        self.session.add(row)
-        try:
-            await self.session.flush()
-        except IntegrityError:
-            raise ApiError(409, "relay_exists", f"a relay named {data.name!r} exists already") from None
-        return self.relay_view(row)
-
-    @staticmethod
-    def relay_view(row: Relay) -> wire.Relay:
-        return wire.Relay(
-            id=row.id,
-            name=row.name,
-            url=row.url,
-            username=row.username,
-            priority=row.priority,
-            max_per_second=row.max_per_second,
-        )
+        async with transaction(self.database) as session:
+            session.add(row)
+            try:
+                await session.flush()
+            except IntegrityError:
+                raise ApiError(409, "relay_exists", f"a relay named {data.name!r} exists already") from None
+            relay = to_wire(row)
+        wake(self.sender)  # after the commit, so the sender sees the relay
+        return relay
 
     async def relays(self) -> list[wire.Relay]:
-        rows = await self.session.scalars(
-            select(Relay).where(Relay.workspace_id == self.workspace_id).order_by(Relay.priority, Relay.name)
-        )
-        own = [self.relay_view(row) for row in rows]
+        async with transaction(self.database, read_only=True) as session:
+            rows = await session.scalars(
+                select(Relay)
+                .where(Relay.workspace_id == self.workspace_id)
+                .order_by(Relay.priority, Relay.name)
+            )
+            own = [to_wire(row) for row in rows]
         environment = [
             wire.Relay(
                 id=None, name=c.name, url=c.url, username=c.username, priority=c.priority, max_per_second=None
@@ -120,8 +122,8 @@ class DeliverySetup:
         return own + environment
 
     async def remove_relay(self, relay_id: uuid.UUID) -> None:
-        row = await self.session.get(Relay, relay_id)
-        if row is None or row.workspace_id != self.workspace_id:
-            raise not_found("relay")
-        await self.session.delete(row)
-        await self.session.flush()
+        async with transaction(self.database) as session:
+            row = await session.get(Relay, relay_id)
+            if row is None or row.workspace_id != self.workspace_id:
+                raise not_found("relay")
+            await session.delete(row)

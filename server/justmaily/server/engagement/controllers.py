@@ -1,7 +1,9 @@
-"""Routes reached without signing in: open pixel, click redirect, unsubscribe, provider webhooks.
+"""Routes reached without signing in: open pixel, click redirect, unsubscribe, double opt-in,
+provider webhooks; and the admins' webhook settings.
 
-Each checks its token (HMAC, `tokens.py`) or the provider's signature before it records
-anything; a bad one gets 404 (links) or 401 (webhooks) and changes nothing.
+Each checks its token (HMAC, `delivery/link_tokens.py`) or the provider's signature before it
+records anything (links.py, webhooks/hooks.py); a bad one gets 404 (links) or 401 (webhooks)
+and changes nothing. The handlers render the pages.
 """
 
 from __future__ import annotations
@@ -12,35 +14,23 @@ import uuid
 from datetime import timedelta
 from typing import Annotated, Any
 
-import structlog
 from litestar import Controller, Request, Response, get, post, put
-from litestar.di import NamedDependency
+from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath
 from litestar.response import Redirect
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from justmaily.server.audiences import repository
-from justmaily.server.db.base import utcnow
-from justmaily.server.db.session import transaction
+from justmaily.server.audiences.repository import ConfirmationLink
 from justmaily.server.delivery import examples as delivery_examples
-from justmaily.server.delivery.link_tokens import BadToken, LinkTokens, TokenKind
-from justmaily.server.delivery.outbox.queue import MessageRef, message_ref
+from justmaily.server.delivery.link_tokens import TokenKind
+from justmaily.server.engagement import deps
 from justmaily.server.engagement import service as engagement
-from justmaily.server.engagement.models import WebhookSettings
-from justmaily.server.engagement.webhooks.common import WebhookRejected
-from justmaily.server.engagement.webhooks.sendgrid import parse_sendgrid
-from justmaily.server.engagement.webhooks.ses import SnsVerifier, parse_ses
+from justmaily.server.engagement.links import ConfirmationService, Renewal, TrackingService
+from justmaily.server.engagement.webhooks.hooks import ProviderHooks
 from justmaily.server.engagement.webhooks.setup import WebhookSetup
 from justmaily.server.http.openapi import body, ok, problems
 from justmaily.server.http.policy import public, requires
-from justmaily.server.http.problems import ApiError, not_found
-from justmaily.server.identity.principal import AuthedRequest
 from justmaily.shared import delivery as wire
-from justmaily.shared.audiences import ConsentStatus
-from justmaily.shared.delivery import EventKind
 from justmaily.shared.roles import Permission
-
-log = structlog.get_logger(__name__)
 
 # The smallest transparent GIF.
 _PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
@@ -54,11 +44,8 @@ color:#1f2937">
 """
 
 Token = Annotated[str, FromPath]
-
-
-def _tokens(request: Request[Any, Any, Any]) -> LinkTokens:
-    tokens: LinkTokens = request.app.state.link_tokens
-    return tokens
+Tracking = NamedDependency[TrackingService]
+Confirmations = NamedDependency[ConfirmationService]
 
 
 def _page(title: str, body: str, status: int = 200) -> Response[str]:
@@ -73,24 +60,13 @@ def _page(title: str, body: str, status: int = 200) -> Response[str]:
     )
 
 
-async def _ref(request: Request[Any, Any, Any], token: str, kind: TokenKind) -> tuple[MessageRef, int]:
-    try:
-        data = _tokens(request).read(token, kind)
-    except BadToken:
-        raise not_found("link") from None
-    async with transaction(request.app.state.database, read_only=True) as session:
-        ref = await message_ref(session, data.subject)
-    if ref is None:
-        raise not_found("link")
-    return ref, data.link
-
-
 class TrackingController(Controller):
     """Links inside sent messages."""
 
     tags = ["tracking"]
     opt = public()
     include_in_schema = True
+    dependencies = {"tracking": Provide(deps.provide_tracking, sync_to_thread=False)}
 
     @get(
         "/t/o/{token:str}",
@@ -98,10 +74,8 @@ class TrackingController(Controller):
         summary="Open pixel",
         media_type="image/gif",
     )
-    async def open_pixel(self, request: Request[Any, Any, Any], token: Token) -> Response[bytes]:
-        ref, _ = await _ref(request, token, TokenKind.OPEN)
-        async with transaction(request.app.state.database) as session:
-            await engagement.record(session, ref, EventKind.OPENED)
+    async def open_pixel(self, tracking: Tracking, token: Token) -> Response[bytes]:
+        await tracking.opened(token)
         return Response(_PIXEL, media_type="image/gif", headers=_NO_STORE)
 
     @get(
@@ -110,15 +84,9 @@ class TrackingController(Controller):
         summary="Click: record, then redirect",
         status_code=302,
     )
-    async def click(self, request: Request[Any, Any, Any], token: Token) -> Redirect:
+    async def click(self, tracking: Tracking, token: Token) -> Redirect:
         """Redirects only to a link of the approved content, chosen by number inside the signed token."""
-        ref, link = await _ref(request, token, TokenKind.CLICK)
-        async with transaction(request.app.state.database) as session:
-            target = await engagement.click_target(session, ref, link)
-            if target is None:
-                raise not_found("link")
-            await engagement.record(session, ref, EventKind.CLICKED, target)
-        return Redirect(target, status_code=302, headers=_NO_STORE)
+        return Redirect(await tracking.clicked(token), status_code=302, headers=_NO_STORE)
 
     @get(
         "/u/{token:str}",
@@ -126,11 +94,9 @@ class TrackingController(Controller):
         summary="Unsubscribe page",
         media_type="text/html",
     )
-    async def unsubscribe_page(self, request: Request[Any, Any, Any], token: Token) -> Response[str]:
+    async def unsubscribe_page(self, tracking: Tracking, token: Token) -> Response[str]:
         """A page with a button, not an unsubscribe: link scanners open every link with GET."""
-        ref, _ = await _ref(request, token, TokenKind.UNSUBSCRIBE)
-        async with transaction(request.app.state.database, read_only=True) as session:
-            workspace, address = await engagement.unsubscribe_page_facts(session, ref)
+        workspace, address = await tracking.unsubscribe_page(token)
         body = (
             f"<p>Stop e-mails from <b>{html.escape(workspace)}</b> to <b>{html.escape(address)}</b>?</p>"
             f'<form method="post" action="/u/{html.escape(token)}">'
@@ -146,13 +112,14 @@ class TrackingController(Controller):
         status_code=200,
         media_type="text/html",
     )
-    async def unsubscribe(self, request: Request[Any, Any, Any], token: Token) -> Response[str]:
+    async def unsubscribe(
+        self, request: Request[Any, Any, Any], tracking: Tracking, token: Token
+    ) -> Response[str]:
         """Mail clients POST `List-Unsubscribe=One-Click` here (RFC 8058); the page's button too."""
-        ref, _ = await _ref(request, token, TokenKind.UNSUBSCRIBE)
-        async with transaction(request.app.state.database) as session:
-            form = await request.form()
-            how = "one-click" if form.get("List-Unsubscribe") == "One-Click" else "unsubscribe page"
-            await engagement.unsubscribe(session, ref, how)
+        ref, _ = await tracking.ref(token, TokenKind.UNSUBSCRIBE)
+        form = await request.form()
+        how = "one-click" if form.get("List-Unsubscribe") == "One-Click" else "unsubscribe page"
+        await tracking.unsubscribe(ref, how)
         return _page("You are unsubscribed", "<p>You will not get these e-mails any more.</p>")
 
 
@@ -162,6 +129,7 @@ class ConfirmationController(Controller):
 
     tags = ["tracking"]
     opt = public()
+    dependencies = {"confirmations": Provide(deps.provide_confirmations, sync_to_thread=False)}
 
     @get(
         "/c/{token:str}",
@@ -169,15 +137,11 @@ class ConfirmationController(Controller):
         summary="Double opt-in page",
         media_type="text/html",
     )
-    async def confirmation_page(self, request: Request[Any, Any, Any], token: Token) -> Response[str]:
+    async def confirmation_page(self, confirmations: Confirmations, token: Token) -> Response[str]:
         """A page with a button, not the confirmation: link scanners open every link with GET."""
-        confirmation_id = _confirmation(request, token)
-        async with transaction(request.app.state.database, read_only=True) as session:
-            link = await repository.confirmation_link(session, confirmation_id)
-        if link is None:
-            raise not_found("link")
-        if _expired(request, link):
-            return _expired_page(request, token, link)
+        link, expired = await confirmations.link(token)
+        if expired:
+            return _expired_page(confirmations.link_ttl, token, link)
         body = (
             f"<p>Subscribe <b>{html.escape(engagement.mask(link.contact.email))}</b>?</p>"
             f'<form method="post" action="/c/{html.escape(token)}">'
@@ -192,15 +156,10 @@ class ConfirmationController(Controller):
         status_code=200,
         media_type="text/html",
     )
-    async def confirm(self, request: Request[Any, Any, Any], token: Token) -> Response[str]:
-        confirmation_id = _confirmation(request, token)
-        async with transaction(request.app.state.database) as session:
-            link = await repository.confirmation_link(session, confirmation_id)
-            if link is None:
-                raise not_found("link")
-            if _expired(request, link):
-                return _expired_page(request, token, link)
-            confirmed = await repository.confirm(session, confirmation_id)
+    async def confirm(self, confirmations: Confirmations, token: Token) -> Response[str]:
+        link, expired, confirmed = await confirmations.confirm(token)
+        if expired:
+            return _expired_page(confirmations.link_ttl, token, link)
         if confirmed:
             return _page("You are subscribed", "<p>Thank you: your subscription is confirmed.</p>")
         return _nothing_to_confirm()
@@ -212,57 +171,32 @@ class ConfirmationController(Controller):
         status_code=200,
         media_type="text/html",
     )
-    async def renew(self, request: Request[Any, Any, Any], token: Token) -> Response[str]:
+    async def renew(self, confirmations: Confirmations, token: Token) -> Response[str]:
         """Only for an expired link of a contact still pending, and once per link: the new e-mail
         goes to the same address, so the link's holder can get no more than a resend."""
-        confirmation_id = _confirmation(request, token)
-        async with transaction(request.app.state.database) as session:
-            link = await repository.confirmation_link(session, confirmation_id)
-            if link is None:
-                raise not_found("link")
-            if link.contact.consent is not ConsentStatus.PENDING:
-                return _nothing_to_confirm()
-            if not _expired(request, link):
-                return _page(
-                    "This link still works", f'<p>Open <a href="/c/{html.escape(token)}">it</a> again.</p>'
-                )
-            if not link.superseded:
-                await repository.request_confirmation(session, link.workspace_id, link.contact.id)
+        link, renewal = await confirmations.renew(token)
+        if renewal is Renewal.NOTHING_TO_CONFIRM:
+            return _nothing_to_confirm()
+        if renewal is Renewal.STILL_VALID:
+            return _page(
+                "This link still works", f'<p>Open <a href="/c/{html.escape(token)}">it</a> again.</p>'
+            )
         address = html.escape(engagement.mask(link.contact.email))
         return _page(
             "A new link is on its way",
             f"<p>We are sending a new confirmation link to <b>{address}</b>: open it within "
-            f"{_lasts(request)}.</p>",
+            f"{_lasts(confirmations.link_ttl)}.</p>",
         )
 
 
-def _confirmation(request: Request[Any, Any, Any], token: str) -> uuid.UUID:
-    try:
-        return _tokens(request).read(token, TokenKind.CONFIRM).subject
-    except BadToken:
-        raise not_found("link") from None
-
-
-def _link_ttl(request: Request[Any, Any, Any]) -> timedelta:
-    return timedelta(seconds=request.app.state.settings.delivery.confirmation_link_ttl_seconds)
-
-
-def _expired(request: Request[Any, Any, Any], link: repository.ConfirmationLink) -> bool:
-    """Expiry matters only while there is something to confirm."""
-    pending = link.contact.consent is ConsentStatus.PENDING
-    return pending and link.issued_at + _link_ttl(request) <= utcnow()
-
-
-def _lasts(request: Request[Any, Any, Any]) -> str:
-    hours = _link_ttl(request).total_seconds() / 3600
+def _lasts(link_ttl: timedelta) -> str:
+    hours = link_ttl.total_seconds() / 3600
     return f"{hours / 24:g} days" if hours >= 48 else f"{hours:g} hours"
 
 
-def _expired_page(
-    request: Request[Any, Any, Any], token: str, link: repository.ConfirmationLink
-) -> Response[str]:
+def _expired_page(link_ttl: timedelta, token: str, link: ConfirmationLink) -> Response[str]:
     body = (
-        f"<p>Confirmation links work for {_lasts(request)}, and this one is older: nothing was changed.</p>"
+        f"<p>Confirmation links work for {_lasts(link_ttl)}, and this one is older: nothing was changed.</p>"
         f"<p>To subscribe <b>{html.escape(engagement.mask(link.contact.email))}</b>, ask for a new link; "
         "it comes by e-mail to the same address.</p>"
         f'<form method="post" action="/c/{html.escape(token)}/renew">'
@@ -281,6 +215,7 @@ class ProviderHooksController(Controller):
     path = "/hooks/{workspace_id:uuid}"
     tags = ["tracking"]
     opt = public()
+    dependencies = {"hooks": Provide(deps.provide_hooks, sync_to_thread=False)}
 
     @post(
         "/sendgrid",
@@ -289,18 +224,12 @@ class ProviderHooksController(Controller):
         summary="SendGrid event webhook",
     )
     async def sendgrid(
-        self, request: Request[Any, Any, Any], workspace_id: FromPath[uuid.UUID]
+        self,
+        request: Request[Any, Any, Any],
+        hooks: NamedDependency[ProviderHooks],
+        workspace_id: FromPath[uuid.UUID],
     ) -> dict[str, int]:
-        settings = await _hook_settings(request, workspace_id)
-        if not settings.sendgrid_public_key:
-            raise not_found("webhook")
-        try:
-            events = parse_sendgrid(
-                await request.body(), request.headers, settings.sendgrid_public_key, utcnow()
-            )
-        except WebhookRejected as exc:
-            raise _rejected(exc) from None
-        return await _apply(request, workspace_id, events)
+        return {"recorded": await hooks.sendgrid(workspace_id, request.body, request.headers)}
 
     @post(
         "/ses",
@@ -308,49 +237,13 @@ class ProviderHooksController(Controller):
         responses=ok(dict[str, int], {"recorded": 2}) | problems(400, 401, 404, 413, signed_in=False),
         summary="Amazon SES notifications via SNS",
     )
-    async def ses(self, request: Request[Any, Any, Any], workspace_id: FromPath[uuid.UUID]) -> dict[str, int]:
-        settings = await _hook_settings(request, workspace_id)
-        if not settings.ses_topic_arns:
-            raise not_found("webhook")
-        verifier: SnsVerifier = request.app.state.sns_verifier
-        try:
-            message = await verifier.verify(
-                await request.body(), allowed_topic_arns=frozenset(settings.ses_topic_arns)
-            )
-        except WebhookRejected as exc:
-            raise _rejected(exc) from None
-        if message.type != "Notification":
-            # Confirming a subscription is the admin's step: the URL is in our log, not followed.
-            log.warning(
-                "SNS subscription needs confirming", topic=message.topic_arn, url=message.subscribe_url
-            )
-            return {"recorded": 0}
-        try:
-            events = parse_ses(message)
-        except WebhookRejected as exc:
-            raise _rejected(exc) from None
-        return await _apply(request, workspace_id, events)
-
-
-async def _hook_settings(request: Request[Any, Any, Any], workspace_id: uuid.UUID) -> WebhookSettings:
-    async with transaction(request.app.state.database, read_only=True) as session:
-        settings = await session.get(WebhookSettings, workspace_id)
-    if settings is None:
-        raise not_found("webhook")
-    return settings
-
-
-async def _apply(
-    request: Request[Any, Any, Any], workspace_id: uuid.UUID, events: list[Any]
-) -> dict[str, int]:
-    async with transaction(request.app.state.database) as session:
-        recorded = await engagement.apply_provider_events(session, workspace_id, events)
-    return {"recorded": recorded}
-
-
-def _rejected(exc: WebhookRejected) -> ApiError:
-    status = {"too_large": 413, "malformed": 400}.get(exc.code, 401)
-    return ApiError(status, f"webhook_{exc.code}", exc.reason)
+    async def ses(
+        self,
+        request: Request[Any, Any, Any],
+        hooks: NamedDependency[ProviderHooks],
+        workspace_id: FromPath[uuid.UUID],
+    ) -> dict[str, int]:
+        return {"recorded": await hooks.ses(workspace_id, request.body)}
 
 
 class WebhookSettingsController(Controller):
@@ -358,6 +251,7 @@ class WebhookSettingsController(Controller):
 
     path = "/api/delivery"
     tags = ["delivery"]
+    dependencies = {"webhooks": Provide(deps.provide_webhook_setup, sync_to_thread=False)}
 
     @get(
         "/webhooks",
@@ -365,10 +259,8 @@ class WebhookSettingsController(Controller):
         responses=ok(wire.WebhookSettings, delivery_examples.WEBHOOKS) | problems(),
         summary="How bounce and complaint webhooks are verified",
     )
-    async def get_webhooks(
-        self, request: AuthedRequest, db_session: NamedDependency[AsyncSession]
-    ) -> wire.WebhookSettings:
-        return await WebhookSetup(db_session, request.user.workspace_id).webhook_settings()
+    async def get_webhooks(self, webhooks: NamedDependency[WebhookSetup]) -> wire.WebhookSettings:
+        return await webhooks.webhook_settings()
 
     @put(
         "/webhooks",
@@ -378,11 +270,10 @@ class WebhookSettingsController(Controller):
     )
     async def set_webhooks(
         self,
-        request: AuthedRequest,
-        db_session: NamedDependency[AsyncSession],
+        webhooks: NamedDependency[WebhookSetup],
         data: Annotated[
             wire.WebhookSettings,
             body("SES topic", {"ses_topic_arns": ["arn:aws:sns:eu-west-1:123456789012:ses-bounces"]}),
         ],
     ) -> wire.WebhookSettings:
-        return await WebhookSetup(db_session, request.user.workspace_id).set_webhook_settings(data)
+        return await webhooks.set_webhook_settings(data)

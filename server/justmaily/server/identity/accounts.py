@@ -13,6 +13,7 @@ from justmaily.server.identity.auth import normalise_email
 from justmaily.server.identity.models import Membership, RefreshToken, User, Workspace
 from justmaily.server.identity.passwords import hash_password
 from justmaily.server.identity.principal import Principal
+from justmaily.server.identity.views import to_wire
 from justmaily.shared.auth import Member
 from justmaily.shared.problems import FieldError
 from justmaily.shared.roles import OWNER_ONLY_ROLES, Role
@@ -84,7 +85,7 @@ class AccountService:
             .where(Membership.workspace_id == principal.workspace_id)
             .order_by(User.email)
         )
-        return [_member(m, u) for m, u in rows]
+        return [to_wire(m, u) for m, u in rows]
 
     async def change_role(self, principal: Principal, user_id: uuid.UUID, role: Role) -> Member:
         membership, user = await self._membership(principal, user_id)
@@ -94,7 +95,7 @@ class AccountService:
             await self._keep_an_owner(principal.workspace_id)
         membership.role = role
         await self.session.flush()
-        return _member(membership, user)
+        return to_wire(membership, user)
 
     async def remove_member(self, principal: Principal, user_id: uuid.UUID) -> None:
         membership, _ = await self._membership(principal, user_id)
@@ -139,13 +140,3 @@ def may_grant(principal: Principal, role: Role) -> None:
     """403 unless the principal may give (or take) this role: the owner role is the owners'."""
     if role in OWNER_ONLY_ROLES and principal.role != Role.OWNER:
         raise ApiError(403, "owner_only", "only an owner may grant, change or remove the owner role")
-
-
-def _member(membership: Membership, user: User) -> Member:
-    return Member(
-        user_id=user.id,
-        email=user.email,
-        display_name=user.display_name,
-        role=membership.role,
-        joined_at=membership.created_at,
-    )

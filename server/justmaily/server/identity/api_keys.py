@@ -13,9 +13,9 @@ from justmaily.server.http.problems import ApiError, not_found
 from justmaily.server.identity import models
 from justmaily.server.identity.auth import API_KEY_PREFIX, hash_api_secret
 from justmaily.server.identity.principal import Principal
+from justmaily.server.identity.views import to_wire
 from justmaily.shared.auth import ApiKey, ApiKeyCreate, ApiKeyCreated
 from justmaily.shared.problems import FieldError
-from justmaily.shared.roles import Permission
 
 
 class ApiKeyService:
@@ -46,7 +46,7 @@ class ApiKeyService:
         )
         self.session.add(key)
         await self.session.flush()
-        return ApiKeyCreated(key=_view(key), secret=f"{API_KEY_PREFIX}{prefix}_{secret}")
+        return ApiKeyCreated(key=to_wire(key), secret=f"{API_KEY_PREFIX}{prefix}_{secret}")
 
     async def list(self, principal: Principal) -> list[ApiKey]:
         keys = await self.session.scalars(
@@ -54,7 +54,7 @@ class ApiKeyService:
             .where(models.ApiKey.workspace_id == principal.workspace_id)
             .order_by(models.ApiKey.created_at)
         )
-        return [_view(k) for k in keys]
+        return [to_wire(k) for k in keys]
 
     async def revoke(self, principal: Principal, key_id: uuid.UUID) -> None:
         key = await self.session.get(models.ApiKey, key_id)
@@ -62,15 +62,3 @@ class ApiKeyService:
             raise not_found("API key")
         key.revoked_at = key.revoked_at or utcnow()
         await self.session.flush()
-
-
-def _view(key: models.ApiKey) -> ApiKey:
-    return ApiKey(
-        id=key.id,
-        name=key.name,
-        prefix=key.prefix,
-        scopes=[Permission(s) for s in key.scopes],
-        created_at=key.created_at,
-        expires_at=key.expires_at,
-        revoked_at=key.revoked_at,
-    )

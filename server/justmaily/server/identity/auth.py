@@ -17,7 +17,7 @@ from justmaily.server.identity.models import ApiKey, Membership, RefreshToken, U
 from justmaily.server.identity.passwords import verify_password
 from justmaily.server.identity.principal import Principal
 from justmaily.server.identity.tokens import InvalidTokenError, TokenSigner
-from justmaily.server.settings import Settings
+from justmaily.server.settings import IdentitySettings
 from justmaily.shared.auth import TokenPair, WorkspaceMembership
 from justmaily.shared.roles import Permission, permissions_of
 
@@ -35,7 +35,9 @@ def hash_api_secret(secret: str) -> str:
 
 
 class AuthService:
-    def __init__(self, session: AsyncSession, signer: TokenSigner, settings: Settings, limiter: RateLimiter):
+    def __init__(
+        self, session: AsyncSession, signer: TokenSigner, settings: IdentitySettings, limiter: RateLimiter
+    ) -> None:
         self.session = session
         self.signer = signer
         self.settings = settings
@@ -64,8 +66,8 @@ class AuthService:
         """
         email = normalise_email(email)
         budgets = (
-            (rates(self.settings.identity.login_failures_per_account_and_ip), ("login", email, client_ip)),
-            (rates(self.settings.identity.login_failures_per_ip), ("login-ip", client_ip)),
+            (rates(self.settings.login_failures_per_account_and_ip), ("login", email, client_ip)),
+            (rates(self.settings.login_failures_per_ip), ("login-ip", client_ip)),
         )
         for budget, key in budgets:
             await self.limiter.check(budget, *key)
@@ -222,8 +224,8 @@ class AuthService:
         family: uuid.UUID,
     ) -> TokenPair:
         now = utcnow()
-        access_ttl = timedelta(seconds=self.settings.identity.access_token_ttl_seconds)
-        refresh_ttl = timedelta(seconds=self.settings.identity.refresh_token_ttl_seconds)
+        access_ttl = timedelta(seconds=self.settings.access_token_ttl_seconds)
+        refresh_ttl = timedelta(seconds=self.settings.refresh_token_ttl_seconds)
         access, _ = self.signer.issue("access", user.id, now, access_ttl, wsp=str(workspace.id))
         refresh, jti = self.signer.issue("refresh", user.id, now, refresh_ttl, wsp=str(workspace.id))
         self.session.add(
@@ -239,7 +241,7 @@ class AuthService:
         return TokenPair(
             access_token=access,
             refresh_token=refresh,
-            expires_in=self.settings.identity.access_token_ttl_seconds,
+            expires_in=self.settings.access_token_ttl_seconds,
             workspace=workspace.slug,
             role=membership.role,
             workspaces=[

@@ -9,17 +9,18 @@ from litestar import Controller, Request, delete, get, patch, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from justmaily.server.events import ACCESS_CHANGED
 from justmaily.server.http.openapi import body, ok, problems
 from justmaily.server.http.policy import SIGNED_IN, public, requires
 from justmaily.server.http.rate_limit import client_ip
-from justmaily.server.identity import examples
+from justmaily.server.identity import deps, examples
 from justmaily.server.identity.accounts import AccountService
 from justmaily.server.identity.api_keys import ApiKeyService
 from justmaily.server.identity.auth import AuthService
 from justmaily.server.identity.invitations import InvitationService
 from justmaily.server.identity.principal import AuthedRequest
+from justmaily.server.identity.views import to_wire
 from justmaily.shared.auth import (
     ApiKey,
     ApiKeyCreate,
@@ -37,26 +38,16 @@ from justmaily.shared.auth import (
 )
 from justmaily.shared.roles import Permission
 
-ACCESS_CHANGED = "access_changed"  # listeners (e.g. live rooms) drop what the principal held
-
 
 def access_changed(request: AuthedRequest, principal_id: uuid.UUID) -> None:
-    request.app.emit(
-        ACCESS_CHANGED,
-        principal_id=principal_id,
-        workspace_id=request.user.workspace_id,
-        state=request.app.state,
-    )
-
-
-def provide_auth_service(db_session: NamedDependency[AsyncSession], state: State) -> AuthService:
-    return AuthService(db_session, state.signer, state.settings, state.limiter)
+    """Listeners (live rooms) drop what the principal held."""
+    request.app.emit(ACCESS_CHANGED, principal_id=principal_id, workspace_id=request.user.workspace_id)
 
 
 class AuthController(Controller):
     path = "/api/auth"
     tags = ["auth"]
-    dependencies = {"auth": Provide(provide_auth_service, sync_to_thread=False)}
+    dependencies = {"auth": Provide(deps.provide_auth, sync_to_thread=False)}
 
     @post(
         "/login",
@@ -106,26 +97,13 @@ class AuthController(Controller):
 
     @get("/me", opt=requires(SIGNED_IN), responses=ok(Me, examples.ME) | problems(), summary="Who am I")
     async def me(self, request: AuthedRequest) -> Me:
-        p = request.user
-        return Me(
-            kind=p.kind,
-            id=p.id,
-            workspace=p.workspace_slug,
-            permissions=sorted(p.permissions),
-            email=p.email,
-            display_name=p.display_name,
-            role=p.role,
-        )
-
-
-def provide_accounts(db_session: NamedDependency[AsyncSession]) -> AccountService:
-    return AccountService(db_session)
+        return to_wire(request.user)
 
 
 class MembersController(Controller):
     path = "/api/members"
     tags = ["members"]
-    dependencies = {"accounts": Provide(provide_accounts, sync_to_thread=False)}
+    dependencies = {"accounts": Provide(deps.provide_accounts, sync_to_thread=False)}
 
     @get(
         opt=requires(Permission.MEMBERS_READ),
@@ -167,18 +145,14 @@ class MembersController(Controller):
         access_changed(request, user_id)
 
 
-def provide_invitations(db_session: NamedDependency[AsyncSession], state: State) -> InvitationService:
-    return InvitationService(db_session, state.settings)
-
-
 class InvitationsController(Controller):
     """People join by invitation only: see docs/security.md for what each side learns."""
 
     path = "/api/invitations"
     tags = ["members"]
     dependencies = {
-        "invitations": Provide(provide_invitations, sync_to_thread=False),
-        "auth": Provide(provide_auth_service, sync_to_thread=False),
+        "invitations": Provide(deps.provide_invitations, sync_to_thread=False),
+        "auth": Provide(deps.provide_auth, sync_to_thread=False),
     }
 
     @get(
@@ -247,14 +221,10 @@ class InvitationsController(Controller):
         return await invitations.accept(data, client_ip(request.scope), auth)
 
 
-def provide_api_keys(db_session: NamedDependency[AsyncSession]) -> ApiKeyService:
-    return ApiKeyService(db_session)
-
-
 class ApiKeysController(Controller):
     path = "/api/api-keys"
     tags = ["api keys"]
-    dependencies = {"api_keys": Provide(provide_api_keys, sync_to_thread=False)}
+    dependencies = {"api_keys": Provide(deps.provide_api_keys, sync_to_thread=False)}
 
     @get(
         opt=requires(Permission.API_KEYS_MANAGE),

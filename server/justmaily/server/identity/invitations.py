@@ -23,7 +23,8 @@ from justmaily.server.identity.accounts import AccountService, checked_email, ma
 from justmaily.server.identity.auth import AuthService, hash_api_secret
 from justmaily.server.identity.models import Invitation, Membership, User
 from justmaily.server.identity.principal import Principal
-from justmaily.server.settings import Settings
+from justmaily.server.identity.views import to_wire
+from justmaily.server.settings import IdentitySettings
 from justmaily.shared import auth as wire
 from justmaily.shared.problems import FieldError
 from justmaily.shared.roles import OWNER_ONLY_ROLES, Permission, Role, permissions_of
@@ -32,7 +33,7 @@ TOKEN_PREFIX = "jmi_"  # noqa: S105 - marks a token as an invitation's, not a se
 
 
 class InvitationService:
-    def __init__(self, session: AsyncSession, settings: Settings) -> None:
+    def __init__(self, session: AsyncSession, settings: IdentitySettings) -> None:
         self.session, self.settings = session, settings
 
     async def invite(self, principal: Principal, email: str, role: Role) -> wire.InvitationCreated:
@@ -61,11 +62,11 @@ class InvitationService:
             token_hash=hash_api_secret(token),
             invited_by=principal.user_id,
             created_at=now,
-            expires_at=now + timedelta(seconds=self.settings.identity.invitation_ttl_seconds),
+            expires_at=now + timedelta(seconds=self.settings.invitation_ttl_seconds),
         )
         self.session.add(row)
         await self.session.flush()
-        return wire.InvitationCreated(invitation=_view(row), token=token)
+        return wire.InvitationCreated(invitation=to_wire(row), token=token)
 
     async def pending(self, principal: Principal) -> list[wire.Invitation]:
         rows = await self.session.scalars(
@@ -73,7 +74,7 @@ class InvitationService:
             .where(*_pending(), Invitation.workspace_id == principal.workspace_id)
             .order_by(Invitation.created_at, Invitation.id)
         )
-        return [_view(row) for row in rows]
+        return [to_wire(row) for row in rows]
 
     async def revoke(self, principal: Principal, invitation_id: uuid.UUID) -> None:
         row = await self.session.scalar(
@@ -143,14 +144,3 @@ def _check_new_password(password: str) -> None:
         raise ApiError(
             422, "weak_password", message, errors=[FieldError(field="password", message=message)]
         ) from None
-
-
-def _view(row: Invitation) -> wire.Invitation:
-    return wire.Invitation(
-        id=row.id,
-        email=row.email,
-        role=row.role,
-        invited_by=row.invited_by,
-        created_at=row.created_at,
-        expires_at=row.expires_at,
-    )

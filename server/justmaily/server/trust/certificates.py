@@ -21,7 +21,6 @@ from justmaily.server.events import ApprovalGranted, ApprovalVoided
 from justmaily.server.trust import log as trust_log
 from justmaily.server.trust.ca import CertificateAuthority, pem
 from justmaily.server.trust.models import CertificateRow, ServiceCredentialRow
-from justmaily.shared import trust as wire
 from justmaily.shared.trust import CertificateStatus, EntryKind
 from justmaily.shared.verify.certificates import CampaignBinding
 
@@ -148,21 +147,3 @@ def status(not_after: datetime, revoked_at: datetime | None, now: datetime) -> C
     if not_after <= now:
         return CertificateStatus.EXPIRED
     return CertificateStatus.REVOKED if revoked_at is not None else CertificateStatus.VALID
-
-
-def view(row: CertificateRow, now: datetime | None = None) -> wire.CampaignCertificate:
-    return wire.CampaignCertificate(
-        serial=row.serial,
-        campaign_id=row.campaign_id,
-        revision=row.revision,
-        content_hash=row.content_hash,
-        approvers=[uuid.UUID(a) for a in row.approvers],
-        approved_at=row.approved_at,
-        log_index=row.log_index,
-        not_before=row.not_before,
-        not_after=row.not_after,
-        status=status(row.not_after, row.revoked_at, now or utcnow()),
-        pem=row.pem,
-        revoked_at=row.revoked_at,
-        revocation_reason=row.revocation_reason,
-    )

@@ -1,51 +1,40 @@
-"""HTTP handlers of the transparency log: the key, signed tree heads, entries and proofs.
-
-Tree heads and consistency proofs are hashes only: every signed-in user reads them. An entry's
-data names campaigns and people of one workspace, so an entry and its inclusion proof are
-served to that workspace's members only (entries of the installation, such as key rotations,
-to everyone).
-"""
+"""HTTP handlers of the trust domain: the transparency log (its key, signed tree heads, entries
+and proofs), the CA and campaign certificates, and service credentials (admins issue, renew and
+revoke them; a service renews its own)."""
 
 from __future__ import annotations
 
-import re
+import uuid
 from typing import Annotated
 
-from litestar import Controller, get
-from litestar.di import NamedDependency
+from litestar import Controller, delete, get, post
+from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, QueryParameter
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from justmaily.server.db.base import utcnow
-from justmaily.server.http.openapi import ok, problems
-from justmaily.server.http.policy import requires
-from justmaily.server.http.problems import ApiError, not_found
+from justmaily.server.http.openapi import body, ok, problems
+from justmaily.server.http.policy import SIGNED_IN, requires
 from justmaily.server.identity.principal import AuthedRequest
-from justmaily.server.trust import certificates, examples
-from justmaily.server.trust import log as trust_log
-from justmaily.server.trust.log import LogError, b64
-from justmaily.server.trust.models import CertificateRow, LogEntry
+from justmaily.server.trust import deps, examples
+from justmaily.server.trust.service import TREE_SIZE_CURSOR, TransparencyService
+from justmaily.server.trust.service_credentials import ServiceCredentialService
 from justmaily.shared import trust as wire
 from justmaily.shared.pagination import Page
-from justmaily.shared.problems import FieldError
 from justmaily.shared.roles import Permission
 
 # Tree sizes stay within JSON's safe integers, which every client reads exactly (a larger bound
 # is documented as a float, and rounds).
 MAX_TREE_SIZE = 2**53 - 1
 Size = Annotated[int, QueryParameter(ge=0, le=MAX_TREE_SIZE, description="A tree size (number of entries)")]
-# A tree-heads cursor is the size of the last head of the previous page (ASCII digits only:
-# str.isdigit() also takes "²", which int() refuses).
-TREE_SIZE_CURSOR = re.compile(r"^[0-9]{1,19}$")
 SignedSize = Annotated[
     int | None, QueryParameter(ge=0, le=MAX_TREE_SIZE, description="A tree size; default: the latest signed")
 ]
+Transparency = NamedDependency[TransparencyService]
 
 
 class TransparencyController(Controller):
     path = "/api/transparency"
     tags = ["trust"]
+    dependencies = {"transparency": Provide(deps.provide_transparency, sync_to_thread=False)}
 
     @get(
         "/key",
@@ -53,9 +42,8 @@ class TransparencyController(Controller):
         responses=ok(wire.LogKey, examples.KEY) | problems(400),
         summary="The log's origin and verifier key: pin it to check tree heads offline",
     )
-    async def log_key(self, request: AuthedRequest) -> wire.LogKey:
-        signer = request.app.state.log_signer
-        return wire.LogKey(origin=signer.origin, verifier_key=signer.verifier_key)
+    async def log_key(self, transparency: Transparency) -> wire.LogKey:
+        return transparency.key()
 
     @get(
         "/tree-head",
@@ -63,11 +51,8 @@ class TransparencyController(Controller):
         responses=ok(wire.TreeHead, examples.TREE_HEAD) | problems(400, 404),
         summary="The latest signed tree head (a C2SP checkpoint)",
     )
-    async def tree_head(self, db_session: NamedDependency[AsyncSession]) -> wire.TreeHead:
-        row = await trust_log.latest_head(db_session)
-        if row is None:
-            raise not_found("signed tree head")
-        return trust_log.head_view(row)
+    async def tree_head(self, transparency: Transparency) -> wire.TreeHead:
+        return await transparency.tree_head()
 
     @get(
         "/tree-heads",
@@ -78,7 +63,7 @@ class TransparencyController(Controller):
     )
     async def tree_heads(
         self,
-        db_session: NamedDependency[AsyncSession],
+        transparency: Transparency,
         limit: Annotated[int, QueryParameter(ge=1, le=200, description="Page size")] = 50,
         cursor: Annotated[
             str | None,
@@ -88,11 +73,7 @@ class TransparencyController(Controller):
             ),
         ] = None,
     ) -> Page[wire.TreeHead]:
-        before = _cursor(cursor)
-        rows = await trust_log.heads(db_session, before=before, limit=limit + 1)
-        items = [trust_log.head_view(row) for row in rows[:limit]]
-        more = len(rows) > limit
-        return Page(items=items, next_cursor=str(items[-1].size) if more else None)
+        return await transparency.tree_heads(limit=limit, cursor=cursor)
 
     @get(
         "/entries/{index:int}",
@@ -101,9 +82,9 @@ class TransparencyController(Controller):
         summary="One entry: the exact leaf bytes (base64) and what they say",
     )
     async def entry(
-        self, request: AuthedRequest, db_session: NamedDependency[AsyncSession], index: FromPath[int]
+        self, request: AuthedRequest, transparency: Transparency, index: FromPath[int]
     ) -> wire.LogEntry:
-        return trust_log.entry_view(await _visible_entry(request, db_session, index))
+        return await transparency.entry(request.user, index)
 
     @get(
         "/entries/{index:int}/inclusion",
@@ -114,17 +95,11 @@ class TransparencyController(Controller):
     async def inclusion(
         self,
         request: AuthedRequest,
-        db_session: NamedDependency[AsyncSession],
+        transparency: Transparency,
         index: FromPath[int],
         tree_size: SignedSize = None,
     ) -> wire.InclusionProof:
-        await _visible_entry(request, db_session, index)
-        size = tree_size if tree_size is not None else await _signed_size(db_session)
-        try:
-            hashes = await trust_log.inclusion(db_session, index, size)
-        except LogError as exc:
-            raise _unanswerable("tree_size", exc) from None
-        return wire.InclusionProof(index=index, tree_size=size, hashes=[b64(h) for h in hashes])
+        return await transparency.inclusion(request.user, index, tree_size)
 
     @get(
         "/consistency",
@@ -133,13 +108,9 @@ class TransparencyController(Controller):
         summary="A consistency proof: the tree of `second` entries extends the tree of `first`",
     )
     async def consistency(
-        self, db_session: NamedDependency[AsyncSession], first: Size, second: Size
+        self, transparency: Transparency, first: Size, second: Size
     ) -> wire.ConsistencyProof:
-        try:
-            hashes = await trust_log.consistency(db_session, first, second)
-        except LogError as exc:
-            raise _unanswerable("second", exc) from None
-        return wire.ConsistencyProof(first=first, second=second, hashes=[b64(h) for h in hashes])
+        return await transparency.consistency(first, second)
 
     @get(
         "/ca",
@@ -148,8 +119,8 @@ class TransparencyController(Controller):
         summary="The internal CA's certificate (PEM): pin it to verify certificates offline",
         media_type="application/x-pem-file",
     )
-    async def ca_certificate(self, request: AuthedRequest) -> str:
-        return str(request.app.state.ca.certificate_pem.decode("ascii"))
+    async def ca_certificate(self, transparency: Transparency) -> str:
+        return transparency.ca_certificate()
 
     @get(
         "/crl",
@@ -158,8 +129,8 @@ class TransparencyController(Controller):
         summary="The CA's current revocation list (PEM), valid for a day",
         media_type="application/x-pem-file",
     )
-    async def revocations(self, request: AuthedRequest, db_session: NamedDependency[AsyncSession]) -> str:
-        return (await certificates.revocation_list(db_session, request.app.state.ca)).decode("ascii")
+    async def revocations(self, transparency: Transparency) -> str:
+        return await transparency.revocation_list()
 
     @get(
         "/certificates",
@@ -170,17 +141,10 @@ class TransparencyController(Controller):
     async def list_certificates(
         self,
         request: AuthedRequest,
-        db_session: NamedDependency[AsyncSession],
+        transparency: Transparency,
         limit: Annotated[int, QueryParameter(ge=1, le=500, description="How many")] = 100,
     ) -> list[wire.CampaignCertificate]:
-        rows = await db_session.scalars(
-            select(CertificateRow)
-            .where(CertificateRow.workspace_id == request.user.workspace_id)
-            .order_by(CertificateRow.approved_at.desc(), CertificateRow.serial)
-            .limit(limit)
-        )
-        now = utcnow()
-        return [certificates.view(row, now) for row in rows]
+        return await transparency.certificates(request.user, limit)
 
     @get(
         "/certificates/{serial:str}",
@@ -189,36 +153,78 @@ class TransparencyController(Controller):
         summary="One campaign certificate: what it binds, its status and the PEM",
     )
     async def certificate(
-        self, request: AuthedRequest, db_session: NamedDependency[AsyncSession], serial: FromPath[str]
+        self, request: AuthedRequest, transparency: Transparency, serial: FromPath[str]
     ) -> wire.CampaignCertificate:
-        row = await db_session.get(CertificateRow, serial.lower()[:40])
-        if row is None or row.workspace_id != request.user.workspace_id:
-            raise not_found("certificate")
-        return certificates.view(row)
+        return await transparency.certificate(request.user, serial)
 
 
-async def _visible_entry(request: AuthedRequest, session: AsyncSession, index: int) -> LogEntry:
-    row = await trust_log.entry(session, index) if 0 <= index < 2**62 else None
-    if row is None or row.workspace_id not in (None, request.user.workspace_id):
-        raise not_found("log entry")
-    return row
+ServiceCredentials = NamedDependency[ServiceCredentialService]
 
 
-async def _signed_size(session: AsyncSession) -> int:
-    head = await trust_log.latest_head(session)
-    if head is None:
-        raise not_found("signed tree head")
-    return head.size
+class ServiceCredentialsController(Controller):
+    path = "/api/service-credentials"
+    tags = ["trust"]
+    dependencies = {"credentials": Provide(deps.provide_credentials, sync_to_thread=False)}
 
+    @get(
+        opt=requires(Permission.API_KEYS_MANAGE),
+        responses=ok(list[wire.ServiceCredential], [examples.SERVICE_CREDENTIAL]) | problems(400),
+        summary="The workspace's service credentials, newest first, with their status",
+    )
+    async def list_credentials(
+        self, request: AuthedRequest, credentials: ServiceCredentials
+    ) -> list[wire.ServiceCredential]:
+        return await credentials.listing(request.user)
 
-def _cursor(cursor: str | None) -> int | None:
-    if cursor is None:
-        return None
-    if not TREE_SIZE_CURSOR.fullmatch(cursor):
-        message = "not a cursor this listing gave"
-        raise ApiError(400, "invalid_cursor", message, errors=[FieldError(field="cursor", message=message)])
-    return int(cursor)
+    @post(
+        opt=requires(Permission.API_KEYS_MANAGE),
+        responses=ok(wire.IssuedServiceCredential, examples.ISSUED_CREDENTIAL, 201) | problems(400, 422),
+        summary="Issue a service credential: a client certificate and its key, shown once",
+    )
+    async def issue_credential(
+        self,
+        request: AuthedRequest,
+        credentials: ServiceCredentials,
+        data: Annotated[
+            wire.ServiceCredentialCreate,
+            body("an agent", {"name": "agent-7", "role": "editor", "valid_days": 30}),
+        ],
+    ) -> wire.IssuedServiceCredential:
+        """The service signs in with short-lived tokens it makes with the key
+        (`justmaily.shared.verify.service_tokens.make_service_token`; docs/trust.md)."""
+        return await credentials.issue(request.user, data)
 
+    @post(
+        "/self/renew",
+        opt=requires(SIGNED_IN),
+        status_code=201,
+        responses=ok(wire.IssuedServiceCredential, examples.ISSUED_CREDENTIAL, 201) | problems(400, 409),
+        summary="A service renews its own credential before it expires (signed in with it)",
+    )
+    async def renew_own(
+        self, request: AuthedRequest, credentials: ServiceCredentials
+    ) -> wire.IssuedServiceCredential:
+        return await credentials.renew_own(request.user)
 
-def _unanswerable(field: str, exc: LogError) -> ApiError:
-    return ApiError(422, "no_such_tree", str(exc), errors=[FieldError(field=field, message=str(exc))])
+    @post(
+        "/{credential_id:uuid}/renew",
+        opt=requires(Permission.API_KEYS_MANAGE),
+        status_code=201,
+        responses=ok(wire.IssuedServiceCredential, examples.ISSUED_CREDENTIAL, 201) | problems(400, 404, 409),
+        summary="Renew a service credential: a new key and certificate, the old valid until it ends",
+    )
+    async def renew_credential(
+        self, request: AuthedRequest, credentials: ServiceCredentials, credential_id: FromPath[uuid.UUID]
+    ) -> wire.IssuedServiceCredential:
+        return await credentials.renew(request.user, credential_id)
+
+    @delete(
+        "/{credential_id:uuid}",
+        opt=requires(Permission.API_KEYS_MANAGE),
+        responses=problems(400, 404),
+        summary="Revoke a service credential at once (also in the CRL and the log)",
+    )
+    async def revoke_credential(
+        self, request: AuthedRequest, credentials: ServiceCredentials, credential_id: FromPath[uuid.UUID]
+    ) -> None:
+        await credentials.revoke(request.user, credential_id)

@@ -24,6 +24,7 @@ from justmaily.server.trust import log as trust_log
 from justmaily.server.trust.ca import CertificateAuthority
 from justmaily.server.trust.log import LogError, LogSigner, b64
 from justmaily.server.trust.models import BatchLeaf, BatchNode, CertificateRow, TreeHeadRow
+from justmaily.server.trust.views import to_wire
 from justmaily.shared import trust as wire
 from justmaily.shared.trust import EntryKind
 from justmaily.shared.verify.evidence import message_leaf
@@ -123,7 +124,7 @@ async def message_proof(
     row = await session.get(CertificateRow, certificate_serial)
     if entry is None or row is None:
         raise ProofUnavailableError("its send's log entry or certificate is missing")
-    size = int(trust_log.entry_view(entry).data["messages"])
+    size = int(to_wire(entry).data["messages"])
     try:
         needed = merkle.needed(lambda node: merkle.inclusion(leaf.position, size, node))
         stored = await trust_log.read_nodes(session, needed, BatchNode, BatchNode.send_id == leaf.send_id)
@@ -139,12 +140,12 @@ async def message_proof(
         batch_index=leaf.position,
         batch_size=size,
         batch_hashes=[b64(h) for h in batch_hashes],
-        send_entry=trust_log.entry_view(entry),
+        send_entry=to_wire(entry),
         inclusion=wire.InclusionProof(
             index=send_entry, tree_size=head.size, hashes=[b64(h) for h in inclusion]
         ),
-        tree_head=trust_log.head_view(head),
-        certificate=certificates.view(row),
+        tree_head=to_wire(head),
+        certificate=to_wire(row),
         log_key=wire.LogKey(origin=signer.origin, verifier_key=signer.verifier_key),
         ca_pem=ca.certificate_pem.decode("ascii"),
         crl_pem=(await certificates.revocation_list(session, ca)).decode("ascii"),

@@ -28,7 +28,6 @@ from justmaily.server.db.dialects import insert_or_ignore
 from justmaily.server.keys.files import ed25519_key
 from justmaily.server.trust import merkle
 from justmaily.server.trust.models import LogEntry, LogNode, LogState, TreeHeadRow
-from justmaily.shared import trust as wire
 from justmaily.shared.trust import EntryKind
 from justmaily.shared.verify.transparency import (
     Checkpoint,
@@ -346,19 +345,3 @@ async def record_keys(session: AsyncSession, keys: Mapping[str, str]) -> list[in
 
 def b64(value: bytes) -> str:
     return base64.b64encode(value).decode()
-
-
-def entry_view(row: LogEntry) -> wire.LogEntry:
-    return wire.LogEntry(
-        index=row.index,
-        kind=row.kind,
-        leaf=b64(row.leaf),
-        data=msgspec.json.decode(row.leaf),
-        created_at=row.created_at,
-    )
-
-
-def head_view(row: TreeHeadRow) -> wire.TreeHead:
-    return wire.TreeHead(
-        size=row.size, root_hash=b64(row.root), checkpoint=row.checkpoint, published_at=row.published_at
-    )

@@ -31,8 +31,8 @@ from justmaily.server.identity.models import Membership, Workspace
 from justmaily.server.identity.principal import Principal
 from justmaily.server.trust import log as trust_log
 from justmaily.server.trust.ca import CertificateAuthority, pem
-from justmaily.server.trust.certificates import status
 from justmaily.server.trust.models import ServiceCredentialRow
+from justmaily.server.trust.views import to_wire
 from justmaily.shared import trust as wire
 from justmaily.shared.problems import FieldError
 from justmaily.shared.roles import Role, permissions_of
@@ -43,140 +43,127 @@ MACHINE_ROLES = frozenset({Role.EDITOR, Role.REVIEWER, Role.ANALYST, Role.VIEWER
 _REFUSED = "service token refused"
 
 
-def view(row: ServiceCredentialRow, now: datetime | None = None) -> wire.ServiceCredential:
-    return wire.ServiceCredential(
-        id=row.id,
-        serial=row.serial,
-        name=row.name,
-        role=row.role,
-        not_before=row.not_before,
-        not_after=row.not_after,
-        status=status(row.not_after, row.revoked_at, now or utcnow()),
-        created_at=row.created_at,
-        revoked_at=row.revoked_at,
-        renewed_from=row.renewed_from,
-    )
+class ServiceCredentialService:
+    def __init__(self, session: AsyncSession, ca: CertificateAuthority) -> None:
+        self.session, self.ca = session, ca
 
-
-async def issue(
-    session: AsyncSession,
-    ca: CertificateAuthority,
-    principal: Principal,
-    data: wire.ServiceCredentialCreate,
-    *,
-    renewed_from: uuid.UUID | None = None,
-) -> wire.IssuedServiceCredential:
-    if data.role not in MACHINE_ROLES:
-        message = f"a service may be {', '.join(sorted(MACHINE_ROLES))}: not {data.role}"
-        raise ApiError(422, "role_not_allowed", message, errors=[FieldError(field="role", message=message)])
-    # Nobody hands out more than they hold: an API key never issues (its scopes would not bind
-    # the credential), a person only a role within their own permissions; a service renewing
-    # itself keeps its role.
-    if principal.kind == "api_key":
-        raise ApiError(403, "forbidden", "service credentials are issued by people, not API keys")
-    if principal.kind == "user" and not permissions_of(data.role) <= principal.permissions:
-        raise ApiError(
-            403, "forbidden", f"you cannot issue a credential with more than you hold ({data.role})"
+    async def listing(self, principal: Principal) -> list[wire.ServiceCredential]:
+        rows = await self.session.scalars(
+            select(ServiceCredentialRow)
+            .where(ServiceCredentialRow.workspace_id == principal.workspace_id)
+            .order_by(ServiceCredentialRow.created_at.desc())
         )
-    certificate, key_pem = ca.issue_service_credential(
-        data.name, data.role.value, valid_for=timedelta(days=data.valid_days)
-    )
-    row = ServiceCredentialRow(
-        serial=format(certificate.serial_number, "x"),
-        workspace_id=principal.workspace_id,
-        name=data.name,
-        role=data.role,
-        issued_by=principal.user_id,
-        renewed_from=renewed_from,
-        not_before=certificate.not_valid_before_utc,
-        not_after=certificate.not_valid_after_utc,
-    )
-    session.add(row)
-    await session.flush()
-    entry = {
-        "workspace_id": principal.workspace_id,
-        "service": data.name,
-        "role": data.role,
-        "serial": row.serial,
-        "sha256": hashlib.sha256(certificate.public_bytes(Encoding.DER)).hexdigest(),
-        "not_after": row.not_after,
-        "renewed_from": renewed_from,
-        "purpose": "service",
-    }
-    await trust_log.append(
-        session, trust_log.Record(EntryKind.CERTIFICATE_ISSUED, entry, workspace_id=principal.workspace_id)
-    )
-    return wire.IssuedServiceCredential(
-        credential=view(row),
-        certificate_pem=pem(certificate).decode("ascii"),
-        private_key_pem=key_pem.decode(),
-    )
+        now = utcnow()
+        return [to_wire(row, now) for row in rows]
 
-
-async def credential(
-    session: AsyncSession, principal: Principal, credential_id: uuid.UUID
-) -> ServiceCredentialRow:
-    row = await session.get(ServiceCredentialRow, credential_id)
-    if row is None or row.workspace_id != principal.workspace_id:
-        raise not_found("service credential")
-    return row
-
-
-async def listing(session: AsyncSession, principal: Principal) -> list[wire.ServiceCredential]:
-    rows = await session.scalars(
-        select(ServiceCredentialRow)
-        .where(ServiceCredentialRow.workspace_id == principal.workspace_id)
-        .order_by(ServiceCredentialRow.created_at.desc())
-    )
-    now = utcnow()
-    return [view(row, now) for row in rows]
-
-
-async def renew(
-    session: AsyncSession, ca: CertificateAuthority, principal: Principal, credential_id: uuid.UUID
-) -> wire.IssuedServiceCredential:
-    """A new certificate and key for the same name and role. A service may renew only itself."""
-    row = await credential(session, principal, credential_id)
-    if principal.kind == "service" and principal.id != row.id:
-        raise ApiError(403, "forbidden", "a service renews only its own credential")
-    if row.revoked_at is not None or row.not_after <= utcnow():
-        raise ApiError(
-            409, "not_renewable", "a revoked or expired credential cannot be renewed: issue a new one"
-        )
-    successor = await session.scalar(
-        select(ServiceCredentialRow.id).where(
-            ServiceCredentialRow.renewed_from == row.id, ServiceCredentialRow.revoked_at.is_(None)
-        )
-    )
-    if successor is not None:  # one live successor: a stolen key cannot breed credentials
-        raise ApiError(409, "already_renewed", f"this credential was renewed already (as {successor})")
-    days = max(1, round((row.not_after - row.not_before).total_seconds() / 86_400))
-    data = wire.ServiceCredentialCreate(name=row.name, role=row.role, valid_days=min(days, 90))
-    return await issue(session, ca, principal, data, renewed_from=row.id)
-
-
-async def revoke(session: AsyncSession, principal: Principal, credential_id: uuid.UUID) -> None:
-    """Revoke the credential and every renewal made from it (whoever renewed it had its key)."""
-    row = await credential(session, principal, credential_id)
-    now, lineage, records = utcnow(), [row], []
-    while lineage:
-        current = lineage.pop()
-        if current.revoked_at is None:
-            current.revoked_at = now
-            data = {
-                "workspace_id": current.workspace_id,
-                "serial": current.serial,
-                "reason": "cessationOfOperation",
-                "revoked_at": now,
-                "purpose": "service",
-            }
-            records.append(
-                trust_log.Record(EntryKind.CERTIFICATE_REVOKED, data, workspace_id=current.workspace_id)
+    async def issue(
+        self,
+        principal: Principal,
+        data: wire.ServiceCredentialCreate,
+        *,
+        renewed_from: uuid.UUID | None = None,
+    ) -> wire.IssuedServiceCredential:
+        if data.role not in MACHINE_ROLES:
+            message = f"a service may be {', '.join(sorted(MACHINE_ROLES))}: not {data.role}"
+            raise ApiError(
+                422, "role_not_allowed", message, errors=[FieldError(field="role", message=message)]
             )
-        lineage += await session.scalars(
-            select(ServiceCredentialRow).where(ServiceCredentialRow.renewed_from == current.id)
+        # Nobody hands out more than they hold: an API key never issues (its scopes would not bind
+        # the credential), a person only a role within their own permissions; a service renewing
+        # itself keeps its role.
+        if principal.kind == "api_key":
+            raise ApiError(403, "forbidden", "service credentials are issued by people, not API keys")
+        if principal.kind == "user" and not permissions_of(data.role) <= principal.permissions:
+            raise ApiError(
+                403, "forbidden", f"you cannot issue a credential with more than you hold ({data.role})"
+            )
+        certificate, key_pem = self.ca.issue_service_credential(
+            data.name, data.role.value, valid_for=timedelta(days=data.valid_days)
         )
-    await trust_log.append_many(session, records)
+        row = ServiceCredentialRow(
+            serial=format(certificate.serial_number, "x"),
+            workspace_id=principal.workspace_id,
+            name=data.name,
+            role=data.role,
+            issued_by=principal.user_id,
+            renewed_from=renewed_from,
+            not_before=certificate.not_valid_before_utc,
+            not_after=certificate.not_valid_after_utc,
+        )
+        self.session.add(row)
+        await self.session.flush()
+        entry = {
+            "workspace_id": principal.workspace_id,
+            "service": data.name,
+            "role": data.role,
+            "serial": row.serial,
+            "sha256": hashlib.sha256(certificate.public_bytes(Encoding.DER)).hexdigest(),
+            "not_after": row.not_after,
+            "renewed_from": renewed_from,
+            "purpose": "service",
+        }
+        record = trust_log.Record(EntryKind.CERTIFICATE_ISSUED, entry, workspace_id=principal.workspace_id)
+        await trust_log.append(self.session, record)
+        return wire.IssuedServiceCredential(
+            credential=to_wire(row),
+            certificate_pem=pem(certificate).decode("ascii"),
+            private_key_pem=key_pem.decode(),
+        )
+
+    async def renew_own(self, principal: Principal) -> wire.IssuedServiceCredential:
+        """A service, signed in with its credential, renews it."""
+        if principal.kind != "service":
+            raise ApiError(409, "not_a_service", "only a service signed in with its credential renews itself")
+        return await self.renew(principal, principal.id)
+
+    async def renew(self, principal: Principal, credential_id: uuid.UUID) -> wire.IssuedServiceCredential:
+        """A new certificate and key for the same name and role. A service may renew only itself."""
+        row = await self._credential(principal, credential_id)
+        if principal.kind == "service" and principal.id != row.id:
+            raise ApiError(403, "forbidden", "a service renews only its own credential")
+        if row.revoked_at is not None or row.not_after <= utcnow():
+            raise ApiError(
+                409, "not_renewable", "a revoked or expired credential cannot be renewed: issue a new one"
+            )
+        successor = await self.session.scalar(
+            select(ServiceCredentialRow.id).where(
+                ServiceCredentialRow.renewed_from == row.id, ServiceCredentialRow.revoked_at.is_(None)
+            )
+        )
+        if successor is not None:  # one live successor: a stolen key cannot breed credentials
+            raise ApiError(409, "already_renewed", f"this credential was renewed already (as {successor})")
+        days = max(1, round((row.not_after - row.not_before).total_seconds() / 86_400))
+        data = wire.ServiceCredentialCreate(name=row.name, role=row.role, valid_days=min(days, 90))
+        return await self.issue(principal, data, renewed_from=row.id)
+
+    async def revoke(self, principal: Principal, credential_id: uuid.UUID) -> None:
+        """Revoke the credential and every renewal made from it (whoever renewed it had its key)."""
+        row = await self._credential(principal, credential_id)
+        now, lineage, records = utcnow(), [row], []
+        while lineage:
+            current = lineage.pop()
+            if current.revoked_at is None:
+                current.revoked_at = now
+                data = {
+                    "workspace_id": current.workspace_id,
+                    "serial": current.serial,
+                    "reason": "cessationOfOperation",
+                    "revoked_at": now,
+                    "purpose": "service",
+                }
+                records.append(
+                    trust_log.Record(EntryKind.CERTIFICATE_REVOKED, data, workspace_id=current.workspace_id)
+                )
+            lineage += await self.session.scalars(
+                select(ServiceCredentialRow).where(ServiceCredentialRow.renewed_from == current.id)
+            )
+        await trust_log.append_many(self.session, records)
+
+    async def _credential(self, principal: Principal, credential_id: uuid.UUID) -> ServiceCredentialRow:
+        row = await self.session.get(ServiceCredentialRow, credential_id)
+        if row is None or row.workspace_id != principal.workspace_id:
+            raise not_found("service credential")
+        return row
 
 
 class ServiceTokens:

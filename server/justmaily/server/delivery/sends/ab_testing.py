@@ -140,7 +140,8 @@ def started(state: AbState, now: datetime) -> None:
     state.decide_at = now + timedelta(seconds=state.window_seconds)
 
 
-async def view(session: AsyncSession, send: Send) -> wire.AbTest | None:
+async def progress(session: AsyncSession, send: Send) -> wire.AbTest | None:
+    """The test's subjects, what each has done so far, and its decision (None: not an A/B test)."""
     state = AbState.of(send)
     if state is None:
         return None

@@ -3,50 +3,34 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from litestar import Controller, get, post
-from litestar.di import NamedDependency
+from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from justmaily.server.campaigns.ports import CampaignDocument
-from justmaily.server.db.session import transaction
-from justmaily.server.delivery import examples
-from justmaily.server.delivery.models import Send
-from justmaily.server.delivery.sender import wake
+from justmaily.server.delivery import deps, examples
+from justmaily.server.delivery.sends.proofs import MessageProofs
 from justmaily.server.delivery.sends.service import SendService
+from justmaily.server.delivery.sends.steering import SendSteering
 from justmaily.server.http.openapi import body, ok, problems
 from justmaily.server.http.policy import requires
-from justmaily.server.http.problems import ApiError, not_found
 from justmaily.server.identity.principal import AuthedRequest
 from justmaily.server.trust import examples as trust_examples
-from justmaily.server.trust.evidence import ProofUnavailableError, message_proof
-from justmaily.server.trust.models import BatchLeaf
 from justmaily.shared import delivery as wire
 from justmaily.shared import trust as trust_wire
 from justmaily.shared.roles import Permission
 
-
-def _sends(request: AuthedRequest, session: AsyncSession) -> SendService:
-    state = request.app.state
-    return SendService(session, state.settings, state.secrets, state.ca, state.events)
-
-
-async def _change_send(request: AuthedRequest, change: Callable[[SendService], Awaitable[Send]]) -> wire.Send:
-    """Apply `change` to a send in a transaction of its own, then wake the sender: after the
-    commit, so the sender sees the change."""
-    async with transaction(request.app.state.database) as session:
-        service = _sends(request, session)
-        view = await service.view(await change(service))
-    wake(request.app.state.sender)
-    return view
+_SENDS = {
+    "sends": Provide(deps.provide_sends, sync_to_thread=False),
+    "steering": Provide(deps.provide_steering, sync_to_thread=False),
+}
 
 
 class CampaignSendsController(Controller):
     path = "/api/campaigns/{campaign_id:uuid}"
     tags = ["delivery"]
+    dependencies = _SENDS
 
     @post(
         "/sends",
@@ -57,6 +41,7 @@ class CampaignSendsController(Controller):
     async def create_send(
         self,
         request: AuthedRequest,
+        steering: NamedDependency[SendSteering],
         campaign_id: FromPath[uuid.UUID],
         data: Annotated[
             wire.SendCreate,
@@ -69,13 +54,7 @@ class CampaignSendsController(Controller):
         """The approved content (as it was sent to review) is frozen into the send: later edits do
         not change it. Every recipient gets one message (docs/delivery.md); suppressed and
         unsubscribed contacts none."""
-        principal, database = request.user, request.app.state.database
-        async with transaction(database) as session:
-            service = _sends(request, session)
-            send = await service.create(principal, campaign_id, data)
-            view = await service.view(send)
-        wake(request.app.state.sender)
-        return view
+        return await steering.create(request.user, campaign_id, data)
 
     @get(
         "/sends",
@@ -86,11 +65,10 @@ class CampaignSendsController(Controller):
     async def list_sends(
         self,
         request: AuthedRequest,
-        db_session: NamedDependency[AsyncSession],
+        sends: NamedDependency[SendService],
         campaign_id: FromPath[uuid.UUID],
     ) -> list[wire.Send]:
-        service = _sends(request, db_session)
-        return [await service.view(send) for send in await service.of_campaign(request.user, campaign_id)]
+        return await sends.listing(request.user, campaign_id)
 
     @post(
         "/preview",
@@ -102,21 +80,19 @@ class CampaignSendsController(Controller):
     async def preview(
         self,
         request: AuthedRequest,
-        document: NamedDependency[CampaignDocument],
+        steering: NamedDependency[SendSteering],
         campaign_id: FromPath[uuid.UUID],
         data: Annotated[
             wire.PreviewRequest, body("a contact", {"contact_id": "3f2a1b0c-9d8e-4f7a-8b6c-5d4e3f2a1b0c"})
         ],
     ) -> wire.Preview:
-        principal, database = request.user, request.app.state.database
-        content = await document.read(principal, campaign_id)
-        async with transaction(database, read_only=True) as session:
-            return await _sends(request, session).preview(principal, content, data.contact_id)
+        return await steering.preview(request.user, campaign_id, data.contact_id)
 
 
 class SendsController(Controller):
     path = "/api/sends/{send_id:uuid}"
     tags = ["delivery"]
+    dependencies = _SENDS
 
     @get(
         opt=requires(Permission.CAMPAIGNS_READ),
@@ -124,10 +100,9 @@ class SendsController(Controller):
         summary="A send's progress: messages by state, engagement, alerts",
     )
     async def get_send(
-        self, request: AuthedRequest, db_session: NamedDependency[AsyncSession], send_id: FromPath[uuid.UUID]
+        self, request: AuthedRequest, sends: NamedDependency[SendService], send_id: FromPath[uuid.UUID]
     ) -> wire.Send:
-        service = _sends(request, db_session)
-        return await service.view(await service.get(request.user, send_id))
+        return await sends.read(request.user, send_id)
 
     @post(
         "/pause",
@@ -136,8 +111,10 @@ class SendsController(Controller):
         responses=ok(wire.Send, examples.SEND) | problems(400, 404, 409),
         summary="Pause a send (messages already handed to a relay are out)",
     )
-    async def pause_send(self, request: AuthedRequest, send_id: FromPath[uuid.UUID]) -> wire.Send:
-        return await _change_send(request, lambda service: service.pause(request.user, send_id))
+    async def pause_send(
+        self, request: AuthedRequest, steering: NamedDependency[SendSteering], send_id: FromPath[uuid.UUID]
+    ) -> wire.Send:
+        return await steering.pause(request.user, send_id)
 
     @post(
         "/resume",
@@ -146,8 +123,10 @@ class SendsController(Controller):
         responses=ok(wire.Send, examples.SEND) | problems(400, 404, 409),
         summary="Resume a paused send",
     )
-    async def resume_send(self, request: AuthedRequest, send_id: FromPath[uuid.UUID]) -> wire.Send:
-        return await _change_send(request, lambda service: service.resume(request.user, send_id))
+    async def resume_send(
+        self, request: AuthedRequest, steering: NamedDependency[SendSteering], send_id: FromPath[uuid.UUID]
+    ) -> wire.Send:
+        return await steering.resume(request.user, send_id)
 
     @post(
         "/winner",
@@ -159,10 +138,11 @@ class SendsController(Controller):
     async def choose_winner(
         self,
         request: AuthedRequest,
+        steering: NamedDependency[SendSteering],
         send_id: FromPath[uuid.UUID],
         data: Annotated[wire.WinnerChoice, body("the second subject wins", {"variant": 1})],
     ) -> wire.Send:
-        return await _change_send(request, lambda service: service.choose_winner(request.user, send_id, data))
+        return await steering.choose_winner(request.user, send_id, data)
 
     @post(
         "/cancel",
@@ -171,8 +151,10 @@ class SendsController(Controller):
         responses=ok(wire.Send, examples.SEND) | problems(400, 404, 409),
         summary="Cancel a send: no further messages go out; the campaign is cancelled",
     )
-    async def cancel_send(self, request: AuthedRequest, send_id: FromPath[uuid.UUID]) -> wire.Send:
-        return await _change_send(request, lambda service: service.cancel(request.user, send_id))
+    async def cancel_send(
+        self, request: AuthedRequest, steering: NamedDependency[SendSteering], send_id: FromPath[uuid.UUID]
+    ) -> wire.Send:
+        return await steering.cancel(request.user, send_id)
 
 
 class MessageProofController(Controller):
@@ -180,6 +162,7 @@ class MessageProofController(Controller):
 
     path = "/api/transparency"
     tags = ["transparency"]
+    dependencies = {"proofs": Provide(deps.provide_proofs, sync_to_thread=False)}
 
     @get(
         "/messages/{message_id:str}/proof",
@@ -188,18 +171,7 @@ class MessageProofController(Controller):
         summary="Everything to check one sent message offline (justmaily verify message)",
     )
     async def message_proof(
-        self, request: AuthedRequest, db_session: NamedDependency[AsyncSession], message_id: FromPath[str]
+        self, request: AuthedRequest, proofs: NamedDependency[MessageProofs], message_id: FromPath[str]
     ) -> trust_wire.MessageProof:
         """`message_id` as in the message's Message-ID header, angle brackets optional (URL-encoded)."""
-        wanted = message_id.strip().removeprefix("<").removesuffix(">")
-        leaf = await db_session.get(BatchLeaf, wanted[:200])
-        send = None if leaf is None else await db_session.get(Send, leaf.send_id)
-        if leaf is None or send is None or send.workspace_id != request.user.workspace_id:
-            raise not_found("sent message (of a finished send)")
-        state = request.app.state
-        try:
-            return await message_proof(
-                db_session, leaf, send.log_index, send.certificate_serial, state.log_signer, state.ca
-            )
-        except ProofUnavailableError as exc:
-            raise ApiError(409, "proof_unavailable", str(exc)) from None
+        return await proofs.proof(request.user, message_id)

@@ -37,6 +37,7 @@ from justmaily.server.delivery.personalise import (
     prepare,
 )
 from justmaily.server.delivery.sends import ab_testing
+from justmaily.server.delivery.views import to_wire
 from justmaily.server.events import Events
 from justmaily.server.http.problems import ApiError, not_found
 from justmaily.server.identity.principal import Principal
@@ -206,7 +207,15 @@ class SendService:
         )
         return list(rows)
 
-    async def view(self, send: Send) -> wire.Send:
+    async def read(self, principal: Principal, send_id: uuid.UUID) -> wire.Send:
+        return await self.with_progress(await self.get(principal, send_id))
+
+    async def listing(self, principal: Principal, campaign_id: uuid.UUID) -> list[wire.Send]:
+        """The campaign's sends, newest first, with their progress."""
+        return [await self.with_progress(send) for send in await self.of_campaign(principal, campaign_id)]
+
+    async def with_progress(self, send: Send) -> wire.Send:
+        """The send as the API answers it: its messages by state, engagement, its A/B test."""
         states, in_doubt = await queue.states(self.session, send.id)
         # Engagement only: "sent" events (one per message) are counted by the outbox's states,
         # and reading them would make every progress poll of a big send scan them all.
@@ -228,22 +237,7 @@ class SendService:
             complained=int(events.get(EventKind.COMPLAINED, 0)),
             unsubscribed=int(events.get(EventKind.UNSUBSCRIBED, 0)),
         )
-        return wire.Send(
-            id=send.id,
-            campaign_id=send.campaign_id,
-            status=send.status,
-            list_id=send.list_id,
-            segment_id=send.segment_id,
-            send_at=send.send_at,
-            recipients=send.recipients,
-            counts=counts,
-            content_hash=send.content_hash,
-            alert=send.alert,
-            created_at=send.created_at,
-            started_at=send.started_at,
-            finished_at=send.finished_at,
-            ab_test=await ab_testing.view(self.session, send),
-        )
+        return to_wire(send, counts=counts, ab_test=await ab_testing.progress(self.session, send))
 
     async def pause(self, principal: Principal, send_id: uuid.UUID) -> Send:
         send = await self.get(principal, send_id, for_update=True)

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from justmaily.server.db.base import utcnow
 from justmaily.server.engagement.models import WebhookSettings
+from justmaily.server.engagement.views import to_wire
 from justmaily.server.engagement.webhooks.sendgrid import load_sendgrid_key
 from justmaily.server.http.problems import ApiError
 from justmaily.shared import delivery as wire
@@ -20,12 +21,7 @@ class WebhookSetup:
         self.session, self.workspace_id = session, workspace_id
 
     async def webhook_settings(self) -> wire.WebhookSettings:
-        row = await self.session.get(WebhookSettings, self.workspace_id)
-        if row is None:
-            return wire.WebhookSettings()
-        return wire.WebhookSettings(
-            sendgrid_public_key=row.sendgrid_public_key, ses_topic_arns=list(row.ses_topic_arns)
-        )
+        return to_wire(await self.session.get(WebhookSettings, self.workspace_id))
 
     async def set_webhook_settings(self, data: wire.WebhookSettings) -> wire.WebhookSettings:
         if data.sendgrid_public_key:

@@ -1,0 +1,78 @@
+"""Provider webhooks as they arrive: the workspace's settings say which are accepted and how
+they are verified; a verified report's events are recorded in one transaction."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+
+import structlog
+
+from justmaily.server.db.base import utcnow
+from justmaily.server.db.engine import Database
+from justmaily.server.db.session import transaction
+from justmaily.server.engagement import service as engagement
+from justmaily.server.engagement.models import WebhookSettings
+from justmaily.server.engagement.webhooks.common import ProviderEvent, WebhookRejected
+from justmaily.server.engagement.webhooks.sendgrid import parse_sendgrid
+from justmaily.server.engagement.webhooks.ses import SnsVerifier, parse_ses
+from justmaily.server.http.problems import ApiError, not_found
+
+log = structlog.get_logger(__name__)
+
+Body = Callable[[], Awaitable[bytes]]  # read only once the workspace is known to take the hook
+
+
+class ProviderHooks:
+    def __init__(self, database: Database, sns_verifier: SnsVerifier) -> None:
+        self.database, self.sns_verifier = database, sns_verifier
+
+    async def sendgrid(self, workspace_id: uuid.UUID, body: Body, headers: Mapping[str, str]) -> int:
+        """How many events were recorded."""
+        settings = await self._settings(workspace_id)
+        if not settings.sendgrid_public_key:
+            raise not_found("webhook")
+        try:
+            events = parse_sendgrid(await body(), headers, settings.sendgrid_public_key, utcnow())
+        except WebhookRejected as exc:
+            raise _rejected(exc) from None
+        return await self._apply(workspace_id, events)
+
+    async def ses(self, workspace_id: uuid.UUID, body: Body) -> int:
+        """How many events were recorded (none for a subscription's confirmation)."""
+        settings = await self._settings(workspace_id)
+        if not settings.ses_topic_arns:
+            raise not_found("webhook")
+        try:
+            message = await self.sns_verifier.verify(
+                await body(), allowed_topic_arns=frozenset(settings.ses_topic_arns)
+            )
+        except WebhookRejected as exc:
+            raise _rejected(exc) from None
+        if message.type != "Notification":
+            # Confirming a subscription is the admin's step: the URL is in our log, not followed.
+            log.warning(
+                "SNS subscription needs confirming", topic=message.topic_arn, url=message.subscribe_url
+            )
+            return 0
+        try:
+            events = parse_ses(message)
+        except WebhookRejected as exc:
+            raise _rejected(exc) from None
+        return await self._apply(workspace_id, events)
+
+    async def _settings(self, workspace_id: uuid.UUID) -> WebhookSettings:
+        async with transaction(self.database, read_only=True) as session:
+            settings = await session.get(WebhookSettings, workspace_id)
+        if settings is None:
+            raise not_found("webhook")
+        return settings
+
+    async def _apply(self, workspace_id: uuid.UUID, events: list[ProviderEvent]) -> int:
+        async with transaction(self.database) as session:
+            return await engagement.apply_provider_events(session, workspace_id, events)
+
+
+def _rejected(exc: WebhookRejected) -> ApiError:
+    status = {"too_large": 413, "malformed": 400}.get(exc.code, 401)
+    return ApiError(status, f"webhook_{exc.code}", exc.reason)

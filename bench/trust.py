@@ -3,7 +3,7 @@
 One embedded SQLite database (the default deployment), migrated as the server does. Appends are
 measured one per transaction (as approvals append) and in batches of 1,000 (as a bulk import of
 history would). At each size, inclusion and consistency proofs are generated from the database
-and verified with the offline verifier (`shared/transparency.py`): medians over random entries.
+and verified with the offline verifier (`shared/verify/transparency.py`): medians over random entries.
 They must grow as log n: the report gives each size's time over the smallest size's.
 Sizes: BENCH_LOG_SIZES (comma-separated, default "1000,10000,100000,1000000").
 """

@@ -215,6 +215,27 @@ _NUL_BODIES = [
 ]
 
 
+async def test_whole_numbers_written_with_a_fraction_are_integers_as_json_schema_says(
+    client: httpx.AsyncClient, team: Team
+) -> None:
+    """JSON Schema's `integer` is any number without a fractional part, `50.0` too; 50.5 is not."""
+    owner = team[Role.OWNER].headers
+    made = await client.post(
+        "/api/delivery/relays",
+        json={"name": "r", "url": "smtp://relay.example", "max_per_second": 50.0},
+        headers=owner,
+    )
+    assert made.status_code == 201, made.text
+    assert made.json()["max_per_second"] == 50
+    refused = await client.post(
+        "/api/delivery/relays",
+        json={"name": "r2", "url": "smtp://relay2.example", "max_per_second": 50.5},
+        headers=owner,
+    )
+    assert_problem(refused, 400, "validation_error")
+    assert refused.json()["errors"][0]["field"] == "max_per_second"
+
+
 async def test_nul_characters_are_refused_before_the_database(
     app: Litestar, client: httpx.AsyncClient, team: Team
 ) -> None:

@@ -69,7 +69,7 @@ class CheckedRequest(Request[Any, Any, Any]):
         data = self.route_handler.parsed_data_field
         if data is not None:
             try:
-                msgspec.convert(value, data.annotation, strict=True, str_keys=True)
+                _hold_to_type(value, data.annotation)
             except msgspec.ValidationError as exc:
                 message, _, where = str(exc).partition(" - at `$")
                 field = where.rstrip("`").removeprefix(".") or None
@@ -80,6 +80,29 @@ class CheckedRequest(Request[Any, Any, Any]):
                     errors=[FieldError(field=field, message=message)],
                 ) from None
         return value
+
+
+def _hold_to_type(value: Any, annotation: Any) -> None:
+    """Raise ValidationError unless `value` is of `annotation`, strictly, as JSON Schema reads
+    JSON: a whole number written with a fraction (`268.0`) is an integer there, which msgspec's
+    strict mode refuses; so a failed check is tried once more with those as ints."""
+    try:
+        msgspec.convert(value, annotation, strict=True, str_keys=True)
+    except msgspec.ValidationError as refused:
+        try:
+            msgspec.convert(_whole_numbers_as_ints(value), annotation, strict=True, str_keys=True)
+        except (msgspec.ValidationError, RecursionError):
+            raise refused from None
+
+
+def _whole_numbers_as_ints(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {key: _whole_numbers_as_ints(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_whole_numbers_as_ints(item) for item in value]
+    return value
 
 
 def refuse_nul(app: ASGIApp) -> ASGIApp:

@@ -19,6 +19,7 @@ from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.openapi.spec import (
     Components,
     Example,
+    OpenAPIType,
     Reference,
     Schema,
     SecurityRequirement,
@@ -128,7 +129,8 @@ class WireStructSchemaPlugin(StructSchemaPlugin):
     400 to any other field, and Litestar left it open. A union that admits both `int` and
     `float` is `anyOf`: Litestar writes every union as `oneOf` (exactly one branch), and a whole
     number matches both `integer` and `number`, so the document refused every `12` that msgspec
-    takes (contact attributes).
+    takes (contact attributes). Text holds no NUL character (the server refuses it, see
+    `http/bodies.py`): free text says so with a pattern, and so do a map's keys.
     """
 
     def to_openapi_schema(self, field_definition: FieldDefinition, schema_creator: SchemaCreator) -> Schema:
@@ -136,7 +138,25 @@ class WireStructSchemaPlugin(StructSchemaPlugin):
         if field_definition.type_.__struct_config__.forbid_unknown_fields:
             schema.additional_properties = False
         _overlapping_unions_as_any_of(schema)
+        _text_without_nul(schema)
         return schema
+
+
+NO_NUL = "^[^\\u0000]*$"  # as JSON Schema (ECMA-262) reads it: any text without U+0000
+
+
+def _text_without_nul(schema: Schema | Reference | bool | None) -> None:
+    if not isinstance(schema, Schema):
+        return
+    if schema.type == OpenAPIType.STRING and not (
+        schema.pattern or schema.format or schema.enum or schema.const
+    ):
+        schema.pattern = NO_NUL
+    if isinstance(schema.additional_properties, Schema) and schema.property_names is None:
+        schema.property_names = Schema(type=OpenAPIType.STRING, pattern=NO_NUL)
+    nested = [*(schema.one_of or []), *(schema.any_of or []), *(schema.properties or {}).values()]
+    for inner in [*nested, schema.additional_properties, schema.items]:
+        _text_without_nul(inner)
 
 
 def _overlapping_unions_as_any_of(schema: Schema | Reference | bool | None) -> None:

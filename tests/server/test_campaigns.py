@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+from litestar import Litestar
 
+from justmaily.server.services import services_of
 from justmaily.shared.roles import Role
 from tests.plugins.api import Team
 
@@ -164,3 +166,18 @@ async def test_sender_must_be_an_address(client: httpx.AsyncClient, team: Team) 
         headers=team[Role.EDITOR].headers,
     )
     assert good.status_code == 201
+
+
+async def test_creating_a_campaign_writes_its_document_without_loading_its_room(
+    app: Litestar, client: httpx.AsyncClient, team: Team
+) -> None:
+    """A room loaded for nobody used to stay a minute (and unloads in a wave of connections
+    broke presence): the first document is written with the row, in its transaction."""
+    campaign = await create(
+        client, team, subject="Hello", preheader="Three days", sender="Acme <news@acme.example>"
+    )
+    assert services_of(app).rooms.rooms == {}
+    assert (campaign["subject"], campaign["revision"], campaign["status"]) == ("Hello", 1, "draft")
+    content = await client.get(f"/api/campaigns/{campaign['id']}/content", headers=team[Role.VIEWER].headers)
+    assert content.status_code == 200, content.text
+    assert (content.json()["subject"], content.json()["sender"]) == ("Hello", "Acme <news@acme.example>")

@@ -35,13 +35,8 @@ class EditingService:
     async def create(self, principal: Principal, data: CampaignCreate) -> Campaign:
         async with transaction(self.database) as session:
             campaign = await CampaignService(session, self.events).create(principal, data)
-        # The document holds the content; it is written after the row exists.
-        patch = content_patch(
-            CampaignUpdate(subject=data.subject, preheader=data.preheader, sender=data.sender)
-        )
-        if patch is not None:
-            await self.document.change(principal, campaign.id, patch)
-        return await self._fresh(principal, campaign.id)
+            await self.document.write_first(session, campaign)
+            return campaign
 
     async def update(
         self, principal: Principal, campaign_id: uuid.UUID, data: CampaignUpdate, revision: int | None

@@ -15,6 +15,7 @@ import msgspec
 import structlog
 from pycrdt import Assoc, Doc
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from justmaily.server.campaigns.models import Campaign
 from justmaily.server.campaigns.service import find
@@ -22,13 +23,14 @@ from justmaily.server.collaboration.frozen import REVIEW
 from justmaily.server.collaboration.materialise import show_state
 from justmaily.server.collaboration.models import DocumentVersion
 from justmaily.server.collaboration.rooms import CampaignRoom, RoomManager
+from justmaily.server.collaboration.store import insert_updates
 from justmaily.server.collaboration.views import to_wire
 from justmaily.server.db.engine import Database
 from justmaily.server.db.session import transaction
 from justmaily.server.events import CampaignStatusChanged
 from justmaily.server.http.problems import ApiError, not_found
 from justmaily.server.identity.principal import Principal
-from justmaily.shared.campaigns import EDITABLE_STATUSES
+from justmaily.shared.campaigns import CONTENT_FIELDS, EDITABLE_STATUSES
 from justmaily.shared.collaboration import (
     BODY,
     EMPTY_UPDATE,
@@ -67,6 +69,16 @@ class ContentService:
     def __init__(self, database: Database, rooms: RoomManager) -> None:
         self.database = database
         self.rooms = rooms
+
+    async def write_first(self, session: AsyncSession, campaign: Campaign) -> None:
+        doc: Doc[Any] = Doc()
+        with doc.transaction(origin=BRIDGE_ORIGIN):
+            for name in CONTENT_FIELDS:
+                value = getattr(campaign, name)
+                if value:
+                    text(doc, name).insert(0, value)
+        show_state(doc, campaign)
+        await insert_updates(session, campaign.id, [doc.get_update()])
 
     async def campaign(self, principal: Principal, campaign_id: uuid.UUID) -> Campaign:
         async with self.database.session(read_only=True) as session:

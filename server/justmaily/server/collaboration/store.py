@@ -10,6 +10,7 @@ import uuid
 
 from pycrdt import merge_updates
 from sqlalchemy import delete, func, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from justmaily.server.collaboration.fanout import announce
 from justmaily.server.collaboration.models import DocumentSnapshot, DocumentUpdate
@@ -40,12 +41,7 @@ class DocumentStore:
     async def append(self, campaign_id: uuid.UUID, updates: list[bytes]) -> int:
         """Store updates in one transaction; returns how many rows the log now holds."""
         async with transaction(self.database) as session:
-            ids = list(
-                await session.scalars(
-                    insert(DocumentUpdate).returning(DocumentUpdate.id),
-                    [{"campaign_id": campaign_id, "data": u} for u in updates],
-                )
-            )
+            ids = await insert_updates(session, campaign_id, updates)
             await announce(session, self.replica, campaign_id, ids)
             return int(
                 await session.scalar(
@@ -84,3 +80,13 @@ class DocumentStore:
                 snapshot.data, snapshot.updated_at = merged, utcnow()
             await session.execute(delete(DocumentUpdate).where(DocumentUpdate.id.in_([i for i, _ in rows])))
             return len(rows)
+
+
+async def insert_updates(session: AsyncSession, campaign_id: uuid.UUID, updates: list[bytes]) -> list[int]:
+    """Add updates to a document's log in the caller's transaction; their ids, in order."""
+    return list(
+        await session.scalars(
+            insert(DocumentUpdate).returning(DocumentUpdate.id),
+            [{"campaign_id": campaign_id, "data": u} for u in updates],
+        )
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from collections.abc import Iterator
 
 import httpx
@@ -11,6 +12,7 @@ import pytest
 import structlog
 from litestar import Litestar
 from sqlalchemy import func, select, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import QueuePool
 
@@ -101,6 +103,51 @@ async def test_reads_do_not_wait_for_a_writer(settings: Settings) -> None:
                 assert await _workspaces(database) == []
         assert await _workspaces(database) == ["pending"]
     finally:
+        await database.dispose()
+
+
+# Another process's writer: it takes the write turn (the lock file) and then SQLite's write
+# lock, holds them, commits, and lets go. Prints "holding" once both are held.
+_OTHER_WRITER = """
+import fcntl, os, sqlite3, sys, time
+database, hold = sys.argv[1], float(sys.argv[2])
+fd = os.open(database + "-writers.lock", os.O_RDWR | os.O_CREAT, 0o600)
+fcntl.flock(fd, fcntl.LOCK_EX)
+connection = sqlite3.connect(database, isolation_level=None)
+connection.execute("BEGIN IMMEDIATE")
+connection.execute(
+    "INSERT INTO workspaces (id, slug, name, created_at) VALUES (?, 'other', 'Other', '2026-01-01')",
+    (os.urandom(16).hex(),),
+)
+print("holding", flush=True)
+time.sleep(hold)
+connection.execute("COMMIT")
+fcntl.flock(fd, fcntl.LOCK_UN)
+"""
+
+
+@pytest.mark.backends("sqlite")
+async def test_writers_of_several_processes_take_turns_past_the_busy_timeout(settings: Settings) -> None:
+    """Writers of another process (a second server worker, the CLI) hold the write turn longer
+    than SQLite's busy timeout: ours waits its turn instead of failing "database is locked"."""
+    database_file = make_url(settings.effective_database_url).database
+    assert database_file is not None
+    database = Database(settings.replaced(sqlite_busy_timeout_ms=200))
+    other = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", _OTHER_WRITER, database_file, "1.0", stdout=asyncio.subprocess.PIPE
+    )
+    try:
+        assert other.stdout is not None
+        async with asyncio.timeout(10):
+            assert await other.stdout.readline() == b"holding\n"
+            async with transaction(database) as session:  # waits about 1 s, five busy timeouts
+                session.add(Workspace(slug="ours", name="Ours"))
+            assert await other.wait() == 0
+        assert await _workspaces(database) == ["other", "ours"]
+    finally:
+        if other.returncode is None:
+            other.kill()
+            await other.wait()
         await database.dispose()
 
 

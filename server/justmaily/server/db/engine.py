@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,6 +13,7 @@ from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from justmaily.server.db.write_turn import WriteTurn, lock_file_of
 from justmaily.server.settings import Settings
 
 _READ_ONLY = "justmaily_read_only"
@@ -93,9 +93,13 @@ class Database:
         self._readers = async_sessionmaker(
             self.engine.execution_options(**{_READ_ONLY: True}), expire_on_commit=False
         )
-        # SQLite allows one writer at a time. Writers of this process queue here, in order,
-        # rather than in SQLite's busy handler, which sleeps in growing steps (p99 in seconds).
-        self._write_lock = asyncio.Lock() if self.engine.dialect.name == "sqlite" else None
+        # SQLite allows one writer at a time: writers of every process queue for it in order
+        # (write_turn.py) rather than in SQLite's busy handler, which sleeps in growing steps.
+        self._write_turn = (
+            WriteTurn(lock_file_of(self.engine.url.database))
+            if self.engine.dialect.name == "sqlite"
+            else None
+        )
 
     @asynccontextmanager
     async def session(self, *, read_only: bool = False) -> AsyncIterator[AsyncSession]:
@@ -108,8 +112,13 @@ class Database:
             async with self._readers() as session:
                 yield session
             return
-        async with self._write_lock or contextlib.nullcontext(), self._writers() as session:
+        async with (
+            self._write_turn() if self._write_turn else contextlib.nullcontext(),
+            self._writers() as session,
+        ):
             yield session
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self._write_turn is not None:
+            self._write_turn.close()

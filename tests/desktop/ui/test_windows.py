@@ -166,7 +166,8 @@ async def test_offline_editing_shows_pending_changes_and_syncs_after_restart(
     ada = await desktops.sign_in(Role.EDITOR)
     async with ui(qtbot) as app:
         editor = await app.editor(app.window(ada), campaign_id)
-        assert editor.presence_bar.connection.text().startswith("● Online")
+        # The footer follows the connection soon after it changes (notify.py), not at once.
+        await eventually(lambda: editor.presence_bar.connection.text().startswith("● Online"))
         live.server.stop()
         await until(editor.sync, lambda: editor.sync.status is SyncStatus.OFFLINE)
         body = editor.fields["body"]

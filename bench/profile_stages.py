@@ -33,8 +33,8 @@ STAGES: list[tuple[str, tuple[str, ...]]] = [
         ("RoomManager.acquire", "load_document", "CampaignRoom.__init__", "YRoom.__aenter__"),
     ),
     ("a task per peer (spawning)", ("start_soon", "create_task")),
-    ("validating updates", ("Connection._checked",)),
     ("presence (parse, stamp, apply)", ("presence.py", "_own_presence", "awareness", "Awareness")),
+    ("validating updates", ("Connection._checked",)),
     (
         "sending (framework + websocket stack)",
         ("send_bytes", "send_data", "sansio_impl.py:5", ".send (", "Connection.send", "deliver"),

@@ -120,6 +120,7 @@ class Connection:
         self._backlog_bytes = 0
         self._draining = False  # a task is writing the backlog (`_drain`)
         self._fell_behind = False
+        self._last_stamped: tuple[str, str] | None = None  # a presence state as sent, and as stamped
         self._budget = TokenBuckets(limits.rates)
         self._log = log.bind(connection=self.id, campaign=str(room.campaign_id), principal=str(principal.id))
 
@@ -295,6 +296,13 @@ class Connection:
         self.room.store_later(update, self, self.updates_received)
         return True
 
+    def _stamped(self, state: str) -> str:
+        """`stamped`, remembered for the last state: a renewal (every 15 s per client) sends the
+        same state again with a new clock, and costs no JSON work then."""
+        if self._last_stamped is None or self._last_stamped[0] != state:
+            self._last_stamped = (state, stamped(state, self.principal))
+        return self._last_stamped[1]
+
     def _own_presence(self, update: bytes) -> bytes | None:
         """The awareness update with only this connection's own client in it, its identity
         stamped; None if nothing of it is ours (a stock client echoing others' presence)."""
@@ -303,7 +311,7 @@ class Connection:
             claimable = (e.client_id for e in entries if self.room.claimable(e.client_id, self))
             self.client_id = next(claimable, None)
         own = [
-            PresenceState(e.client_id, e.clock, stamped(e.state, self.principal))
+            PresenceState(e.client_id, e.clock, self._stamped(e.state))
             for e in entries
             if e.client_id == self.client_id
         ]

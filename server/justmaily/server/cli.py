@@ -162,6 +162,8 @@ def serve(host: str, port: int, demo: bool, config_file: Path | None) -> None:
         # The sans-I/O implementation hands the app every message a client sent before it
         # closed; the legacy one drops them once a send to that client fails (lost edits).
         ws="websockets-sansio",
+        # Rooms are the only WebSockets: each copy of a broadcast would be compressed on its own.
+        ws_per_message_deflate=settings.rooms.deflate,
     )
     banner = f"JustMaily is serving at {url}  (API: {url}/api, OpenAPI: {url}/schema/openapi.json)"
     server = _announcing_server(config, banner)

@@ -58,6 +58,7 @@ class CloseCode(enum.IntEnum):
     MESSAGE_TOO_LARGE = 4413
     TOO_MANY_MESSAGES = 4429
     DOCUMENT_TOO_LARGE = 4507  # the update would take the document past its size limit: undo it
+    FELL_BEHIND = 4509  # the room's messages to you piled up unread past the server's bound: reconnect
 
 
 class RoomTicket(msgspec.Struct, frozen=True, kw_only=True):

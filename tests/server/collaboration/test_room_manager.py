@@ -55,3 +55,47 @@ async def test_shutting_down_stores_every_rooms_edits_while_unloads_fall_due(
             assert str(text(stored, "body")) == f"kept {campaign_id}"
     finally:
         await database.dispose()
+
+
+class HeldStore(DocumentStore):
+    """The real store, holding every append until the test lets it go: a database that is
+    not keeping up."""
+
+    def __init__(self, database: Database) -> None:
+        super().__init__(database, compact_after=500)
+        self.go = anyio.Event()
+
+    async def append(self, campaign_id: uuid.UUID, updates: list[bytes]) -> int:
+        await self.go.wait()
+        return await super().append(campaign_id, updates)
+
+
+async def test_what_waits_to_be_stored_is_bounded_and_counted_down_once_stored(
+    client: httpx.AsyncClient, team: Team, settings: Settings
+) -> None:
+    created = await client.post("/api/campaigns", json={"name": "Held"}, headers=team[Role.EDITOR].headers)
+    campaign_id = uuid.UUID(created.json()["id"])
+    database = Database(settings)
+    store = HeldStore(database)
+    try:
+        with anyio.fail_after(20):
+            async with anyio.create_task_group() as group:
+                rooms = RoomManager(store, group, idle_unload_seconds=0.01)
+                room = await rooms.acquire(campaign_id, team.workspace_id)
+                limit = 10_000
+                writes = []
+                while room.may_queue(1_000, limit):
+                    before = room.doc.get_state()
+                    text(room.doc, "body").insert(0, "x" * 990)
+                    writes.append(room.store_later(room.doc.get_update(before)))
+                assert 9_000 < room.unstored <= limit  # a client's next update would be refused
+                store.go.set()
+                for write in writes:
+                    await write.done.wait()
+                assert not any(write.failed for write in writes)
+                assert room.unstored < 1_000  # only the room's own note (insights) waits now
+                assert room.may_queue(1_000, limit)
+                await rooms.release(room)
+                await rooms.close_all()
+    finally:
+        await database.dispose()

@@ -1,22 +1,29 @@
 """One client of a room: a Litestar WebSocket adapted to pycrdt's Channel, with the checks.
 
-Every message passes here before pycrdt-websocket's YRoom sees it: size and rate limits,
+Every message passes here before the room (`broadcast.py`) sees it: size and rate limits,
 protocol checks, read-only enforcement, the document's total size, update validation and
 persistence, presence (only the connection's own, under its principal's name: `presence.py`).
 A client that breaks a rule is closed with a documented code (justmaily.shared.collaboration
 .CloseCode); the room and its other clients carry on.
+
+What the room sends goes out through `deliver`, which never waits: written at once while the
+client keeps up, else queued, and a client whose queue passes `ConnectionLimits.max_backlog_bytes`
+is closed (FELL_BEHIND) rather than let the server's memory grow.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from typing import TYPE_CHECKING, Any
+from collections import deque
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any, cast
 
 import anyio
 import structlog
 from litestar import WebSocket
 from litestar.exceptions import WebSocketDisconnect
+from litestar.types import WebSocketSendEvent
 from pycrdt import Doc
 
 from justmaily.server.collaboration.presence import stamped
@@ -49,6 +56,17 @@ class ConnectionLimits:
         self.rates = rates
         self.silent_seconds = silent_seconds
         self.max_document_bytes = max_document_bytes
+
+    @property
+    def max_unstored_bytes(self) -> int:
+        """How much of a room's clients' updates may wait for the database: two whole documents."""
+        return 2 * self.max_document_bytes
+
+    @property
+    def max_backlog_bytes(self) -> int:
+        """How much the server queues for a client that reads slower than the room talks: two of
+        the largest messages a client may send (one message, however large, may always wait)."""
+        return 2 * self.max_message_bytes
 
 
 class TokenBuckets:
@@ -98,6 +116,11 @@ class Connection:
         self.client_id: int | None = None  # the Yjs client whose presence this connection sends
         self.updates_received = 0
         self.closed = False
+        self._backlog: deque[bytes] = deque()  # what could not be written yet, oldest first
+        self._backlog_bytes = 0
+        self._draining = False  # a task is writing the backlog (`_drain`)
+        self._fell_behind = False
+        self._last_stamped: tuple[str, str] | None = None  # a presence state as sent, and as stamped
         self._budget = TokenBuckets(limits.rates)
         self._log = log.bind(connection=self.id, campaign=str(room.campaign_id), principal=str(principal.id))
 
@@ -112,18 +135,64 @@ class Connection:
         return await self.recv()
 
     async def send(self, message: bytes) -> None:
-        # YRoom sends from its own task group: a failed send must not end the room.
+        self.deliver(message)
+
+    def deliver(self, message: bytes) -> None:
+        """Send `message` after everything sent before it, without waiting: written now if the
+        client keeps up, else queued for `_drain`. Past the backlog's bound the queue is
+        dropped and the client closed (FELL_BEHIND): it reconnects and syncs what it missed."""
         if self.closed:
             return
+        if not self._draining:
+            if self._write_now(message):
+                return
+            self._draining = True
+            self.room.spawn(self._drain)
+        self._backlog.append(message)
+        self._backlog_bytes += len(message)
+        if self._backlog_bytes > self.limits.max_backlog_bytes and len(self._backlog) > 1:
+            self._log.info("room_connection_fell_behind", queued=self._backlog_bytes)
+            self._backlog.clear()
+            self._backlog_bytes = 0
+            self._fell_behind = self.closed = True  # `_drain` closes it once it can
+
+    def _write_now(self, message: bytes) -> bool:
+        """Run the send up to the point where it would wait: the WebSocket's buffer is full
+        (uvicorn awaits the transport's drain before it frames and writes anything). True when
+        done (or the connection is gone); False, having written nothing, when it would wait."""
+        event: WebSocketSendEvent = {"type": "websocket.send", "bytes": message, "text": None}
+        sending = cast("Coroutine[Any, Any, None]", self.socket.send(event))
         try:
-            await self.socket.send_bytes(message)
+            sending.send(None)
+        except StopIteration:
+            return True
+        except Exception:
+            self.closed = True  # gone: the room must carry on
+            return True
+        sending.close()
+        return False
+
+    async def _drain(self) -> None:
+        try:
+            while self._backlog and not self.closed:
+                message = self._backlog.popleft()
+                self._backlog_bytes -= len(message)
+                await self.socket.send_bytes(message)
+            if self._fell_behind:
+                reason = "you fell too far behind the room's messages; reconnect"
+                await self._close(CloseCode.FELL_BEHIND, reason)
         except Exception:
             self.closed = True
+        finally:
+            self._draining = False
 
     async def close(self, code: CloseCode, reason: str) -> None:
         if self.closed:
             return
         self.closed = True
+        await self._close(code, reason)
+
+    async def _close(self, code: CloseCode, reason: str) -> None:
         self._log.info("room_connection_closed", code=int(code), reason=reason)
         try:
             await self.socket.close(code=int(code), reason=reason[:120])
@@ -132,7 +201,7 @@ class Connection:
 
     async def stored(self, count: int) -> None:
         if self.wants_acks:
-            await self.send(stored_message(count))
+            self.deliver(stored_message(count))
 
     async def recv(self) -> bytes:
         while not self.closed:
@@ -175,7 +244,7 @@ class Connection:
             await self.room.presence_changed(message.payload)
             return awareness_message(message.payload)
         if message.kind is Kind.QUERY_AWARENESS:
-            await self.send(self.room.awareness_snapshot())
+            self.deliver(self.room.awareness_snapshot())
             return None
         if message.carries_update and not await self._accept_update(message.payload):
             return None
@@ -219,9 +288,20 @@ class Connection:
                 f"the document would be over {limit} bytes: undo your latest changes",
             )
             return False
+        if not self.room.may_queue(len(update), self.limits.max_unstored_bytes):
+            self._log.warning("room_update_refused", reason="storing is behind", unstored=self.room.unstored)
+            await self.close(CloseCode.INTERNAL_ERROR, "could not store your edits in time; reconnect")
+            return False
         self.updates_received += 1
         self.room.store_later(update, self, self.updates_received)
         return True
+
+    def _stamped(self, state: str) -> str:
+        """`stamped`, remembered for the last state: a renewal (every 15 s per client) sends the
+        same state again with a new clock, and costs no JSON work then."""
+        if self._last_stamped is None or self._last_stamped[0] != state:
+            self._last_stamped = (state, stamped(state, self.principal))
+        return self._last_stamped[1]
 
     def _own_presence(self, update: bytes) -> bytes | None:
         """The awareness update with only this connection's own client in it, its identity
@@ -231,7 +311,7 @@ class Connection:
             claimable = (e.client_id for e in entries if self.room.claimable(e.client_id, self))
             self.client_id = next(claimable, None)
         own = [
-            PresenceState(e.client_id, e.clock, stamped(e.state, self.principal))
+            PresenceState(e.client_id, e.clock, self._stamped(e.state))
             for e in entries
             if e.client_id == self.client_id
         ]

@@ -7,7 +7,9 @@ a test in tests/server/collaboration/):
 - rooms open one at a time under a lock, so simultaneous first clients cannot deadlock;
 - newcomers get everyone's presence at once, and a client that leaves or falls silent
   disappears from everyone's presence at once;
-- the room is loaded from the database when it opens.
+- the room is loaded from the database when it opens;
+- each change and each presence update is encoded once and handed to every client without a
+  task per client, and a client that falls behind is closed (`broadcast.py`, `connection.py`).
 
 It also keeps the document's size (`admits`) and who holds which presence (`claimable`).
 """
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,9 +27,9 @@ import structlog
 from anyio.abc import TaskGroup, TaskStatus
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from pycrdt import Doc, create_awareness_message
-from pycrdt.websocket import YRoom
 
 from justmaily.server.collaboration import insights
+from justmaily.server.collaboration.broadcast import BroadcastRoom
 from justmaily.server.collaboration.connection import Connection
 from justmaily.server.collaboration.fanout import PostgresFanout
 from justmaily.server.collaboration.presence import user_id_of
@@ -68,7 +70,7 @@ class CampaignRoom:
         self.workspace_id = workspace_id
         self.store = store
         self.on_stored = on_stored
-        self.yroom = YRoom(ready=True, ydoc=doc, log=structlog.get_logger("pycrdt.websocket"))
+        self.yroom = BroadcastRoom(doc)
         self.connections: set[Connection] = set()
         self.holders = 0  # connections and server-side edits using the room (guarded by the manager)
         self.stopping = False
@@ -78,6 +80,7 @@ class CampaignRoom:
         self.state_lock = anyio.Lock()
         self._stop = anyio.Event()
         self._stopped = anyio.Event()
+        self._group: TaskGroup | None = None
         self._writes: MemoryObjectSendStream[PendingWrite]
         self._pending: MemoryObjectReceiveStream[PendingWrite]
         self._writes, self._pending = anyio.create_memory_object_stream[PendingWrite](math.inf)
@@ -86,6 +89,7 @@ class CampaignRoom:
         # stored or delivered added (an upper bound, since updates overlap); exact again when
         # the bound comes near the limit (`admits`).
         self.size = len(doc.get_update())
+        self.unstored = 0  # bytes queued for the database, not yet stored (bounded: `may_queue`)
 
     @property
     def doc(self) -> Doc[Any]:
@@ -98,6 +102,11 @@ class CampaignRoom:
             return True
         self.size = len(self.doc.get_update())
         return self.size + update_size <= limit
+
+    def may_queue(self, update_size: int, limit: int) -> bool:
+        """May a client's update wait to be stored? Not if what waits would pass `limit` bytes:
+        the database is not keeping up, and the room must not grow without bound meanwhile."""
+        return self.unstored + update_size <= limit
 
     def claimable(self, client_id: int, connection: Connection) -> bool:
         """May `connection` speak for the Yjs client `client_id`? Not if the room itself is that
@@ -114,6 +123,7 @@ class CampaignRoom:
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         try:
             async with self.yroom, anyio.create_task_group() as group:
+                self._group = group
                 group.start_soon(self._write_loop)
                 task_status.started()
                 await self._stop.wait()
@@ -125,6 +135,12 @@ class CampaignRoom:
             if stream is not None:
                 stream.close()
             self._stopped.set()
+
+    def spawn(self, work: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Run `work` in the room's task group (a connection catching up with its backlog)."""
+        if self._group is None:
+            raise RuntimeError("the room is not running")
+        self._group.start_soon(work)
 
     async def stop(self) -> None:
         """Close every connection (going away), store what is queued, stop; returns when done."""
@@ -138,8 +154,8 @@ class CampaignRoom:
     async def serve(self, connection: Connection) -> None:
         self.connections.add(connection)
         try:
-            await connection.send(self.awareness_snapshot())
-            await self.yroom.serve(connection)
+            connection.deliver(self.awareness_snapshot())
+            await self.yroom.serve_peer(connection)
         finally:
             self.connections.discard(connection)
             await self._forget_presence(connection)
@@ -153,9 +169,7 @@ class CampaignRoom:
 
     async def relay_presence(self, update: bytes) -> None:
         self.yroom.awareness.apply_awareness_update(update, "replica")
-        message = create_awareness_message(update)
-        for connection in list(self.connections):
-            await connection.send(message)
+        self.yroom.broadcast(create_awareness_message(update))
 
     def awareness_snapshot(self) -> bytes:
         awareness = self.yroom.awareness
@@ -169,9 +183,7 @@ class CampaignRoom:
             return
         awareness.remove_awareness_states(gone, origin=connection)
         update = awareness.encode_awareness_update(gone)
-        message = create_awareness_message(update)
-        for other in list(self.connections):
-            await other.send(message)
+        self.yroom.broadcast(create_awareness_message(update))
         await self.presence_changed(update)
 
     def store_later(
@@ -180,6 +192,7 @@ class CampaignRoom:
         """Queue an update for storing; `done` is set once it is stored (or `failed`)."""
         write = PendingWrite(update, connection, sequence)
         self.size += len(update)
+        self.unstored += len(update)
         try:
             self._writes.send_nowait(write)
         except anyio.ClosedResourceError:
@@ -200,6 +213,12 @@ class CampaignRoom:
                 await self._store(batch)
 
     async def _store(self, batch: list[PendingWrite]) -> None:
+        try:
+            await self._store_batch(batch)
+        finally:
+            self.unstored -= sum(len(w.update) for w in batch)
+
+    async def _store_batch(self, batch: list[PendingWrite]) -> None:
         try:
             async for attempt in write_attempts():
                 with attempt:

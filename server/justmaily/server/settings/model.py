@@ -95,6 +95,9 @@ class RoomSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     silent_seconds: PositiveSeconds = _as("room_silent_seconds", 45.0)  # clients renew presence every 15 s
     idle_unload_seconds: PositiveSeconds = _as("room_idle_unload_seconds", 60.0)
     compact_after_updates: PositiveInt = _as("room_compact_after_updates", 500)
+    # Per-message deflate compresses every copy of a message separately (each connection keeps
+    # its own compression context): off unless bandwidth is dearer than CPU (docs/collaboration.md).
+    deflate: bool = _as("room_deflate", False)
 
     def __post_init__(self) -> None:
         _check_rate("room_message_rate", self.message_rate)

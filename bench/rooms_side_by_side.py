@@ -13,7 +13,8 @@ Loads (each from BENCH_* variables, defaults in brackets):
   synced and held BENCH_IDLE_HOLD [30] s.
 Editing lasts BENCH_DURATION [60] s, then the generator waits up to BENCH_DRAIN [10] s for the last
 deliveries. BENCH_LOADS [busy,wide,idle] picks loads, BENCH_RUNS [1] repeats them (medians are
-printed), BENCH_CONNECT_CONCURRENCY [50] connections are opened at once.
+printed), BENCH_CONNECT_CONCURRENCY [50] connections are opened at once, and with BENCH_DEFLATE=1
+the clients offer per-message deflate (as browsers do; off by default, for like with like).
 """
 
 from __future__ import annotations
@@ -85,6 +86,7 @@ class Timing:
     hold: float = 30.0  # seconds idle connections are held
     concurrency: int = 50  # connections opened at once
     connect_timeout: float = 60.0
+    deflate: bool = False  # clients offer per-message deflate (the reference server declines it)
 
 
 def loads_from_env() -> list[Load]:
@@ -121,6 +123,7 @@ def timing_from_env() -> Timing:
         drain=float(_env("BENCH_DRAIN", "10")),
         hold=float(_env("BENCH_IDLE_HOLD", "30")),
         concurrency=int(_env("BENCH_CONNECT_CONCURRENCY", "50")),
+        deflate=_env("BENCH_DEFLATE", "0") == "1",
     )
 
 
@@ -265,6 +268,7 @@ def generate(server: Server, load: Load, timing: Timing, workdir: Path, tag: str
         "hold": timing.hold,
         "concurrency": timing.concurrency,
         "connect_timeout": timing.connect_timeout,
+        "deflate": timing.deflate,
     }
     plan_path = workdir / f"plan-{tag}.json"
     plan_path.write_text(json.dumps(plan))
@@ -390,9 +394,16 @@ def run(
                     with SERVERS[name](folder) as server:
                         check_relays(server, folder)
                         for load in group:
-                            print(f"run {n + 1}/{runs}, {name}: {load.name}, {load.describe()}", flush=True)
+                            load_before = os.getloadavg()[0]
+                            print(
+                                f"run {n + 1}/{runs}, {name}: {load.name}, {load.describe()} "
+                                f"(machine load average {load_before:.1f})",
+                                flush=True,
+                            )
                             report = generate(server, load, timing, folder, f"{load.name}-{n}")
                             report["columns"] = columns(load, report, timing)
+                            # This machine's two cores are shared: what else ran is part of the result.
+                            report["machine_load_average"] = [load_before, os.getloadavg()[0]]
                             reports[load.name][name].append(report)
     results: dict[str, Any] = {"timing": timing.__dict__, "runs": runs, "loads": {}}
     for load in loads:

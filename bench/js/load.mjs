@@ -5,7 +5,8 @@
 // The plan: {"mode": "edit" | "idle", "rooms": [[url, ...], ...] (one URL per connection, grouped
 // by room), "rate": edits per second per editor, "duration": seconds of editing, "drain": seconds
 // to wait for the last deliveries, "hold": seconds idle connections are held, "concurrency":
-// connections being opened at once, "connect_timeout": seconds}.
+// connections being opened at once, "connect_timeout": seconds, "deflate": whether clients offer
+// per-message deflate, as browsers and ws do by default}.
 //
 // Protocol with the harness (stdout, one JSON object per line; stdin, one line per answer): at each
 // phase boundary it prints {"event": "synced" | "drained" | "held", ...} and waits for a line on
@@ -81,7 +82,7 @@ class Client {
   connect (timeoutMs) {
     return new Promise((resolve, reject) => {
       const began = performance.now()
-      const ws = new WebSocket(this.url, { perMessageDeflate: false })
+      const ws = new WebSocket(this.url, { perMessageDeflate: Boolean(plan.deflate) })
       ws.binaryType = 'arraybuffer'
       this.ws = ws
       const timer = setTimeout(() => { ws.terminate(); reject(new Error('not synced in time')) }, timeoutMs)

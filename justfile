@@ -36,9 +36,12 @@ lint:
 pytest *args: js-deps
     QT_QPA_PLATFORM=offscreen {{venv}}/bin/pytest {{args}}
 
-# The stock JavaScript Yjs client the interop tests drive (Node.js comes from PyPI)
+# The stock JavaScript Yjs clients the interop tests and the side-by-side benchmark drive, and the
+# reference server it measures (Node.js comes from PyPI)
 js-deps:
     PATH="{{venv}}/bin:$PATH" npm ci --prefix tests/js --no-audit --no-fund --silent
+    PATH="{{venv}}/bin:$PATH" npm ci --prefix bench/js --no-audit --no-fund --silent
+    PATH="{{venv}}/bin:$PATH" npm ci --prefix bench/js/reference --no-audit --no-fund --silent
 
 # The server's tests on SQLite (those marked `headless`) in an environment without Qt: proves the
 # server is headless
@@ -61,8 +64,8 @@ revision message:
 fuzz-api *args:
     {{venv}}/bin/python -m tests.support.fuzz_api {{args}}
 
-# Benchmarks (results in bench/results): all, or those named (api rooms desktop delivery trust)
-bench *args:
+# Benchmarks (results in bench/results): all, or those named (api rooms side-by-side desktop delivery trust)
+bench *args: js-deps
     {{venv}}/bin/python -m bench {{args}}
 
 # Screenshots of the desktop windows, rendered offscreen (into docs/screenshots)

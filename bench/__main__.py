@@ -1,4 +1,5 @@
-"""Benchmarks: `python3 bootstrap.py bench [api|rooms|desktop|delivery|trust ...]` (default: all).
+"""Benchmarks: `python3 bootstrap.py bench [api|rooms|side-by-side|desktop|delivery|trust ...]`
+(default: all).
 
 Results: bench/results/."""
 
@@ -6,11 +7,12 @@ from __future__ import annotations
 
 import sys
 
-from bench import api, delivery, desktop, rooms, trust
+from bench import api, delivery, desktop, rooms, rooms_side_by_side, trust
 
 SUITES = {
     "api": api.main,
     "rooms": rooms.main,
+    "side-by-side": rooms_side_by_side.main,
     "desktop": desktop.main,
     "delivery": delivery.main,
     "trust": trust.main,

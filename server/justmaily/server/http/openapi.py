@@ -8,6 +8,7 @@ fields. A route states only its own extra answers (`problems(409, 422)`).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from http import HTTPStatus
 from typing import Any
 
@@ -137,36 +138,37 @@ class WireStructSchemaPlugin(StructSchemaPlugin):
         schema = super().to_openapi_schema(field_definition, schema_creator)
         if field_definition.type_.__struct_config__.forbid_unknown_fields:
             schema.additional_properties = False
-        _overlapping_unions_as_any_of(schema)
-        _text_without_nul(schema)
+        for each in _schemas_within(schema):
+            _overlapping_unions_as_any_of(each)
+            _text_without_nul(each)
         return schema
 
 
 NO_NUL = "^[^\\u0000]*$"  # as JSON Schema (ECMA-262) reads it: any text without U+0000
 
 
-def _text_without_nul(schema: Schema | Reference | bool | None) -> None:
+def _schemas_within(schema: Schema | Reference | bool | None) -> Iterator[Schema]:
+    """A Struct's schema and every schema inline in it (references are documented on their own)."""
     if not isinstance(schema, Schema):
         return
+    yield schema  # before its branches are read: a visit may move `one_of` to `any_of`
+    nested = [*(schema.one_of or []), *(schema.any_of or []), *(schema.properties or {}).values()]
+    for inner in [*nested, schema.additional_properties, schema.items]:
+        yield from _schemas_within(inner)
+
+
+def _text_without_nul(schema: Schema) -> None:
     if schema.type == OpenAPIType.STRING and not (
         schema.pattern or schema.format or schema.enum or schema.const
     ):
         schema.pattern = NO_NUL
     if isinstance(schema.additional_properties, Schema) and schema.property_names is None:
         schema.property_names = Schema(type=OpenAPIType.STRING, pattern=NO_NUL)
-    nested = [*(schema.one_of or []), *(schema.any_of or []), *(schema.properties or {}).values()]
-    for inner in [*nested, schema.additional_properties, schema.items]:
-        _text_without_nul(inner)
 
 
-def _overlapping_unions_as_any_of(schema: Schema | Reference | bool | None) -> None:
-    if not isinstance(schema, Schema):
-        return
+def _overlapping_unions_as_any_of(schema: Schema) -> None:
     if schema.one_of and {"integer", "number"} <= {getattr(branch, "type", None) for branch in schema.one_of}:
         schema.any_of, schema.one_of = schema.one_of, None
-    nested = [*(schema.one_of or []), *(schema.any_of or []), *(schema.properties or {}).values()]
-    for inner in [*nested, schema.additional_properties, schema.items]:
-        _overlapping_unions_as_any_of(inner)
 
 
 _BOUNDS = (("ge", "minimum"), ("gt", "exclusive_minimum"), ("le", "maximum"), ("lt", "exclusive_maximum"))

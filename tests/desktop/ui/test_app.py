@@ -15,6 +15,7 @@ from pytestqt.qtbot import QtBot
 from justmaily.desktop.ui.app import DesktopApp
 from justmaily.desktop.ui.main_window import MainWindow
 from justmaily.desktop.ui.sign_in import SignInDialog
+from justmaily.desktop.ui.tasks import show_error
 from justmaily.shared.roles import Role
 from tests.desktop.ui.test_windows import eventually
 from tests.plugins.api import TEST_PASSWORD
@@ -141,3 +142,39 @@ async def test_a_sign_in_that_stopped_working_opens_the_sign_in_form(
         assert errors == []  # the form says it; no other message box
         await state.sign_in_through_the_dialog(live.team[Role.EDITOR].email)
         assert state.app.credentials.refresh_token(remembered.session) not in (None, token)
+
+
+async def test_work_that_fails_while_its_window_closes_ends_quietly(
+    live: Live, desktops: Desktops, qtbot: QtBot
+) -> None:
+    """Work not owned by a widget (the open campaign's model) can fail after the window is
+    gone: its message has no window to show in, and the app still ends cleanly."""
+    from justmaily.desktop.engine.errors import DesktopError, ErrorKind
+
+    await live.create_campaign(name="Closing")
+    remembered = await desktops.sign_in(Role.EDITOR)
+    await remembered.close()
+    paths = desktops.paths(Role.EDITOR)
+    app = DesktopApp(paths, credentials_for(paths), FAST)
+    shown: list[str] = []
+
+    def on_error(message: str) -> None:
+        shown.append(message)
+        show_error(app.window, message)  # what the app does: a deleted window would raise
+
+    app.on_error = on_error
+    window_gone = anyio.Event()
+
+    async def fails_once_the_window_is_gone() -> None:
+        await window_gone.wait()
+        raise DesktopError(ErrorKind.UNREACHABLE, "the server could not be reached")
+
+    async with running(app) as state:
+        window = await eventually(state.window)
+        window.destroyed.connect(lambda *_: window_gone.set())
+        window.tasks.spawn(fails_once_the_window_is_gone)
+        window.close()
+        with anyio.fail_after(10):
+            await state.ended.wait()
+    assert state.failure is None
+    assert shown == []

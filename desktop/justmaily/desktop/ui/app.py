@@ -38,12 +38,15 @@ class DesktopApp:
         self.on_error: Callable[[str], None] = lambda message: show_error(self.window, message)
         self._session_over = anyio.Event()
         self._quitting = False
+        self._closing = False
         self._signing_out = False
         self._next_workspace: str | None = None
 
     def _error(self, message: str) -> None:
         if self.account is not None and self.account.sign_in_ended.is_set():
             return  # the sign-in form that opens now says so
+        if self._closing:
+            return  # work of a window being closed failed as it stopped: nobody is looking
         self.on_error(message)
 
     async def run(self) -> None:
@@ -86,6 +89,7 @@ class DesktopApp:
     async def _close_window(self, window: MainWindow, tasks: Tasks) -> None:
         """Close the window and wait until the work it started has stopped: only then may the
         account (its store, its connections) close under it."""
+        self._closing = True
         window.closed.disconnect(self._quit)
         window.shut_down()
         window.hide()
@@ -95,6 +99,7 @@ class DesktopApp:
         await gone.wait()
         self.window = None
         await tasks.settle()
+        self._closing = False
 
     def _quit(self) -> None:
         self._quitting = True

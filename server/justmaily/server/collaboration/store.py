@@ -7,6 +7,7 @@ transaction: safe with several replicas appending to the same document at once.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 
 from pycrdt import merge_updates
 from sqlalchemy import delete, func, insert, select
@@ -24,6 +25,8 @@ class DocumentStore:
         self.database = database
         self.compact_after = compact_after
         self.replica = uuid.uuid4().hex[:12]  # names this process in fan-out notifications
+        # Told the new rows' ids once committed, where fan-out is not in the transaction (fanout.py).
+        self.announced: Callable[[uuid.UUID, list[int]], None] | None = None
 
     async def load(self, campaign_id: uuid.UUID) -> list[bytes]:
         """The stored updates of a document, oldest first (the snapshot, if any, first of all)."""
@@ -43,14 +46,14 @@ class DocumentStore:
         async with transaction(self.database) as session:
             ids = await insert_updates(session, campaign_id, updates)
             await announce(session, self.replica, campaign_id, ids)
-            return int(
-                await session.scalar(
-                    select(func.count())
-                    .select_from(DocumentUpdate)
-                    .where(DocumentUpdate.campaign_id == campaign_id)
-                )
-                or 0
+            held = await session.scalar(
+                select(func.count())
+                .select_from(DocumentUpdate)
+                .where(DocumentUpdate.campaign_id == campaign_id)
             )
+        if self.announced is not None:
+            self.announced(campaign_id, ids)
+        return int(held or 0)
 
     async def rows(self, ids: list[int]) -> list[bytes]:
         async with self.database.session(read_only=True) as session:

@@ -303,7 +303,11 @@ def _no_liveness(found: list[Manifest]) -> list[Manifest]:
 
 
 def _two_workers_one_core(found: list[Manifest]) -> list[Manifest]:
-    _server_container(found)["args"] += ["--workers", "2"]
+    args = _server_container(found)["args"]
+    if "--workers" in args:
+        args[args.index("--workers") + 1] = "2"
+    else:
+        args += ["--workers", "2"]
     return found
 
 

@@ -28,7 +28,7 @@ from justmaily.server.collaboration.controllers import (
     campaign_room,
 )
 from justmaily.server.collaboration.service import ContentService
-from justmaily.server.db.session import get_session
+from justmaily.server.db.session import SESSION_DEPENDENCY, get_session
 from justmaily.server.delivery.controllers import DeliverySetupController
 from justmaily.server.delivery.sends import withdrawal
 from justmaily.server.delivery.sends.controllers import (
@@ -128,7 +128,7 @@ def create_app(settings: Settings) -> Litestar:
         route_handlers=ROUTE_HANDLERS,
         dependencies={
             **providers(),
-            "db_session": Provide(get_session),
+            SESSION_DEPENDENCY: Provide(get_session),
         },
         guards=[permission_guard],
         middleware=[

@@ -29,7 +29,7 @@ from justmaily.server.collaboration.controllers import (
 )
 from justmaily.server.collaboration.fanout import Link
 from justmaily.server.collaboration.service import ContentService
-from justmaily.server.db.session import get_session
+from justmaily.server.db.session import SESSION_DEPENDENCY, get_session
 from justmaily.server.delivery.controllers import DeliverySetupController
 from justmaily.server.delivery.sends import withdrawal
 from justmaily.server.delivery.sends.controllers import (
@@ -130,7 +130,7 @@ def create_app(settings: Settings, link: Link | None = None) -> Litestar:
         route_handlers=ROUTE_HANDLERS,
         dependencies={
             **providers(),
-            "db_session": Provide(get_session),
+            SESSION_DEPENDENCY: Provide(get_session),
         },
         guards=[permission_guard],
         middleware=[

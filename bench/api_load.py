@@ -60,6 +60,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 from tests.support.server_process import free_port
 
+from bench.procs import cpu_seconds
 from bench.report import save
 from justmaily.server.campaigns.models import Campaign
 from justmaily.server.db.engine import async_url
@@ -104,6 +105,7 @@ class Options:
     alone_connections: int = 8
     health_seconds: float = 3.0
     generator: str = "auto"  # wrk, python, or auto (wrk when installed)
+    workers: int = 1  # the server's worker processes; with more than one, the server is not pinned
     postgres: str | None = None
     bare: bool = True
 
@@ -130,13 +132,6 @@ def pinning() -> tuple[list[str], list[str]]:
     if shutil.which("taskset") and (os.cpu_count() or 1) >= 2:
         return ["taskset", "-c", "0"], ["taskset", "-c", "1"]
     return [], []
-
-
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of a process (all its threads), from /proc/PID/stat."""
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @contextmanager
@@ -189,9 +184,12 @@ def justmaily(options: Options, database_url: str, workdir: Path) -> Iterator[tu
         "JUSTMAILY_LOG_LEVEL": "WARNING",
         "JUSTMAILY_AUTO_MIGRATE": "true",
     }
-    server_pin, _ = pinning()
+    server_pin = pinning()[0] if options.workers == 1 else []
     command = [*server_pin, python_of(options.tree), "-m", "justmaily.server.cli", "serve"]
     command += ["--host", "127.0.0.1", "--port", str(port), "--demo"]
+    # Pinned to one core, the server's default is one worker (and a checkout from before
+    # workers has no such option): name the count only when it is more than one.
+    command += ["--workers", str(options.workers)] if options.workers > 1 else []
     with process(command, env, workdir / "server.log", f"http://127.0.0.1:{port}/health/ready") as proc:
         yield f"http://127.0.0.1:{port}", proc.pid
 
@@ -677,6 +675,9 @@ def parse(argv: Sequence[str]) -> tuple[Options, dict[str, Path], int]:
     parser.add_argument("--mix-seconds", type=float, default=Options.mix_seconds)
     parser.add_argument("--alone-seconds", type=float, default=Options.alone_seconds)
     parser.add_argument("--generator", choices=("auto", "wrk", "python"), default="auto")
+    parser.add_argument(
+        "--workers", type=int, default=Options.workers, help="server processes (more than one: not pinned)"
+    )
     args = parser.parse_args(argv)
     backends = ("sqlite", "postgresql") if args.backend == "both" else (args.backend,)
     trees = dict(t.split("=", 1) for t in args.tree) if args.tree else {"this": str(ROOT)}
@@ -689,6 +690,7 @@ def parse(argv: Sequence[str]) -> tuple[Options, dict[str, Path], int]:
         alone_seconds=args.alone_seconds,
         generator=args.generator,
         postgres=args.postgres,
+        workers=args.workers,
     )
     return options, {label: Path(path).resolve() for label, path in trees.items()}, args.repeat
 

@@ -15,6 +15,7 @@ import pytest
 from pycrdt import Text
 
 from justmaily.desktop.engine.room_client import RoomClient
+from justmaily.server.http.rate_limit import shared_by
 from justmaily.server.workers.routing import owner_of, room_owner
 from justmaily.server.workers.supervisor import _cgroup_cpu_limit, default_workers
 from justmaily.shared.roles import Role
@@ -57,6 +58,13 @@ def test_by_default_one_worker_per_core_within_a_containers_cpu_limit(tmp_path: 
     assert _cgroup_cpu_limit(cpu_max) == 1
     assert _cgroup_cpu_limit(tmp_path / "absent") is None
     assert 1 <= default_workers() <= (os.cpu_count() or 1)
+
+
+def test_a_budget_shared_by_workers_is_divided_rounding_up() -> None:
+    assert shared_by("10/15minutes", 2) == "5/15minutes"
+    assert shared_by("5/second;100/hour", 3) == "2/second;34/hour"
+    assert shared_by("1/minute", 4) == "1/minute"
+    assert shared_by("50/15minutes", 1) == "50/15minutes"
 
 
 def _log_events(server: ServerProcess, event: str) -> list[dict[str, object]]:

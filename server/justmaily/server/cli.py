@@ -170,6 +170,7 @@ def _serve_workers(settings: Settings, host: str, port: int, count: int, banner:
     import structlog
 
     from justmaily.server.app import create_app
+    from justmaily.server.http.rate_limit import shared_by
     from justmaily.server.keys.ring import KeyRing
     from justmaily.server.workers.channels import Channels
     from justmaily.server.workers.supervisor import Supervisor, bind
@@ -179,6 +180,13 @@ def _serve_workers(settings: Settings, host: str, port: int, count: int, banner:
     if settings.migrate_on_startup:
         _migrate(settings)
         settings = settings.replaced(auto_migrate=False)
+    # Each worker counts failed sign-ins on its own, and a guesser's connections spread over
+    # them: each gets its share of the budget, so together they allow what was set.
+    identity = settings.identity
+    settings = settings.replaced(
+        login_failures_per_account_and_ip=shared_by(identity.login_failures_per_account_and_ip, count),
+        login_failures_per_ip=shared_by(identity.login_failures_per_ip, count),
+    )
     try:
         listener = bind(host, port)
     except OSError as exc:

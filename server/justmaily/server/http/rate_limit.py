@@ -25,6 +25,17 @@ def rates(text: str) -> Rates:
     return parse_many(text)
 
 
+def shared_by(text: str, processes: int) -> str:
+    """Each process's part of a budget that `processes` processes count on their own: the
+    amounts divided, rounded up (`10/15minutes` over 2 processes: `5/15minutes` each), so that
+    together they allow about the budget, never N times it."""
+    parts = []
+    for part in text.split(";"):
+        amount, _, per = part.strip().partition("/")
+        parts.append(f"{max(1, math.ceil(int(amount) / processes))}/{per}")
+    return ";".join(parts)
+
+
 class RateLimiter:
     """One limiter for the app. A budget is one or more rates, all of which must hold."""
 

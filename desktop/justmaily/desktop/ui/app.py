@@ -45,8 +45,10 @@ class DesktopApp:
     def _error(self, message: str) -> None:
         if self.account is not None and self.account.sign_in_ended.is_set():
             return  # the sign-in form that opens now says so
-        if self._closing:
-            return  # work of a window being closed failed as it stopped: nobody is looking
+        if self._closing or self.window is None:
+            # Work of a window that is closing or closed failed as it stopped: nobody is looking
+            # (the sign-in form shows its own errors).
+            return
         self.on_error(message)
 
     async def run(self) -> None:

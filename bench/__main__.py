@@ -1,5 +1,5 @@
-"""Benchmarks: `python3 bootstrap.py bench [api|rooms|side-by-side|desktop|delivery|trust ...]`
-(default: all).
+"""Benchmarks: `python3 bootstrap.py bench [api|api-load|rooms|side-by-side|desktop|delivery|trust ...]`
+(default: all). `bench api-load --help` lists the load benchmark's own options (given after it).
 
 Results: bench/results/."""
 
@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import sys
 
-from bench import api, delivery, desktop, rooms, rooms_side_by_side, trust
+from bench import api, api_load, delivery, desktop, rooms, rooms_side_by_side, trust
 
 SUITES = {
     "api": api.main,
+    "api-load": api_load.main,
     "rooms": rooms.main,
     "side-by-side": rooms_side_by_side.main,
     "desktop": desktop.main,
@@ -20,6 +21,8 @@ SUITES = {
 
 
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["api-load"]:
+        return api_load.main(argv[1:])
     names = argv or list(SUITES)
     unknown = [n for n in names if n not in SUITES]
     if unknown:

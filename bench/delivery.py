@@ -14,7 +14,6 @@ spent per message while sending: on a shared machine that is steadier than the r
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import subprocess
@@ -27,8 +26,8 @@ from typing import Any
 import httpx
 from tests.support.server_process import ServerProcess, free_port, server_env
 
+from bench.procs import cpu_seconds, peak_rss_kib, rss_kib
 from bench.report import save
-from bench.rooms import rss_kib
 from justmaily.server.settings import Settings
 
 SIZES = [int(n) for n in os.environ.get("BENCH_RECIPIENTS", "10000,100000").split(",")]
@@ -54,30 +53,12 @@ controller.stop()
 """
 
 
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of a process (all its threads, proc(5): fields 14 and 15) and of its
-    live child processes (the server's DKIM signing process)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    total = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
-        with contextlib.suppress(FileNotFoundError):  # it may have ended since
-            total += cpu_seconds(int(child))
-    return total
-
-
 def sink_command(sink: str, port: int) -> list[str]:
     if sink == "aiosmtpd":
         return [sys.executable, "-c", SINK, str(port)]
     if sink == "lean":
         return [sys.executable, "-m", "bench.smtp_sink", str(port)]
     raise ValueError(f"unknown sink {sink!r}: aiosmtpd or lean")
-
-
-def peak_rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1])
-    raise RuntimeError("no VmHWM")
 
 
 async def run_size(workdir: Path, recipients: int, sink_url: str, sink_pid: int) -> dict[str, Any]:

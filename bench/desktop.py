@@ -28,8 +28,9 @@ import anyio
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
+from bench.procs import rss_kib
 from bench.report import save
-from bench.rooms import rss_kib, start, summary
+from bench.rooms import start, summary
 from justmaily.desktop.engine.account import Account, Paths
 from justmaily.desktop.engine.credentials import Credentials, FileSecrets
 from justmaily.desktop.engine.room_client import SyncStatus, Timing
@@ -134,13 +135,13 @@ def startup_child(home: str, campaign_id: str, count: int) -> None:
             await wait_for(lambda: editor.sync.status is SyncStatus.ONLINE)
             result["online_s"] = time.time() - launched
             if count:
-                before = rss_kib(os.getpid())
+                before = rss_kib(os.getpid(), children=False)
                 for campaign in campaigns[:count]:
                     window.open_campaign(campaign)
                     opened = await wait_for(lambda c=campaign: window.editor(c.id))
                     await wait_for(lambda o=opened: o.sync.status is SyncStatus.ONLINE)
                 result["open_campaigns"] = min(count, len(campaigns))
-                result["rss_mib"] = round(rss_kib(os.getpid()) / 1024, 1)
+                result["rss_mib"] = round(rss_kib(os.getpid(), children=False) / 1024, 1)
                 result["rss_one_open_mib"] = round(before / 1024, 1)
             window.close()
             group.cancel_scope.cancel()

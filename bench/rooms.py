@@ -5,7 +5,8 @@ across two replicas sharing PostgreSQL.
 One server process on loopback; clients are pycrdt documents over real WebSockets in this
 process (with presence, as stock clients have: BENCH_PRESENCE=0 for none). Sizes come from
 BENCH_ROOMS, BENCH_EDITORS, BENCH_EDITS, BENCH_EDITS_PER_SECOND, BENCH_IDLE,
-BENCH_RENEWALS_PER_SECOND (see below); BENCH_PARTS picks parts (`load,idle,presence,replicas`).
+BENCH_RENEWALS_PER_SECOND (see below); BENCH_PARTS picks parts (`load,idle,presence,replicas`);
+BENCH_WORKERS [1] the server's worker processes (CPU and memory summed over them).
 Server CPU is read from /proc (user + system time of the server process over each phase), so
 the clients sharing the machine do not count; the machine's other load still slows it.
 """
@@ -35,6 +36,7 @@ from pycrdt import Doc, Map, MapEvent
 from tests.support import pgcluster
 from tests.support.server_process import ServerProcess, server_env
 
+from bench.procs import cpu_seconds, rss_kib
 from bench.report import save
 from justmaily.desktop.engine.room_client import RoomClient
 from justmaily.server.settings import Settings
@@ -61,19 +63,6 @@ SERVER_ENV = {
     "JUSTMAILY_AUTO_MIGRATE": "true",
     "JUSTMAILY_ROOM_TICKET_TTL_SECONDS": "3600",  # tickets are fetched ahead of connecting
 }
-
-
-def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise RuntimeError("no VmRSS")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time the process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @contextlib.contextmanager
@@ -375,7 +364,7 @@ async def cross_replica(api: Api, base_b: str) -> dict[str, Any]:
 
 
 def start(settings: Settings, workdir: Path, name: str, demo: bool = True) -> tuple[ServerProcess, str]:
-    env = server_env(settings, **SERVER_ENV)
+    env = server_env(settings, **SERVER_ENV, JUSTMAILY_WORKERS=os.environ.get("BENCH_WORKERS", "1"))
     server = ServerProcess(env, workdir / f"{name}.log", args=("--demo",) if demo else ()).start()
     password = (Path(settings.data_dir) / "demo-password").read_text().strip()
     return server, password

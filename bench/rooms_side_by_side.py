@@ -15,6 +15,8 @@ Editing lasts BENCH_DURATION [60] s, then the generator waits up to BENCH_DRAIN 
 deliveries. BENCH_LOADS [busy,wide,idle] picks loads, BENCH_RUNS [1] repeats them (medians are
 printed), BENCH_CONNECT_CONCURRENCY [50] connections are opened at once, and with BENCH_DEFLATE=1
 the clients offer per-message deflate (as browsers do; off by default, for like with like).
+BENCH_WORKERS [1] runs JustMaily with that many worker processes (its CPU and memory are the
+sum over them; the reference server is one process).
 """
 
 from __future__ import annotations
@@ -41,9 +43,9 @@ from typing import Any, Literal, Protocol
 import httpx
 from tests.support.server_process import ServerProcess, free_port, server_env
 
-from bench.delivery import cpu_seconds
+from bench.procs import cpu_seconds, rss_kib
 from bench.report import save
-from bench.rooms import Api, rss_kib
+from bench.rooms import Api
 from justmaily.server.settings import Settings
 
 JS = Path(__file__).with_name("js")
@@ -207,7 +209,8 @@ class Reference:
 @contextlib.contextmanager
 def start_justmaily(workdir: Path) -> Iterator[JustMaily]:
     settings = Settings.of(database_url=f"sqlite:///{workdir / 'rooms.db'}", data_dir=str(workdir / "data"))
-    server = ServerProcess(server_env(settings, **JUSTMAILY_ENV), workdir / "justmaily.log", args=("--demo",))
+    env = server_env(settings, **JUSTMAILY_ENV, JUSTMAILY_WORKERS=_env("BENCH_WORKERS", "1"))
+    server = ServerProcess(env, workdir / "justmaily.log", args=("--demo",))
     try:
         server.start()
         password = (Path(settings.data_dir) / "demo-password").read_text().strip()

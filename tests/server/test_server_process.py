@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from justmaily.server.settings import Settings
+from justmaily.server.workers.supervisor import default_workers
 from tests.support.server_process import ServerProcess, free_port, server_env
 
 
@@ -194,13 +195,17 @@ def test_demo_says_where_it_serves_once_it_answers_and_its_links_follow_the_port
 ) -> None:
     port = free_port()
     command = [sys.executable, "-m", "justmaily.server.cli", "serve", "--demo", "--port", str(port)]
-    console = _start(command, server_env(settings))
+    env = server_env(settings)
+    del env["JUSTMAILY_WORKERS"]  # the default: one worker per core
+    console = _start(command, env)
     try:
         serving = console.wait_for("serving at")
         # The line is the signal to connect: the server answers at once, no retry needed.
         base = f"http://127.0.0.1:{port}"
         assert httpx.get(f"{base}/health/live", timeout=5).status_code == 200
         assert serving.startswith(f"JustMaily is serving at {base}  (API: {base}/api")
+        workers = default_workers()
+        assert serving.endswith(f"  [{workers} workers]" if workers > 1 else "openapi.json)")
         printed = "\n".join(console.lines)
         password = re.search(r"password (\S+):", printed)
         assert password, printed

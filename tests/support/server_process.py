@@ -94,5 +94,8 @@ class ServerProcess:
 def server_env(settings: Settings, **extra: str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("JUSTMAILY_")}
     env.update(JUSTMAILY_DATABASE_URL=settings.effective_database_url, JUSTMAILY_DATA_DIR=settings.data_dir)
+    # One process unless a test asks for workers (tests/server/test_workers.py): the default,
+    # one per core, would double every server's start-up across the suite.
+    env.update(JUSTMAILY_WORKERS="1")
     env.update(extra)
     return env

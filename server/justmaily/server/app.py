@@ -27,8 +27,9 @@ from justmaily.server.collaboration.controllers import (
     VersionsController,
     campaign_room,
 )
+from justmaily.server.collaboration.fanout import Link
 from justmaily.server.collaboration.service import ContentService
-from justmaily.server.db.session import get_session
+from justmaily.server.db.session import SESSION_DEPENDENCY, get_session
 from justmaily.server.delivery.controllers import DeliverySetupController
 from justmaily.server.delivery.sends import withdrawal
 from justmaily.server.delivery.sends.controllers import (
@@ -109,7 +110,8 @@ async def _certify(session: AsyncSession, approval: ApprovalGranted, ca: Certifi
     await certificates.record_approval(session, approval, ca)
 
 
-def create_app(settings: Settings) -> Litestar:
+def create_app(settings: Settings, link: Link | None = None) -> Litestar:
+    """The app; `link` joins the other workers of this machine, where there are (workers/)."""
     limiter = RateLimiter()
     rate_limits = RateLimitMiddleware(
         limiter, settings.http.rate_limit_per_ip, settings.http.rate_limit_per_principal
@@ -118,7 +120,7 @@ def create_app(settings: Settings) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        async with running(settings, limiter, credentials, wire_events) as services:
+        async with running(settings, limiter, credentials, wire_events, link) as services:
             attach(app, services)
             log.info("started", settings=settings.redacted())
             yield
@@ -128,7 +130,7 @@ def create_app(settings: Settings) -> Litestar:
         route_handlers=ROUTE_HANDLERS,
         dependencies={
             **providers(),
-            "db_session": Provide(get_session),
+            SESSION_DEPENDENCY: Provide(get_session),
         },
         guards=[permission_guard],
         middleware=[

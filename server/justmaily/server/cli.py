@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     import socket
 
     import uvicorn
+    from litestar import Litestar
 
 T = TypeVar("T")
 # As the API's InvitationAccept and the users.display_name column.
@@ -125,29 +126,81 @@ def cli() -> None:
     "--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on."
 )
 @click.option("--demo", is_flag=True, help="Seed a demo workspace and print its sign-in details.")
+@click.option(
+    "--workers",
+    type=click.IntRange(0, 256),
+    default=None,
+    help="Server processes (default JUSTMAILY_WORKERS, else one per core; 0: one per core).",
+)
 @config_option
-def serve(host: str, port: int, demo: bool, config_file: Path | None) -> None:
+def serve(host: str, port: int, demo: bool, workers: int | None, config_file: Path | None) -> None:
     """Run the API server (database from JUSTMAILY_DATABASE_URL; default SQLite in the data dir).
 
     Links in sent messages point to this server (http://HOST:PORT, on a loopback host), unless
     JUSTMAILY_PUBLIC_URL names the public address.
     """
-    import uvicorn
-
-    from justmaily.server.app import create_app
+    from justmaily.server.workers.supervisor import default_workers
 
     url = f"http://{_url_host(host)}:{port}"
     settings = _links_to(_settings(config_file), host, port)
     if demo:
         _seed_demo(settings)
-    app = create_app(settings)
-    # Thousands of long-lived connections make each full garbage collection walk millions of
-    # objects (about a second at 5,000 room connections): collect rarely, and never the start-up
-    # objects again. Our code makes few reference cycles; memory stays flat in bench/rooms.py.
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 50, 1_000)
-    config = uvicorn.Config(
+    count = (settings.http.workers if workers is None else workers) or default_workers()
+    banner = f"JustMaily is serving at {url}  (API: {url}/api, OpenAPI: {url}/schema/openapi.json)"
+    if count == 1:
+        _serve_alone(settings, host, port, banner)
+    else:
+        _serve_workers(settings, host, port, count, f"{banner}  [{count} workers]")
+
+
+def _serve_alone(settings: Settings, host: str, port: int, banner: str) -> None:
+    from justmaily.server.app import create_app
+
+    server = _announcing_server(_uvicorn_config(create_app(settings), settings, host, port), banner)
+    _freeze_start_up_objects()
+    with suppress(KeyboardInterrupt):
+        server.run()
+    if not server.started:
+        raise SystemExit(3)  # as uvicorn.run: it could not start (the reason is in the log)
+
+
+def _serve_workers(settings: Settings, host: str, port: int, count: int, banner: str) -> None:
+    """A supervisor and `count` workers (workers/): what each worker would do once at start-up
+    (create the key files, migrate) is done here, before they fork."""
+    import structlog
+
+    from justmaily.server.app import create_app
+    from justmaily.server.keys.ring import KeyRing
+    from justmaily.server.workers.channels import Channels
+    from justmaily.server.workers.supervisor import Supervisor, bind
+    from justmaily.server.workers.worker import Worker
+
+    KeyRing.load(settings)
+    if settings.migrate_on_startup:
+        _migrate(settings)
+        settings = settings.replaced(auto_migrate=False)
+    try:
+        listener = bind(host, port)
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+
+    def run_worker(listener: socket.socket, channels: Channels, on_started: Callable[[], None]) -> int:
+        structlog.contextvars.bind_contextvars(worker=channels.index)
+        app = create_app(settings, link=channels)
+        worker = Worker(_uvicorn_config(app, settings, host, port), listener, channels, count, on_started)
+        _freeze_start_up_objects()
+        worker.run()
+        return 0 if worker.started else 3
+
+    code = Supervisor(count, listener, run_worker, on_all_ready=lambda: click.echo(banner)).run()
+    if code:
+        raise SystemExit(code)
+
+
+def _uvicorn_config(app: Litestar, settings: Settings, host: str, port: int) -> uvicorn.Config:
+    import uvicorn
+
+    return uvicorn.Config(
         app,
         host=host,
         port=port,
@@ -165,12 +218,15 @@ def serve(host: str, port: int, demo: bool, config_file: Path | None) -> None:
         # Rooms are the only WebSockets: each copy of a broadcast would be compressed on its own.
         ws_per_message_deflate=settings.rooms.deflate,
     )
-    banner = f"JustMaily is serving at {url}  (API: {url}/api, OpenAPI: {url}/schema/openapi.json)"
-    server = _announcing_server(config, banner)
-    with suppress(KeyboardInterrupt):
-        server.run()
-    if not server.started:
-        raise SystemExit(3)  # as uvicorn.run: it could not start (the reason is in the log)
+
+
+def _freeze_start_up_objects() -> None:
+    """Thousands of long-lived connections make each full garbage collection walk millions of
+    objects (about a second at 5,000 room connections): collect rarely, and never the start-up
+    objects again. Our code makes few reference cycles; memory stays flat in bench/rooms.py."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 1_000)
 
 
 def _announcing_server(config: uvicorn.Config, banner: str) -> uvicorn.Server:
@@ -236,10 +292,15 @@ def _seed_demo(settings: Settings) -> None:
 @config_option
 def migrate(config_file: Path | None) -> None:
     """Bring the database schema up to date (safe to run from several replicas at once)."""
+    settings = _settings(config_file)
+    revision = _migrate(settings)
+    click.echo(f"{redact_url(settings.effective_database_url)} is at revision {revision}")
+
+
+def _migrate(settings: Settings) -> str | None:
+    """Bring the schema up to date; the revision it is at."""
     from justmaily.server.db.engine import Database
     from justmaily.server.migrations.migrate import current_revision, upgrade_to_head
-
-    settings = _settings(config_file)
 
     async def go() -> str | None:
         database = Database(settings)
@@ -250,8 +311,7 @@ def migrate(config_file: Path | None) -> None:
             await database.dispose()
 
     with _database_errors(settings):
-        revision = _run(go)
-    click.echo(f"{redact_url(settings.effective_database_url)} is at revision {revision}")
+        return _run(go)
 
 
 @cli.command("create-user")

@@ -23,7 +23,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.events import EventListener, listener
 
 from justmaily.server.campaigns.ports import CampaignDocument
-from justmaily.server.collaboration.fanout import PostgresFanout
+from justmaily.server.collaboration.fanout import Fanout, Link, LocalFanout, PostgresFanout
 from justmaily.server.collaboration.materialise import materialise_campaign
 from justmaily.server.collaboration.rooms import RoomManager
 from justmaily.server.collaboration.service import ContentService, close_rooms_of
@@ -61,17 +61,22 @@ class Services:
     log_signer: LogSigner
     ca: CertificateAuthority
     rooms: RoomManager
-    fanout: PostgresFanout | None  # replicas that share PostgreSQL hear each other's edits
+    fanout: Fanout | None  # processes that may hold the same rooms hear each other's edits
     sender: Sender | None  # None where `sender_enabled` is off
     publisher: TreeHeadPublisher
 
 
 @asynccontextmanager
 async def running(
-    settings: Settings, limiter: RateLimiter, credentials: Credentials, wire: Callable[[Services], None]
+    settings: Settings,
+    limiter: RateLimiter,
+    credentials: Credentials,
+    wire: Callable[[Services], None],
+    link: Link | None = None,
 ) -> AsyncIterator[Services]:
     """Keys, the database (migrated), rooms, fan-out, sender and publisher, running until the
-    block ends; `wire` registers the event handlers before anything can announce one.
+    block ends; `wire` registers the event handlers before anything can announce one. `link`
+    joins the other workers of this machine (workers/), where there are others.
 
     Crash safety: every write is a transaction; a crash mid-request rolls it back, and a crash
     mid-migration leaves the previous schema (DDL is transactional on both backends)."""
@@ -81,7 +86,7 @@ async def running(
         if settings.migrate_on_startup:
             await upgrade_to_head(database.engine)
         async with anyio.create_task_group() as group:
-            services = _made(settings, keys, database, limiter, group)
+            services = _made(settings, keys, database, limiter, group, link)
             # Services first: a service's token would otherwise be taken for a person's.
             people = PeoplesCredentials(services.signer, settings.identity, limiter)
             credentials.start(database, (ServiceTokens(services.ca, settings.public_url.rstrip("/")), people))
@@ -97,7 +102,12 @@ async def running(
 
 
 def _made(
-    settings: Settings, keys: KeyRing, database: Database, limiter: RateLimiter, group: TaskGroup
+    settings: Settings,
+    keys: KeyRing,
+    database: Database,
+    limiter: RateLimiter,
+    group: TaskGroup,
+    link: Link | None,
 ) -> Services:
     events = Events()
     store = DocumentStore(database, settings.rooms.compact_after_updates)
@@ -105,9 +115,7 @@ def _made(
     rooms = RoomManager(store, group, settings.rooms.idle_unload_seconds, on_stored=on_stored)
     # In the background (`_start`): a database that is down must not stop start-up; the replica
     # reports not ready until it listens (health/service.py).
-    rooms.fanout = (
-        None if settings.is_sqlite else PostgresFanout(store, settings.effective_database_url, rooms)
-    )
+    rooms.fanout = _fanout(settings, store, rooms, link)
     origin = settings.effective_log_origin
     log_signer = LogSigner(origin, keys.log)
     ca = CertificateAuthority.for_key(keys.ca, settings.ca_path / "ca.pem", f"JustMaily CA {origin}")
@@ -130,6 +138,14 @@ def _made(
         sender=Sender(database, settings, link_tokens, keys.secrets, events) if enabled else None,
         publisher=TreeHeadPublisher(database, log_signer, settings.trust.log_publish_seconds, on_record),
     )
+
+
+def _fanout(settings: Settings, store: DocumentStore, rooms: RoomManager, link: Link | None) -> Fanout | None:
+    """PostgreSQL's NOTIFY between replicas (and the workers of each); the Unix channels
+    between the workers of one machine on SQLite; nothing for a single process on SQLite."""
+    if not settings.is_sqlite:
+        return PostgresFanout(store, settings.effective_database_url, rooms)
+    return None if link is None else LocalFanout(store, rooms, link)
 
 
 def _start(services: Services, group: TaskGroup) -> None:

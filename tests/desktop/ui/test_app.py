@@ -17,10 +17,10 @@ from justmaily.desktop.ui.main_window import MainWindow
 from justmaily.desktop.ui.sign_in import SignInDialog
 from justmaily.desktop.ui.tasks import show_error
 from justmaily.shared.roles import Role
-from tests.desktop.ui.test_windows import eventually
 from tests.plugins.api import TEST_PASSWORD
 from tests.plugins.desktop import FAST, Desktops, credentials_for, paths_for
 from tests.plugins.live_server import Live
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.backends("sqlite")
 

@@ -15,9 +15,10 @@ from justmaily.desktop.engine import comments
 from justmaily.desktop.ui.editor import CampaignEditor
 from justmaily.shared.campaigns import CampaignAction, CampaignStatus
 from justmaily.shared.roles import Role
-from tests.desktop.ui.test_windows import eventually, ui
+from tests.desktop.ui.test_windows import ui
 from tests.plugins.desktop import Desktops
 from tests.plugins.live_server import Live
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.backends("sqlite")
 BODY = "Grüße! Our spring sale ends on Friday."

@@ -25,10 +25,11 @@ from justmaily.desktop.ui.tasks import Tasks
 from justmaily.shared.roles import Role
 from justmaily.shared.trust import CertificateStatus, TreeHead
 from justmaily.visualizations.trust_log import ALARM_COLOUR, MATCH_COLOUR
-from tests.desktop.ui.test_windows import eventually, pixel_colour
+from tests.desktop.ui.test_windows import pixel_colour
 from tests.plugins.desktop import FAST, Desktops, credentials_for, paths_for
 from tests.plugins.live_server import Live
 from tests.server.delivery.steps import approved_campaign
+from tests.support.polling import eventually
 from tests.support.server_process import free_port
 
 pytestmark = pytest.mark.backends("sqlite")

@@ -6,10 +6,9 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TypeVar
 
 import anyio
 import pytest
@@ -30,10 +29,10 @@ from justmaily.shared.roles import Permission, Role
 from tests.plugins.api import TEST_PASSWORD
 from tests.plugins.desktop import Desktops, until
 from tests.plugins.live_server import Live
+from tests.support.polling import eventually
 from tests.support.server_process import free_port
 
 pytestmark = pytest.mark.backends("sqlite")
-T = TypeVar("T")
 
 
 class Ui:
@@ -85,17 +84,6 @@ async def ui(qtbot: QtBot) -> AsyncIterator[Ui]:
             app.close()
             await anyio.sleep(0.05)  # let the closing tasks run
             group.cancel_scope.cancel()
-
-
-async def eventually(probe: Callable[[], T | None], within: float = 15.0) -> T:
-    """Poll `probe` (bounded) while Qt and asyncio run, for UI state that has no event to await."""
-    with anyio.fail_after(within):
-        for _ in range(int(within / 0.02) + 1):
-            found = probe()
-            if found:
-                return found
-            await anyio.sleep(0.02)
-    raise AssertionError("never happened")
 
 
 def pixel_colour(widget: QWidget, x: int, y: int) -> str:

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from justmaily.server.campaigns import lifecycle
 from justmaily.server.campaigns.models import Campaign
-from justmaily.server.campaigns.views import to_wire
+from justmaily.server.campaigns.views import WIRE_COLUMNS, listed
 from justmaily.server.db.base import utcnow
 from justmaily.server.events import Events
 from justmaily.server.http.pagination import decode_cursor, encode_cursor
@@ -85,7 +85,9 @@ class CampaignService:
         search: str | None,
         archived: bool,
     ) -> Page[wire.Campaign]:
-        query = select(Campaign).where(Campaign.workspace_id == principal.workspace_id)
+        # Plain columns straight into the wire's Structs: a page of 50 builds no ORM entities and
+        # fills no identity map. ix_campaigns_listing (workspace, created_at, id) gives the order.
+        query = select(*WIRE_COLUMNS).where(Campaign.workspace_id == principal.workspace_id)
         query = query.where(Campaign.archived_at.is_not(None) if archived else Campaign.archived_at.is_(None))
         if status is not None:
             query = query.where(Campaign.status == status)
@@ -97,15 +99,11 @@ class CampaignService:
         if cursor:
             after = decode_cursor(cursor)
             query = query.where(tuple_(Campaign.created_at, Campaign.id) < tuple_(after.created_at, after.id))
-        rows = list(
-            await self.session.scalars(
-                query.order_by(Campaign.created_at.desc(), Campaign.id.desc()).limit(limit + 1)
-            )
-        )
-        next_cursor = (
-            encode_cursor(rows[limit - 1].created_at, rows[limit - 1].id) if len(rows) > limit else None
-        )
-        return Page(items=[to_wire(c) for c in rows[:limit]], next_cursor=next_cursor)
+        query = query.order_by(Campaign.created_at.desc(), Campaign.id.desc()).limit(limit + 1)
+        items = [listed(row) for row in await self.session.execute(query)]
+        last = items[limit - 1] if len(items) > limit else None
+        next_cursor = encode_cursor(last.created_at, last.id) if last else None
+        return Page(items=items[:limit], next_cursor=next_cursor)
 
     async def rename(
         self, principal: Principal, campaign_id: uuid.UUID, name: str | msgspec.UnsetType

@@ -1,9 +1,20 @@
-"""`to_wire`: a campaign row as the API answers it (shared/campaigns.py)."""
+"""`to_wire`: a campaign row as the API answers it (shared/campaigns.py); `WIRE_COLUMNS` and
+`listed`: the same from plain columns, for listings that build no ORM entities."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.orm import InstrumentedAttribute
+
 from justmaily.server.campaigns.models import Campaign
 from justmaily.shared import campaigns as wire
+
+# Every field of the wire's Campaign is the column of the same name, in the Struct's order.
+WIRE_COLUMNS: tuple[InstrumentedAttribute[Any], ...] = tuple(
+    getattr(Campaign, name) for name in wire.Campaign.__struct_fields__
+)
 
 
 def to_wire(row: Campaign) -> wire.Campaign:
@@ -28,3 +39,8 @@ def to_wire(row: Campaign) -> wire.Campaign:
         sent_back_by=row.sent_back_by,
         sent_back_at=row.sent_back_at,
     )
+
+
+def listed(row: Sequence[Any]) -> wire.Campaign:
+    """A row of `select(*WIRE_COLUMNS)` as the API answers it."""
+    return wire.Campaign(**dict(zip(wire.Campaign.__struct_fields__, row, strict=True)))

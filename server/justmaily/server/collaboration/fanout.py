@@ -1,19 +1,22 @@
-"""Fan-out between server replicas sharing one PostgreSQL: stored updates, presence, revocations.
+"""Fan-out between server processes: stored updates, presence, revocations.
 
-- Updates: a replica that stores updates notifies (PostgreSQL NOTIFY, in the same transaction,
-  so only committed rows are announced) with the campaign and the new rows' ids; a replica that
-  has that campaign's room loaded reads the rows and applies them, so its clients see the edit.
+- Updates: a process that stores updates announces the campaign and the new rows' ids, once
+  committed; a process that has that campaign's room loaded reads the rows and applies them,
+  so its clients see the edit.
 - Presence: awareness updates (small) travel in the notification itself.
-- Revocations: a member's or key's changed access closes their connections on every replica.
+- Revocations: a member's or key's changed access closes their connections everywhere.
 
-NOTIFY payloads are limited to 8,000 bytes: never documents. The embedded SQLite default is a
-single process and needs none of this.
+Two carriers, one set of notes: replicas sharing PostgreSQL use NOTIFY (sent in the storing
+transaction, so only committed rows are announced; payloads are limited to 8,000 bytes: never
+documents); the workers of one machine on SQLite use the Unix channels between them (`Link`,
+`workers/channels.py`), announced after commit. A single process on SQLite needs neither.
 """
 
 from __future__ import annotations
 
 import base64
 import uuid
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 import anyio
@@ -58,15 +61,27 @@ async def announce(session: AsyncSession, replica: str, campaign_id: uuid.UUID, 
     await _notify(session, _payload(UPDATES, replica, str(campaign_id), ",".join(map(str, ids))))
 
 
-class PostgresFanout:
-    """Listens on one dedicated connection; reconnects with backoff if it drops."""
+class Link(Protocol):
+    """What carries notes between the workers of one machine (`workers.channels.Channels`)."""
 
-    def __init__(self, store: DocumentStore, url: str, peers: Peers) -> None:
+    def broadcast(self, note: bytes) -> None: ...
+    def listen(self, deliver: Callable[[bytes], None]) -> None: ...
+
+
+class Fanout:
+    """What the processes tell each other, whatever carries it (the subclasses)."""
+
+    def __init__(self, store: DocumentStore, peers: Peers) -> None:
         self.store = store
-        self.dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
         self.peers = peers
-        self.listening = False  # readiness: a replica that cannot hear the others is not ready
+        self.listening = False  # readiness: a process that cannot hear the others is not ready
         self.first_listening = anyio.Event()
+
+    async def run(self) -> None:
+        raise NotImplementedError
+
+    async def _publish(self, payload: str) -> None:
+        raise NotImplementedError
 
     async def publish_presence(self, campaign_id: uuid.UUID, update: bytes) -> None:
         encoded = base64.b64encode(update).decode()
@@ -77,6 +92,70 @@ class PostgresFanout:
 
     async def publish_revocation(self, principal_id: uuid.UUID, workspace_id: uuid.UUID) -> None:
         await self._publish(_payload(REVOKED, self.store.replica, str(principal_id), str(workspace_id)))
+
+    @staticmethod
+    def _enqueue(send: MemoryObjectSendStream[str], payload: str) -> None:
+        try:
+            send.send_nowait(payload)
+        except anyio.WouldBlock:  # 10,000 notes behind: this process is stuck; rooms reload later
+            log.warning("fanout_note_dropped", kind=payload[:1])
+
+    async def _apply_loop(self, notifications: anyio.abc.ObjectReceiveStream[str]) -> None:
+        async for payload in notifications:
+            try:
+                await self._apply(payload)
+            except Exception:
+                log.exception("fanout_apply_failed", payload=payload[:100])
+
+    async def _apply(self, payload: str) -> None:
+        kind, replica, *fields = payload.split("|")
+        if replica == self.store.replica:
+            return  # our own news
+        if kind == UPDATES:
+            campaign_id, row_ids = uuid.UUID(fields[0]), [int(i) for i in fields[1].split(",") if i]
+            updates = await self.store.rows(row_ids)
+            if len(updates) < len(row_ids):
+                updates = await self.store.load(campaign_id)  # compacted meanwhile: take it all
+            await self.peers.deliver(campaign_id, updates)
+        elif kind == PRESENCE:
+            await self.peers.relay_presence(uuid.UUID(fields[0]), base64.b64decode(fields[1]))
+        elif kind == REVOKED:
+            await self.peers.close_principal(uuid.UUID(fields[0]), uuid.UUID(fields[1]))
+
+
+class LocalFanout(Fanout):
+    """Between the workers of one machine on SQLite: notes over the Unix channels."""
+
+    def __init__(self, store: DocumentStore, peers: Peers, link: Link) -> None:
+        super().__init__(store, peers)
+        self.link = link
+        store.announced = self.announce
+
+    def announce(self, campaign_id: uuid.UUID, ids: list[int]) -> None:
+        """After the storing transaction committed (the readers read committed rows)."""
+        if ids:
+            self.link.broadcast(
+                _payload(UPDATES, self.store.replica, str(campaign_id), ",".join(map(str, ids))).encode()
+            )
+
+    async def _publish(self, payload: str) -> None:
+        self.link.broadcast(payload.encode())
+
+    async def run(self) -> None:
+        send, receive = anyio.create_memory_object_stream[str](10_000)
+        async with send, receive:
+            self.link.listen(lambda note: self._enqueue(send, note.decode()))
+            self.listening = True
+            self.first_listening.set()
+            await self._apply_loop(receive)
+
+
+class PostgresFanout(Fanout):
+    """Listens on one dedicated connection; reconnects with backoff if it drops."""
+
+    def __init__(self, store: DocumentStore, url: str, peers: Peers) -> None:
+        super().__init__(store, peers)
+        self.dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
     async def _publish(self, payload: str) -> None:
         try:
@@ -106,7 +185,7 @@ class PostgresFanout:
         connection = await asyncpg.connect(self.dsn)
         lost = anyio.Event()
         try:
-            await connection.add_listener(CHANNEL, lambda *args: send.send_nowait(args[3]))
+            await connection.add_listener(CHANNEL, lambda *args: self._enqueue(send, args[3]))
             connection.add_termination_listener(lambda _connection: lost.set())
             self.listening = True
             self.first_listening.set()
@@ -115,25 +194,3 @@ class PostgresFanout:
             self.listening = False
             with anyio.CancelScope(shield=True):
                 await connection.close(timeout=2)
-
-    async def _apply_loop(self, notifications: anyio.abc.ObjectReceiveStream[str]) -> None:
-        async for payload in notifications:
-            try:
-                await self._apply(payload)
-            except Exception:
-                log.exception("fanout_apply_failed", payload=payload[:100])
-
-    async def _apply(self, payload: str) -> None:
-        kind, replica, *fields = payload.split("|")
-        if replica == self.store.replica:
-            return  # our own news
-        if kind == UPDATES:
-            campaign_id, row_ids = uuid.UUID(fields[0]), [int(i) for i in fields[1].split(",") if i]
-            updates = await self.store.rows(row_ids)
-            if len(updates) < len(row_ids):
-                updates = await self.store.load(campaign_id)  # compacted meanwhile: take it all
-            await self.peers.deliver(campaign_id, updates)
-        elif kind == PRESENCE:
-            await self.peers.relay_presence(uuid.UUID(fields[0]), base64.b64decode(fields[1]))
-        elif kind == REVOKED:
-            await self.peers.close_principal(uuid.UUID(fields[0]), uuid.UUID(fields[1]))

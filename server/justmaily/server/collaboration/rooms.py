@@ -33,7 +33,7 @@ from pycrdt import Doc, create_awareness_message
 from justmaily.server.collaboration import insights
 from justmaily.server.collaboration.broadcast import BroadcastRoom
 from justmaily.server.collaboration.connection import Connection
-from justmaily.server.collaboration.fanout import PostgresFanout
+from justmaily.server.collaboration.fanout import Fanout
 from justmaily.server.collaboration.presence import user_id_of
 from justmaily.server.collaboration.store import DocumentStore
 from justmaily.server.collaboration.upkeep import Upkeep
@@ -304,7 +304,7 @@ class RoomManager:
         self.group = group
         self.idle_unload_seconds = idle_unload_seconds
         self.rooms: dict[uuid.UUID, CampaignRoom] = {}
-        self.fanout: PostgresFanout | None = None  # set when replicas share PostgreSQL
+        self.fanout: Fanout | None = None  # set where other processes may hold the same rooms
         self._lock = anyio.Lock()
 
     async def acquire(self, campaign_id: uuid.UUID, workspace_id: uuid.UUID) -> CampaignRoom:

@@ -10,7 +10,7 @@ transaction: safe with several replicas appending to the same document at once.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import cast
 
 from pycrdt import merge_updates
@@ -35,6 +35,8 @@ class DocumentStore:
         self.compact_after = compact_after
         self.replica = uuid.uuid4().hex[:12]  # names this process in fan-out notifications
         self.writer = GroupWriter(self)  # the rooms' batches, gathered into shared transactions
+        # Told the new rows' ids once committed, where fan-out is not in the transaction (fanout.py).
+        self.announced: Callable[[uuid.UUID, list[int]], None] | None = None
 
     async def load(self, campaign_id: uuid.UUID) -> list[bytes]:
         """The stored updates of a document, oldest first (the snapshot, if any, first of all)."""
@@ -63,7 +65,8 @@ class DocumentStore:
                 for row_id, campaign_id in stored:
                     ids[campaign_id].append(row_id)
             for campaign_id, new in ids.items():
-                await announce(session, self.replica, campaign_id, sorted(new))
+                new.sort()
+                await announce(session, self.replica, campaign_id, new)
             counted = await session.execute(
                 select(_UPDATES.c.campaign_id, func.count())
                 .where(_UPDATES.c.campaign_id.in_(list(ids)))
@@ -71,7 +74,10 @@ class DocumentStore:
             )
             counts = dict.fromkeys(ids, 0)
             counts.update({campaign_id: int(n) for campaign_id, n in counted})
-            return counts
+        if self.announced is not None:
+            for campaign_id, new in ids.items():
+                self.announced(campaign_id, new)
+        return counts
 
     async def rows(self, ids: list[int]) -> list[bytes]:
         async with self.database.session(read_only=True) as session:

@@ -3,19 +3,29 @@ signed with its CA credential), or an API key.
 
 The credentials are checked by `Authenticator`s that the composition root hands over when the
 app starts (`Credentials.start`; the first that accepts a credential decides): identity's own
-for people and API keys, trust's for services, which identity does not import."""
+for people and API keys, trust's for services, which identity does not import.
+
+A read (GET, HEAD) whose handler works in the request's session (`db_session`) is authenticated
+in that session: the credential's lookup and the handler's queries are one read transaction
+(`db/session.lend_session`), not two. Nothing is remembered between requests, so a revoked
+member or key is refused on the very next one, whichever process serves it."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
 from litestar.connection import ASGIConnection
+from litestar.enums import ScopeType
+from litestar.handlers import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
-from litestar.types import ASGIApp
+from litestar.middleware._utils import should_bypass_middleware
+from litestar.types import ASGIApp, Receive, Scope, Send
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from justmaily.server.db.engine import Database
+from justmaily.server.db.session import READ_METHODS, SESSION_DEPENDENCY, lend_session
 from justmaily.server.http.problems import ApiError
 from justmaily.server.http.rate_limit import RateLimiter
 from justmaily.server.identity.auth import API_KEY_PREFIX, AuthService
@@ -59,12 +69,22 @@ class Credentials:
     def start(self, database: Database, authenticators: Sequence[Authenticator]) -> None:
         self._database, self._authenticators = database, authenticators
 
-    async def principal(self, credential: str) -> Principal:
+    async def principal(self, credential: str, session: AsyncSession | None = None) -> Principal:
+        """Who the credential stands for, looked up in `session`, else in a read of its own."""
+        if session is not None:
+            return await self._authenticator(credential).principal(session, credential)
+        async with self.reading() as own:
+            return await self._authenticator(credential).principal(own, credential)
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[AsyncSession]:
         if self._database is None:
             raise RuntimeError("the app has not started")
-        authenticator = next(a for a in self._authenticators if a.accepts(credential))
         async with self._database.session(read_only=True) as session:
-            return await authenticator.principal(session, credential)
+            yield session
+
+    def _authenticator(self, credential: str) -> Authenticator:
+        return next(a for a in self._authenticators if a.accepts(credential))
 
 
 def presented_credential(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
@@ -75,13 +95,59 @@ def presented_credential(connection: ASGIConnection[Any, Any, Any, Any]) -> str 
     return connection.headers.get("x-api-key") or None
 
 
+def works_in_request_session(handler: BaseRouteHandler) -> bool:
+    """Whether the handler, or any dependency it asks for, takes the request's `db_session`."""
+    provided = handler.resolve_dependencies()
+    wanted, seen = list(handler.parsed_fn_signature.parameters), set()
+    while wanted:
+        name = wanted.pop()
+        if name == SESSION_DEPENDENCY:
+            return True
+        if name in seen or name not in provided:
+            continue
+        seen.add(name)
+        wanted.extend(provided[name].parsed_fn_signature.parameters)
+    return False
+
+
 class AuthenticationMiddleware(AbstractAuthenticationMiddleware):
     def __init__(self, app: ASGIApp, credentials: Credentials, **options: Any) -> None:
         super().__init__(app, **options)
         self.credentials = credentials
+        self._shares: dict[int, bool] = {}  # by id of the route handler: one middleware per route
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if should_bypass_middleware(
+            exclude_http_methods=self.exclude_http_methods,
+            exclude_opt_key=self.exclude_opt_key,
+            exclude_path_pattern=self.exclude,
+            scope=scope,
+            scopes=self.scopes,
+        ):
+            await self.app(scope, receive, send)
+            return
+        if not self._shares_session(scope):
+            await self._authenticated(scope, None)
+            await self.app(scope, receive, send)
+            return
+        # The handler's db_session takes this session over and commits it before the response
+        # is sent; closing it here only matters when the handler never ran (a 403, a 429).
+        async with self.credentials.reading() as session:
+            await self._authenticated(scope, session)
+            lend_session(scope, session)
+            await self.app(scope, receive, send)
 
     async def authenticate_request(
         self, connection: ASGIConnection[Any, Any, Any, Any]
+    ) -> AuthenticationResult:
+        return await self._authenticate(connection, None)
+
+    async def _authenticated(self, scope: Scope, session: AsyncSession | None) -> None:
+        result = await self._authenticate(ASGIConnection(scope), session)
+        scope["user"], scope["auth"] = result.user, result.auth
+
+    async def _authenticate(
+        self, connection: ASGIConnection[Any, Any, Any, Any], session: AsyncSession | None
     ) -> AuthenticationResult:
         credential = presented_credential(connection)
         if credential is None:
@@ -91,5 +157,14 @@ class AuthenticationMiddleware(AbstractAuthenticationMiddleware):
                 "sign in: send 'Authorization: Bearer <token>'",
                 headers={"WWW-Authenticate": "Bearer"},
             )
-        principal = await self.credentials.principal(credential)
+        principal = await self.credentials.principal(credential, session)
         return AuthenticationResult(user=principal, auth=credential)
+
+    def _shares_session(self, scope: Scope) -> bool:
+        if scope["type"] != ScopeType.HTTP or scope.get("method") not in READ_METHODS:
+            return False
+        handler = scope["route_handler"]
+        shares = self._shares.get(id(handler))
+        if shares is None:
+            shares = self._shares[id(handler)] = works_in_request_session(handler)
+        return shares

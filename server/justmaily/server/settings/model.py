@@ -61,6 +61,8 @@ class HttpSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     trusted_proxies: str = ""
     max_request_bytes: PositiveInt = 1_048_576
     public_api_docs: bool = False
+    # Server processes on this machine (`justmaily serve`); 0: one per core (docs/design/processes.md).
+    workers: Annotated[int, msgspec.Meta(ge=0, le=256)] = 0
 
     def __post_init__(self) -> None:
         _check_rate("rate_limit_per_ip", self.rate_limit_per_ip)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 
 import anyio
 import httpx
@@ -20,9 +21,9 @@ class SlowStore(DocumentStore):
     """The real store, slower to append: stopping one room takes long enough for the others'
     idle-unload timers to fall due meanwhile."""
 
-    async def append(self, campaign_id: uuid.UUID, updates: list[bytes]) -> int:
+    async def append_many(self, batches: Sequence[tuple[uuid.UUID, list[bytes]]]) -> dict[uuid.UUID, int]:
         await anyio.sleep(0.05)
-        return await super().append(campaign_id, updates)
+        return await super().append_many(batches)
 
 
 async def test_shutting_down_stores_every_rooms_edits_while_unloads_fall_due(
@@ -65,9 +66,9 @@ class HeldStore(DocumentStore):
         super().__init__(database, compact_after=500)
         self.go = anyio.Event()
 
-    async def append(self, campaign_id: uuid.UUID, updates: list[bytes]) -> int:
+    async def append_many(self, batches: Sequence[tuple[uuid.UUID, list[bytes]]]) -> dict[uuid.UUID, int]:
         await self.go.wait()
-        return await super().append(campaign_id, updates)
+        return await super().append_many(batches)
 
 
 async def test_what_waits_to_be_stored_is_bounded_and_counted_down_once_stored(

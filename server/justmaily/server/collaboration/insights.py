@@ -1,7 +1,8 @@
 """Insights the server writes into each document's `insights` map for every client to show.
 
-Recomputed after each stored batch and written only when they change, as a server edit: clients
-see them live, and they are not part of the content hash, so they never void an approval.
+Recomputed when a room's texts change, at most once a second (upkeep.py), and written only when
+they change, as a server edit: clients see them live, and they are not part of the content hash,
+so they never void an approval.
 Later issues (analytics, deliverability) add their own keys beside `stats`.
 """
 

@@ -1,7 +1,8 @@
 """Keep the campaign row and its document in step: the texts queries need, approval, and the
 review state the document shows.
 
-Called after every stored batch of a room. An approval covers exactly the content hash that was
+Called by a room after its edits are stored, when due (upkeep.py: at once for what this
+depends on, else at most every few seconds). An approval covers exactly the content hash that was
 submitted for review: any change to the content (not to comments) sends the campaign back to
 draft. The document's `campaign` map then says so, so every open editor sees it at once.
 """

@@ -2,7 +2,8 @@
 
 What this adds to the stock YRoom (each a defect of pycrdt-websocket 0.16.5 as shipped, with
 a test in tests/server/collaboration/):
-- every accepted update is stored in the database, in batches, before the sender is told so;
+- every accepted update is stored in the database, in batches (the batches of every room of the
+  process gathered into shared transactions: writer.py), before the sender is told so;
 - a room is unloaded only after it has been idle for a while and its writes have finished;
 - rooms open one at a time under a lock, so simultaneous first clients cannot deadlock;
 - newcomers get everyone's presence at once, and a client that leaves or falls silent
@@ -17,6 +18,7 @@ It also keeps the document's size (`admits`) and who holds which presence (`clai
 from __future__ import annotations
 
 import math
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
@@ -34,7 +36,7 @@ from justmaily.server.collaboration.connection import Connection
 from justmaily.server.collaboration.fanout import Fanout
 from justmaily.server.collaboration.presence import user_id_of
 from justmaily.server.collaboration.store import DocumentStore
-from justmaily.server.db.retry import write_attempts
+from justmaily.server.collaboration.upkeep import Upkeep
 from justmaily.shared.collaboration import CloseCode
 from justmaily.shared.document import load_document
 
@@ -51,7 +53,8 @@ class PendingWrite:
     failed: bool = False
 
 
-# After each stored batch (under the room's `state_lock`); returns an update it made to store.
+# After stored batches, when due (upkeep.py; under the room's `state_lock`); returns an update
+# it made, to store.
 OnStored = Callable[[uuid.UUID, Doc[Any]], Awaitable[bytes | None]]
 
 
@@ -78,6 +81,7 @@ class CampaignRoom:
         # Held while the campaign row's review state is read and written into the document, so
         # the last writer writes what was committed last.
         self.state_lock = anyio.Lock()
+        self._upkeep = Upkeep()
         self._stop = anyio.Event()
         self._stopped = anyio.Event()
         self._group: TaskGroup | None = None
@@ -203,7 +207,18 @@ class CampaignRoom:
 
     async def _write_loop(self) -> None:
         async with self._pending:
-            async for first in self._pending:
+            while True:
+                first = None
+                # Waiting for edits, or until the room's upkeep falls due (upkeep.py).
+                with anyio.move_on_after(max(0.0, self._upkeep.due() - time.monotonic())):
+                    try:
+                        first = await self._pending.receive()
+                    except anyio.EndOfStream:
+                        break
+                if first is None:
+                    for note in await self._keep_up():
+                        self.store_later(note)
+                    continue
                 batch = [first]
                 while len(batch) < _BATCH:
                     try:
@@ -211,6 +226,10 @@ class CampaignRoom:
                     except (anyio.WouldBlock, anyio.EndOfStream):
                         break
                 await self._store(batch)
+        # Closing: what the upkeep still owes is done now, and its notes stored directly.
+        notes = await self._keep_up(everything=True)
+        if notes:
+            await self._store([PendingWrite(note) for note in notes])
 
     async def _store(self, batch: list[PendingWrite]) -> None:
         try:
@@ -220,9 +239,8 @@ class CampaignRoom:
 
     async def _store_batch(self, batch: list[PendingWrite]) -> None:
         try:
-            async for attempt in write_attempts():
-                with attempt:
-                    stored = await self.store.append(self.campaign_id, [w.update for w in batch])
+            # With the other rooms' batches, in one transaction (writer.py).
+            stored = await self.store.writer.append(self.campaign_id, [w.update for w in batch])
         except Exception:
             # Not stored and not acknowledged: the senders still hold these updates and send them
             # again when they reconnect (sync step 2), so close them to make that happen now.
@@ -235,17 +253,9 @@ class CampaignRoom:
                         CloseCode.INTERNAL_ERROR, "could not store your edits; reconnect"
                     )
             return
-        if self.on_stored is not None:
-            try:
-                async with self.state_lock:
-                    made = await self.on_stored(self.campaign_id, self.doc)
-                if made is not None:
-                    self.store_later(made)  # stored with the next batch; clients see it now
-            except Exception:  # the edits are stored; the row catches up with the next batch
-                self._log.exception("room_materialise_failed")
-        insight = insights.refresh(self.doc)
-        if insight is not None:
-            self.store_later(insight)  # stored with the next batch; clients see it now
+        self._upkeep.edited(self.doc, time.monotonic())
+        for note in await self._keep_up():
+            self.store_later(note)  # stored with the next batch; clients see it now
         acks: dict[Connection, int] = {}
         for write in batch:
             write.done.set()
@@ -256,6 +266,27 @@ class CampaignRoom:
         if stored >= self.store.compact_after:
             merged = await self.store.compact(self.campaign_id)
             self._log.info("room_compacted", updates=merged)
+
+    async def _keep_up(self, *, everything: bool = False) -> list[bytes]:
+        """Check the campaign row and refresh the insights if due (upkeep.py); the updates this
+        made to the document, to store."""
+        now = time.monotonic()
+        check_row, refresh_insights = self._upkeep.take(now, everything=everything)
+        made: list[bytes] = []
+        if check_row and self.on_stored is not None:
+            try:
+                async with self.state_lock:
+                    update = await self.on_stored(self.campaign_id, self.doc)
+                if update is not None:
+                    made.append(update)
+            except Exception:  # the edits are stored; the row is checked again a little later
+                self._log.exception("room_materialise_failed")
+                self._upkeep.row_failed(now)
+        if refresh_insights:
+            update = insights.refresh(self.doc)
+            if update is not None:
+                made.append(update)
+        return made
 
 
 class RoomManager:

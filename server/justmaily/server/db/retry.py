@@ -4,6 +4,7 @@ the write."""
 
 from __future__ import annotations
 
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 
@@ -18,4 +19,12 @@ def write_attempts() -> AsyncRetrying:
         wait=wait_exponential_jitter(multiplier=0.05, max=1, jitter=0.05),
         retry=retry_if_exception_type(Exception),
         reraise=True,
+    )
+
+
+def unreachable(exc: BaseException) -> bool:
+    """The database failed, not the statement: a lost connection, a lock not granted in time.
+    Other writes would fail alike, each after its own wait."""
+    return isinstance(exc, OperationalError | InterfaceError) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated
     )

@@ -18,7 +18,6 @@ from typing import cast
 import anyio
 import structlog
 from sqlalchemy import Table, Update, bindparam, insert, or_, update
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from justmaily.server.audiences import repository
@@ -26,7 +25,7 @@ from justmaily.server.audiences.repository import RecipientRow
 from justmaily.server.db.base import utcnow
 from justmaily.server.db.dialects import unindexed
 from justmaily.server.db.engine import Database
-from justmaily.server.db.retry import write_attempts
+from justmaily.server.db.retry import unreachable, write_attempts
 from justmaily.server.delivery.models import MessageEvent, OutboxMessage
 from justmaily.shared.audiences import SuppressionReason
 from justmaily.shared.delivery import EventKind, MessageState
@@ -171,7 +170,7 @@ class OutboxWriter:
                 # This change is lost: its message stays queued or handed off in the outbox,
                 # which the restart that follows recovers as after a crash (docs/delivery.md).
                 self.failed = exc
-                if _unreachable(exc):  # the rest would fail alike, each after a wait
+                if unreachable(exc):  # the rest would fail alike, each after a wait
                     log.exception("outbox unreachable: changes lost", messages=len(batch) - index)
                     return
                 log.exception("outbox change lost", message=str(pending.job.id), change=pending.change.value)
@@ -286,10 +285,3 @@ class OutboxWriter:
                 for p in items
             ],
         )
-
-
-def _unreachable(exc: Exception) -> bool:
-    """The database failed, not the statement: a lost connection, a lock not granted in time."""
-    return isinstance(exc, OperationalError | InterfaceError) or (
-        isinstance(exc, DBAPIError) and exc.connection_invalidated
-    )

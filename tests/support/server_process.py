@@ -14,7 +14,7 @@ import httpx
 
 from justmaily.server.settings import Settings
 
-_START_TIMEOUT_SECONDS = 30.0
+_START_TIMEOUT_SECONDS = 60.0  # a loaded 2-core machine can take half a minute to start one
 
 
 def free_port() -> int:
@@ -59,7 +59,11 @@ class ServerProcess:
         }
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-        self.wait_ready()
+        try:
+            self.wait_ready()
+        except BaseException:
+            self.stop()  # never leave a server running that nobody will stop
+            raise
         return self
 
     def wait_ready(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -18,9 +19,24 @@ _START_TIMEOUT_SECONDS = 60.0  # a loaded 2-core machine can take half a minute 
 
 
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    """A loopback port nobody listens on. Under pytest-xdist each test process draws from its
+    own range below the kernel's ephemeral ports: two processes asking the kernel for a free
+    port at once can both be given the same one, and a server that then fails to bind it would
+    pass for ready while the other test's server answers."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker.startswith("gw"):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            return int(probe.getsockname()[1])
+    low = 20_000 + (int(worker[2:]) % 6) * 2_000
+    for port in random.sample(range(low, low + 2_000), 2_000):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {low}-{low + 1_999}")
 
 
 class ServerProcess:

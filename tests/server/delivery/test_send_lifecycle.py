@@ -27,6 +27,7 @@ from tests.server.delivery.steps import (
     start_send,
     wait_for_send,
 )
+from tests.support.polling import eventually
 
 
 async def _campaign_status(client: httpx.AsyncClient, team: Team, campaign_id: str) -> str:
@@ -266,6 +267,11 @@ async def test_a_send_sends_what_was_approved_not_what_the_live_room_holds(
     rooms = services_of(app).rooms
     room = await rooms.acquire(uuid.UUID(campaign_id), team.workspace_id)
     try:
+        # The approval's review state is shown in the document and stored (its row check done)
+        # after the approval commits: only then is an edit left unstored on purpose.
+        await eventually(
+            lambda: review_state(room.doc).status == "approved" and room.unstored == 0, within=10
+        )
         subject = text(room.doc, "subject")
         with room.doc.transaction():
             subject.insert(len(str(subject)), " and an unstored edit")

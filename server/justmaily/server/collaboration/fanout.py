@@ -39,6 +39,7 @@ log = structlog.get_logger(__name__)
 class Peers(Protocol):
     """What a replica does with what the others announce (the RoomManager)."""
 
+    def holds(self, campaign_id: uuid.UUID) -> bool: ...
     async def deliver(self, campaign_id: uuid.UUID, updates: list[bytes]) -> None: ...
     async def relay_presence(self, campaign_id: uuid.UUID, update: bytes) -> None: ...
     async def close_principal(self, principal_id: uuid.UUID, workspace_id: uuid.UUID) -> int: ...
@@ -113,6 +114,8 @@ class Fanout:
             return  # our own news
         if kind == UPDATES:
             campaign_id, row_ids = uuid.UUID(fields[0]), [int(i) for i in fields[1].split(",") if i]
+            if not self.peers.holds(campaign_id):
+                return  # not loaded here: it loads from the store when a client comes
             updates = await self.store.rows(row_ids)
             if len(updates) < len(row_ids):
                 updates = await self.store.load(campaign_id)  # compacted meanwhile: take it all

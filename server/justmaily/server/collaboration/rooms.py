@@ -355,6 +355,11 @@ class RoomManager:
             await self.fanout.publish_revocation(principal_id, workspace_id)
         return await self.close_principal(principal_id, workspace_id)
 
+    def holds(self, campaign_id: uuid.UUID) -> bool:
+        """Whether this process has the campaign's room loaded (fan-out reads rows only then)."""
+        room = self.rooms.get(campaign_id)
+        return room is not None and not room.stopping
+
     async def deliver(self, campaign_id: uuid.UUID, updates: list[bytes]) -> None:
         """Updates another replica stored: apply them to our room, if we have it loaded."""
         room = self.rooms.get(campaign_id)

@@ -49,6 +49,11 @@ def _payload(kind: str, replica: str, *fields: str) -> str:
     return "|".join((kind, replica, *fields))
 
 
+def _new_rows(replica: str, campaign_id: uuid.UUID, ids: list[int]) -> str:
+    """The note that a document has these new rows (read back by `Fanout._apply`)."""
+    return _payload(UPDATES, replica, str(campaign_id), ",".join(map(str, ids)))
+
+
 async def _notify(session: AsyncSession, payload: str) -> None:
     await session.execute(
         text("SELECT pg_notify(:channel, :payload)"), {"channel": CHANNEL, "payload": payload}
@@ -59,7 +64,7 @@ async def announce(session: AsyncSession, replica: str, campaign_id: uuid.UUID, 
     """Within the storing transaction: tell the other replicas (no-op off PostgreSQL)."""
     if session.get_bind().dialect.name != "postgresql" or not ids:
         return
-    await _notify(session, _payload(UPDATES, replica, str(campaign_id), ",".join(map(str, ids))))
+    await _notify(session, _new_rows(replica, campaign_id, ids))
 
 
 class Link(Protocol):
@@ -137,9 +142,7 @@ class LocalFanout(Fanout):
     def announce(self, campaign_id: uuid.UUID, ids: list[int]) -> None:
         """After the storing transaction committed (the readers read committed rows)."""
         if ids:
-            self.link.broadcast(
-                _payload(UPDATES, self.store.replica, str(campaign_id), ",".join(map(str, ids))).encode()
-            )
+            self.link.broadcast(_new_rows(self.store.replica, campaign_id, ids).encode())
 
     async def _publish(self, payload: str) -> None:
         self.link.broadcast(payload.encode())

@@ -4,7 +4,6 @@ served by their owner, edits crossing workers, a dead worker restarted, clean st
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import uuid
@@ -68,13 +67,7 @@ def test_a_budget_shared_by_workers_is_divided_rounding_up() -> None:
 
 
 def _log_events(server: ServerProcess, event: str) -> list[dict[str, object]]:
-    found = []
-    for line in server.log().splitlines():
-        if line.startswith("{") and f'"{event}"' in line:
-            record = json.loads(line)
-            if record.get("event") == event:
-                found.append(record)
-    return found
+    return [record for record in server.records() if record.get("event") == event]
 
 
 def _worker_pids(server: ServerProcess) -> dict[int, int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -109,6 +111,10 @@ class ServerProcess:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def records(self) -> list[dict[str, Any]]:
+        """The server's structured (JSON) log lines, parsed; other output left out."""
+        return [json.loads(line) for line in self.log().splitlines() if line.startswith("{")]
 
 
 def server_env(settings: Settings, **extra: str) -> dict[str, str]:

@@ -23,7 +23,11 @@ serve *args:
 # The whole test suite: lint and layering, then every test once: the server's SQLite tests in the
 # environment without Qt (test-headless), everything else (desktop, PostgreSQL) in the full one;
 # each on two cores (pytest-xdist)
-test: lint (pytest "-m 'not headless' -n 2") (test-headless "-n 2")
+test: lint system-deps (pytest "-m 'not headless' -n 2") (test-headless "-n 2")
+
+# The Debian packages tests drive for real (promtool, amtool, SoftHSM2), installed when missing
+system-deps:
+    tools/system_deps.sh
 
 # Style, types and layering
 lint:

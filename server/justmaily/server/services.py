@@ -13,6 +13,7 @@ import functools
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -38,7 +39,10 @@ from justmaily.server.identity.middleware import Credentials, PeoplesCredentials
 from justmaily.server.identity.tokens import TokenSigner
 from justmaily.server.keys.ring import KeyRing
 from justmaily.server.keys.sealed import SecretBox
+from justmaily.server.metrics import sli
 from justmaily.server.migrations.migrate import upgrade_to_head
+from justmaily.server.ops import slo
+from justmaily.server.ops.sampler import Sampler
 from justmaily.server.settings import Settings
 from justmaily.server.trust.ca import CertificateAuthority
 from justmaily.server.trust.log import LogSigner
@@ -64,6 +68,9 @@ class Services:
     fanout: Fanout | None  # processes that may hold the same rooms hear each other's edits
     sender: Sender | None  # None where `sender_enabled` is off
     publisher: TreeHeadPublisher
+    slos: slo.SloFile  # the objectives (ops/slos.toml or JUSTMAILY_SLO_FILE)
+    sampler: Sampler  # stores indicator counts, reads gauges from the database
+    metrics_token: str  # what Prometheus presents to scrape /metrics
 
 
 @asynccontextmanager
@@ -81,12 +88,14 @@ async def running(
     Crash safety: every write is a transaction; a crash mid-request rolls it back, and a crash
     mid-migration leaves the previous schema (DDL is transactional on both backends)."""
     keys = KeyRing.load(settings)
+    slos = load_slos(settings)
+    sli.configure(slos.thresholds())
     database = Database(settings)
     try:
         if settings.migrate_on_startup:
             await upgrade_to_head(database.engine)
         async with anyio.create_task_group() as group:
-            services = _made(settings, keys, database, limiter, group, link)
+            services = _made(settings, keys, database, limiter, group, link, slos)
             # Services first: a service's token would otherwise be taken for a person's.
             people = PeoplesCredentials(services.signer, settings.identity, limiter)
             credentials.start(database, (ServiceTokens(services.ca, settings.public_url.rstrip("/")), people))
@@ -108,6 +117,7 @@ def _made(
     limiter: RateLimiter,
     group: TaskGroup,
     link: Link | None,
+    slos: slo.SloFile,
 ) -> Services:
     events = Events()
     store = DocumentStore(database, settings.rooms.compact_after_updates)
@@ -137,7 +147,15 @@ def _made(
         fanout=rooms.fanout,
         sender=Sender(database, settings, link_tokens, keys.secrets, events) if enabled else None,
         publisher=TreeHeadPublisher(database, log_signer, settings.trust.log_publish_seconds, on_record),
+        slos=slos,
+        sampler=Sampler(database, settings.ops.sample_seconds),
+        metrics_token=keys.metrics_token,
     )
+
+
+def load_slos(settings: Settings) -> slo.SloFile:
+    """The SLO file the settings name, or the shipped one; SloFileError names the line."""
+    return slo.load(Path(settings.ops.slo_file) if settings.ops.slo_file else None)
 
 
 def _fanout(settings: Settings, store: DocumentStore, rooms: RoomManager, link: Link | None) -> Fanout | None:
@@ -155,6 +173,7 @@ def _start(services: Services, group: TaskGroup) -> None:
     if services.sender is not None:
         group.start_soon(services.sender.run_forever)
     group.start_soon(services.publisher.run)
+    group.start_soon(services.sampler.run)
 
 
 async def _stop(services: Services) -> None:
@@ -165,6 +184,8 @@ async def _stop(services: Services) -> None:
             await services.sender.stop()
     with anyio.move_on_after(5):
         await services.publisher.stop()
+    with anyio.move_on_after(5):
+        await services.sampler.stop()
     services.events.stop()
     await services.rooms.close_all()
 

@@ -30,6 +30,7 @@ class Permission(enum.StrEnum):
     CONTACTS_READ = "contacts:read"  # personal data: contacts, lists, segments, suppressions
     CONTACTS_WRITE = "contacts:write"
     DELIVERY_MANAGE = "delivery:manage"  # relays, sending domains (DKIM), provider webhooks
+    OPERATIONS_READ = "operations:read"  # the installation's SLO compliance and error budgets
 
 
 _READ = frozenset({Permission.CAMPAIGNS_READ})

@@ -151,6 +151,16 @@ class TrustSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     log_publish_seconds: PositiveSeconds = 5.0
 
 
+class OpsSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Operations (docs/operations.md): the token Prometheus scrapes `/metrics` with (default
+    data_dir/metrics.token, made 0600 on first start), the SLO file (default: the shipped
+    ops/slos.toml) and how often each process stores its indicator counts and samples gauges."""
+
+    metrics_token_file: str = ""
+    slo_file: str = ""
+    sample_seconds: PositiveSeconds = _as("ops_sample_seconds", 15.0)
+
+
 class LogSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = _as("log_level", "INFO")
     format: Literal["json", "console"] = _as("log_format", "json")
@@ -169,6 +179,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     delivery: DeliverySettings = msgspec.field(default_factory=DeliverySettings)
     trust: TrustSettings = msgspec.field(default_factory=TrustSettings)
     logs: LogSettings = msgspec.field(default_factory=LogSettings)
+    ops: OpsSettings = msgspec.field(default_factory=OpsSettings)
 
     def __post_init__(self) -> None:
         _check_public_url(self.public_url)
@@ -209,6 +220,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         return Path(key_file) if key_file else self.data_path / "secrets.key"
 
     @property
+    def metrics_token_path(self) -> Path:
+        key_file = self.ops.metrics_token_file
+        return Path(key_file) if key_file else self.data_path / "metrics.token"
+
+    @property
     def log_key_path(self) -> Path:
         key_file = self.trust.log_key_file
         return Path(key_file) if key_file else self.data_path / "log-ed25519.key"
@@ -242,7 +258,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         return values
 
 
-SECTIONS = ("database", "http", "identity", "rooms", "delivery", "trust", "logs")
+SECTIONS = ("database", "http", "identity", "rooms", "delivery", "trust", "logs", "ops")
 _ROOT_NAMES = frozenset({"data_dir", "public_url"})
 
 

@@ -148,7 +148,7 @@ def serve(host: str, port: int, demo: bool, workers: int | None, config_file: Pa
     # Before anything imports prometheus-client: the workers' metrics are kept in shared files.
     metrics_folder = prepare_workers() if count > 1 else None
     try:
-        _check_slos(settings)
+        _check_ops_files(settings)
         if demo:
             _seed_demo(settings)
         banner = f"JustMaily is serving at {url}  (API: {url}/api, OpenAPI: {url}/schema/openapi.json)"
@@ -161,14 +161,16 @@ def serve(host: str, port: int, demo: bool, workers: int | None, config_file: Pa
             finish_workers(metrics_folder)
 
 
-def _check_slos(settings: Settings) -> None:
-    """A malformed SLO file stops the server here, with its line, not in every worker."""
+def _check_ops_files(settings: Settings) -> None:
+    """A malformed SLO or retention file stops the server here, with its line, not in every worker."""
+    from justmaily.server.ops.retention_policy import RetentionFileError
     from justmaily.server.ops.slo import SloFileError
-    from justmaily.server.services import load_slos
+    from justmaily.server.services import load_retention, load_slos
 
     try:
         load_slos(settings)
-    except SloFileError as exc:
+        load_retention(settings)
+    except (SloFileError, RetentionFileError) as exc:
         raise click.ClickException(f"configuration error: {exc}") from None
 
 
@@ -437,6 +439,32 @@ def ops_rules(out: Path, slo_file: Path | None, runbook_base: str) -> None:
         rules.as_yaml(rules.rule_tests(slos, "rules.yml", runbook_base)), "utf-8"
     )
     click.echo(f"wrote {out / 'rules.yml'} and {out / 'rules.test.yml'} ({len(slos.slo)} objectives)")
+
+
+@ops.command("purge")
+@config_option
+def ops_purge(config_file: Path | None) -> None:
+    """Run the purges that are due now (the server runs them once a day by itself); resumes one
+    a crash interrupted. Respects legal holds."""
+    from justmaily.server.db.engine import Database
+    from justmaily.server.ops.retention import Purger
+    from justmaily.server.services import load_retention
+
+    settings = _settings(config_file)
+
+    async def go() -> dict[str, int]:
+        database = Database(settings)
+        try:
+            return await Purger(database, load_retention(settings)).purge_due()
+        finally:
+            await database.dispose()
+
+    with _database_errors(settings):
+        done = _run(go)
+    if not done:
+        click.echo("no purge is due (each kind is purged once a day)")
+    for kind, deleted in done.items():
+        click.echo(f"{kind}: {deleted} records deleted")
 
 
 def main() -> None:

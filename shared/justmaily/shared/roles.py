@@ -31,6 +31,7 @@ class Permission(enum.StrEnum):
     CONTACTS_WRITE = "contacts:write"
     DELIVERY_MANAGE = "delivery:manage"  # relays, sending domains (DKIM), provider webhooks
     OPERATIONS_READ = "operations:read"  # the installation's SLO compliance and error budgets
+    LEGAL_HOLDS_MANAGE = "legal-holds:manage"  # keep a workspace's records past their retention
 
 
 _READ = frozenset({Permission.CAMPAIGNS_READ})

@@ -8,7 +8,6 @@ ticket.
 
 from __future__ import annotations
 
-import re
 import tomllib
 from importlib import resources
 from pathlib import Path
@@ -17,10 +16,12 @@ from typing import Annotated, NamedTuple
 import msgspec
 
 from justmaily.server.metrics import sli
+from justmaily.server.ops.toml_lines import error_line, table_line
 
 # Objectives whose indicator is a duration compared with a threshold.
 _NEEDS_THRESHOLD = frozenset({sli.LATENCY, sli.ROOM_DELIVERY, sli.TREE_HEAD_FRESHNESS})
 SHIPPED = "slos.toml"
+_HEADER = "[[slo]]"
 
 
 class Objective(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -82,10 +83,10 @@ def parse(text: str, where: str) -> SloFile:
     try:
         slos = msgspec.convert(data, SloFile)
     except msgspec.ValidationError as exc:
-        raise SloFileError(f"{where}: line {_line_of(text, str(exc))}: {exc}") from None
+        raise SloFileError(f"{where}: line {error_line(text, _HEADER, str(exc))}: {exc}") from None
     seen: set[str] = set()
     for index, slo in enumerate(slos.slo):
-        line = _slo_line(text, index)
+        line = table_line(text, _HEADER, index)
         if slo.name not in sli.KNOWN:
             known = ", ".join(sli.KNOWN)
             raise SloFileError(f"{where}: line {line}: unknown objective {slo.name!r} (known: {known})")
@@ -96,31 +97,3 @@ def parse(text: str, where: str) -> SloFile:
             raise SloFileError(f"{where}: line {line}: objective {slo.name!r} {wanted} threshold_seconds")
         seen.add(slo.name)
     return slos
-
-
-def _slo_line(text: str, index: int) -> int:
-    """The line of the `index`-th `[[slo]]` table (1-based)."""
-    headers = [n for n, line in enumerate(text.splitlines(), 1) if line.strip() == "[[slo]]"]
-    return headers[index] if index < len(headers) else 1
-
-
-def _line_of(text: str, error: str) -> int:
-    """Where a validation error's path (`$.slo[2].objective`) points: the key's line in that table."""
-    unknown = re.search(r"unknown field `(\w+)`", error)
-    found = re.search(r"\$\.slo\[(\d+)\](?:\.(\w+))?", error)
-    if found is None:
-        key = re.search(r"\$\.(\w+)", error)
-        return _key_line(text, unknown.group(1) if unknown else key.group(1) if key else "", 1, "[[slo]]")
-    start = _slo_line(text, int(found.group(1)))
-    return _key_line(text, found.group(2) or (unknown.group(1) if unknown else ""), start, "[[slo]]")
-
-
-def _key_line(text: str, key: str, start: int, stop_at: str | None) -> int:
-    lines = text.splitlines()
-    for number in range(start, len(lines) + 1):
-        line = lines[number - 1].strip()
-        if number > start and stop_at is not None and line == stop_at:
-            break
-        if key and re.match(rf"{re.escape(key)}\s*=", line):
-            return number
-    return start

@@ -154,11 +154,16 @@ class TrustSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
 class OpsSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Operations (docs/operations.md): the token Prometheus scrapes `/metrics` with (default
     data_dir/metrics.token, made 0600 on first start), the SLO file (default: the shipped
-    ops/slos.toml) and how often each process stores its indicator counts and samples gauges."""
+    ops/slos.toml), how often each process stores its indicator counts and samples gauges, and
+    the retention policies."""
 
     metrics_token_file: str = ""
     slo_file: str = ""
     sample_seconds: PositiveSeconds = _as("ops_sample_seconds", 15.0)
+    # How long each kind of record is kept (default: the shipped ops/retention.toml), and how
+    # often each process looks for a purge that is due (a purge runs once a day).
+    retention_file: str = ""
+    retention_check_seconds: PositiveSeconds = 3600.0
 
 
 class LogSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

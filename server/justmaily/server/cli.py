@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager, suppress
 from importlib.metadata import entry_points
@@ -465,6 +466,59 @@ def ops_purge(config_file: Path | None) -> None:
         click.echo("no purge is due (each kind is purged once a day)")
     for kind, deleted in done.items():
         click.echo(f"{kind}: {deleted} records deleted")
+
+
+@cli.command("backup")
+@click.option(
+    "--out", type=click.Path(path_type=Path, dir_okay=False), required=True, help="The backup file to write"
+)
+@config_option
+def backup_command(out: Path, config_file: Path | None) -> None:
+    """A consistent, encrypted snapshot of the database (SQLite or PostgreSQL), taken while the
+    server runs; sealed with the backup key (JUSTMAILY_BACKUP_KEY_FILE, default
+    data_dir/backup.key): keep a copy of it apart from the backups."""
+    from justmaily.server.keys.files import random_key
+    from justmaily.server.ops.backup import BackupError, backup
+
+    settings = _settings(config_file)
+    key = random_key(settings.backup_key_path)
+    started = time.perf_counter()
+    try:
+        with _database_errors(settings):
+            manifest = _run(lambda: backup(settings, out.resolve(), key, progress=click.echo))
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(
+        f"wrote {out} ({out.stat().st_size:,} bytes, schema {manifest['schema_revision']}, "
+        f"log of {manifest['log_size']} entries checked) in {time.perf_counter() - started:.1f} s"
+    )
+
+
+@cli.command("restore")
+@click.argument("source", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option("--replace", is_flag=True, help="Restore over an existing database (stop the servers first)")
+@config_option
+def restore_command(source: Path, replace: bool, config_file: Path | None) -> None:
+    """Restore a backup into the configured database: refused, with nothing changed on SQLite,
+    if the file does not authenticate with the backup key or its transparency log fails its check."""
+    from justmaily.server.ops.archive import ArchiveError
+    from justmaily.server.ops.backup import BackupError, restore
+
+    settings = _settings(config_file)
+    if not settings.backup_key_path.exists():
+        raise click.ClickException(f"no backup key at {settings.backup_key_path} (JUSTMAILY_BACKUP_KEY_FILE)")
+    key = settings.backup_key_path.read_bytes()
+    started = time.perf_counter()
+    try:
+        with _database_errors(settings):
+            report = _run(lambda: restore(settings, source, key, replace=replace, progress=click.echo))
+    except (ArchiveError, BackupError) as exc:
+        raise click.ClickException(f"restore refused: {exc}") from None
+    click.echo(
+        f"restored the backup of {report['created_at']} (schema {report['schema_revision']}; "
+        f"{report['log_entries_checked']} log entries match their signed tree head) "
+        f"in {time.perf_counter() - started:.1f} s"
+    )
 
 
 def main() -> None:

@@ -164,6 +164,9 @@ class OpsSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     # often each process looks for a purge that is due (a purge runs once a day).
     retention_file: str = ""
     retention_check_seconds: PositiveSeconds = 3600.0
+    # The key that seals backups (default data_dir/backup.key, made 0600 at the first backup):
+    # keep a copy apart from the backups, or they cannot be restored.
+    backup_key_file: str = ""
 
 
 class LogSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -223,6 +226,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     def secrets_key_path(self) -> Path:
         key_file = self.delivery.secrets_key_file
         return Path(key_file) if key_file else self.data_path / "secrets.key"
+
+    @property
+    def backup_key_path(self) -> Path:
+        key_file = self.ops.backup_key_file
+        return Path(key_file) if key_file else self.data_path / "backup.key"
 
     @property
     def metrics_token_path(self) -> Path:

@@ -42,6 +42,7 @@ from justmaily.server.keys.sealed import SecretBox
 from justmaily.server.metrics import sli
 from justmaily.server.migrations.migrate import upgrade_to_head
 from justmaily.server.ops import retention_policy, slo
+from justmaily.server.ops.alerts import Alerter
 from justmaily.server.ops.retention import Purger
 from justmaily.server.ops.sampler import Sampler
 from justmaily.server.settings import Settings
@@ -73,6 +74,7 @@ class Services:
     sampler: Sampler  # stores indicator counts, reads gauges from the database
     retention_policies: retention_policy.RetentionFile  # how long each kind of record is kept
     purger: Purger  # purges what the retention policies let go, once a day
+    alerter: Alerter  # the SLO alerts to owners, by e-mail and webhook
     metrics_token: str  # what Prometheus presents to scrape /metrics
 
 
@@ -156,6 +158,7 @@ def _made(
         sampler=Sampler(database, settings.ops.sample_seconds),
         retention_policies=policies,
         purger=Purger(database, policies, check_every=settings.ops.retention_check_seconds),
+        alerter=Alerter(database, settings, slos),
         metrics_token=keys.metrics_token,
     )
 
@@ -188,6 +191,7 @@ def _start(services: Services, group: TaskGroup) -> None:
     group.start_soon(services.publisher.run)
     group.start_soon(services.sampler.run)
     group.start_soon(services.purger.run)
+    group.start_soon(services.alerter.run)
 
 
 async def _stop(services: Services) -> None:
@@ -202,6 +206,8 @@ async def _stop(services: Services) -> None:
         await services.sampler.stop()
     with anyio.move_on_after(10):
         await services.purger.stop()
+    with anyio.move_on_after(10):
+        await services.alerter.stop()
     services.events.stop()
     await services.rooms.close_all()
 

@@ -62,3 +62,26 @@ class RetentionRun(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     deleted: Mapped[int] = mapped_column(BigInteger, default=0)
     batches: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class AlertEpisode(Base):
+    """One alert of one objective and severity, from firing to resolved. One open episode per
+    objective and severity (a unique index): the process that opens or closes it notifies, once."""
+
+    __tablename__ = "ops_alerts"
+    __table_args__ = (
+        Index(
+            "ux_ops_alerts_open",
+            "slo",
+            "severity",
+            unique=True,
+            sqlite_where=text("resolved_at IS NULL"),
+            postgresql_where=text("resolved_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    slo: Mapped[str] = mapped_column(String(40))
+    severity: Mapped[str] = mapped_column(String(20))
+    fired_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)

@@ -167,6 +167,13 @@ class OpsSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     # The key that seals backups (default data_dir/backup.key, made 0600 at the first backup):
     # keep a copy apart from the backups, or they cannot be restored.
     backup_key_file: str = ""
+    # Where the server's own SLO alerts go (ops/alerts.py): comma-separated addresses (default:
+    # every workspace's owners), sent through JUSTMAILY_SMTP_RELAYS' first relay from
+    # `alert_from`; and a webhook that receives each alert as JSON (none by default).
+    alert_emails: str = ""
+    alert_from: str = "alerts@justmaily.invalid"
+    alert_webhook_url: str = ""
+    alert_check_seconds: PositiveSeconds = 60.0
 
 
 class LogSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

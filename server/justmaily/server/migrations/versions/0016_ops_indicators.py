@@ -1,5 +1,5 @@
-"""ops: service-level indicator counts per objective and minute (GET /api/ops/slo), legal holds
-and retention runs
+"""ops: service-level indicator counts per objective and minute (GET /api/ops/slo), legal holds,
+retention runs and alert episodes
 
 Revision ID: 0016
 Revises: 0012
@@ -67,9 +67,28 @@ def upgrade() -> None:
         sqlite_where=sa.text("finished_at IS NULL"),
         postgresql_where=sa.text("finished_at IS NULL"),
     )
+    op.create_table(
+        "ops_alerts",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("slo", sa.String(length=40), nullable=False),
+        sa.Column("severity", sa.String(length=20), nullable=False),
+        sa.Column("fired_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("resolved_at", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_ops_alerts")),
+    )
+    op.create_index(
+        "ux_ops_alerts_open",
+        "ops_alerts",
+        ["slo", "severity"],
+        unique=True,
+        sqlite_where=sa.text("resolved_at IS NULL"),
+        postgresql_where=sa.text("resolved_at IS NULL"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ux_ops_alerts_open", table_name="ops_alerts")
+    op.drop_table("ops_alerts")
     op.drop_index("ux_retention_runs_open", table_name="retention_runs")
     op.drop_table("retention_runs")
     op.drop_index(op.f("ix_legal_holds_workspace_id"), table_name="legal_holds")

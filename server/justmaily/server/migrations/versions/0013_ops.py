@@ -1,7 +1,7 @@
 """ops: service-level indicator counts per objective and minute (GET /api/ops/slo), legal holds,
 retention runs and alert episodes
 
-Revision ID: 0016
+Revision ID: 0013
 Revises: 0012
 Create Date: 2026-12-07 22:30:00
 """
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0016"
+revision: str = "0013"
 down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

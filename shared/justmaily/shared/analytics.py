@@ -1,0 +1,49 @@
+"""Analytics on the wire: a send's forecast with its calibrated intervals."""
+
+from __future__ import annotations
+
+import enum
+from typing import Literal
+
+import msgspec
+
+
+class Metric(enum.StrEnum):
+    """What a forecast predicts: the share of recipients who do it at least once."""
+
+    OPENS = "opens"  # human opens: machine (proxy) opens are left out
+    CLICKS = "clicks"
+    UNSUBSCRIBES = "unsubscribes"
+
+
+# Where a forecast's centre comes from: this audience's own past sends, the workspace's sends to
+# other audiences, or (no finished send yet) the public industry rates alone.
+Basis = Literal["audience", "workspace", "industry"]
+
+
+class RateForecast(msgspec.Struct, frozen=True, kw_only=True):
+    estimate: float  # the expected rate, 0..1
+    low: float  # the interval's ends, 0..1
+    high: float
+    level: float  # the interval's nominal coverage, e.g. 0.9
+
+
+class ForecastBasis(msgspec.Struct, frozen=True, kw_only=True):
+    source: Basis
+    campaigns: int  # finished sends of the workspace the forecast learnt from
+    recipients: int  # their recipients in all
+    audience_campaigns: int  # of which went to this list or segment
+    audience_recipients: int
+    # Finished sends whose outcome recalibrated the intervals (each scored on its own forecast).
+    calibration_sends: int
+    note: str  # in words, for people: e.g. "no history: industry rates (Mailchimp 2019)"
+
+
+class Forecast(msgspec.Struct, frozen=True, kw_only=True):
+    campaign_id: str
+    audience: str  # "list:<id>" or "segment:<id>"
+    recipients: int  # how many the audience has now: the size the forecast is for
+    opens: RateForecast
+    clicks: RateForecast
+    unsubscribes: RateForecast
+    basis: ForecastBasis

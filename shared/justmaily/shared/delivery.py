@@ -23,6 +23,15 @@ class EventKind(enum.StrEnum):
     FAILED = "failed"  # we gave up: permanent rejection, or retries exhausted
 
 
+class EventSource(enum.StrEnum):
+    """Where an event's record came from (its provenance)."""
+
+    SENDER = "sender"  # our sending workers: sent, failed
+    TRACKING = "tracking"  # our links in the message: the open pixel, clicks, the unsubscribe page
+    WEBHOOK = "webhook"  # a provider's report (SES, SendGrid, ...)
+    IMPORT = "import"  # history brought from another platform's export
+
+
 class SendStatus(enum.StrEnum):
     SCHEDULED = "scheduled"  # waiting for send_at
     SENDING = "sending"

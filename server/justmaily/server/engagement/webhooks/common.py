@@ -43,6 +43,8 @@ class ProviderEvent(msgspec.Struct, frozen=True):
     provider_message_id: str | None
     occurred_at: datetime  # aware, UTC
     detail: str  # diagnostic code, bounce subtype, reason: at most MAX_DETAIL_CHARS
+    # An open the provider says a machine made (a privacy proxy fetching every message).
+    machine: bool = False
 
 
 # The name reads as the verdict where handlers catch it (`except WebhookRejected`), as the design asks.

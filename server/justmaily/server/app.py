@@ -13,6 +13,7 @@ from litestar.middleware import DefineMiddleware
 from litestar.types import ControllerRouterHandler
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from justmaily.server.analytics.controllers import ForecastController
 from justmaily.server.audiences.controllers import (
     ContactsController,
     ExportsController,
@@ -94,6 +95,7 @@ ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     TransparencyController,
     MessageProofController,
     ServiceCredentialsController,
+    ForecastController,
 ]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from typing import Literal
+from uuid import UUID
 
 import msgspec
 
@@ -40,7 +41,7 @@ class ForecastBasis(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Forecast(msgspec.Struct, frozen=True, kw_only=True):
-    campaign_id: str
+    campaign_id: UUID
     audience: str  # "list:<id>" or "segment:<id>"
     recipients: int  # how many the audience has now: the size the forecast is for
     opens: RateForecast

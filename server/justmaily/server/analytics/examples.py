@@ -1,0 +1,26 @@
+"""Worked examples for the OpenAPI document of the analytics domain."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from justmaily.shared import analytics as wire
+
+FORECAST = wire.Forecast(
+    campaign_id=UUID("0b5c3c52-4d2c-4a51-9d3e-6a0f0f7c2b1e"),
+    audience="list:7c6b5a49-3827-4165-9f8e-7d6c5b4a3928",
+    recipients=5000,
+    opens=wire.RateForecast(estimate=0.274, low=0.236, high=0.314, level=0.9),
+    clicks=wire.RateForecast(estimate=0.031, low=0.024, high=0.04, level=0.9),
+    unsubscribes=wire.RateForecast(estimate=0.0024, low=0.0012, high=0.0042, level=0.9),
+    basis=wire.ForecastBasis(
+        source="audience",
+        campaigns=14,
+        recipients=61_250,
+        audience_campaigns=6,
+        audience_recipients=29_800,
+        calibration_sends=14,
+        note="6 finished sends to this audience, shrunk toward the workspace's 14 sends;"
+        " intervals recalibrated on 14 finished sends' outcomes",
+    ),
+)

@@ -13,7 +13,7 @@ from litestar.middleware import DefineMiddleware
 from litestar.types import ControllerRouterHandler
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from justmaily.server.analytics.controllers import ForecastController
+from justmaily.server.analytics.controllers import EventImportsController, ForecastController
 from justmaily.server.audiences.controllers import (
     ContactsController,
     ExportsController,
@@ -96,6 +96,7 @@ ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     MessageProofController,
     ServiceCredentialsController,
     ForecastController,
+    EventImportsController,
 ]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
@@ -48,3 +49,21 @@ class Forecast(msgspec.Struct, frozen=True, kw_only=True):
     clicks: RateForecast
     unsubscribes: RateForecast
     basis: ForecastBasis
+
+
+class ImportIssue(msgspec.Struct, frozen=True, kw_only=True):
+    row: int  # the file's line (1: the header)
+    message: str
+
+
+class EventImport(msgspec.Struct, frozen=True, kw_only=True):
+    """The report of one imported file."""
+
+    id: UUID
+    platform: str  # "generic" | "mailchimp" | "listmonk"
+    rows: int  # rows read, the header aside
+    added: int  # events new to the workspace
+    already: int  # events it had already (imported before, or twice in the file)
+    unmatched: int  # rows whose address is none of the workspace's contacts: not imported
+    issues: list[ImportIssue]  # those rows, the first 1,000
+    created_at: datetime

@@ -1,18 +1,21 @@
-"""HTTP handlers of analytics: a campaign's forecast for an audience."""
+"""HTTP handlers of analytics: a campaign's forecast for an audience; imports of other platforms' events."""
 
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Literal
 
-from litestar import Controller, get
+from litestar import Controller, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, QueryParameter
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from justmaily.server.analytics import deps, examples
+from justmaily.server.analytics import deps, examples, importing
+from justmaily.server.analytics.imports import generic
 from justmaily.server.analytics.service import ForecastService
 from justmaily.server.http.openapi import ok, problems
 from justmaily.server.http.policy import requires
+from justmaily.server.identity.principal import AuthedRequest
 from justmaily.shared import analytics as wire
 from justmaily.shared.roles import Permission
 
@@ -42,3 +45,44 @@ class ForecastController(Controller):
         what it rests on: with no finished send, the public industry rates, and it says so
         (docs/analytics.md)."""
         return await forecasts.forecast(campaign_id, list_id, segment_id)
+
+
+# Read whole, then checked whole: about 450,000 events of the generic CSV.
+MAX_EVENT_IMPORT_BYTES = 32 * 1024 * 1024
+_READERS = {"generic": generic.parse}
+
+
+class EventImportsController(Controller):
+    path = "/api/analytics/imports"
+    tags = ["analytics"]
+
+    @post(
+        opt=requires(Permission.CONTACTS_WRITE),
+        request_max_body_size=MAX_EVENT_IMPORT_BYTES,
+        responses=ok(wire.EventImport, examples.EVENT_IMPORT, 201) | problems(400, 413, 422),
+        summary="Import another platform's events (CSV body); answers the row-by-row report",
+    )
+    async def import_events(
+        self,
+        request: AuthedRequest,
+        db_session: NamedDependency[AsyncSession],
+        platform: Annotated[
+            Literal["generic"], QueryParameter(description="the export's format (docs/analytics.md)")
+        ] = "generic",
+    ) -> wire.EventImport:
+        """All of the file or nothing: a row that cannot be read refuses the file with every such
+        row in `errors` (422). Events whose address is no contact are reported, not imported;
+        importing the same file again adds nothing."""
+        return await importing.import_events(
+            db_session, request.user, platform, await request.body(), _READERS[platform]
+        )
+
+    @get(
+        opt=requires(Permission.CONTACTS_READ),
+        responses=ok(list[wire.EventImport], [examples.EVENT_IMPORT]) | problems(400),
+        summary="The workspace's latest event imports and their reports",
+    )
+    async def list_imports(
+        self, request: AuthedRequest, db_session: NamedDependency[AsyncSession]
+    ) -> list[wire.EventImport]:
+        return await importing.listing(db_session, request.user.workspace_id)

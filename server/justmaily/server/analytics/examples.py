@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from uuid import UUID
 
 from justmaily.shared import analytics as wire
@@ -23,4 +24,17 @@ FORECAST = wire.Forecast(
         note="6 finished sends to this audience, shrunk toward the workspace's 14 sends;"
         " intervals recalibrated on 14 finished sends' outcomes",
     ),
+)
+
+EVENT_IMPORT = wire.EventImport(
+    id=UUID("5e6f7081-92a3-4b4c-9d5e-6f708192a3b4"),
+    platform="generic",
+    rows=1200,
+    added=1180,
+    already=0,
+    unmatched=20,
+    issues=[
+        wire.ImportIssue(row=14, message="the address is none of the workspace's contacts: not imported")
+    ],
+    created_at=datetime(2026, 5, 1, 9, 30, tzinfo=UTC),
 )

@@ -145,6 +145,7 @@ class MessageEvent(Base):
     __table_args__ = (
         Index("ix_message_events_contact", "contact_id", "kind", "occurred_at"),
         Index("ix_message_events_send", "send_id", "kind"),
+        Index("ix_message_events_imported", "imported_campaign_id", "kind"),
         # One record per event a provider or an export names: a replayed webhook or a file
         # imported twice adds nothing.
         UniqueConstraint("workspace_id", "source", "external_id"),
@@ -166,3 +167,7 @@ class MessageEvent(Base):
     machine: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     # The event's own id where its source has one (a provider's event id, an import's row key).
     external_id: Mapped[str | None] = mapped_column(String(200), default=None)
+    # The other platform's campaign an imported event belongs to (its send_id is then empty).
+    imported_campaign_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("imported_campaigns.id", ondelete="CASCADE"), default=None
+    )

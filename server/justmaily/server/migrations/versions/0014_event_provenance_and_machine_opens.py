@@ -1,4 +1,5 @@
-"""event provenance and machine opens: where each message event came from, and opens by proxies
+"""event provenance and machine opens: where each message event came from, opens by proxies,
+and campaigns imported from other platforms with the imports that brought them
 
 Revision ID: 0014
 Revises: 0012
@@ -21,6 +22,47 @@ _SOURCES = ("sender", "tracking", "webhook", "import")
 
 
 def upgrade() -> None:
+    op.create_table(
+        "imported_campaigns",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("workspace_id", sa.Uuid(), nullable=False),
+        sa.Column("platform", sa.String(length=20), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("subject", sa.String(length=998), nullable=False),
+        sa.Column("sent_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["workspace_id"],
+            ["workspaces.id"],
+            name=op.f("fk_imported_campaigns_workspace_id_workspaces"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_imported_campaigns")),
+        sa.UniqueConstraint(
+            "workspace_id", "platform", "name", name=op.f("uq_imported_campaigns_workspace_id_platform_name")
+        ),
+    )
+    op.create_table(
+        "event_imports",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("workspace_id", sa.Uuid(), nullable=False),
+        sa.Column("platform", sa.String(length=20), nullable=False),
+        sa.Column("rows", sa.Integer(), nullable=False),
+        sa.Column("added", sa.Integer(), nullable=False),
+        sa.Column("already", sa.Integer(), nullable=False),
+        sa.Column("unmatched", sa.Integer(), nullable=False),
+        sa.Column("issues", sa.JSON(), nullable=False),
+        sa.Column("created_by", sa.Uuid(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["created_by"], ["users.id"], name=op.f("fk_event_imports_created_by_users")),
+        sa.ForeignKeyConstraint(
+            ["workspace_id"],
+            ["workspaces.id"],
+            name=op.f("fk_event_imports_workspace_id_workspaces"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_event_imports")),
+    )
     with op.batch_alter_table("message_events", schema=None) as batch_op:
         batch_op.add_column(
             sa.Column(
@@ -34,6 +76,15 @@ def upgrade() -> None:
             sa.Column("machine", sa.Boolean(), server_default=sa.text("false"), nullable=False)
         )
         batch_op.add_column(sa.Column("external_id", sa.String(length=200), nullable=True))
+        batch_op.add_column(sa.Column("imported_campaign_id", sa.Uuid(), nullable=True))
+        batch_op.create_index("ix_message_events_imported", ["imported_campaign_id", "kind"], unique=False)
+        batch_op.create_foreign_key(
+            batch_op.f("fk_message_events_imported_campaign_id_imported_campaigns"),
+            "imported_campaigns",
+            ["imported_campaign_id"],
+            ["id"],
+            ondelete="CASCADE",
+        )
         batch_op.create_unique_constraint(
             batch_op.f("uq_message_events_workspace_id_source_external_id"),
             ["workspace_id", "source", "external_id"],
@@ -65,6 +116,13 @@ def downgrade() -> None:
         batch_op.drop_constraint(
             batch_op.f("uq_message_events_workspace_id_source_external_id"), type_="unique"
         )
+        batch_op.drop_constraint(
+            batch_op.f("fk_message_events_imported_campaign_id_imported_campaigns"), type_="foreignkey"
+        )
+        batch_op.drop_index("ix_message_events_imported")
+        batch_op.drop_column("imported_campaign_id")
         batch_op.drop_column("external_id")
         batch_op.drop_column("machine")
         batch_op.drop_column("source")
+    op.drop_table("event_imports")
+    op.drop_table("imported_campaigns")

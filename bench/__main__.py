@@ -1,6 +1,6 @@
 """Benchmarks: `python3 bootstrap.py bench [api|api-load|rooms|side-by-side|desktop|delivery|trust|
-analytics ...]` (default: all). `bench api-load --help` lists the load benchmark's own options
-(given after it).
+analytics|analytics-import ...]` (default: all). `bench api-load --help` lists the load benchmark's
+own options (given after it).
 
 Results: bench/results/."""
 
@@ -8,7 +8,17 @@ from __future__ import annotations
 
 import sys
 
-from bench import analytics, api, api_load, delivery, desktop, rooms, rooms_side_by_side, trust
+from bench import (
+    analytics,
+    analytics_import,
+    api,
+    api_load,
+    delivery,
+    desktop,
+    rooms,
+    rooms_side_by_side,
+    trust,
+)
 
 SUITES = {
     "api": api.main,
@@ -19,6 +29,7 @@ SUITES = {
     "delivery": delivery.main,
     "trust": trust.main,
     "analytics": analytics.main,
+    "analytics-import": analytics_import.main,
 }
 
 

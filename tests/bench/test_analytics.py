@@ -4,7 +4,11 @@ where the naive binomial interval covers far less; the run is reproducible from 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from bench.analytics import run
+
+from bench import analytics_import
 
 
 def test_recalibrated_intervals_cover_near_nominal_and_the_naive_ones_do_not() -> None:
@@ -17,3 +21,12 @@ def test_recalibrated_intervals_cover_near_nominal_and_the_naive_ones_do_not() -
         assert 0.85 <= ours <= 0.95, (metric, ours)
         assert naive < 0.6, (metric, naive)
     assert results == run(workspaces=80, sends=20, seed=3)
+
+
+async def test_the_import_benchmark_imports_everything_once(tmp_path: Path) -> None:
+    results = await analytics_import.run(tmp_path, events=2000, contacts=300)
+    assert results["events"] == 2000
+    assert results["first"]["added"] + results["first"]["already"] == 2000  # a few repeat in the file
+    assert results["first"]["added"] > 1500
+    assert results["again"]["added"] == 0
+    assert results["again"]["already"] == 2000

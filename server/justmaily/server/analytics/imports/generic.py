@@ -8,6 +8,10 @@ true for an open a privacy proxy made. Other columns are ignored.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
+from typing import TypeVar
+
 from justmaily.server.analytics.imports.rows import (
     Event,
     FileRefused,
@@ -37,6 +41,7 @@ EVENTS: dict[str, EventKind] = {
     "unsubscribe": EventKind.UNSUBSCRIBED,
     "unsubscribed": EventKind.UNSUBSCRIBED,
 }
+_T = TypeVar("_T")
 _TRUE = frozenset({"true", "yes", "1"})
 _FALSE = frozenset({"false", "no", "0", ""})
 
@@ -50,6 +55,9 @@ def parse(data: bytes) -> Parsed:
     index = header_index(header, COLUMNS, "generic CSV")
     machine_at = index.get("machine")
     parsed = Parsed()
+    # Files repeat their addresses and send times on every row: each is checked once.
+    addresses: dict[str, str] = {}
+    times: dict[str, datetime] = {}
     for row, cells in rows:
         parsed.rows += 1
         if len(cells) != len(header):
@@ -70,8 +78,8 @@ def parse(data: bytes) -> Parsed:
                     row=row,
                     campaign=bounded(cells[index["campaign"]], "campaign", 200),
                     subject=cells[index["subject"]].strip()[:998],
-                    sent_at=aware_time(cells[index["sent_at"]], "sent_at"),
-                    address=address(cells[index["email"]]),
+                    sent_at=_cached(times, cells[index["sent_at"]], lambda text: aware_time(text, "sent_at")),
+                    address=_cached(addresses, cells[index["email"]], address),
                     kind=kind,
                     occurred_at=aware_time(cells[index["occurred_at"]], "occurred_at"),
                     machine=kind is EventKind.OPENED and machine_text in _TRUE,
@@ -80,3 +88,10 @@ def parse(data: bytes) -> Parsed:
         except ValueError as exc:
             parsed.issues.append(RowIssue(row, str(exc)))
     return parsed
+
+
+def _cached(cache: dict[str, _T], text: str, read: Callable[[str], _T]) -> _T:
+    found = cache.get(text)
+    if found is None:
+        found = cache[text] = read(text)  # raises ValueError for a bad cell: never cached
+    return found

@@ -103,6 +103,10 @@ class WebhookSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     ses_topic_arns: Annotated[
         list[Annotated[str, msgspec.Meta(max_length=300)]], msgspec.Meta(max_length=50)
     ] = msgspec.field(default_factory=list)
+    # Mailgun's webhook signing key, a secret: never answered back. On a PUT, None keeps the
+    # stored key, "" removes it (and turns Mailgun's hook off), anything else replaces it.
+    mailgun_signing_key: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+    mailgun_key_set: bool = False  # answered: whether a key is stored; ignored on a PUT
 
 
 class AbTestCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

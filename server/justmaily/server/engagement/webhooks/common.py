@@ -22,6 +22,7 @@ RejectionCode = Literal[
     "bad_certificate",  # what was fetched is not an X.509 certificate with an RSA key
     "expired_certificate",  # the certificate is outside its validity period
     "topic_not_allowed",  # the SNS topic is not one we subscribed
+    "replayed",  # a signed nonce seen before (Mailgun's token): the same signature posted again
 ]
 
 MAX_DETAIL_CHARS = 500

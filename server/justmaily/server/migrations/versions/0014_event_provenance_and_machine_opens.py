@@ -1,5 +1,6 @@
 """event provenance and machine opens: where each message event came from, opens by proxies,
-and campaigns imported from other platforms with the imports that brought them
+and campaigns imported from other platforms with the imports that brought them; Mailgun's
+webhook signing key (sealed) and the tokens it signed that were accepted (single use)
 
 Revision ID: 0014
 Revises: 0012
@@ -89,6 +90,24 @@ def upgrade() -> None:
             batch_op.f("uq_message_events_workspace_id_source_external_id"),
             ["workspace_id", "source", "external_id"],
         )
+    with op.batch_alter_table("webhook_settings", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("mailgun_signing_key", sa.LargeBinary(), nullable=True))
+    op.create_table(
+        "webhook_nonces",
+        sa.Column("workspace_id", sa.Uuid(), nullable=False),
+        sa.Column("provider", sa.String(length=20), nullable=False),
+        sa.Column("nonce", sa.String(length=200), nullable=False),
+        sa.Column("seen_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["workspace_id"],
+            ["workspaces.id"],
+            name=op.f("fk_webhook_nonces_workspace_id_workspaces"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("workspace_id", "provider", "nonce", name=op.f("pk_webhook_nonces")),
+    )
+    with op.batch_alter_table("webhook_nonces", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_webhook_nonces_seen_at"), ["seen_at"], unique=False)
     # Earlier events: the sender wrote sent and failed; provider reports carry their name first
     # ("ses: …", "sendgrid: …"); SendGrid's flagged Apple proxy opens read "sendgrid: machine open".
     events = sa.table(
@@ -112,6 +131,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("webhook_nonces")
+    with op.batch_alter_table("webhook_settings", schema=None) as batch_op:
+        batch_op.drop_column("mailgun_signing_key")
     with op.batch_alter_table("message_events", schema=None) as batch_op:
         batch_op.drop_constraint(
             batch_op.f("uq_message_events_workspace_id_source_external_id"), type_="unique"

@@ -107,6 +107,9 @@ class WebhookSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     # stored key, "" removes it (and turns Mailgun's hook off), anything else replaces it.
     mailgun_signing_key: Annotated[str, msgspec.Meta(max_length=200)] | None = None
     mailgun_key_set: bool = False  # answered: whether a key is stored; ignored on a PUT
+    # The "user:password" Postmark's webhook URL carries (Basic auth), a secret: as the key above.
+    postmark_credentials: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+    postmark_credentials_set: bool = False
 
 
 class AbTestCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

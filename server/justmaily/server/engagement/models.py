@@ -13,7 +13,7 @@ from justmaily.server.db.base import Base, UTCDateTime, utcnow
 
 class WebhookSettings(Base):
     """How a workspace's provider webhooks are verified (SendGrid's key and SNS topics are public;
-    Mailgun's signing key is a secret, stored sealed)."""
+    Mailgun's signing key and Postmark's credentials are secrets, stored sealed)."""
 
     __tablename__ = "webhook_settings"
 
@@ -26,6 +26,8 @@ class WebhookSettings(Base):
     ses_topic_arns: Mapped[list[str]] = mapped_column(JSON, default=list)
     # Mailgun's webhook signing key, sealed (keys/sealed.py); None: Mailgun's hook is off.
     mailgun_signing_key: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    # The Basic credentials ("user:password") in Postmark's webhook URL, sealed; None: off.
+    postmark_credentials: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

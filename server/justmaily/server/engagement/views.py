@@ -14,4 +14,5 @@ def to_wire(row: WebhookSettings | None) -> wire.WebhookSettings:
         sendgrid_public_key=row.sendgrid_public_key,
         ses_topic_arns=list(row.ses_topic_arns),
         mailgun_key_set=bool(row.mailgun_signing_key),
+        postmark_credentials_set=bool(row.postmark_credentials),
     )

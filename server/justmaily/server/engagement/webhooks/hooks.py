@@ -20,6 +20,7 @@ from justmaily.server.engagement.models import WebhookNonce, WebhookSettings
 from justmaily.server.engagement.webhooks.common import ProviderEvent, WebhookRejected
 from justmaily.server.engagement.webhooks.mailgun import TOLERANCE as MAILGUN_TOLERANCE
 from justmaily.server.engagement.webhooks.mailgun import parse_mailgun
+from justmaily.server.engagement.webhooks.postmark import check_credentials, parse_postmark
 from justmaily.server.engagement.webhooks.sendgrid import parse_sendgrid
 from justmaily.server.engagement.webhooks.ses import SnsVerifier, parse_ses
 from justmaily.server.http.problems import ApiError, not_found
@@ -61,6 +62,18 @@ class ProviderHooks:
             raise not_found("webhook")
         try:
             events = parse_sendgrid(await body(), headers, settings.sendgrid_public_key, utcnow())
+        except WebhookRejected as exc:
+            raise _rejected(exc) from None
+        return await self._apply(workspace_id, events)
+
+    async def postmark(self, workspace_id: uuid.UUID, body: Body, headers: Mapping[str, str]) -> int:
+        """How many events were recorded (none for records we skip)."""
+        settings = await self._settings(workspace_id)
+        if not settings.postmark_credentials:
+            raise not_found("webhook")
+        try:
+            check_credentials(headers, self.secrets.open(settings.postmark_credentials).decode())
+            events = parse_postmark(await body())
         except WebhookRejected as exc:
             raise _rejected(exc) from None
         return await self._apply(workspace_id, events)

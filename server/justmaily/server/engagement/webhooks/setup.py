@@ -1,5 +1,6 @@
 """How a workspace's provider webhooks are verified: SendGrid's public key, the SNS topics accepted
-(public), Mailgun's signing key (a secret: sealed, never answered back)."""
+(public), Mailgun's signing key and
+Postmark's Basic credentials (secrets: sealed, never answered back)."""
 
 from __future__ import annotations
 
@@ -44,6 +45,17 @@ class WebhookSetup:
         if data.mailgun_signing_key is not None:
             key = data.mailgun_signing_key.strip()
             row.mailgun_signing_key = self.secrets.seal(key.encode()) if key else None
+        if data.postmark_credentials is not None:
+            credentials = data.postmark_credentials.strip()
+            if credentials and ":" not in credentials:
+                message = 'Postmark credentials are "user:password", as in the webhook URL'
+                raise ApiError(
+                    422,
+                    "invalid_credentials",
+                    message,
+                    errors=[FieldError(field="postmark_credentials", message=message)],
+                )
+            row.postmark_credentials = self.secrets.seal(credentials.encode()) if credentials else None
         row.updated_at = utcnow()
         await self.session.flush()
         return to_wire(row)

@@ -1,6 +1,6 @@
 """event provenance and machine opens: where each message event came from, opens by proxies,
 and campaigns imported from other platforms with the imports that brought them; Mailgun's
-webhook signing key (sealed) and the tokens it signed that were accepted (single use)
+webhook signing key and Postmark's credentials (sealed), and the Mailgun tokens accepted (single use)
 
 Revision ID: 0014
 Revises: 0012
@@ -92,6 +92,7 @@ def upgrade() -> None:
         )
     with op.batch_alter_table("webhook_settings", schema=None) as batch_op:
         batch_op.add_column(sa.Column("mailgun_signing_key", sa.LargeBinary(), nullable=True))
+        batch_op.add_column(sa.Column("postmark_credentials", sa.LargeBinary(), nullable=True))
     op.create_table(
         "webhook_nonces",
         sa.Column("workspace_id", sa.Uuid(), nullable=False),
@@ -133,6 +134,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("webhook_nonces")
     with op.batch_alter_table("webhook_settings", schema=None) as batch_op:
+        batch_op.drop_column("postmark_credentials")
         batch_op.drop_column("mailgun_signing_key")
     with op.batch_alter_table("message_events", schema=None) as batch_op:
         batch_op.drop_constraint(

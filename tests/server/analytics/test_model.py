@@ -104,3 +104,16 @@ def test_empty_sends_teach_nothing() -> None:
     forecaster.observe(Outcome("list:a", 0, {}))
     assert forecaster.sends == 0
     assert forecaster.calibration_sends(Metric.OPENS) == 0
+
+
+def test_replaying_a_long_history_scores_only_what_counts_and_forecasts_the_same() -> None:
+    rng = random.Random(3)
+    history = [outcome(f"list:{rng.randrange(3)}", 3000, 0.3 + rng.gauss(0, 0.03)) for _ in range(150)]
+    one_by_one = Forecaster()
+    for sent in history:
+        one_by_one.observe(sent)
+    replayed = Forecaster()
+    replayed.observe_all(history)
+    assert replayed.calibration_sends(Metric.OPENS) == 60  # older scores would weigh under 0.1 %
+    for metric in Metric:
+        assert replayed.forecast(metric, "list:1", 4000) == one_by_one.forecast(metric, "list:1", 4000)

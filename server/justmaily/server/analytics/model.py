@@ -167,17 +167,21 @@ class Forecaster:
         self._scores: dict[Metric, list[float]] = {m: [] for m in anchors}  # oldest first
         self._scored: dict[Metric, int] = dict.fromkeys(anchors, 0)
 
-    def observe(self, outcome: Outcome) -> None:
-        """Learn a finished send: score the forecast it had, then add it to the history."""
+    def observe(self, outcome: Outcome, *, score: bool = True) -> None:
+        """Learn a finished send: score the forecast it had, then add it to the history.
+
+        `score=False` skips the scoring (the costly part: a forecast over the whole history) for
+        sends whose score would weigh nothing by the time the next forecast is made."""
         if outcome.recipients <= 0:
             return
         for metric, audiences in self._audiences.items():
             events = min(max(outcome.counts.get(metric, 0), 0), outcome.recipients)
-            prediction = self.predict(metric, outcome.audience, outcome.recipients)
-            scores = self._scores[metric]
-            scores.append(prediction.score(events))
-            del scores[:-_SCORES_KEPT]
-            self._scored[metric] += 1
+            if score:
+                prediction = self.predict(metric, outcome.audience, outcome.recipients)
+                scores = self._scores[metric]
+                scores.append(prediction.score(events))
+                del scores[:-_SCORES_KEPT]
+                self._scored[metric] += 1
             audience = audiences.setdefault(outcome.audience, _Audience())
             audience.ys.append(adjusted_logit(events, outcome.recipients))
             audience.vs.append(_sampling_variance(events, outcome.recipients))
@@ -187,8 +191,10 @@ class Forecaster:
         self.recipients += outcome.recipients
 
     def observe_all(self, outcomes: Iterable[Outcome]) -> None:
-        for outcome in outcomes:
-            self.observe(outcome)
+        """Learn sends in order; only the last `_SCORES_KEPT` are scored, the ones that count."""
+        ordered = [outcome for outcome in outcomes if outcome.recipients > 0]
+        for index, outcome in enumerate(ordered):
+            self.observe(outcome, score=index >= len(ordered) - _SCORES_KEPT)
 
     def audience_history(self, audience: str) -> tuple[int, int]:
         """How many finished sends went to this audience, and their recipients."""

@@ -13,7 +13,11 @@ from litestar.middleware import DefineMiddleware
 from litestar.types import ControllerRouterHandler
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from justmaily.server.analytics.controllers import EventImportsController, ForecastController
+from justmaily.server.analytics.controllers import (
+    EventImportsController,
+    ForecastController,
+    SendRollupController,
+)
 from justmaily.server.audiences.controllers import (
     ContactsController,
     ExportsController,
@@ -97,6 +101,7 @@ ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     ServiceCredentialsController,
     ForecastController,
     EventImportsController,
+    SendRollupController,
 ]
 
 

@@ -67,3 +67,41 @@ class EventImport(msgspec.Struct, frozen=True, kw_only=True):
     unmatched: int  # rows whose address is none of the workspace's contacts: not imported
     issues: list[ImportIssue]  # those rows, the first 1,000
     created_at: datetime
+
+
+class RollupCounts(msgspec.Struct, frozen=True, kw_only=True):
+    """Recipients who did each thing at least once (opens by people; machine opens apart)."""
+
+    recipients: int  # messages sent
+    delivered: int
+    opened: int
+    machine_opened: int  # recipients whose only opens were a privacy proxy's
+    clicked: int
+    unsubscribed: int
+    bounced: int
+    complained: int
+
+
+class VariantRollup(msgspec.Struct, frozen=True, kw_only=True):
+    variant: int | None  # the A/B subject line's number; None: the subject (no test)
+    counts: RollupCounts
+
+
+class BucketRollup(msgspec.Struct, frozen=True, kw_only=True):
+    """Events (not recipients) whose time falls in [start, start + bucket), UTC."""
+
+    start: datetime
+    opened: int
+    machine_opened: int
+    clicked: int
+    unsubscribed: int
+    bounced: int
+    complained: int
+
+
+class SendRollup(msgspec.Struct, frozen=True, kw_only=True):
+    send_id: UUID
+    bucket: Literal["hour", "day"]
+    total: RollupCounts
+    variants: list[VariantRollup]
+    buckets: list[BucketRollup]  # only buckets with events, oldest first

@@ -10,7 +10,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from justmaily.server.analytics import deps, examples, importing
+from justmaily.server.analytics import deps, examples, importing, rollups
 from justmaily.server.analytics.imports import generic
 from justmaily.server.analytics.service import ForecastService
 from justmaily.server.http.openapi import ok, problems
@@ -86,3 +86,27 @@ class EventImportsController(Controller):
         self, request: AuthedRequest, db_session: NamedDependency[AsyncSession]
     ) -> list[wire.EventImport]:
         return await importing.listing(db_session, request.user.workspace_id)
+
+
+class SendRollupController(Controller):
+    path = "/api/sends/{send_id:uuid}/rollup"
+    tags = ["analytics"]
+
+    @get(
+        opt=requires(Permission.CAMPAIGNS_READ),
+        responses=ok(wire.SendRollup, examples.ROLLUP) | problems(400, 404),
+        summary="A send's engagement: in all, per A/B variant, per hour or day",
+    )
+    async def send_rollup(
+        self,
+        request: AuthedRequest,
+        db_session: NamedDependency[AsyncSession],
+        send_id: FromPath[uuid.UUID],
+        bucket: Annotated[
+            Literal["hour", "day"], QueryParameter(description="the time buckets' length (UTC)")
+        ] = "hour",
+    ) -> wire.SendRollup:
+        """Recipients who did each thing at least once (opens by people; recipients whose only
+        opens were a privacy proxy's are `machine_opened`), and events per time bucket. As current
+        as the last recorded event: computed when asked (docs/analytics.md)."""
+        return await rollups.send_rollup(db_session, request.user, send_id, bucket)

@@ -38,3 +38,31 @@ EVENT_IMPORT = wire.EventImport(
     ],
     created_at=datetime(2026, 5, 1, 9, 30, tzinfo=UTC),
 )
+
+_COUNTS = wire.RollupCounts(
+    recipients=1520,
+    delivered=1490,
+    opened=402,
+    machine_opened=377,
+    clicked=61,
+    unsubscribed=3,
+    bounced=9,
+    complained=0,
+)
+ROLLUP = wire.SendRollup(
+    send_id=UUID("2b3c4d5e-6f70-4a81-92a3-b4c5d6e7f809"),
+    bucket="hour",
+    total=_COUNTS,
+    variants=[wire.VariantRollup(variant=None, counts=_COUNTS)],
+    buckets=[
+        wire.BucketRollup(
+            start=datetime(2026, 5, 1, 9, tzinfo=UTC),
+            opened=250,
+            machine_opened=377,
+            clicked=40,
+            unsubscribed=2,
+            bounced=9,
+            complained=0,
+        )
+    ],
+)

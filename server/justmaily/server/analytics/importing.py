@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from justmaily.server.analytics.imports.rows import Event, FileRefused, Parsed, RowIssue
@@ -122,7 +122,9 @@ async def import_events(
         fresh = [rows[key] for key in batch if key not in known]
         if fresh:
             # Core, not the ORM's bulk path: the same statement, without per-row ORM bookkeeping.
-            await session.execute(insert(_EVENTS), fresh)
+            # ON CONFLICT DO NOTHING: an import of the same file running at the same moment
+            # (PostgreSQL lets both check first) must not fail on the other's rows.
+            await session.execute(insert_or_ignore(session, _EVENTS), fresh)
         added += len(fresh)
     matched = len(parsed.events) - len(unmatched)
     record = EventImport(

@@ -35,6 +35,7 @@ from __future__ import annotations
 import math
 import os
 import random
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from statistics import NormalDist
@@ -224,8 +225,29 @@ def run(workspaces: int = WORKSPACES, sends: int = SENDS, seed: int = SEED) -> d
     }
 
 
+def latency(sizes: tuple[int, ...] = (30, 100, 200), repeats: int = 20) -> dict[str, dict[str, float]]:
+    """Model time of one forecast request: replay a workspace's finished sends, forecast 3 metrics
+    (what the server does per request after its two queries; HTTP and SQL not included)."""
+    rng = random.Random(SEED)
+    found: dict[str, dict[str, float]] = {}
+    for size in sizes:
+        outcomes = [Outcome(s.audience, s.recipients, s.counts) for s in generate(rng, size)]
+        times = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            forecaster = Forecaster()
+            forecaster.observe_all(outcomes)
+            for metric in Metric:
+                forecaster.forecast(metric, outcomes[-1].audience, 5000)
+            times.append((time.perf_counter() - started) * 1000)
+        times.sort()
+        found[f"{size} sends"] = {"p50_ms": round(times[len(times) // 2], 1), "max_ms": round(times[-1], 1)}
+    return found
+
+
 def main() -> int:
     results = run()
+    results["forecast_model_latency"] = latency()
     print(
         f"forecast calibration: {results['workspaces']} workspaces x {results['sends']} sends,"
         f" nominal {LEVEL}"
@@ -247,5 +269,6 @@ def main() -> int:
         "open-rate interval width at 5,000 recipients (from the 3rd send):",
         results["open_width_at_5000_pp"],
     )
+    print("forecast model time per request (replay + 3 forecasts):", results["forecast_model_latency"])
     save("analytics", results)
     return 0

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.analytics import run
+from bench.analytics import latency, run
 
 from bench import analytics_import
 
@@ -30,3 +30,9 @@ async def test_the_import_benchmark_imports_everything_once(tmp_path: Path) -> N
     assert results["first"]["added"] > 1500
     assert results["again"]["added"] == 0
     assert results["again"]["already"] == 2000
+
+
+def test_the_forecast_latency_is_reported_per_history_size() -> None:
+    found = latency(sizes=(5, 20), repeats=2)
+    assert set(found) == {"5 sends", "20 sends"}
+    assert all(0 < row["p50_ms"] <= row["max_ms"] for row in found.values())

@@ -56,7 +56,7 @@ async def _own_sends(
     session: AsyncSession, workspace_id: uuid.UUID, limit: int
 ) -> list[tuple[datetime, Outcome]]:
     latest = (
-        select(Send.id, Send.list_id, Send.segment_id, Send.finished_at)
+        select(Send.id, Send.list_id, Send.segment_id, Send.finished_at, Send.send_at)
         .where(Send.workspace_id == workspace_id, Send.status == SendStatus.DONE)
         .order_by(Send.finished_at.desc(), Send.id.desc())
         .limit(limit)
@@ -82,7 +82,7 @@ async def _own_sends(
             counts.setdefault(send_id, {})[_METRIC_OF[kind]] = int(count)
     return [
         (
-            row.finished_at,
+            row.finished_at or row.send_at,  # a finished send has its time; never sort None
             Outcome(audience_key(row.list_id, row.segment_id), sent[row.id], counts.get(row.id, {})),
         )
         for row in sends

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 from litestar import Litestar
+from sqlalchemy import update
 
 from justmaily.server.analytics import history
 from justmaily.server.db.base import utcnow
@@ -207,3 +208,24 @@ async def test_bad_asks_are_refused_with_problems(client: httpx.AsyncClient, tea
         f"/api/campaigns/{campaign_id}/forecast", params={"list": list_id}, headers=team.rival.headers
     )
     assert rival.status_code == 404
+
+
+async def test_a_finished_send_without_its_finish_time_sorts_by_its_send_time(
+    app: Litestar, client: httpx.AsyncClient, team: Team
+) -> None:
+    list_id = await add_contacts(client, team, PEOPLE)
+    campaign_id = await campaign(client, team)
+    contacts = await contact_ids(client, team)
+    await finished_send(
+        app, team, campaign_id, list_id, contacts, {EventKind.OPENED: 1}, age=timedelta(days=2)
+    )
+    await finished_send(
+        app, team, campaign_id, list_id, contacts, {EventKind.OPENED: 5}, age=timedelta(days=1)
+    )
+    async with services_of(app).database.session() as session, session.begin():
+        await session.execute(
+            update(Send).where(Send.workspace_id == team.workspace_id).values(finished_at=None)
+        )
+    async with services_of(app).database.session() as session:
+        outcomes = await history.finished_sends(session, team.workspace_id)
+    assert [o.counts[Metric.OPENS] for o in outcomes] == [1, 5]

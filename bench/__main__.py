@@ -1,6 +1,6 @@
 """Benchmarks: `python3 bootstrap.py bench [NAME ...]`, NAME among api, api-load, rooms,
-side-by-side, desktop, delivery, trust, restore-drill (default: all). `bench api-load --help`
-lists the load benchmark's own options (given after it).
+side-by-side, desktop, delivery, trust, restore-drill, analytics, analytics-import (default: all).
+`bench api-load --help` lists the load benchmark's own options (given after it).
 
 Results: bench/results/."""
 
@@ -8,7 +8,18 @@ from __future__ import annotations
 
 import sys
 
-from bench import api, api_load, delivery, desktop, restore_drill, rooms, rooms_side_by_side, trust
+from bench import (
+    analytics,
+    analytics_import,
+    api,
+    api_load,
+    delivery,
+    desktop,
+    restore_drill,
+    rooms,
+    rooms_side_by_side,
+    trust,
+)
 
 SUITES = {
     "api": api.main,
@@ -19,6 +30,8 @@ SUITES = {
     "delivery": delivery.main,
     "trust": trust.main,
     "restore-drill": restore_drill.main,
+    "analytics": analytics.main,
+    "analytics-import": analytics_import.main,
 }
 
 

@@ -13,6 +13,11 @@ from litestar.middleware import DefineMiddleware
 from litestar.types import ControllerRouterHandler
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from justmaily.server.analytics.controllers import (
+    EventImportsController,
+    ForecastController,
+    SendRollupController,
+)
 from justmaily.server.audiences.controllers import (
     ContactsController,
     ExportsController,
@@ -98,6 +103,9 @@ ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     OpsController,
     RetentionController,
     MetricsController,
+    ForecastController,
+    EventImportsController,
+    SendRollupController,
 ]
 
 

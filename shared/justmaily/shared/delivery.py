@@ -23,6 +23,15 @@ class EventKind(enum.StrEnum):
     FAILED = "failed"  # we gave up: permanent rejection, or retries exhausted
 
 
+class EventSource(enum.StrEnum):
+    """Where an event's record came from (its provenance)."""
+
+    SENDER = "sender"  # our sending workers: sent, failed
+    TRACKING = "tracking"  # our links in the message: the open pixel, clicks, the unsubscribe page
+    WEBHOOK = "webhook"  # a provider's report (SES, SendGrid, ...)
+    IMPORT = "import"  # history brought from another platform's export
+
+
 class SendStatus(enum.StrEnum):
     SCHEDULED = "scheduled"  # waiting for send_at
     SENDING = "sending"
@@ -94,6 +103,13 @@ class WebhookSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     ses_topic_arns: Annotated[
         list[Annotated[str, msgspec.Meta(max_length=300)]], msgspec.Meta(max_length=50)
     ] = msgspec.field(default_factory=list)
+    # Mailgun's webhook signing key, a secret: never answered back. On a PUT, None keeps the
+    # stored key, "" removes it (and turns Mailgun's hook off), anything else replaces it.
+    mailgun_signing_key: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+    mailgun_key_set: bool = False  # answered: whether a key is stored; ignored on a PUT
+    # The "user:password" Postmark's webhook URL carries (Basic auth), a secret: as the key above.
+    postmark_credentials: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+    postmark_credentials_set: bool = False
 
 
 class AbTestCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -172,6 +172,9 @@ def test_sendgrid_batch_maps_each_event_type() -> None:
     assert events[0].message_id == OUR_ID
     assert events[1].message_id == "14c5d75ce93.dfd.64b469@ismtpd-555"
     assert {e.provider for e in events} == {"sendgrid"}
+    # Only the open SendGrid flags sg_machine_open is a machine's (Apple MPP): open rates leave it out.
+    assert [e.machine for e in events] == [e.detail == "machine open" for e in events]
+    assert any(e.machine for e in events)
     assert all(e.occurred_at == NOW - timedelta(seconds=30) and e.occurred_at.tzinfo is UTC for e in events)
 
 

@@ -24,7 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from justmaily.server.db.base import Base, UTCDateTime, enum_column, new_id, utcnow
-from justmaily.shared.delivery import EventKind, MessageState, SendStatus
+from justmaily.shared.delivery import EventKind, EventSource, MessageState, SendStatus
 
 
 class SendingDomain(Base):
@@ -145,6 +145,10 @@ class MessageEvent(Base):
     __table_args__ = (
         Index("ix_message_events_contact", "contact_id", "kind", "occurred_at"),
         Index("ix_message_events_send", "send_id", "kind"),
+        Index("ix_message_events_imported", "imported_campaign_id", "kind"),
+        # One record per event a provider or an export names: a replayed webhook or a file
+        # imported twice adds nothing.
+        UniqueConstraint("workspace_id", "source", "external_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -155,3 +159,15 @@ class MessageEvent(Base):
     kind: Mapped[EventKind] = mapped_column(enum_column(EventKind))
     detail: Mapped[str] = mapped_column(String(2000), default="")
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    source: Mapped[EventSource] = mapped_column(
+        enum_column(EventSource), default=EventSource.TRACKING, server_default=EventSource.TRACKING.value
+    )
+    # An open made by a machine, not a person: a privacy proxy (Apple Mail Privacy Protection)
+    # fetches every message's images. Open rates leave these out; segments still see them.
+    machine: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    # The event's own id where its source has one (a provider's event id, an import's row key).
+    external_id: Mapped[str | None] = mapped_column(String(200), default=None)
+    # The other platform's campaign an imported event belongs to (its send_id is then empty).
+    imported_campaign_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("imported_campaigns.id", ondelete="CASCADE"), default=None
+    )

@@ -232,6 +232,34 @@ class ProviderHooksController(Controller):
         return {"recorded": await hooks.sendgrid(workspace_id, request.body, request.headers)}
 
     @post(
+        "/mailgun",
+        status_code=200,
+        responses=ok(dict[str, int], {"recorded": 1}) | problems(400, 401, 404, 413, signed_in=False),
+        summary="Mailgun webhooks (HMAC-signed)",
+    )
+    async def mailgun(
+        self,
+        request: Request[Any, Any, Any],
+        hooks: NamedDependency[ProviderHooks],
+        workspace_id: FromPath[uuid.UUID],
+    ) -> dict[str, int]:
+        return {"recorded": await hooks.mailgun(workspace_id, request.body)}
+
+    @post(
+        "/postmark",
+        status_code=200,
+        responses=ok(dict[str, int], {"recorded": 1}) | problems(400, 401, 404, 413, signed_in=False),
+        summary="Postmark webhooks (Basic credentials from the webhook URL)",
+    )
+    async def postmark(
+        self,
+        request: Request[Any, Any, Any],
+        hooks: NamedDependency[ProviderHooks],
+        workspace_id: FromPath[uuid.UUID],
+    ) -> dict[str, int]:
+        return {"recorded": await hooks.postmark(workspace_id, request.body, request.headers)}
+
+    @post(
         "/ses",
         status_code=200,
         responses=ok(dict[str, int], {"recorded": 2}) | problems(400, 401, 404, 413, signed_in=False),
@@ -266,7 +294,7 @@ class WebhookSettingsController(Controller):
         "/webhooks",
         opt=requires(Permission.DELIVERY_MANAGE),
         responses=ok(wire.WebhookSettings, delivery_examples.WEBHOOKS) | problems(400, 422),
-        summary="Set the SendGrid verification key and the SNS topics to accept",
+        summary="Set the SendGrid key, the SNS topics, the Mailgun signing key and Postmark's credentials",
     )
     async def set_webhooks(
         self,

@@ -14,6 +14,7 @@ from justmaily.server.engagement.webhooks.hooks import ProviderHooks
 from justmaily.server.engagement.webhooks.ses import SnsVerifier
 from justmaily.server.engagement.webhooks.setup import WebhookSetup
 from justmaily.server.identity.principal import AuthedRequest
+from justmaily.server.keys.sealed import SecretBox
 from justmaily.server.settings import Settings
 
 
@@ -33,10 +34,14 @@ def provide_confirmations(
 
 
 def provide_hooks(
-    database: NamedDependency[Database], sns_verifier: NamedDependency[SnsVerifier]
+    database: NamedDependency[Database],
+    sns_verifier: NamedDependency[SnsVerifier],
+    secrets: NamedDependency[SecretBox],
 ) -> ProviderHooks:
-    return ProviderHooks(database, sns_verifier)
+    return ProviderHooks(database, sns_verifier, secrets)
 
 
-def provide_webhook_setup(request: AuthedRequest, db_session: NamedDependency[AsyncSession]) -> WebhookSetup:
-    return WebhookSetup(db_session, request.user.workspace_id)
+def provide_webhook_setup(
+    request: AuthedRequest, db_session: NamedDependency[AsyncSession], secrets: NamedDependency[SecretBox]
+) -> WebhookSetup:
+    return WebhookSetup(db_session, secrets, request.user.workspace_id)

@@ -20,12 +20,20 @@ from justmaily.server.delivery.outbox.queue import MessageRef
 from justmaily.server.engagement.webhooks.common import ProviderEvent
 from justmaily.server.identity.models import Workspace
 from justmaily.shared.audiences import SuppressionReason
-from justmaily.shared.delivery import EventKind
+from justmaily.shared.delivery import EventKind, EventSource
 
 log = structlog.get_logger(__name__)
 
 
-async def record(session: AsyncSession, ref: MessageRef, kind: EventKind, detail: str = "") -> None:
+async def record(
+    session: AsyncSession,
+    ref: MessageRef,
+    kind: EventKind,
+    detail: str = "",
+    *,
+    source: EventSource = EventSource.TRACKING,
+    machine: bool = False,
+) -> None:
     session.add(
         MessageEvent(
             workspace_id=ref.workspace_id,
@@ -35,6 +43,8 @@ async def record(session: AsyncSession, ref: MessageRef, kind: EventKind, detail
             kind=kind,
             detail=detail[:2000],
             occurred_at=utcnow(),
+            source=source,
+            machine=machine,
         )
     )
     await session.flush()
@@ -84,7 +94,14 @@ async def apply_provider_events(
             }[event.kind]
             await repository.suppress(session, workspace_id, key, reason, f"{event.provider}: {event.detail}")
         if ref is not None:
-            await record(session, ref, event.kind, f"{event.provider}: {event.detail}")
+            await record(
+                session,
+                ref,
+                event.kind,
+                f"{event.provider}: {event.detail}",
+                source=EventSource.WEBHOOK,
+                machine=event.machine,
+            )
             recorded += 1
     return recorded
 

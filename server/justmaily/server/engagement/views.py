@@ -11,5 +11,8 @@ def to_wire(row: WebhookSettings | None) -> wire.WebhookSettings:
     if row is None:
         return wire.WebhookSettings()
     return wire.WebhookSettings(
-        sendgrid_public_key=row.sendgrid_public_key, ses_topic_arns=list(row.ses_topic_arns)
+        sendgrid_public_key=row.sendgrid_public_key,
+        ses_topic_arns=list(row.ses_topic_arns),
+        mailgun_key_set=bool(row.mailgun_signing_key),
+        postmark_credentials_set=bool(row.postmark_credentials),
     )

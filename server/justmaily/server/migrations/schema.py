@@ -1,6 +1,7 @@
 """Every domain's tables, gathered so Alembic sees one metadata: above every domain, as the
 composition root is (db/ holds only what every domain shares)."""
 
+from justmaily.server.analytics import models as _analytics
 from justmaily.server.audiences import models as _audiences
 from justmaily.server.campaigns import models as _campaigns
 from justmaily.server.collaboration import models as _collaboration
@@ -13,6 +14,7 @@ from justmaily.server.trust import models as _trust
 
 metadata = Base.metadata
 __all__ = [
+    "_analytics",
     "_audiences",
     "_campaigns",
     "_collaboration",

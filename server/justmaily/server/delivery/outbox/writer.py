@@ -30,7 +30,7 @@ from justmaily.server.delivery.models import MessageEvent, OutboxMessage
 from justmaily.server.metrics import sli
 from justmaily.server.metrics.instruments import MESSAGES
 from justmaily.shared.audiences import SuppressionReason
-from justmaily.shared.delivery import EventKind, MessageState
+from justmaily.shared.delivery import EventKind, EventSource, MessageState
 
 log = structlog.get_logger(__name__)
 # Core tables, not the ORM classes: a bulk INSERT through the ORM goes through its bulk-persistence
@@ -299,6 +299,7 @@ class OutboxWriter:
                     "kind": kind,
                     "detail": detail(p)[:2000],
                     "occurred_at": when,
+                    "source": EventSource.SENDER,
                 }
                 for p in items
             ],

@@ -22,6 +22,7 @@ RejectionCode = Literal[
     "bad_certificate",  # what was fetched is not an X.509 certificate with an RSA key
     "expired_certificate",  # the certificate is outside its validity period
     "topic_not_allowed",  # the SNS topic is not one we subscribed
+    "replayed",  # a signed nonce seen before (Mailgun's token): the same signature posted again
 ]
 
 MAX_DETAIL_CHARS = 500
@@ -43,6 +44,8 @@ class ProviderEvent(msgspec.Struct, frozen=True):
     provider_message_id: str | None
     occurred_at: datetime  # aware, UTC
     detail: str  # diagnostic code, bounce subtype, reason: at most MAX_DETAIL_CHARS
+    # An open the provider says a machine made (a privacy proxy fetching every message).
+    machine: bool = False
 
 
 # The name reads as the verdict where handlers catch it (`except WebhookRejected`), as the design asks.

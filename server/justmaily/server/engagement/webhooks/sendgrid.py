@@ -138,6 +138,7 @@ def _sendgrid_event(entry: dict[str, object], where: str) -> ProviderEvent | Non
         provider_message_id=optional_str(entry, "sg_message_id", where),
         occurred_at=occurred_at,
         detail=bounded(detail),
+        machine=kind is EventKind.OPENED and entry.get("sg_machine_open") is True,
     )
 
 

@@ -1,0 +1,1 @@
+"""Analytics: forecasts of a send's opens, clicks and unsubscribes with calibrated intervals."""

@@ -39,6 +39,8 @@ from justmaily.server.identity.tokens import TokenSigner
 from justmaily.server.keys.ring import KeyRing
 from justmaily.server.keys.sealed import SecretBox
 from justmaily.server.migrations.migrate import upgrade_to_head
+from justmaily.server.protection.hierarchy import KeyHierarchy
+from justmaily.server.protection.providers import provider_from
 from justmaily.server.settings import Settings
 from justmaily.server.trust.ca import CertificateAuthority
 from justmaily.server.trust.log import LogSigner
@@ -56,6 +58,7 @@ class Services:
     limiter: RateLimiter
     signer: TokenSigner  # people's tokens and room tickets
     secrets: SecretBox
+    protection: KeyHierarchy  # the KEK's provider and the workspaces' data keys (protection/)
     link_tokens: LinkTokens
     sns_verifier: SnsVerifier
     log_signer: LogSigner
@@ -129,6 +132,7 @@ def _made(
         limiter=limiter,
         signer=TokenSigner(keys.access_tokens),
         secrets=keys.secrets,
+        protection=KeyHierarchy(provider_from(settings)),
         link_tokens=link_tokens,
         sns_verifier=SnsVerifier(fetch_certificate_https),
         log_signer=log_signer,

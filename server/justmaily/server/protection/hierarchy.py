@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -47,6 +48,14 @@ class WorkspaceKeys:
     data: Mapping[int, bytes] = field(repr=False)
     index_version: int
     index: bytes = field(repr=False)
+    # AES-GCM contexts by version, made once: key expansion costs more than sealing a short cell.
+    _aeads: dict[int, AESGCM] = field(default_factory=dict, repr=False, compare=False)
+
+    def aead(self, version: int) -> AESGCM:
+        found = self._aeads.get(version)
+        if found is None:
+            found = self._aeads[version] = AESGCM(self.data_key(version))
+        return found
 
     def data_key(self, version: int) -> bytes:
         try:

@@ -60,6 +60,7 @@ from justmaily.server.identity.controllers import (
 )
 from justmaily.server.identity.guards import check_route_policies, permission_guard
 from justmaily.server.identity.middleware import AuthenticationMiddleware, Credentials
+from justmaily.server.protection.controllers import AuditController
 from justmaily.server.services import Services, access_listener, attach, providers, running, unstarted_state
 from justmaily.server.settings import Settings
 from justmaily.server.trust import certificates
@@ -74,6 +75,7 @@ ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     MembersController,
     InvitationsController,
     ApiKeysController,
+    AuditController,
     CampaignsController,
     CollaborationController,
     VersionsController,

@@ -30,6 +30,7 @@ class Permission(enum.StrEnum):
     CONTACTS_READ = "contacts:read"  # personal data: contacts, lists, segments, suppressions
     CONTACTS_WRITE = "contacts:write"
     DELIVERY_MANAGE = "delivery:manage"  # relays, sending domains (DKIM), provider webhooks
+    AUDIT_READ = "audit:read"  # the audit log of key operations and reads of keys and secrets
 
 
 _READ = frozenset({Permission.CAMPAIGNS_READ})

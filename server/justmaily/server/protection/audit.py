@@ -10,15 +10,14 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from justmaily.server.db.base import utcnow
+from justmaily.server.identity.principal import Principal
 from justmaily.server.protection.models import AuditEntry
-
-ActorKind = Literal["person", "api_key", "service", "system"]
+from justmaily.shared.audit import ActorKind
 
 
 @dataclass(frozen=True)
@@ -69,3 +68,9 @@ async def entries(
             (AuditEntry.at > after[0]) | ((AuditEntry.at == after[0]) & (AuditEntry.id > after[1]))
         )
     return list(await session.scalars(query.order_by(AuditEntry.at, AuditEntry.id).limit(limit)))
+
+
+def actor_of(principal: Principal) -> Actor:
+    """Who a request acts as: the person, the API key or the service credential."""
+    kinds: dict[str, ActorKind] = {"user": "person", "api_key": "api_key", "service": "service"}
+    return Actor(kinds[principal.kind], str(principal.id))

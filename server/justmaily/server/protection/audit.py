@@ -11,7 +11,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+import msgspec
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from justmaily.server.db.base import utcnow
@@ -74,3 +75,31 @@ def actor_of(principal: Principal) -> Actor:
     """Who a request acts as: the person, the API key or the service credential."""
     kinds: dict[str, ActorKind] = {"user": "person", "api_key": "api_key", "service": "service"}
     return Actor(kinds[principal.kind], str(principal.id))
+
+
+def audit_leaf(entry: AuditEntry) -> bytes:
+    """The canonical JSON of an entry (keys sorted, no spaces): what the daily root covers."""
+    return msgspec.json.encode(
+        {
+            "id": entry.id,
+            "at": entry.at,
+            "workspace_id": entry.workspace_id,
+            "actor_kind": entry.actor_kind,
+            "actor_id": entry.actor_id,
+            "action": entry.action,
+            "subject": entry.subject,
+            "reason": entry.reason,
+        },
+        order="sorted",
+    )
+
+
+async def first_entry_at(session: AsyncSession) -> datetime | None:
+    found: datetime | None = await session.scalar(select(func.min(AuditEntry.at)))
+    return found
+
+
+async def entries_between(session: AsyncSession, start: datetime, end: datetime) -> list[AuditEntry]:
+    """Every workspace's entries with start <= at < end, in (at, id) order."""
+    query = select(AuditEntry).where(AuditEntry.at >= start, AuditEntry.at < end)
+    return list(await session.scalars(query.order_by(AuditEntry.at, AuditEntry.id)))

@@ -12,6 +12,9 @@ from pathlib import Path
 
 import pytest
 
+# The command line's tests' environment (a data folder of the test's own, no inherited settings).
+from tests.server.test_cli import cli_env, data_dir  # noqa: F401
+
 SOFTHSM_LIBRARY = "/usr/lib/softhsm/libsofthsm2.so"
 TOKEN_LABEL = "justmaily-test"
 PIN = "4711-test"

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from justmaily.server.db.base import utcnow
@@ -124,18 +124,40 @@ class KeyHierarchy:
         )
         return version
 
-    async def rewrap(self, session: AsyncSession, actor: Actor, reason: str) -> int:
-        """Re-wrap every data key wrapped under an older KEK with the current one (after the
-        provider made a new KEK); returns how many were re-wrapped."""
+    async def rewrap(self, session: AsyncSession, actor: Actor, reason: str, *, limit: int = 100) -> int:
+        """Re-wrap up to `limit` data keys wrapped under an older KEK with the current one (after
+        the provider made a new KEK); returns how many. Call until 0: each batch is the caller's
+        transaction, so a crash loses nothing and the next run resumes where it stopped."""
         current = self.provider.current_version()
-        stale = list(await session.scalars(select(DataKey).where(DataKey.kek_version != current)))
+        stale = list(
+            await session.scalars(
+                select(DataKey)
+                .where(DataKey.kek_version != current)
+                .order_by(DataKey.workspace_id, DataKey.purpose, DataKey.version)
+                .limit(limit)
+                .with_for_update()
+            )
+        )
         for row in stale:
             key = await self._unwrapped_key(session, row, actor, reason)
             wrapped = self.provider.wrap(key, wrap_context(row.workspace_id, row.purpose, row.version))
             row.kek_version, row.wrapped = wrapped.kek_version, wrapped.blob
+            await record(
+                session,
+                actor,
+                "key.rewrap",
+                f"{row.purpose.value} key v{row.version} to KEK v{current}",
+                reason=reason,
+                workspace_id=row.workspace_id,
+            )
         await session.flush()
-        await record(session, actor, "kek.rewrap", f"{len(stale)} data keys to KEK v{current}", reason=reason)
         return len(stale)
+
+    async def stale_count(self, session: AsyncSession) -> int:
+        """How many data keys an older KEK still wraps."""
+        current = self.provider.current_version()
+        query = select(func.count()).select_from(DataKey).where(DataKey.kek_version != current)
+        return int(await session.scalar(query) or 0)
 
     async def _rows(self, session: AsyncSession, workspace_id: uuid.UUID) -> list[DataKey]:
         return list(await session.scalars(select(DataKey).where(DataKey.workspace_id == workspace_id)))

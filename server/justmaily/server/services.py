@@ -41,6 +41,7 @@ from justmaily.server.keys.sealed import SecretBox
 from justmaily.server.migrations.migrate import upgrade_to_head
 from justmaily.server.protection.hierarchy import KeyHierarchy
 from justmaily.server.protection.providers import provider_from
+from justmaily.server.protection.trail import AuditTrail
 from justmaily.server.settings import Settings
 from justmaily.server.trust.ca import CertificateAuthority
 from justmaily.server.trust.log import LogSigner
@@ -59,6 +60,7 @@ class Services:
     signer: TokenSigner  # people's tokens and room tickets
     secrets: SecretBox
     protection: KeyHierarchy  # the KEK's provider and the workspaces' data keys (protection/)
+    audit_trail: AuditTrail  # audit entries noted outside a transaction (secrets opened), written behind
     link_tokens: LinkTokens
     sns_verifier: SnsVerifier
     log_signer: LogSigner
@@ -125,6 +127,8 @@ def _made(
     link_tokens = LinkTokens(keys.link_tokens)
     enabled = settings.delivery.sender_enabled
     on_record = {"log_key": log_signer.verifier_key, "ca_sha256": ca.fingerprint}
+    trail = AuditTrail(database)
+    keys.secrets.on_read = trail.secret_read  # every secret this process opens is on record
     return Services(
         settings=settings,
         database=database,
@@ -133,6 +137,7 @@ def _made(
         signer=TokenSigner(keys.access_tokens),
         secrets=keys.secrets,
         protection=KeyHierarchy(provider_from(settings)),
+        audit_trail=trail,
         link_tokens=link_tokens,
         sns_verifier=SnsVerifier(fetch_certificate_https),
         log_signer=log_signer,
@@ -159,6 +164,7 @@ def _start(services: Services, group: TaskGroup) -> None:
     if services.sender is not None:
         group.start_soon(services.sender.run_forever)
     group.start_soon(services.publisher.run)
+    group.start_soon(services.audit_trail.run)
 
 
 async def _stop(services: Services) -> None:
@@ -171,6 +177,8 @@ async def _stop(services: Services) -> None:
         await services.publisher.stop()
     services.events.stop()
     await services.rooms.close_all()
+    with anyio.move_on_after(5):
+        await services.audit_trail.stop()  # last: what the others opened while stopping is written
 
 
 def unstarted_state() -> State:

@@ -6,6 +6,8 @@
   folder (skipped, and said so, where SoftHSM2 is not installed).
 - KEK rotation: BENCH_WORKSPACES workspaces (default 1,000; two keys each) re-wrapped under a new
   KEK on SQLite, in batches of 100 as `justmaily keys rotate --kek` does.
+- Paillier (2048-bit): 100,000 ciphertexts summed without the private key (1,000 distinct
+  encryptions repeated: encrypting one takes ~10-20 ms), and the sum decrypted.
 - The projected cost per delivered message: opening one recipient's three cells, against the
   ~1 ms per message of the sender's measured ceiling (docs/delivery.md, ~1,000 msg/s).
 """
@@ -27,6 +29,7 @@ from bench.report import save
 from justmaily.server.db.engine import Database
 from justmaily.server.identity.models import Workspace
 from justmaily.server.migrations.migrate import upgrade_to_head
+from justmaily.server.protection.aggregates import Aggregates
 from justmaily.server.protection.audit import Actor
 from justmaily.server.protection.fields import address_index, open_text, row_identity, seal_text
 from justmaily.server.protection.hierarchy import KeyHierarchy, WorkspaceKeys
@@ -70,6 +73,26 @@ def contacts_per_second(keys: WorkspaceKeys) -> dict[str, float]:
         "opened_per_second": round(CONTACTS / opening),
         "open_microseconds_per_recipient": round(per_message * 1e6, 2),
         "projected_delivery_overhead_percent": round(100 * per_message / SENDER_SECONDS_PER_MESSAGE, 2),
+    }
+
+
+def paillier_sum() -> dict[str, Any]:
+    holder = Aggregates.generate(k=10)
+    started = time.perf_counter()
+    distinct = [holder.encrypt(n) for n in range(1000)]
+    encrypt_ms = (time.perf_counter() - started) / len(distinct) * 1000
+    ciphertexts = distinct * 100
+    started = time.perf_counter()
+    total = holder.total(ciphertexts)
+    summed = time.perf_counter() - started
+    started = time.perf_counter()
+    assert holder.decrypt(total) == sum(range(1000)) * 100
+    return {
+        "key_bits": 2048,
+        "encrypt_ms": round(encrypt_ms, 2),
+        "ciphertexts_summed": len(ciphertexts),
+        "sum_seconds": round(summed, 3),
+        "decrypt_ms": round((time.perf_counter() - started) * 1000, 2),
     }
 
 
@@ -134,6 +157,8 @@ def main() -> int:
     keys = WorkspaceKeys(uuid.uuid4(), 1, {1: os.urandom(32)}, 1, os.urandom(32))
     results: dict[str, Any] = {"contacts": contacts_per_second(keys)}
     print(json.dumps(results["contacts"]))
+    results["paillier"] = paillier_sum()
+    print(json.dumps(results["paillier"]))
     with tempfile.TemporaryDirectory(prefix="justmaily-bench-protection-") as tmp:
         workdir = Path(tmp)
         unwrap: dict[str, Any] = {"local": unwrap_microseconds(LocalKeyProvider(workdir / "keks"))}

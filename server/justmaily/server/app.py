@@ -60,7 +60,7 @@ from justmaily.server.identity.controllers import (
 )
 from justmaily.server.identity.guards import check_route_policies, permission_guard
 from justmaily.server.identity.middleware import AuthenticationMiddleware, Credentials
-from justmaily.server.protection.controllers import AuditController
+from justmaily.server.protection.controllers import AuditController, KeysController
 from justmaily.server.services import Services, access_listener, attach, providers, running, unstarted_state
 from justmaily.server.settings import Settings
 from justmaily.server.trust import certificates
@@ -76,6 +76,7 @@ ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     InvitationsController,
     ApiKeysController,
     AuditController,
+    KeysController,
     CampaignsController,
     CollaborationController,
     VersionsController,

@@ -31,6 +31,7 @@ class Permission(enum.StrEnum):
     CONTACTS_WRITE = "contacts:write"
     DELIVERY_MANAGE = "delivery:manage"  # relays, sending domains (DKIM), provider webhooks
     AUDIT_READ = "audit:read"  # the audit log of key operations and reads of keys and secrets
+    KEYS_MANAGE = "keys:manage"  # the workspace's key versions; rotating them
 
 
 _READ = frozenset({Permission.CAMPAIGNS_READ})

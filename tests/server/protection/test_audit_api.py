@@ -53,3 +53,37 @@ async def test_owners_and_admins_read_their_workspaces_key_operations(
     bad = await client.get("/api/audit", params={"cursor": "not a cursor"}, headers=team[Role.OWNER].headers)
     assert bad.status_code == 400
     assert bad.json()["code"] == "invalid_cursor"
+
+
+async def test_admins_list_and_rotate_their_workspaces_keys(client: httpx.AsyncClient, team: Team) -> None:
+    admin = team[Role.ADMIN].headers
+    listed = await client.get("/api/keys", headers=admin)
+    assert listed.status_code == 200, listed.text
+    assert [(k["purpose"], k["version"], k["current"]) for k in listed.json()] == [
+        ("data", 1, True),
+        ("index", 1, True),
+    ]
+    rotated = await client.post("/api/keys/rotations", json={"reason": "yearly"}, headers=admin)
+    assert rotated.status_code == 201, rotated.text
+    assert [(k["purpose"], k["version"], k["current"]) for k in rotated.json()] == [
+        ("data", 1, False),
+        ("data", 2, True),
+        ("index", 1, True),
+    ]
+    index = await client.post("/api/keys/rotations", json={"purpose": "index", "reason": "r"}, headers=admin)
+    assert [(k["purpose"], k["version"]) for k in index.json() if k["current"]] == [("data", 2), ("index", 2)]
+    # The other workspace's keys are its own.
+    rival = (await client.get("/api/keys", headers=team.rival.headers)).json()
+    assert [(k["purpose"], k["version"]) for k in rival] == [("data", 1), ("index", 1)]
+
+    audit = (await client.get("/api/audit", params={"limit": 500}, headers=admin)).json()["items"]
+    created = [(e["subject"], e["actor_id"], e["reason"]) for e in audit if e["action"] == "key.create"]
+    assert ("data key v2", str(team[Role.ADMIN].id), "yearly") in created
+    assert ("index key v2", str(team[Role.ADMIN].id), "r") in created
+
+    for bad in ({"reason": ""}, {"purpose": "kek", "reason": "x"}, {"reason": "x", "extra": 1}, {}):
+        refused = await client.post("/api/keys/rotations", json=bad, headers=admin)
+        assert refused.status_code in (400, 422), (bad, refused.text)
+        assert refused.headers["content-type"].startswith("application/problem+json")
+    editor = await client.post("/api/keys/rotations", json={"reason": "x"}, headers=team[Role.EDITOR].headers)
+    assert editor.status_code == 403

@@ -3,12 +3,14 @@ once per process (and audited), and survive a new KEK or a new data key version.
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from justmaily.server.protection.audit import Actor
-from justmaily.server.protection.hierarchy import KeyHierarchy, UnknownKeyVersionError
+from justmaily.server.protection.hierarchy import KeyHierarchy, UnknownKeyVersionError, WorkspaceKeys
 from justmaily.server.protection.models import AuditEntry, DataKey, KeyPurpose
 from justmaily.server.protection.providers import LocalKeyProvider, Pkcs11KeyProvider
 from justmaily.server.settings import Settings
@@ -122,3 +124,21 @@ async def test_the_audit_log_is_append_only(settings: Settings) -> None:
             with pytest.raises(Exception, match="append-only"):
                 async with database.session() as session, session.begin():
                     await session.execute(text(statement))
+
+
+async def test_replicas_making_a_workspaces_first_keys_at_once_agree_on_them(settings: Settings) -> None:
+    async with database_with_workspaces(settings) as (database, (acme, _)):
+
+        async def first_use(replica: KeyHierarchy) -> WorkspaceKeys:
+            async with database.session() as session, session.begin():
+                return await replica.keys_of(session, acme, ADMIN, "read")
+
+        one, two = (KeyHierarchy(LocalKeyProvider(settings.kek_path)) for _ in range(2))
+        made = await asyncio.gather(first_use(one), first_use(two))
+        assert made[0].data == made[1].data
+        assert made[0].index == made[1].index
+        async with database.session() as session:
+            created = await session.scalar(
+                select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "key.create")
+            )
+        assert created == 2  # one per key: the replica whose insert lost records nothing

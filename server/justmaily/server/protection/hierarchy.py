@@ -34,6 +34,10 @@ def wrap_context(workspace_id: uuid.UUID, purpose: KeyPurpose, version: int) -> 
     return f"justmaily/data-key/v1/{workspace_id}/{purpose.value}/{version}".encode()
 
 
+class ConcurrentRotationError(RuntimeError):
+    """Another rotation made the same key version at the same moment: ask again."""
+
+
 class UnknownKeyVersionError(LookupError):
     """Something names a key version the workspace does not have (altered, or from elsewhere)."""
 
@@ -113,7 +117,8 @@ class KeyHierarchy:
             .limit(1)
         )
         version = (latest or 0) + 1
-        await self._insert(session, workspace_id, purpose, version)
+        if not await self._insert(session, workspace_id, purpose, version):
+            raise ConcurrentRotationError(f"{purpose.value} key v{version} was just made by another rotation")
         await record(
             session,
             actor,
@@ -159,6 +164,11 @@ class KeyHierarchy:
         query = select(func.count()).select_from(DataKey).where(DataKey.kek_version != current)
         return int(await session.scalar(query) or 0)
 
+    async def versions(self, session: AsyncSession, workspace_id: uuid.UUID) -> list[DataKey]:
+        """The workspace's key rows (wrapped keys only: nothing is unwrapped)."""
+        rows = await self._rows(session, workspace_id)
+        return sorted(rows, key=lambda row: (row.purpose, row.version))
+
     async def _rows(self, session: AsyncSession, workspace_id: uuid.UUID) -> list[DataKey]:
         return list(await session.scalars(select(DataKey).where(DataKey.workspace_id == workspace_id)))
 
@@ -167,8 +177,7 @@ class KeyHierarchy:
     ) -> None:
         present = {row.purpose for row in rows}
         for purpose in KeyPurpose:
-            if purpose not in present:
-                await self._insert(session, workspace_id, purpose, 1)
+            if purpose not in present and await self._insert(session, workspace_id, purpose, 1):
                 await record(
                     session,
                     actor,
@@ -180,12 +189,13 @@ class KeyHierarchy:
 
     async def _insert(
         self, session: AsyncSession, workspace_id: uuid.UUID, purpose: KeyPurpose, version: int
-    ) -> None:
+    ) -> bool:
+        """Whether this call made the row (False: another one made it first)."""
         wrapped = self.provider.wrap(
             secrets.token_bytes(_KEY_BYTES), wrap_context(workspace_id, purpose, version)
         )
         # Two replicas making the first key at once: one row wins, both then read it.
-        await session.execute(
+        result = await session.execute(
             insert_or_ignore(session, DataKey).values(
                 workspace_id=workspace_id,
                 purpose=purpose,
@@ -195,6 +205,7 @@ class KeyHierarchy:
                 created_at=utcnow(),
             )
         )
+        return bool(getattr(result, "rowcount", 0))
 
     async def _unwrapped_key(self, session: AsyncSession, row: DataKey, actor: Actor, reason: str) -> bytes:
         cache_key = (row.workspace_id, row.purpose, row.version)

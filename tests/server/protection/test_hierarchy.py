@@ -4,6 +4,7 @@ once per process (and audited), and survive a new KEK or a new data key version.
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, text
@@ -142,3 +143,24 @@ async def test_replicas_making_a_workspaces_first_keys_at_once_agree_on_them(set
                 select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "key.create")
             )
         assert created == 2  # one per key: the replica whose insert lost records nothing
+
+
+@pytest.mark.backends("sqlite")
+async def test_no_unwrapped_key_is_in_the_database_file_or_its_wal(settings: Settings) -> None:
+    hierarchy = KeyHierarchy(LocalKeyProvider(settings.kek_path))
+    async with database_with_workspaces(settings) as (database, (acme, rival)):
+        async with database.session() as session, session.begin():
+            made = [await hierarchy.keys_of(session, ws, ADMIN, "read") for ws in (acme, rival)]
+            await hierarchy.new_version(session, acme, KeyPurpose.DATA, ADMIN, "rotation")
+        async with database.session() as session, session.begin():
+            made.append(await hierarchy.keys_of(session, acme, ADMIN, "read"))
+        database_file = Path(settings.effective_database_url.removeprefix("sqlite:///"))
+        stored = b"".join(path.read_bytes() for path in database_file.parent.glob(f"{database_file.name}*"))
+        async with database.session() as session:
+            wrapped = list(await session.scalars(select(DataKey.wrapped)))
+        assert all(blob in stored for blob in wrapped)  # what was written is what is searched
+        secrets = {key for keys in made for key in (*keys.data.values(), keys.index)}
+        assert len(secrets) == 5  # acme: data v1, v2, index; rival: data, index
+        for secret in secrets:
+            assert secret not in stored
+            assert secret.hex().encode() not in stored

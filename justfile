@@ -55,6 +55,10 @@ test-headless *args: js-deps
         || { echo "PySide6 must not be installed in the headless environment"; exit 1; }
     {{headless}}/bin/pytest -p no:pytest-qt -m headless tests/server tests/shared {{args}}
 
+# The Prometheus rules, their tests and the alerts' list, generated from the SLO file into deploy/prometheus
+ops-rules *args:
+    {{venv}}/bin/justmaily ops rules {{args}}
+
 # Format the code
 fmt:
     {{venv}}/bin/ruff format .

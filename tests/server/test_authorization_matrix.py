@@ -189,6 +189,7 @@ async def _fixtures(app: Litestar, client: httpx.AsyncClient, team: Team) -> dic
             "/api/service-credentials", json={"name": "matrix", "role": "viewer"}, headers=owner
         )
     ).json()
+    hold = (await client.post("/api/retention/holds", json={"reason": "matrix hold"}, headers=owner)).json()
     async with services_of(app).database.session() as session, session.begin():
         send = Send(
             workspace_id=team.workspace_id,
@@ -222,6 +223,7 @@ async def _fixtures(app: Litestar, client: httpx.AsyncClient, team: Team) -> dic
         "credential_id": credential["credential"]["id"],
         "invitation_id": invitation["invitation"]["id"],
         "message_id": "no-such-message@m.example",
+        "hold_id": hold["id"],
     }
 
 

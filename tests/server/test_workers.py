@@ -170,3 +170,29 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+async def test_metrics_are_the_sum_of_every_workers_and_any_worker_answers_them(live: Live) -> None:
+    token = (Path(live.settings.data_dir) / "metrics.token").read_text().strip()
+    editor = live.team[Role.EDITOR]
+    cid = await live.create_campaign(name="Counted")
+
+    async def get(path: str, headers: dict[str, str] | None = None) -> httpx.Response:
+        async with httpx.AsyncClient(base_url=live.url) as client:  # a new connection: either worker
+            return await client.get(path, headers=headers)
+
+    requests = 30
+    for _ in range(requests):
+        assert (await get("/health/live")).status_code == 200
+    served_by = {r["worker"] for r in live.server.records() if r.get("path") == "/health/live"}
+    assert served_by == set(range(WORKERS))
+    async with RoomClient.join(await live.ticket(editor, cid)) as client:
+        await client.wait_until(client.synced.is_set)
+        for _ in range(6):  # several scrapes, so both workers answer some
+            scraped = await get("/metrics", {"Authorization": f"Bearer {token}"})
+            assert scraped.status_code == 200
+            text = scraped.text
+            health = 'justmaily_http_requests_total{method="GET",route="/health/live",status="200"}'
+            assert f"{health} {requests}.0" in text
+            assert "\njustmaily_room_connections 1.0\n" in text  # held by one worker, seen from both
+    assert {r["worker"] for r in live.server.records() if r.get("path") == "/metrics"} == set(range(WORKERS))

@@ -60,6 +60,7 @@ from justmaily.server.identity.controllers import (
 )
 from justmaily.server.identity.guards import check_route_policies, permission_guard
 from justmaily.server.identity.middleware import AuthenticationMiddleware, Credentials
+from justmaily.server.ops.controllers import MetricsController, OpsController, RetentionController
 from justmaily.server.protection.controllers import AuditController, KeysController
 from justmaily.server.services import Services, access_listener, attach, providers, running, unstarted_state
 from justmaily.server.settings import Settings
@@ -97,6 +98,9 @@ ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     TransparencyController,
     MessageProofController,
     ServiceCredentialsController,
+    OpsController,
+    RetentionController,
+    MetricsController,
 ]
 
 

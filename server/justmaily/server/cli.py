@@ -139,18 +139,39 @@ def serve(host: str, port: int, demo: bool, workers: int | None, config_file: Pa
     Links in sent messages point to this server (http://HOST:PORT, on a loopback host), unless
     JUSTMAILY_PUBLIC_URL names the public address.
     """
+    from justmaily.server.metrics.exposition import finish_workers, prepare_workers
     from justmaily.server.workers.supervisor import default_workers
 
     url = f"http://{_url_host(host)}:{port}"
     settings = _links_to(_settings(config_file), host, port)
-    if demo:
-        _seed_demo(settings)
     count = (settings.http.workers if workers is None else workers) or default_workers()
-    banner = f"JustMaily is serving at {url}  (API: {url}/api, OpenAPI: {url}/schema/openapi.json)"
-    if count == 1:
-        _serve_alone(settings, host, port, banner)
-    else:
-        _serve_workers(settings, host, port, count, f"{banner}  [{count} workers]")
+    # Before anything imports prometheus-client: the workers' metrics are kept in shared files.
+    metrics_folder = prepare_workers() if count > 1 else None
+    try:
+        _check_ops_files(settings)
+        if demo:
+            _seed_demo(settings)
+        banner = f"JustMaily is serving at {url}  (API: {url}/api, OpenAPI: {url}/schema/openapi.json)"
+        if count == 1:
+            _serve_alone(settings, host, port, banner)
+        else:
+            _serve_workers(settings, host, port, count, f"{banner}  [{count} workers]")
+    finally:
+        if metrics_folder is not None:
+            finish_workers(metrics_folder)
+
+
+def _check_ops_files(settings: Settings) -> None:
+    """A malformed SLO or retention file stops the server here, with its line, not in every worker."""
+    from justmaily.server.ops.retention_policy import RetentionFileError
+    from justmaily.server.ops.slo import SloFileError
+    from justmaily.server.services import load_retention, load_slos
+
+    try:
+        load_slos(settings)
+        load_retention(settings)
+    except (SloFileError, RetentionFileError) as exc:
+        raise click.ClickException(f"configuration error: {exc}") from None
 
 
 def _serve_alone(settings: Settings, host: str, port: int, banner: str) -> None:
@@ -472,6 +493,71 @@ def rotate(
             _run(go)
     except KeyProviderError as exc:
         raise click.ClickException(str(exc)) from None
+
+
+@cli.group()
+def ops() -> None:
+    """Operations: the Prometheus rules generated from the SLO file."""
+
+
+@ops.command("rules")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("deploy/prometheus"),
+    show_default=True,
+    help="Folder for rules.yml and rules.test.yml",
+)
+@click.option(
+    "--slo-file", type=click.Path(path_type=Path, dir_okay=False), help="Default: the shipped slos.toml"
+)
+@click.option(
+    "--runbook-base",
+    default="deploy/runbooks/alerts/",
+    show_default=True,
+    help="Where the alerts' runbooks are (a URL where your runbooks are published)",
+)
+def ops_rules(out: Path, slo_file: Path | None, runbook_base: str) -> None:
+    """Write the recording and alerting rules (multi-window, multi-burn-rate) and their
+    `promtool test rules` tests, generated from the SLO file."""
+    from justmaily.server.ops import rules, slo
+
+    try:
+        slos = slo.load(slo_file)
+    except slo.SloFileError as exc:
+        raise click.ClickException(str(exc)) from None
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "rules.yml").write_text(rules.as_yaml(rules.rules(slos, runbook_base)), "utf-8")
+    (out / "rules.test.yml").write_text(
+        rules.as_yaml(rules.rule_tests(slos, "rules.yml", runbook_base)), "utf-8"
+    )
+    click.echo(f"wrote {out / 'rules.yml'} and {out / 'rules.test.yml'} ({len(slos.slo)} objectives)")
+
+
+@ops.command("purge")
+@config_option
+def ops_purge(config_file: Path | None) -> None:
+    """Run the purges that are due now (the server runs them once a day by itself); resumes one
+    a crash interrupted. Respects legal holds."""
+    from justmaily.server.db.engine import Database
+    from justmaily.server.ops.retention import Purger
+    from justmaily.server.services import load_retention
+
+    settings = _settings(config_file)
+
+    async def go() -> dict[str, int]:
+        database = Database(settings)
+        try:
+            return await Purger(database, load_retention(settings)).purge_due()
+        finally:
+            await database.dispose()
+
+    with _database_errors(settings):
+        done = _run(go)
+    if not done:
+        click.echo("no purge is due (each kind is purged once a day)")
+    for kind, deleted in done.items():
+        click.echo(f"{kind}: {deleted} records deleted")
 
 
 def main() -> None:

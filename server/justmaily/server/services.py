@@ -13,6 +13,7 @@ import functools
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -38,7 +39,11 @@ from justmaily.server.identity.middleware import Credentials, PeoplesCredentials
 from justmaily.server.identity.tokens import TokenSigner
 from justmaily.server.keys.ring import KeyRing
 from justmaily.server.keys.sealed import SecretBox
+from justmaily.server.metrics import sli
 from justmaily.server.migrations.migrate import upgrade_to_head
+from justmaily.server.ops import retention_policy, slo
+from justmaily.server.ops.retention import Purger
+from justmaily.server.ops.sampler import Sampler
 from justmaily.server.protection.hierarchy import KeyHierarchy
 from justmaily.server.protection.providers import provider_from
 from justmaily.server.protection.trail import AuditTrail
@@ -69,6 +74,11 @@ class Services:
     fanout: Fanout | None  # processes that may hold the same rooms hear each other's edits
     sender: Sender | None  # None where `sender_enabled` is off
     publisher: TreeHeadPublisher
+    slos: slo.SloFile  # the objectives (ops/slos.toml or JUSTMAILY_SLO_FILE)
+    sampler: Sampler  # stores indicator counts, reads gauges from the database
+    retention_policies: retention_policy.RetentionFile  # how long each kind of record is kept
+    purger: Purger  # purges what the retention policies let go, once a day
+    metrics_token: str  # what Prometheus presents to scrape /metrics
 
 
 @asynccontextmanager
@@ -86,12 +96,15 @@ async def running(
     Crash safety: every write is a transaction; a crash mid-request rolls it back, and a crash
     mid-migration leaves the previous schema (DDL is transactional on both backends)."""
     keys = KeyRing.load(settings)
+    slos = load_slos(settings)
+    policies = load_retention(settings)
+    sli.configure(slos.thresholds())
     database = Database(settings)
     try:
         if settings.migrate_on_startup:
             await upgrade_to_head(database.engine)
         async with anyio.create_task_group() as group:
-            services = _made(settings, keys, database, limiter, group, link)
+            services = _made(settings, keys, database, limiter, group, link, slos, policies)
             # Services first: a service's token would otherwise be taken for a person's.
             people = PeoplesCredentials(services.signer, settings.identity, limiter)
             credentials.start(database, (ServiceTokens(services.ca, settings.public_url.rstrip("/")), people))
@@ -113,6 +126,8 @@ def _made(
     limiter: RateLimiter,
     group: TaskGroup,
     link: Link | None,
+    slos: slo.SloFile,
+    policies: retention_policy.RetentionFile,
 ) -> Services:
     events = Events()
     store = DocumentStore(database, settings.rooms.compact_after_updates)
@@ -146,7 +161,23 @@ def _made(
         fanout=rooms.fanout,
         sender=Sender(database, settings, link_tokens, keys.secrets, events) if enabled else None,
         publisher=TreeHeadPublisher(database, log_signer, settings.trust.log_publish_seconds, on_record),
+        slos=slos,
+        sampler=Sampler(database, settings.ops.sample_seconds),
+        retention_policies=policies,
+        purger=Purger(database, policies, check_every=settings.ops.retention_check_seconds),
+        metrics_token=keys.metrics_token,
     )
+
+
+def load_slos(settings: Settings) -> slo.SloFile:
+    """The SLO file the settings name, or the shipped one; SloFileError names the line."""
+    return slo.load(Path(settings.ops.slo_file) if settings.ops.slo_file else None)
+
+
+def load_retention(settings: Settings) -> retention_policy.RetentionFile:
+    """The retention file the settings name, or the shipped one; RetentionFileError names the line."""
+    file = settings.ops.retention_file
+    return retention_policy.load(Path(file) if file else None)
 
 
 def _fanout(settings: Settings, store: DocumentStore, rooms: RoomManager, link: Link | None) -> Fanout | None:
@@ -165,6 +196,8 @@ def _start(services: Services, group: TaskGroup) -> None:
         group.start_soon(services.sender.run_forever)
     group.start_soon(services.publisher.run)
     group.start_soon(services.audit_trail.run)
+    group.start_soon(services.sampler.run)
+    group.start_soon(services.purger.run)
 
 
 async def _stop(services: Services) -> None:
@@ -175,6 +208,10 @@ async def _stop(services: Services) -> None:
             await services.sender.stop()
     with anyio.move_on_after(5):
         await services.publisher.stop()
+    with anyio.move_on_after(5):
+        await services.sampler.stop()
+    with anyio.move_on_after(10):
+        await services.purger.stop()
     services.events.stop()
     await services.rooms.close_all()
     with anyio.move_on_after(5):

@@ -59,10 +59,7 @@ async def test_admins_list_and_rotate_their_workspaces_keys(client: httpx.AsyncC
     admin = team[Role.ADMIN].headers
     listed = await client.get("/api/keys", headers=admin)
     assert listed.status_code == 200, listed.text
-    assert [(k["purpose"], k["version"], k["current"]) for k in listed.json()] == [
-        ("data", 1, True),
-        ("index", 1, True),
-    ]
+    assert listed.json() == []  # made on first use: nothing has used them yet
     rotated = await client.post("/api/keys/rotations", json={"reason": "yearly"}, headers=admin)
     assert rotated.status_code == 201, rotated.text
     assert [(k["purpose"], k["version"], k["current"]) for k in rotated.json()] == [
@@ -72,9 +69,14 @@ async def test_admins_list_and_rotate_their_workspaces_keys(client: httpx.AsyncC
     ]
     index = await client.post("/api/keys/rotations", json={"purpose": "index", "reason": "r"}, headers=admin)
     assert [(k["purpose"], k["version"]) for k in index.json() if k["current"]] == [("data", 2), ("index", 2)]
-    # The other workspace's keys are its own.
-    rival = (await client.get("/api/keys", headers=team.rival.headers)).json()
-    assert [(k["purpose"], k["version"]) for k in rival] == [("data", 1), ("index", 1)]
+    listed = (await client.get("/api/keys", headers=admin)).json()
+    assert [(k["purpose"], k["version"], k["current"]) for k in listed] == [
+        ("data", 1, False),
+        ("data", 2, True),
+        ("index", 1, False),
+        ("index", 2, True),
+    ]
+    assert (await client.get("/api/keys", headers=team.rival.headers)).json() == []  # its own keys only
 
     audit = (await client.get("/api/audit", params={"limit": 500}, headers=admin)).json()["items"]
     created = [(e["subject"], e["actor_id"], e["reason"]) for e in audit if e["action"] == "key.create"]

@@ -37,6 +37,13 @@ from justmaily.server.collaboration.fanout import Fanout
 from justmaily.server.collaboration.presence import user_id_of
 from justmaily.server.collaboration.store import DocumentStore
 from justmaily.server.collaboration.upkeep import Upkeep
+from justmaily.server.metrics import sli
+from justmaily.server.metrics.instruments import (
+    ROOM_CONNECTIONS,
+    ROOM_EDITS,
+    ROOM_STORE_FAILURES,
+    ROOM_STORE_LAG,
+)
 from justmaily.shared.collaboration import CloseCode
 from justmaily.shared.document import load_document
 
@@ -51,11 +58,18 @@ class PendingWrite:
     sequence: int = 0
     done: anyio.Event = field(default_factory=anyio.Event)
     failed: bool = False
+    queued_at: float = field(default_factory=time.monotonic)
 
 
 # After stored batches, when due (upkeep.py; under the room's `state_lock`); returns an update
 # it made, to store.
 OnStored = Callable[[uuid.UUID, Doc[Any]], Awaitable[bytes | None]]
+
+
+def _count_stored(lag: float) -> None:
+    ROOM_EDITS.inc()
+    ROOM_STORE_LAG.observe(lag)
+    sli.record_duration(sli.ROOM_DELIVERY, lag)
 
 
 class CampaignRoom:
@@ -157,10 +171,12 @@ class CampaignRoom:
 
     async def serve(self, connection: Connection) -> None:
         self.connections.add(connection)
+        ROOM_CONNECTIONS.inc()
         try:
             connection.deliver(self.awareness_snapshot())
             await self.yroom.serve_peer(connection)
         finally:
+            ROOM_CONNECTIONS.dec()
             self.connections.discard(connection)
             await self._forget_presence(connection)
             self._log.info(
@@ -249,6 +265,8 @@ class CampaignRoom:
                 write.failed = True
                 write.done.set()
                 if write.connection is not None:
+                    ROOM_STORE_FAILURES.inc()
+                    sli.record(sli.ROOM_DELIVERY, False)
                     await write.connection.close(
                         CloseCode.INTERNAL_ERROR, "could not store your edits; reconnect"
                     )
@@ -257,10 +275,12 @@ class CampaignRoom:
         for note in await self._keep_up():
             self.store_later(note)  # stored with the next batch; clients see it now
         acks: dict[Connection, int] = {}
+        now = time.monotonic()
         for write in batch:
             write.done.set()
             if write.connection is not None:
                 acks[write.connection] = max(acks.get(write.connection, 0), write.sequence)
+                _count_stored(now - write.queued_at)
         for connection, sequence in acks.items():
             await connection.stored(sequence)
         if stored >= self.store.compact_after:

@@ -15,9 +15,15 @@ from sqlalchemy.sql.functions import FunctionElement
 def insert_or_ignore(session: AsyncSession, entity: Any) -> postgresql.Insert | sqlite.Insert:
     """INSERT … ON CONFLICT DO NOTHING on either backend: insert-or-keep in one statement, so
     two writers racing for the same key both succeed."""
+    return native_insert(session, entity).on_conflict_do_nothing()
+
+
+def native_insert(session: AsyncSession, entity: Any) -> postgresql.Insert | sqlite.Insert:
+    """The backend's own INSERT, whose ON CONFLICT clauses (`on_conflict_do_update`, with
+    `.excluded`) both backends spell the same."""
     if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(entity).on_conflict_do_nothing()
-    return sqlite.insert(entity).on_conflict_do_nothing()
+        return postgresql.insert(entity)
+    return sqlite.insert(entity)
 
 
 class unindexed(FunctionElement[Any]):  # noqa: N801 (an SQL construct, named as SQLAlchemy's are)

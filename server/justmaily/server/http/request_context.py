@@ -16,8 +16,11 @@ import structlog
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from justmaily.server.logging import redact_url_secrets
+from justmaily.server.metrics import sli
+from justmaily.server.metrics.instruments import HTTP_LATENCY, HTTP_REQUESTS
 
 REQUEST_ID_HEADER = "x-request-id"
+METRICS_PATH = "/metrics"
 _SCOPE_KEY = "justmaily.request_id"
 _STARTED_KEY = "justmaily.started"
 # A caller's own id is kept when it is short and plain, so traces join up across services.
@@ -58,7 +61,8 @@ def request_context_middleware(app: ASGIApp) -> ASGIApp:
 
 
 async def stamp_response(message: Message, scope: Scope) -> None:
-    """App-level before_send hook: adds the id header and writes the access-log line."""
+    """App-level before_send hook: adds the id header, writes the access-log line and counts the
+    request (metrics and the availability and latency indicators)."""
     if message["type"] not in ("http.response.start", "websocket.accept"):
         return
     request_id = request_id_of(scope)
@@ -66,13 +70,30 @@ async def stamp_response(message: Message, scope: Scope) -> None:
     headers.append((REQUEST_ID_HEADER.encode(), request_id.encode()))
     message["headers"] = headers
     started = cast("dict[str, Any]", scope).get(_STARTED_KEY)
+    seconds = time.perf_counter() - started if isinstance(started, float) else None
+    status = cast("int", message.get("status", 101))
     user = scope.get("user")
     access_log.info(
         "request",
         request_id=request_id,
         method=scope.get("method", "WEBSOCKET"),
         path=redact_url_secrets(scope["path"]),
-        status=message.get("status", 101),
-        duration_ms=round((time.perf_counter() - started) * 1000, 2) if isinstance(started, float) else None,
+        status=status,
+        duration_ms=round(seconds * 1000, 2) if seconds is not None else None,
         principal=str(user.id) if user is not None and hasattr(user, "id") else None,
     )
+    if message["type"] == "http.response.start" and seconds is not None:
+        _count(scope, status, seconds)
+
+
+def _count(scope: Scope, status: int, seconds: float) -> None:
+    # The route's template, not its path: ids in paths would make a series per campaign.
+    route = cast("dict[str, Any]", scope).get("path_template") or "unmatched"
+    method = scope.get("method", "GET")
+    HTTP_REQUESTS.labels(method, route, str(status)).inc()
+    HTTP_LATENCY.labels(method, route).observe(seconds)
+    if route == METRICS_PATH:
+        return  # the scraper's own requests are not the service users get
+    sli.record(sli.AVAILABILITY, status < 500)
+    if status < 500:
+        sli.record_duration(sli.LATENCY, seconds)

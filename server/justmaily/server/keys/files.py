@@ -63,6 +63,16 @@ def random_key(path: Path, size: int = 32) -> bytes:
     return read_or_create(path, lambda: secrets.token_bytes(size))
 
 
+def bearer_token(path: Path) -> str:
+    """A random token as text (a scraper's credential), made on first use."""
+    token = (
+        read_or_create(path, lambda: secrets.token_urlsafe(32).encode()).strip().decode("ascii", "replace")
+    )
+    if len(token) < 32:
+        raise KeyFileError(f"{path} holds no token of at least 32 characters")
+    return token
+
+
 def fernet_key(path: Path) -> bytes:
     """A Fernet key (its URL-safe base64 text), made on first use."""
     return read_or_create(path, Fernet.generate_key).strip()

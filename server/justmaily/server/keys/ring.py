@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from justmaily.server.keys.files import ed25519_key, fernet_key, p256_key, random_key
+from justmaily.server.keys.files import bearer_token, ed25519_key, fernet_key, p256_key, random_key
 from justmaily.server.keys.sealed import SecretBox
 from justmaily.server.settings import Settings
 
@@ -24,6 +24,7 @@ class KeyRing:
     link_tokens: bytes = field(repr=False)  # HMAC of the links in sent messages
     log: Ed25519PrivateKey = field(repr=False)  # signs the transparency log's tree heads
     ca: ec.EllipticCurvePrivateKey = field(repr=False)  # the internal CA's (certificate: trust/ca.py)
+    metrics_token: str = field(repr=False)  # what Prometheus presents to scrape /metrics
 
     @classmethod
     def load(cls, settings: Settings) -> KeyRing:
@@ -33,4 +34,5 @@ class KeyRing:
             link_tokens=random_key(settings.data_path / "link-tokens.key"),
             log=ed25519_key(settings.log_key_path),
             ca=p256_key(settings.ca_path / "ca.key"),
+            metrics_token=bearer_token(settings.metrics_token_path),
         )

@@ -4,7 +4,7 @@ A data key row holds only the key wrapped under a KEK (providers.py): a copy of 
 without the provider reveals none. Deleting a workspace deletes its keys (the foreign key
 cascades), which leaves whatever copy of its sealed data survives in backups unreadable.
 
-The audit log is append-only (triggers of migration 0015, as the transparency log's) and has no
+The audit log is append-only (triggers of migration 0017, as the transparency log's) and has no
 foreign keys: deleting a workspace or a person must not delete what was done.
 """
 

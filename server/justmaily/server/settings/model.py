@@ -171,6 +171,21 @@ class ProtectionSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unkno
                     raise ValueError(f"{name}: required when key_provider is pkcs11")
 
 
+class OpsSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Operations (docs/operations.md): the token Prometheus scrapes `/metrics` with (default
+    data_dir/metrics.token, made 0600 on first start), the SLO file (default: the shipped
+    ops/slos.toml), how often each process stores its indicator counts and samples gauges, and
+    the retention policies."""
+
+    metrics_token_file: str = ""
+    slo_file: str = ""
+    sample_seconds: PositiveSeconds = _as("ops_sample_seconds", 15.0)
+    # How long each kind of record is kept (default: the shipped ops/retention.toml), and how
+    # often each process looks for a purge that is due (a purge runs once a day).
+    retention_file: str = ""
+    retention_check_seconds: PositiveSeconds = 3600.0
+
+
 class LogSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = _as("log_level", "INFO")
     format: Literal["json", "console"] = _as("log_format", "json")
@@ -190,6 +205,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     trust: TrustSettings = msgspec.field(default_factory=TrustSettings)
     protection: ProtectionSettings = msgspec.field(default_factory=ProtectionSettings)
     logs: LogSettings = msgspec.field(default_factory=LogSettings)
+    ops: OpsSettings = msgspec.field(default_factory=OpsSettings)
 
     def __post_init__(self) -> None:
         _check_public_url(self.public_url)
@@ -230,6 +246,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         return Path(key_file) if key_file else self.data_path / "secrets.key"
 
     @property
+    def metrics_token_path(self) -> Path:
+        key_file = self.ops.metrics_token_file
+        return Path(key_file) if key_file else self.data_path / "metrics.token"
+
+    @property
     def log_key_path(self) -> Path:
         key_file = self.trust.log_key_file
         return Path(key_file) if key_file else self.data_path / "log-ed25519.key"
@@ -267,7 +288,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         return values
 
 
-SECTIONS = ("database", "http", "identity", "rooms", "delivery", "trust", "protection", "logs")
+SECTIONS = ("database", "http", "identity", "rooms", "delivery", "trust", "protection", "logs", "ops")
 _ROOT_NAMES = frozenset({"data_dir", "public_url"})
 
 

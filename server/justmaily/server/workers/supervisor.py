@@ -23,6 +23,7 @@ from pathlib import Path
 
 import structlog
 
+from justmaily.server.metrics import exposition
 from justmaily.server.workers.channels import Channels, channel_mesh
 
 STARTUP_FAILURE = 3  # uvicorn's exit code for a server that could not start
@@ -169,6 +170,7 @@ class Supervisor:
             if child is None:
                 continue
             code = os.waitstatus_to_exitcode(status)
+            exposition.worker_exited(pid)  # its live gauges (connections) stop counting
             if self._stopping:
                 log.info("worker_stopped", worker=child.index, pid=pid, code=code)
                 continue

@@ -27,6 +27,8 @@ from justmaily.server.db.dialects import unindexed
 from justmaily.server.db.engine import Database
 from justmaily.server.db.retry import unreachable, write_attempts
 from justmaily.server.delivery.models import MessageEvent, OutboxMessage
+from justmaily.server.metrics import sli
+from justmaily.server.metrics.instruments import MESSAGES
 from justmaily.shared.audiences import SuppressionReason
 from justmaily.shared.delivery import EventKind, MessageState
 
@@ -82,6 +84,21 @@ class _Pending:
     accepted: bool = False
 
 
+def _count(pending: _Pending) -> None:
+    """An attempt's outcome, for metrics; a definite answer (sent, refused for good, suppressed)
+    counts toward send completion, an answer in doubt against it."""
+    if pending.change is Change.HANDING_OFF:
+        return
+    outcome = pending.change.value
+    if pending.change is Change.RETRY:
+        if not pending.values["doubt"]:
+            MESSAGES.labels("retry").inc()  # a temporary refusal: neither done nor in doubt
+            return
+        outcome = "in_doubt"
+    MESSAGES.labels(outcome).inc()
+    sli.record(sli.SEND_COMPLETION, outcome != "in_doubt")
+
+
 @dataclass
 class OutboxWriter:
     database: Database
@@ -126,6 +143,7 @@ class OutboxWriter:
         self._put(_Pending(Change.SUPPRESSED, job, {"last_error": reason[:500]}))
 
     def _put(self, pending: _Pending) -> None:
+        _count(pending)
         self._queue.append(pending)
         self._wake.set()
 

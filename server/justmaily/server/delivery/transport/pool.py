@@ -89,6 +89,7 @@ class RelayPool:
                 CircuitBreaker(
                     threshold=self.settings.relay_failures_to_open,
                     cooldown=self.settings.relay_cooldown_seconds,
+                    name=config.name,
                 ),
                 AdaptiveRate(config.max_per_second),
             )

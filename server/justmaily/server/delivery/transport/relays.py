@@ -14,6 +14,8 @@ from collections.abc import Callable
 
 import anyio
 
+from justmaily.server.metrics.instruments import RELAY_BREAKER_OPEN
+
 _RECOVERY_STEP = 0.5
 _UNLIMITED_AGAIN = 10_000.0
 
@@ -37,8 +39,10 @@ class CircuitBreaker:
         cooldown: float = 5.0,
         max_cooldown: float = 300.0,
         clock: Callable[[], float] = time.monotonic,
+        name: str = "",
     ) -> None:
         self.threshold, self.base_cooldown, self.max_cooldown = threshold, cooldown, max_cooldown
+        self.name = name  # the relay's, in metrics (empty: not counted)
         self._clock = clock
         self._failures = 0
         self._cooldown = cooldown
@@ -65,6 +69,8 @@ class CircuitBreaker:
         return False
 
     def succeeded(self) -> None:
+        if self._opened_at is not None:
+            self._show(opened=False)
         self._failures, self._opened_at, self._probing = 0, None, False
         self._cooldown = self.base_cooldown
         self.last_error = ""
@@ -79,6 +85,11 @@ class CircuitBreaker:
         self._failures += 1
         if self._failures >= self.threshold and self._opened_at is None:
             self._opened_at = self._clock()
+            self._show(opened=True)
+
+    def _show(self, *, opened: bool) -> None:
+        if self.name:
+            RELAY_BREAKER_OPEN.labels(self.name).set(1 if opened else 0)
 
     def seconds_until_probe(self) -> float:
         if self._opened_at is None:

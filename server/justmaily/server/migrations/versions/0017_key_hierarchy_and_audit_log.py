@@ -1,8 +1,8 @@
 """key hierarchy and audit log: per-workspace data keys wrapped by a KEK, and an append-only
 record of every key operation and read of a decryption key
 
-Revision ID: 0015
-Revises: 0012
+Revision ID: 0017
+Revises: 0016
 Create Date: 2026-12-07 22:00:00
 """
 
@@ -15,8 +15,8 @@ from alembic import op
 
 from justmaily.server.db.append_only import append_only_guards as _guards
 
-revision: str = "0015"
-down_revision: str | None = "0012"
+revision: str = "0017"
+down_revision: str | None = "0016"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,63 @@
+"""Operations on the wire: the server's own SLO compliance (GET /api/ops/slo), retention
+policies and legal holds."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+import msgspec
+
+
+class BurnRate(msgspec.Struct, frozen=True, kw_only=True):
+    window: str  # 5m, 30m, 1h, 6h, 3d
+    rate: (
+        float | None
+    )  # bad share / error budget; 1.0 spends the budget exactly in the window; None: no events
+
+
+class SloStatus(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    description: str
+    objective: float  # e.g. 0.9999
+    threshold_seconds: float | None
+    window_days: int
+    good: int
+    total: int
+    compliance: float | None  # good / total over the window; None: no events yet
+    budget_remaining: float  # 1 untouched, 0 spent, below 0 overspent
+    burn_rates: list[BurnRate]
+    alerts: list[str]  # severities the generated alert rules would fire now: "page", "ticket"
+
+
+class SloReport(msgspec.Struct, frozen=True, kw_only=True):
+    generated_at: str  # RFC 3339
+    objectives: list[SloStatus]
+
+
+class RetentionPolicy(msgspec.Struct, frozen=True, kw_only=True):
+    kind: str
+    days: int
+    description: str
+    purged_by: str  # "server" (once a day, in batches) or "log platform"
+    last_run_finished_at: datetime | None = None
+    last_run_deleted: int | None = None
+    running: bool = False  # a run is unfinished (in progress, or to be resumed after a crash)
+
+
+class LegalHoldCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    reason: Annotated[str, msgspec.Meta(min_length=3, max_length=500)]
+
+
+class LegalHold(msgspec.Struct, frozen=True, kw_only=True):
+    id: uuid.UUID
+    reason: str
+    created_by: uuid.UUID
+    created_at: datetime
+    released_at: datetime | None = None
+
+
+class RetentionStatus(msgspec.Struct, frozen=True, kw_only=True):
+    policies: list[RetentionPolicy]
+    holds: list[LegalHold]  # this workspace's unreleased holds: while any exists, nothing of it is purged

@@ -1,6 +1,6 @@
 """Benchmarks: `python3 bootstrap.py bench [NAME ...]`, NAME among api, api-load, rooms,
-side-by-side, desktop, delivery, trust, restore-drill, analytics, analytics-import (default: all).
-`bench api-load --help` lists the load benchmark's own options (given after it).
+side-by-side, desktop, delivery, trust, restore-drill, analytics, analytics-import, protection
+(default: all). `bench api-load --help` lists the load benchmark's own options (given after it).
 
 Results: bench/results/."""
 
@@ -15,6 +15,7 @@ from bench import (
     api_load,
     delivery,
     desktop,
+    protection,
     restore_drill,
     rooms,
     rooms_side_by_side,
@@ -32,6 +33,7 @@ SUITES = {
     "restore-drill": restore_drill.main,
     "analytics": analytics.main,
     "analytics-import": analytics_import.main,
+    "protection": protection.main,
 }
 
 

@@ -146,7 +146,17 @@ def test_help_lists_the_commands(cli_env: dict[str, str]) -> None:
     listed = {line.split()[0] for line in commands.strip().splitlines()}
     # `desktop` and `verify` come through the entry-point group, from the desktop package (its help
     # needs no Qt) and the offline verifier.
-    assert listed == {"serve", "migrate", "create-user", "ops", "backup", "restore", "desktop", "verify"}
+    assert listed == {
+        "serve",
+        "migrate",
+        "create-user",
+        "keys",
+        "ops",
+        "backup",
+        "restore",
+        "desktop",
+        "verify",
+    }
 
 
 def test_serve_help_shows_the_host_and_port_defaults(cli_env: dict[str, str]) -> None:

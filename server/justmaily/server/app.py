@@ -66,6 +66,7 @@ from justmaily.server.identity.controllers import (
 from justmaily.server.identity.guards import check_route_policies, permission_guard
 from justmaily.server.identity.middleware import AuthenticationMiddleware, Credentials
 from justmaily.server.ops.controllers import MetricsController, OpsController, RetentionController
+from justmaily.server.protection.controllers import AuditController, KeysController
 from justmaily.server.services import Services, access_listener, attach, providers, running, unstarted_state
 from justmaily.server.settings import Settings
 from justmaily.server.trust import certificates
@@ -80,6 +81,8 @@ ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     MembersController,
     InvitationsController,
     ApiKeysController,
+    AuditController,
+    KeysController,
     CampaignsController,
     CollaborationController,
     VersionsController,

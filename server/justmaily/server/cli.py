@@ -404,6 +404,99 @@ def create_user(
 
 
 @cli.group()
+def keys() -> None:
+    """The key hierarchy: the KEK and each workspace's data keys (docs/data-protection.md)."""
+
+
+@keys.command("rotate")
+@click.option("--kek", is_flag=True, help="Make a new KEK and re-wrap every data key under it.")
+@click.option("--workspace", help="Give this workspace (slug) a new data key version.")
+@click.option(
+    "--purpose",
+    type=click.Choice(["data", "index"]),
+    default="data",
+    show_default=True,
+    help="Which of the workspace's keys (with --workspace).",
+)
+@click.option(
+    "--reason", default="rotation from the command line", show_default=True, help="For the audit log."
+)
+@click.option(
+    "--batch", default=100, show_default=True, type=click.IntRange(1, 10_000), help="Keys per transaction."
+)
+@config_option
+def rotate(
+    kek: bool, workspace: str | None, purpose: str, reason: str, batch: int, config_file: Path | None
+) -> None:
+    """Rotate the KEK or a workspace's key while the server runs; run again to resume.
+
+    A KEK rotation re-wraps the data keys batch by batch (each batch one transaction) and
+    prints its progress; a run stopped midway resumes with the keys still under the old KEK,
+    whose versions stay usable until then.
+    """
+    from justmaily.server.protection.audit import Actor, record
+    from justmaily.server.protection.hierarchy import KeyHierarchy
+    from justmaily.server.protection.models import KeyPurpose
+    from justmaily.server.protection.providers import KeyProviderError, provider_from
+
+    if kek == (workspace is not None):
+        raise click.UsageError("name one of --kek or --workspace")
+    if workspace is not None:
+        _check(workspace, Slug, "--workspace: 2-63 lower-case letters, digits or dashes")
+    settings = _settings(config_file)
+    actor = Actor.system("justmaily keys rotate")
+
+    async def go() -> None:
+        from sqlalchemy import select
+
+        from justmaily.server.db.engine import Database
+        from justmaily.server.identity.models import Workspace
+
+        database = Database(settings)
+        try:
+            hierarchy = KeyHierarchy(provider_from(settings))
+            if workspace is not None:
+                async with database.session() as session, session.begin():
+                    found = await session.scalar(select(Workspace.id).where(Workspace.slug == workspace))
+                    if found is None:
+                        raise click.ClickException(f"no workspace {workspace!r}")
+                    await hierarchy.keys_of(session, found, actor, reason)  # made if still missing
+                    version = await hierarchy.new_version(session, found, KeyPurpose(purpose), actor, reason)
+                click.echo(f"{workspace}: {purpose} key v{version} seals from now on")
+                return
+            async with database.session() as session, session.begin():
+                pending = await hierarchy.stale_count(session)
+                if pending == 0:  # not resuming: a new KEK
+                    version = hierarchy.provider.new_version()
+                    await record(
+                        session,
+                        actor,
+                        "kek.create",
+                        f"KEK v{version} ({hierarchy.provider.name})",
+                        reason=reason,
+                    )
+                    pending = await hierarchy.stale_count(session)
+            version = hierarchy.provider.current_version()
+            done = 0
+            while True:
+                async with database.session() as session, session.begin():
+                    moved = await hierarchy.rewrap(session, actor, reason, limit=batch)
+                if moved == 0:
+                    break
+                done += moved
+                click.echo(f"re-wrapped {done}/{pending} data keys under KEK v{version}")
+            click.echo(f"KEK v{version} wraps every data key")
+        finally:
+            await database.dispose()
+
+    try:
+        with _database_errors(settings):
+            _run(go)
+    except KeyProviderError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@cli.group()
 def ops() -> None:
     """Operations: the Prometheus rules generated from the SLO file."""
 

@@ -45,6 +45,9 @@ from justmaily.server.ops import retention_policy, slo
 from justmaily.server.ops.alerts import Alerter
 from justmaily.server.ops.retention import Purger
 from justmaily.server.ops.sampler import Sampler
+from justmaily.server.protection.hierarchy import KeyHierarchy
+from justmaily.server.protection.providers import provider_from
+from justmaily.server.protection.trail import AuditTrail
 from justmaily.server.settings import Settings
 from justmaily.server.trust.ca import CertificateAuthority
 from justmaily.server.trust.log import LogSigner
@@ -62,6 +65,8 @@ class Services:
     limiter: RateLimiter
     signer: TokenSigner  # people's tokens and room tickets
     secrets: SecretBox
+    protection: KeyHierarchy  # the KEK's provider and the workspaces' data keys (protection/)
+    audit_trail: AuditTrail  # audit entries noted outside a transaction (secrets opened), written behind
     link_tokens: LinkTokens
     sns_verifier: SnsVerifier
     log_signer: LogSigner
@@ -139,6 +144,8 @@ def _made(
     link_tokens = LinkTokens(keys.link_tokens)
     enabled = settings.delivery.sender_enabled
     on_record = {"log_key": log_signer.verifier_key, "ca_sha256": ca.fingerprint}
+    trail = AuditTrail(database)
+    keys.secrets.on_read = trail.secret_read  # every secret this process opens is on record
     return Services(
         settings=settings,
         database=database,
@@ -146,6 +153,8 @@ def _made(
         limiter=limiter,
         signer=TokenSigner(keys.access_tokens),
         secrets=keys.secrets,
+        protection=KeyHierarchy(provider_from(settings)),
+        audit_trail=trail,
         link_tokens=link_tokens,
         sns_verifier=SnsVerifier(fetch_certificate_https),
         log_signer=log_signer,
@@ -189,6 +198,7 @@ def _start(services: Services, group: TaskGroup) -> None:
     if services.sender is not None:
         group.start_soon(services.sender.run_forever)
     group.start_soon(services.publisher.run)
+    group.start_soon(services.audit_trail.run)
     group.start_soon(services.sampler.run)
     group.start_soon(services.purger.run)
     group.start_soon(services.alerter.run)
@@ -210,6 +220,8 @@ async def _stop(services: Services) -> None:
         await services.alerter.stop()
     services.events.stop()
     await services.rooms.close_all()
+    with anyio.move_on_after(5):
+        await services.audit_trail.stop()  # last: what the others opened while stopping is written
 
 
 def unstarted_state() -> State:

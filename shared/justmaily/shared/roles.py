@@ -30,6 +30,8 @@ class Permission(enum.StrEnum):
     CONTACTS_READ = "contacts:read"  # personal data: contacts, lists, segments, suppressions
     CONTACTS_WRITE = "contacts:write"
     DELIVERY_MANAGE = "delivery:manage"  # relays, sending domains (DKIM), provider webhooks
+    AUDIT_READ = "audit:read"  # the audit log of key operations and reads of keys and secrets
+    KEYS_MANAGE = "keys:manage"  # the workspace's key versions; rotating them
     OPERATIONS_READ = "operations:read"  # the installation's SLO compliance and error budgets
     LEGAL_HOLDS_MANAGE = "legal-holds:manage"  # keep a workspace's records past their retention
 

@@ -24,6 +24,7 @@ class EntryKind(enum.StrEnum):
     CERTIFICATE_ISSUED = "certificate_issued"
     CERTIFICATE_REVOKED = "certificate_revoked"
     KEY_ROTATION = "key_rotation"  # the log's or the CA's key changed
+    AUDIT_ROOT = "audit_root"  # a day of the audit log: the Merkle root of its entries
 
 
 class LogEntry(msgspec.Struct, frozen=True, kw_only=True):

@@ -75,13 +75,19 @@ def keys_of(domain: SendingDomain, secrets: SecretBox) -> list[DkimKey]:
             domain=domain.domain,
             selector=names[DkimAlgorithm.RSA_SHA256],
             algorithm=DkimAlgorithm.RSA_SHA256,
-            private_key_pem=secrets.open(domain.rsa_key),
+            private_key_pem=secrets.open(
+                domain.rsa_key, what=f"DKIM key of {domain.domain} (RSA)", workspace_id=domain.workspace_id
+            ),
         ),
         DkimKey(
             domain=domain.domain,
             selector=names[DkimAlgorithm.ED25519_SHA256],
             algorithm=DkimAlgorithm.ED25519_SHA256,
-            private_key_pem=secrets.open(domain.ed25519_key),
+            private_key_pem=secrets.open(
+                domain.ed25519_key,
+                what=f"DKIM key of {domain.domain} (Ed25519)",
+                workspace_id=domain.workspace_id,
+            ),
         ),
     ]
 

@@ -10,6 +10,7 @@ from justmaily.server.delivery import models as _delivery
 from justmaily.server.engagement import models as _engagement
 from justmaily.server.identity import models as _identity
 from justmaily.server.ops import models as _ops
+from justmaily.server.protection import models as _protection
 from justmaily.server.trust import models as _trust
 
 metadata = Base.metadata
@@ -22,6 +23,7 @@ __all__ = [
     "_engagement",
     "_identity",
     "_ops",
+    "_protection",
     "_trust",
     "metadata",
 ]

@@ -151,6 +151,26 @@ class TrustSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     log_publish_seconds: PositiveSeconds = 5.0
 
 
+class ProtectionSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Where the key-encryption key (KEK) lives (docs/data-protection.md): `local` key files
+    (default data_dir/keks/kek-<version>.key, mode 0600; every replica needs the same folder) or a
+    `pkcs11` token, whose PIN is read from a file so it is in neither the environment nor the
+    configuration file."""
+
+    key_provider: Literal["local", "pkcs11"] = "local"
+    kek_dir: str = ""
+    pkcs11_library: str = ""  # e.g. /usr/lib/softhsm/libsofthsm2.so
+    pkcs11_token_label: str = ""
+    pkcs11_pin_file: str = ""
+    pkcs11_key_label: str = "justmaily-kek"  # the KEKs are <label>-1, <label>-2, …
+
+    def __post_init__(self) -> None:
+        if self.key_provider == "pkcs11":
+            for name in ("pkcs11_library", "pkcs11_token_label", "pkcs11_pin_file"):
+                if not getattr(self, name):
+                    raise ValueError(f"{name}: required when key_provider is pkcs11")
+
+
 class OpsSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Operations (docs/operations.md): the token Prometheus scrapes `/metrics` with (default
     data_dir/metrics.token, made 0600 on first start), the SLO file (default: the shipped
@@ -193,6 +213,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     rooms: RoomSettings = msgspec.field(default_factory=RoomSettings)
     delivery: DeliverySettings = msgspec.field(default_factory=DeliverySettings)
     trust: TrustSettings = msgspec.field(default_factory=TrustSettings)
+    protection: ProtectionSettings = msgspec.field(default_factory=ProtectionSettings)
     logs: LogSettings = msgspec.field(default_factory=LogSettings)
     ops: OpsSettings = msgspec.field(default_factory=OpsSettings)
 
@@ -250,6 +271,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         return Path(key_file) if key_file else self.data_path / "log-ed25519.key"
 
     @property
+    def kek_path(self) -> Path:
+        return Path(self.protection.kek_dir) if self.protection.kek_dir else self.data_path / "keks"
+
+    @property
     def ca_path(self) -> Path:
         return Path(self.trust.ca_dir) if self.trust.ca_dir else self.data_path
 
@@ -278,7 +303,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         return values
 
 
-SECTIONS = ("database", "http", "identity", "rooms", "delivery", "trust", "logs", "ops")
+SECTIONS = ("database", "http", "identity", "rooms", "delivery", "trust", "protection", "logs", "ops")
 _ROOT_NAMES = frozenset({"data_dir", "public_url"})
 
 

@@ -16,8 +16,10 @@ import anyio
 import structlog
 
 from justmaily.server.db.append_only import missing_guards
+from justmaily.server.db.base import utcnow
 from justmaily.server.db.engine import Database
 from justmaily.server.trust import log as trust_log
+from justmaily.server.trust.audit_roots import AuditRoots
 from justmaily.server.trust.log import LogSigner, LogTamperedError, SignedTree
 
 log = structlog.get_logger(__name__)
@@ -28,6 +30,7 @@ class TreeHeadPublisher:
         """`keys`: what to put on the record once in use (`log.record_keys`)."""
         self.database, self.signer, self.interval, self.keys = database, signer, interval, keys
         self.alert: str | None = None  # why it refuses to sign, while it does
+        self.audit_roots = AuditRoots()  # each finished day's audit log root goes into the log too
         self._signed: SignedTree | None = None  # the newest tree this key signed, as last seen
         self._stopping = anyio.Event()
         self._stopped = anyio.Event()
@@ -63,8 +66,10 @@ class TreeHeadPublisher:
                 )
             if record:
                 await trust_log.record_keys(session, self.keys)
+            await self.audit_roots.append_due(session, utcnow())
             head = await trust_log.publish(session, self.signer, since=self._signed)
             newest = await trust_log.last_signed(session, self.signer)
+        self.audit_roots.committed()
         if newest is not None and (self._signed is None or newest.size >= self._signed.size):
             self._signed = newest
         if head is not None:

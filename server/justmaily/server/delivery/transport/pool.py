@@ -153,6 +153,10 @@ def relay_config(row: Relay, secrets: SecretBox, *, internal_allowed: bool) -> R
     return dataclasses.replace(
         parse_relay_url(row.url, name=row.name, priority=row.priority, internal_allowed=internal_allowed),
         username=row.username,
-        password=secrets.open(row.password).decode() if row.password else "",
+        password=secrets.open(
+            row.password, what=f"password of relay {row.name}", workspace_id=row.workspace_id
+        ).decode()
+        if row.password
+        else "",
         max_per_second=row.max_per_second,
     )

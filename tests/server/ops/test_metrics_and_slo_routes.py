@@ -8,11 +8,13 @@ import re
 import time
 
 import httpx
+import msgspec
 from litestar import Litestar
 
 from justmaily.server.ops.models import SliMinute
 from justmaily.server.ops.sampler import Sampler
 from justmaily.server.services import services_of
+from justmaily.shared.ops import PerformanceSnapshot, RouteTraffic
 from justmaily.shared.roles import Role
 from tests.plugins.api import Team
 
@@ -119,3 +121,60 @@ async def test_gauges_read_from_the_database(app: Litestar, client: httpx.AsyncC
     text = (await client.get("/metrics", headers={"Authorization": f"Bearer {services.metrics_token}"})).text
     assert 'justmaily_outbox_messages{state="queued"} 0.0' in text
     assert re.search(r"^justmaily_log_publish_lag_seconds \d", text, re.MULTILINE)
+
+
+async def test_the_performance_snapshot_counts_requests_per_route(
+    client: httpx.AsyncClient, team: Team
+) -> None:
+    forbidden = await client.get("/api/ops/performance", headers=team[Role.EDITOR].headers)
+    assert forbidden.status_code == 403
+    assert forbidden.headers["content-type"].startswith("application/problem+json")
+    before = msgspec.json.decode(
+        (await client.get("/api/ops/performance", headers=team[Role.OWNER].headers)).content,
+        type=PerformanceSnapshot,
+    )
+    for _ in range(4):
+        assert (await client.get("/api/campaigns", headers=team[Role.VIEWER].headers)).status_code == 200
+    answer = await client.get("/api/ops/performance", headers=team[Role.ADMIN].headers)
+    assert answer.status_code == 200, answer.text
+    after = msgspec.json.decode(answer.content, type=PerformanceSnapshot)
+    assert after.taken_at >= before.taken_at
+
+    def listing(snapshot: PerformanceSnapshot) -> RouteTraffic:
+        found = [r for r in snapshot.routes if (r.method, r.route) == ("GET", "/api/campaigns")]
+        return (
+            found[0]
+            if found
+            else RouteTraffic(
+                method="GET", route="/api/campaigns", requests=0, errors=0, latency=[], latency_sum=0.0
+            )
+        )
+
+    then, now = listing(before), listing(after)
+    assert now.requests - then.requests == 4
+    assert now.errors == then.errors == 0
+    # Cumulative buckets, ascending, the last unbounded one holding every request.
+    bounds = [bucket.le for bucket in now.latency]
+    assert bounds[-1] is None
+    finite = [le for le in bounds[:-1] if le is not None]
+    assert finite == sorted(finite)
+    assert len(finite) == len(bounds) - 1
+    counts = [bucket.count for bucket in now.latency]
+    assert counts == sorted(counts)
+    assert counts[-1] - (then.latency[-1].count if then.latency else 0) == 4
+    assert now.latency_sum > then.latency_sum
+    assert set(after.db_pool) <= {"in_use", "idle"}
+    assert after.sending.open_breakers == []
+
+
+async def test_the_performance_snapshot_counts_server_errors(
+    app: Litestar, client: httpx.AsyncClient, team: Team
+) -> None:
+    """A 5xx counted by the same instrument the request middleware feeds shows up as an error."""
+    from justmaily.server.metrics.instruments import HTTP_REQUESTS
+
+    HTTP_REQUESTS.labels(method="POST", route="/api/ops/test-failure", status="503").inc(2)
+    answer = await client.get("/api/ops/performance", headers=team[Role.OWNER].headers)
+    snapshot = msgspec.json.decode(answer.content, type=PerformanceSnapshot)
+    failing = next(r for r in snapshot.routes if r.route == "/api/ops/test-failure")
+    assert (failing.requests, failing.errors) >= (2, 2)

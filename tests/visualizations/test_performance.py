@@ -50,6 +50,7 @@ def test_the_dashboard_draws_the_heat_map_and_lines_per_route(qtbot: QtBot) -> N
     )
     assert list(dashboard.throughput.lines["requests/s"].yData) == pytest.approx([3.0, 3.0])
     assert list(dashboard.error_rate.lines["error rate"].yData) == pytest.approx([0.0, 2 / 15 * 100])
+    assert dashboard.error_rate.plot.viewRange()[1] == pytest.approx([0.0, 2 / 15 * 100 * 1.15])
     dashboard.select_route(("GET", "/api/campaigns"))
     assert dashboard.selected_route() == ("GET", "/api/campaigns")
     np.testing.assert_allclose(dashboard.heat_map.shares[:2], [[1.0, 0.0], [0.0, 1.0]])
@@ -68,6 +69,7 @@ def test_a_route_without_requests_in_an_interval_leaves_a_gap(qtbot: QtBot) -> N
     assert dashboard.error_rate.is_empty()
     assert not dashboard.throughput.is_empty()  # 0 req/s is something to draw
     assert list(dashboard.throughput.lines["requests/s"].yData) == [0.0]
+    assert dashboard.throughput.plot.viewRange()[1] == pytest.approx([0.0, 1.0])  # zeros on the floor
 
 
 def test_the_tiles_show_rooms_sending_the_log_and_the_pool(qtbot: QtBot) -> None:
@@ -138,7 +140,7 @@ def test_the_budget_burn_highlights_firing_alerts(qtbot: QtBot) -> None:
     assert burn.rows == [("availability", 0.9, GOOD_COLOUR), ("latency", -0.2, ALARM_COLOUR)]
     assert list(burn.bars.opts["width"]) == pytest.approx([90.0, 0.0])
     texts = [label.toPlainText() for label in burn.labels]
-    assert texts[0] == "availability  90% left   burn 5m 14x  1h n/a"
+    assert texts[0] == "availability  90% left   burn 5m 14.4x  1h n/a"
     assert texts[1].endswith("FIRING: page")
     assert burn.labels[1].color.name() == ALARM_COLOUR
     assert not burn.grab().isNull()

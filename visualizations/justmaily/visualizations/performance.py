@@ -83,12 +83,23 @@ class SeriesPlot(PlotView):
     """Lines over time with a legend: percentiles, throughput or error rate."""
 
     def __init__(
-        self, title: str, unit: str, lines: dict[str, str], empty_text: str, parent: QWidget | None = None
+        self,
+        title: str,
+        unit: str,
+        lines: dict[str, str],
+        empty_text: str,
+        *,
+        si_prefix: bool = False,
+        parent: QWidget | None = None,
     ) -> None:
+        """`si_prefix`: the axis scales its unit (s to ms); otherwise the unit is plain text."""
         super().__init__(empty_text, parent)
         self.plot.setAxisItems({"bottom": pg.DateAxisItem(orientation="bottom")})
         self.plot.setTitle(title)
-        self.plot.setLabel("left", units=unit)
+        if si_prefix:
+            self.plot.setLabel("left", units=unit)
+        else:
+            self.plot.setLabel("left", unit)
         self.plot.showGrid(x=True, y=True, alpha=0.2)
         if len(lines) > 1:
             self.plot.addLegend(offset=(-10, 10))
@@ -98,12 +109,16 @@ class SeriesPlot(PlotView):
         }
 
     def show_series(self, xs: Sequence[float], series: dict[str, Sequence[float | None]]) -> None:
-        drawn = False
+        highest: float | None = None
         for name, line in self.lines.items():
             ys = [np.nan if y is None else y for y in series.get(name, [])]
             line.setData(list(xs), ys)
-            drawn = drawn or any(not np.isnan(y) for y in ys)
-        self._show_empty(not drawn)
+            drawn = [y for y in ys if not np.isnan(y)]
+            if drawn:
+                highest = max(drawn) if highest is None else max(highest, *drawn)
+        self._show_empty(highest is None)
+        if highest is not None:  # from zero: a flat line of zeros sits on the floor, not mid-plot
+            self.plot.setYRange(0, highest * 1.15 if highest > 0 else 1.0, padding=0)
 
 
 class BudgetBurn(QWidget):
@@ -165,7 +180,7 @@ def _budget_colour(objective: SloStatus) -> str:
 
 def _budget_text(objective: SloStatus) -> str:
     burns = "  ".join(
-        f"{burn.window} {'n/a' if burn.rate is None else f'{burn.rate:.2g}x'}"
+        f"{burn.window} {'n/a' if burn.rate is None else f'{burn.rate:.3g}x'}"
         for burn in objective.burn_rates
     )
     alerts = f"  FIRING: {', '.join(objective.alerts)}" if objective.alerts else ""
@@ -260,12 +275,13 @@ class PerformanceDashboard(QWidget):
             "s",
             {f"p{round(q * 100)}": PERCENTILE_COLOURS[q] for q in PERCENTILES},
             "Percentiles appear after two snapshots with requests",
+            si_prefix=True,
         )
         self.throughput = SeriesPlot(
             "Throughput", "req/s", {"requests/s": LINE_COLOUR}, "Throughput appears after two snapshots"
         )
         self.error_rate = SeriesPlot(
-            "Server errors (5xx)", "%", {"error rate": ALARM_COLOUR}, "No requests to rate yet"
+            "Server errors (5xx)", "% of requests", {"error rate": ALARM_COLOUR}, "No requests to rate yet"
         )
         self.budgets = BudgetBurn()
         self.tiles = GlanceTiles()

@@ -90,7 +90,9 @@ def test_the_tiles_show_rooms_sending_the_log_and_the_pool(qtbot: QtBot) -> None
         routes=[],
         rooms=RoomHealth(connections=3, edits=30, store_failures=1, store_lag=buckets(5, 5, 0, 0)),
         sending=SendingHealth(
-            messages={"sent": 9, "failed": 1}, outbox={"queued": 4, "in_doubt": 2}, open_breakers=["relay-b"]
+            messages={"sent": 9, "failed": 1},
+            outbox={"queued": 4, "in_doubt": 2},
+            open_breakers=["relay-<b>"],
         ),
         db_pool={"in_use": 1, "idle": 3},
         log=LogHealth(entries=12, publish_lag_seconds=90.0),
@@ -103,8 +105,10 @@ def test_the_tiles_show_rooms_sending_the_log_and_the_pool(qtbot: QtBot) -> None
         "1 failed to store",
     ]
     sending = dashboard.tiles.text("Sending").splitlines()
-    assert sending == ["4 queued, 0 sending", "2 in doubt", "breakers open: relay-b", "9 sent, 1 failed"]
-    assert f'<span style="color:{ALARM_COLOUR}">2 in doubt</span>' in dashboard.tiles.tiles["Sending"].text()
+    assert sending == ["4 queued, 0 sending", "2 in doubt", "breakers open: relay-<b>", "9 sent, 1 failed"]
+    shown = dashboard.tiles.tiles["Sending"].text()
+    assert f'<span style="color:{ALARM_COLOUR}">2 in doubt</span>' in shown
+    assert "relay-&lt;b&gt;" in shown  # a name is text, not markup
     assert dashboard.tiles.text("Log").splitlines() == ["12 entries", "unpublished for 90 s"]
     assert dashboard.tiles.text("Database").splitlines() == ["1 connections in use", "3 idle"]
 

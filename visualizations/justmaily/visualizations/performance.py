@@ -8,6 +8,7 @@ SLO report. No networking: the desktop polls and hands the answers over.
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 
 import numpy as np
@@ -211,10 +212,10 @@ class GlanceTiles(QWidget):
         self._set(
             "Rooms",
             [
-                f"{rooms.connections} connected",
-                f"{rooms.edits} edits stored{rate}",
-                f"store lag p95 {seconds_text(percentile(rooms.store_lag, 0.95))}",
-                _flag(f"{rooms.store_failures} failed to store", rooms.store_failures > 0),
+                (f"{rooms.connections} connected", False),
+                (f"{rooms.edits} edits stored{rate}", False),
+                (f"store lag p95 {seconds_text(percentile(rooms.store_lag, 0.95))}", False),
+                (f"{rooms.store_failures} failed to store", rooms.store_failures > 0),
             ],
         )
         sending = snapshot.sending
@@ -223,38 +224,48 @@ class GlanceTiles(QWidget):
         self._set(
             "Sending",
             [
-                f"{sending.outbox.get('queued', 0)} queued, {sending.outbox.get('sending', 0)} sending",
-                _flag(f"{in_doubt} in doubt", in_doubt > 0),
-                _flag(
+                (
+                    f"{sending.outbox.get('queued', 0)} queued, {sending.outbox.get('sending', 0)} sending",
+                    False,
+                ),
+                (f"{in_doubt} in doubt", in_doubt > 0),
+                (
                     f"breakers open: {', '.join(breakers)}" if breakers else "no relay breaker open",
                     bool(breakers),
                 ),
-                f"{sending.messages.get('sent', 0)} sent, {sending.messages.get('failed', 0)} failed",
+                (
+                    f"{sending.messages.get('sent', 0)} sent, {sending.messages.get('failed', 0)} failed",
+                    False,
+                ),
             ],
         )
         lag = snapshot.log.publish_lag_seconds
         self._set(
             "Log",
-            [f"{snapshot.log.entries} entries", _flag(f"unpublished for {seconds_text(lag)}", lag > 60)],
+            [(f"{snapshot.log.entries} entries", False), (f"unpublished for {seconds_text(lag)}", lag > 60)],
         )
         pool = snapshot.db_pool
-        self._set("Database", [f"{pool.get('in_use', 0)} connections in use", f"{pool.get('idle', 0)} idle"])
+        self._set(
+            "Database",
+            [(f"{pool.get('in_use', 0)} connections in use", False), (f"{pool.get('idle', 0)} idle", False)],
+        )
 
     def text(self, name: str) -> str:
         """The tile's lines as plain text (for tests and screen readers)."""
         return self.tiles[name].accessibleDescription()
 
-    def _set(self, name: str, lines: list[str]) -> None:
-        tile = self.tiles[name]
-        tile.setText(f"<b>{name}</b><br>" + "<br>".join(lines))
-        plain = [
-            line.replace(f'<span style="color:{ALARM_COLOUR}">', "").replace("</span>", "") for line in lines
+    def _set(self, name: str, lines: list[tuple[str, bool]]) -> None:
+        """Each line with whether it is alarming (drawn red). Relay names come from people:
+        escaped, as every line is."""
+        shown = [
+            f'<span style="color:{ALARM_COLOUR}">{html.escape(text)}</span>'
+            if alarming
+            else html.escape(text)
+            for text, alarming in lines
         ]
-        tile.setAccessibleDescription("\n".join(plain))
-
-
-def _flag(text: str, alarming: bool) -> str:
-    return f'<span style="color:{ALARM_COLOUR}">{text}</span>' if alarming else text
+        tile = self.tiles[name]
+        tile.setText(f"<b>{name}</b><br>" + "<br>".join(shown))
+        tile.setAccessibleDescription("\n".join(text for text, _alarming in lines))
 
 
 class PerformanceDashboard(QWidget):

@@ -6,17 +6,22 @@ from __future__ import annotations
 
 import re
 import time
+from pathlib import Path
 
 import httpx
 import msgspec
 from litestar import Litestar
 
+from justmaily.server.app import create_app
+from justmaily.server.ops import performance
 from justmaily.server.ops.models import SliMinute
 from justmaily.server.ops.sampler import Sampler
 from justmaily.server.services import services_of
+from justmaily.server.settings import Settings
 from justmaily.shared.ops import PerformanceSnapshot, RouteTraffic
 from justmaily.shared.roles import Role
-from tests.plugins.api import Team
+from tests.plugins.api import Team, serving
+from tests.support.server_process import free_port
 
 
 def sample_value(exposition: str, name: str, **labels: str) -> float:
@@ -167,14 +172,21 @@ async def test_the_performance_snapshot_counts_requests_per_route(
     assert after.sending.open_breakers == []
 
 
-async def test_the_performance_snapshot_counts_server_errors(
-    app: Litestar, client: httpx.AsyncClient, team: Team
-) -> None:
-    """A 5xx counted by the same instrument the request middleware feeds shows up as an error."""
-    from justmaily.server.metrics.instruments import HTTP_REQUESTS
+async def test_the_performance_snapshot_counts_server_errors(tmp_path: Path) -> None:
+    """A real 5xx (readiness while the database is unreachable), counted by the request
+    middleware, is an error of its route in the snapshot."""
+    unreachable = Settings.of(
+        database_url=f"postgresql://nobody@127.0.0.1:{free_port()}/none",
+        data_dir=str(tmp_path),
+        db_pool_timeout_seconds=1,
+    )
 
-    HTTP_REQUESTS.labels(method="POST", route="/api/ops/test-failure", status="503").inc(2)
-    answer = await client.get("/api/ops/performance", headers=team[Role.OWNER].headers)
-    snapshot = msgspec.json.decode(answer.content, type=PerformanceSnapshot)
-    failing = next(r for r in snapshot.routes if r.route == "/api/ops/test-failure")
-    assert (failing.requests, failing.errors) >= (2, 2)
+    def ready(snapshot: PerformanceSnapshot) -> tuple[int, int]:
+        found = [r for r in snapshot.routes if (r.method, r.route) == ("GET", "/health/ready")]
+        return (found[0].requests, found[0].errors) if found else (0, 0)
+
+    before = ready(performance.snapshot())
+    async with serving(create_app(unreachable)) as client:
+        assert (await client.get("/health/ready")).status_code == 503
+    after = ready(performance.snapshot())
+    assert (after[0] - before[0], after[1] - before[1]) == (1, 1)

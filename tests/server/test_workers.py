@@ -9,6 +9,7 @@ import signal
 import uuid
 from pathlib import Path
 
+import anyio
 import httpx
 import msgspec
 import pytest
@@ -209,13 +210,17 @@ async def test_the_performance_snapshot_is_the_sum_of_every_workers_too(live: Li
             assert (await fresh.get("/health/live")).status_code == 200
     async with RoomClient.join(await live.ticket(live.team[Role.EDITOR], cid)) as client:
         await client.wait_until(client.synced.is_set)
-        for _ in range(6):  # several reads, so both workers answer some
-            answer = await live.call("GET", "/api/ops/performance", owner)
-            assert answer.status_code == 200, answer.text
-            snapshot = msgspec.json.decode(answer.content, type=PerformanceSnapshot)
-            health = [r for r in snapshot.routes if (r.method, r.route) == ("GET", "/health/live")]
-            assert [r.requests for r in health] == [requests]
-            assert health[0].latency[-1].count == requests
-            assert snapshot.rooms.connections == 1  # held by one worker, seen from both
-    served = {r["worker"] for r in live.server.records() if r.get("path") == "/api/ops/performance"}
-    assert served == set(range(WORKERS))
+        # Read until both workers have answered (which one does is the kernel's choice).
+        with anyio.fail_after(30):
+            while served_by(live, "/api/ops/performance") != set(range(WORKERS)):
+                answer = await live.call("GET", "/api/ops/performance", owner)
+                assert answer.status_code == 200, answer.text
+                snapshot = msgspec.json.decode(answer.content, type=PerformanceSnapshot)
+                health = [r for r in snapshot.routes if (r.method, r.route) == ("GET", "/health/live")]
+                assert [r.requests for r in health] == [requests]
+                assert health[0].latency[-1].count == requests
+                assert snapshot.rooms.connections == 1  # held by one worker, seen from both
+
+
+def served_by(live: Live, path: str) -> set[int]:
+    return {r["worker"] for r in live.server.records() if r.get("path") == path}

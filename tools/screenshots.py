@@ -6,8 +6,9 @@ the desktop app as a user would, and is not part of the shipped package. It star
 as a subprocess on a free loopback port with its data in a temporary folder (the desktop never
 imports the server), signs in the demo editor and reviewer as two separate desktop installations
 (temporary folders, tokens in a private file: the user's own keyring and settings are never
-touched), and saves the sign-in dialog, the campaign list and the editor with the other person's
-caret and presence. File names carry the scale: `editor.png`, `editor@1.5x.png`.
+touched), and saves the sign-in dialog, the campaign list, the editor with the other person's
+caret and presence, and the owner's Performance view. File names carry the scale: `editor.png`,
+`editor@1.5x.png`.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from justmaily.desktop.engine.credentials import Credentials, FileSecrets
 from justmaily.desktop.engine.room_client import SyncStatus
 from justmaily.desktop.ui.editor import CampaignEditor
 from justmaily.desktop.ui.main_window import MainWindow
+from justmaily.desktop.ui.performance import PerformancePage
 from justmaily.desktop.ui.sign_in import SignInDialog
 from justmaily.desktop.ui.tasks import Tasks
 from justmaily.desktop.ui.text_binding import CollabTextEdit
@@ -46,12 +48,15 @@ from justmaily.shared.campaigns import Campaign
 
 T = TypeVar("T")
 
+OWNER_EMAIL = "owner@demo.example.com"
 EDITOR_EMAIL = "editor@demo.example.com"
 REVIEWER_EMAIL = "reviewer@demo.example.com"
 CAMPAIGN = "Spring sale"
 TYPED = " Members save another 5%."  # typed after the body's "until Sunday."
 REVIEWER_SELECTS = "Outdoor furniture"
 OFFER = "**20% off**"  # the editor comments on it
+PERFORMANCE_SNAPSHOTS = 12  # polled at PERFORMANCE_POLL, with the campaigns listed in between
+PERFORMANCE_POLL = 0.3
 SERVER_START_SECONDS = 30.0
 WAIT_SECONDS = 20.0
 
@@ -214,6 +219,7 @@ async def _take(shots: _Shots, server: DemoServer, home: Path) -> None:
     )
     shots.accounts.append(reviewer)
     await _co_editing(shots, window, shots.window(reviewer), campaign)
+    await _performance(shots, server, home / "owner")
 
 
 async def _sign_in(shots: _Shots, server: DemoServer, home: Path) -> Account:
@@ -289,6 +295,29 @@ async def _co_editing(
         "the reviewer in the presence bar", lambda: reviewer_name in mine.presence_bar.people.text()
     )
     await shots.save(window, "editor")
+
+
+async def _performance(shots: _Shots, server: DemoServer, home: Path) -> None:
+    """The owner's Performance view after a few polls, with some traffic between them."""
+    paths, credentials = _installation(home)
+    owner = await Account.sign_in(
+        server.url, OWNER_EMAIL, server.password, paths=paths, credentials=credentials
+    )
+    shots.accounts.append(owner)
+    window = shots.window(owner)
+    pages = (window.pages.widget(index) for index in range(window.pages.count()))
+    page = next((p for p in pages if isinstance(p, PerformancePage)), None)
+    if page is None:
+        raise ScreenshotError(f"{OWNER_EMAIL} has no Performance view")
+    page.every = PERFORMANCE_POLL
+    window.navigation.setCurrentRow(window.pages.indexOf(page))
+    snapshots = page.dashboard.history.snapshots
+    for round_ in range(PERFORMANCE_SNAPSHOTS):
+        for _ in range(round_ % 4 + 1):  # a varying load, so the lines are not flat
+            await owner.campaigns()
+        seen = len(snapshots)
+        await shots.eventually("another performance snapshot", lambda: len(snapshots) > seen)  # noqa: B023
+    await shots.save(window, "performance")
 
 
 def _select(field: CollabTextEdit, words: str, *, at_end: bool = False) -> None:

@@ -9,7 +9,9 @@ import signal
 import uuid
 from pathlib import Path
 
+import anyio
 import httpx
+import msgspec
 import pytest
 from pycrdt import Text
 
@@ -17,6 +19,7 @@ from justmaily.desktop.engine.room_client import RoomClient
 from justmaily.server.http.rate_limit import shared_by
 from justmaily.server.workers.routing import owner_of, room_owner
 from justmaily.server.workers.supervisor import _cgroup_cpu_limit, default_workers
+from justmaily.shared.ops import PerformanceSnapshot
 from justmaily.shared.roles import Role
 from tests.plugins.live_server import Live
 from tests.support.polling import eventually
@@ -196,3 +199,28 @@ async def test_metrics_are_the_sum_of_every_workers_and_any_worker_answers_them(
             assert f"{health} {requests}.0" in text
             assert "\njustmaily_room_connections 1.0\n" in text  # held by one worker, seen from both
     assert {r["worker"] for r in live.server.records() if r.get("path") == "/metrics"} == set(range(WORKERS))
+
+
+async def test_the_performance_snapshot_is_the_sum_of_every_workers_too(live: Live) -> None:
+    owner = live.team[Role.OWNER]
+    cid = await live.create_campaign(name="Watched")
+    requests = 30
+    for _ in range(requests):
+        async with httpx.AsyncClient(base_url=live.url) as fresh:  # a new connection: either worker
+            assert (await fresh.get("/health/live")).status_code == 200
+    async with RoomClient.join(await live.ticket(live.team[Role.EDITOR], cid)) as client:
+        await client.wait_until(client.synced.is_set)
+        # Read until both workers have answered (which one does is the kernel's choice).
+        with anyio.fail_after(30):
+            while served_by(live, "/api/ops/performance") != set(range(WORKERS)):
+                answer = await live.call("GET", "/api/ops/performance", owner)
+                assert answer.status_code == 200, answer.text
+                snapshot = msgspec.json.decode(answer.content, type=PerformanceSnapshot)
+                health = [r for r in snapshot.routes if (r.method, r.route) == ("GET", "/health/live")]
+                assert [r.requests for r in health] == [requests]
+                assert health[0].latency[-1].count == requests
+                assert snapshot.rooms.connections == 1  # held by one worker, seen from both
+
+
+def served_by(live: Live, path: str) -> set[int]:
+    return {r["worker"] for r in live.server.records() if r.get("path") == path}

@@ -1,5 +1,5 @@
-"""Operations on the wire: the server's own SLO compliance (GET /api/ops/slo), retention
-policies and legal holds."""
+"""Operations on the wire: the server's own SLO compliance (GET /api/ops/slo), its performance
+snapshot (GET /api/ops/performance), retention policies and legal holds."""
 
 from __future__ import annotations
 
@@ -61,3 +61,50 @@ class LegalHold(msgspec.Struct, frozen=True, kw_only=True):
 class RetentionStatus(msgspec.Struct, frozen=True, kw_only=True):
     policies: list[RetentionPolicy]
     holds: list[LegalHold]  # this workspace's unreleased holds: while any exists, nothing of it is purged
+
+
+# Performance (GET /api/ops/performance): counters and histograms as they stand, summed over the
+# machine's workers. Counts only ever grow while a server runs, so the client takes the
+# difference of two snapshots for rates, percentiles over an interval and the heat-map; a count
+# smaller than before means the server restarted.
+
+
+class Bucket(msgspec.Struct, frozen=True, kw_only=True):
+    le: float | None  # upper bound in seconds; None for the last, unbounded one (+Inf)
+    count: int  # cumulative: observations at most `le`
+
+
+class RouteTraffic(msgspec.Struct, frozen=True, kw_only=True):
+    method: str
+    route: str  # the route template, never a raw path
+    requests: int
+    errors: int  # 5xx answers
+    latency: list[Bucket]  # cumulative, ascending `le`, ending with the unbounded one
+    latency_sum: float  # seconds, summed over every request
+
+
+class RoomHealth(msgspec.Struct, frozen=True, kw_only=True):
+    connections: int
+    edits: int
+    store_failures: int
+    store_lag: list[Bucket]
+
+
+class SendingHealth(msgspec.Struct, frozen=True, kw_only=True):
+    messages: dict[str, int]  # delivery attempts by outcome (sent, failed, retry, in_doubt, …)
+    outbox: dict[str, int]  # outbox messages by state, as last sampled
+    open_breakers: list[str]  # relays whose circuit breaker is open
+
+
+class LogHealth(msgspec.Struct, frozen=True, kw_only=True):
+    entries: int
+    publish_lag_seconds: float
+
+
+class PerformanceSnapshot(msgspec.Struct, frozen=True, kw_only=True):
+    taken_at: float  # seconds since the epoch, the server's clock
+    routes: list[RouteTraffic]
+    rooms: RoomHealth
+    sending: SendingHealth
+    db_pool: dict[str, int]  # in_use, idle
+    log: LogHealth

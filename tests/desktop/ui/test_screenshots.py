@@ -12,7 +12,7 @@ from PySide6.QtGui import QImage
 
 pytestmark = pytest.mark.server_process
 
-SHOTS = ("sign-in", "campaigns", "editor")
+SHOTS = ("sign-in", "campaigns", "editor", "performance")
 
 
 def distinct_colours(image: QImage, step: int = 4) -> int:

@@ -6,15 +6,22 @@ from __future__ import annotations
 
 import re
 import time
+from pathlib import Path
 
 import httpx
+import msgspec
 from litestar import Litestar
 
+from justmaily.server.app import create_app
+from justmaily.server.ops import performance
 from justmaily.server.ops.models import SliMinute
 from justmaily.server.ops.sampler import Sampler
 from justmaily.server.services import services_of
+from justmaily.server.settings import Settings
+from justmaily.shared.ops import PerformanceSnapshot, RouteTraffic
 from justmaily.shared.roles import Role
-from tests.plugins.api import Team
+from tests.plugins.api import Team, serving
+from tests.support.server_process import free_port
 
 
 def sample_value(exposition: str, name: str, **labels: str) -> float:
@@ -119,3 +126,67 @@ async def test_gauges_read_from_the_database(app: Litestar, client: httpx.AsyncC
     text = (await client.get("/metrics", headers={"Authorization": f"Bearer {services.metrics_token}"})).text
     assert 'justmaily_outbox_messages{state="queued"} 0.0' in text
     assert re.search(r"^justmaily_log_publish_lag_seconds \d", text, re.MULTILINE)
+
+
+async def test_the_performance_snapshot_counts_requests_per_route(
+    client: httpx.AsyncClient, team: Team
+) -> None:
+    forbidden = await client.get("/api/ops/performance", headers=team[Role.EDITOR].headers)
+    assert forbidden.status_code == 403
+    assert forbidden.headers["content-type"].startswith("application/problem+json")
+    before = msgspec.json.decode(
+        (await client.get("/api/ops/performance", headers=team[Role.OWNER].headers)).content,
+        type=PerformanceSnapshot,
+    )
+    for _ in range(4):
+        assert (await client.get("/api/campaigns", headers=team[Role.VIEWER].headers)).status_code == 200
+    answer = await client.get("/api/ops/performance", headers=team[Role.ADMIN].headers)
+    assert answer.status_code == 200, answer.text
+    after = msgspec.json.decode(answer.content, type=PerformanceSnapshot)
+    assert after.taken_at >= before.taken_at
+
+    def listing(snapshot: PerformanceSnapshot) -> RouteTraffic:
+        found = [r for r in snapshot.routes if (r.method, r.route) == ("GET", "/api/campaigns")]
+        return (
+            found[0]
+            if found
+            else RouteTraffic(
+                method="GET", route="/api/campaigns", requests=0, errors=0, latency=[], latency_sum=0.0
+            )
+        )
+
+    then, now = listing(before), listing(after)
+    assert now.requests - then.requests == 4
+    assert now.errors == then.errors == 0
+    # Cumulative buckets, ascending, the last unbounded one holding every request.
+    bounds = [bucket.le for bucket in now.latency]
+    assert bounds[-1] is None
+    finite = [le for le in bounds[:-1] if le is not None]
+    assert finite == sorted(finite)
+    assert len(finite) == len(bounds) - 1
+    counts = [bucket.count for bucket in now.latency]
+    assert counts == sorted(counts)
+    assert counts[-1] - (then.latency[-1].count if then.latency else 0) == 4
+    assert now.latency_sum > then.latency_sum
+    assert set(after.db_pool) <= {"in_use", "idle"}
+    assert after.sending.open_breakers == []
+
+
+async def test_the_performance_snapshot_counts_server_errors(tmp_path: Path) -> None:
+    """A real 5xx (readiness while the database is unreachable), counted by the request
+    middleware, is an error of its route in the snapshot."""
+    unreachable = Settings.of(
+        database_url=f"postgresql://nobody@127.0.0.1:{free_port()}/none",
+        data_dir=str(tmp_path),
+        db_pool_timeout_seconds=1,
+    )
+
+    def ready(snapshot: PerformanceSnapshot) -> tuple[int, int]:
+        found = [r for r in snapshot.routes if (r.method, r.route) == ("GET", "/health/ready")]
+        return (found[0].requests, found[0].errors) if found else (0, 0)
+
+    before = ready(performance.snapshot())
+    async with serving(create_app(unreachable)) as client:
+        assert (await client.get("/health/ready")).status_code == 503
+    after = ready(performance.snapshot())
+    assert (after[0] - before[0], after[1] - before[1]) == (1, 1)

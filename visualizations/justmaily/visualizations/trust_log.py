@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QStackedLayout, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QWidget
 
 from justmaily.shared.trust import CampaignCertificate, CertificateStatus, InclusionProof, LogEntry, TreeHead
 from justmaily.shared.verify.transparency import leaf_hash, node_hash
+from justmaily.visualizations.plot_view import MUTED_COLOUR, PlotView
 
 __all__ = [
     "ALARM_COLOUR",
@@ -35,7 +35,6 @@ __all__ = [
 HEAD_COLOUR = "#2563eb"
 ALARM_COLOUR = "#dc2626"
 MATCH_COLOUR = "#059669"
-MUTED_COLOUR = "#6b7280"
 STATUS_COLOURS = {
     CertificateStatus.VALID: "#059669",
     CertificateStatus.REVOKED: "#dc2626",
@@ -48,35 +47,10 @@ def short(digest: bytes) -> str:
     return digest.hex()[:_SHORT]
 
 
-class _PlotView(QWidget):
-    """A plot, or instead of it a sentence saying why there is nothing to plot."""
-
-    def __init__(self, empty_text: str, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.plot = pg.PlotWidget(background="w")
-        self.plot.setMenuEnabled(False)
-        self.empty = QLabel(empty_text)
-        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.empty.setWordWrap(True)
-        self.empty.setStyleSheet(f"color: {MUTED_COLOUR};")
-        self._stack = QStackedLayout()
-        self._stack.addWidget(self.empty)
-        self._stack.addWidget(self.plot)
-        self.layout_ = QVBoxLayout(self)
-        self.layout_.setContentsMargins(0, 0, 0, 0)
-        self.layout_.addLayout(self._stack, 1)
-
-    def is_empty(self) -> bool:
-        return self._stack.currentWidget() is self.empty
-
-    def _show_empty(self, empty: bool) -> None:
-        self._stack.setCurrentWidget(self.empty if empty else self.plot)
-
-
 # The chain of tree heads -------------------------------------------------------------------------
 
 
-class TreeHeadChain(_PlotView):
+class TreeHeadChain(PlotView):
     """Tree size over publish time, a point per verified head; an alarm in red with its reason
     (and the head that raised it, when the server sent one)."""
 
@@ -190,7 +164,7 @@ def inclusion_path(entry: LogEntry, proof: InclusionProof) -> list[PathNode] | N
     return nodes
 
 
-class InclusionPath(_PlotView):
+class InclusionPath(PlotView):
     """The leaf, its sibling hashes up to the root, short hashes on the nodes. The root is green
     when it is the signed head's root, red when not."""
 
@@ -273,7 +247,7 @@ def _b64_or_none(text: str) -> bytes | None:
 # Certificates ------------------------------------------------------------------------------------
 
 
-class CertificateStatuses(_PlotView):
+class CertificateStatuses(PlotView):
     """Each certificate as a bar over its validity (cut at its revocation), one colour per status,
     with a legend."""
 

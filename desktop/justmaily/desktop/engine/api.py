@@ -35,6 +35,7 @@ from justmaily.shared.collaboration import (
     Version,
     VersionCreate,
 )
+from justmaily.shared.ops import PerformanceSnapshot, SloReport
 from justmaily.shared.pagination import Page
 from justmaily.shared.problems import Problem
 from justmaily.shared.trust import (
@@ -285,6 +286,14 @@ class ApiClient:
         return await self._send(
             "GET", "/api/transparency/certificates", params=params, type_=list[CampaignCertificate]
         )
+
+    # Operations (owners and admins): the performance view -----------------------------------
+
+    async def performance(self) -> PerformanceSnapshot:
+        return await self._send("GET", "/api/ops/performance", type_=PerformanceSnapshot)
+
+    async def slo_report(self) -> SloReport:
+        return await self._send("GET", "/api/ops/slo", type_=SloReport)
 
     # Transport -------------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import QApplication
 from justmaily.desktop.engine.account import Account, Paths
 from justmaily.desktop.engine.credentials import Credentials
 from justmaily.desktop.engine.room_client import Timing
+from justmaily.desktop.ui import performance  # noqa: F401 - registers the Performance view
 from justmaily.desktop.ui.main_window import MainWindow
 from justmaily.desktop.ui.sign_in import SignInDialog
 from justmaily.desktop.ui.tasks import Tasks, show_error

@@ -25,10 +25,10 @@ from PySide6.QtWidgets import (
 from justmaily.desktop.engine.errors import DesktopError
 from justmaily.desktop.engine.trust_monitor import TrustMonitor, TrustState, TrustStatus
 from justmaily.desktop.ui.tasks import Tasks
+from justmaily.visualizations.plot_view import MUTED_COLOUR
 from justmaily.visualizations.trust_log import (
     ALARM_COLOUR,
     MATCH_COLOUR,
-    MUTED_COLOUR,
     CertificateStatuses,
     InclusionPath,
     TreeHeadChain,

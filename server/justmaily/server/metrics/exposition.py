@@ -12,7 +12,13 @@ import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # prometheus-client is imported late: see the module's docstring
+    from prometheus_client import CollectorRegistry
+    from prometheus_client.metrics_core import Metric
 
 _FOLDER_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -41,10 +47,21 @@ def worker_exited(pid: int) -> None:
 
 def render() -> bytes:
     """The text exposition of every instrument: this process's, or every worker's summed."""
-    from prometheus_client import REGISTRY, CollectorRegistry, generate_latest, multiprocess
+    from prometheus_client import generate_latest
+
+    return generate_latest(_registry())
+
+
+def collect() -> Iterator[Metric]:
+    """What `render` writes, as prometheus-client's metric families (for the server's own views)."""
+    return iter(_registry().collect())
+
+
+def _registry() -> CollectorRegistry:
+    from prometheus_client import REGISTRY, CollectorRegistry, multiprocess
 
     if _FOLDER_VARIABLE not in os.environ:
-        return generate_latest(REGISTRY)
+        return REGISTRY
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-    return generate_latest(registry)
+    return registry

@@ -18,14 +18,20 @@ from justmaily.server.http.problems import ApiError
 from justmaily.server.http.request_context import METRICS_PATH
 from justmaily.server.identity.principal import AuthedRequest
 from justmaily.server.metrics import exposition
-from justmaily.server.ops import deps
+from justmaily.server.ops import deps, performance
 from justmaily.server.ops.service import OpsService, RetentionService
 from justmaily.shared.ops import (
+    Bucket,
     BurnRate,
     LegalHold,
     LegalHoldCreate,
+    LogHealth,
+    PerformanceSnapshot,
     RetentionPolicy,
     RetentionStatus,
+    RoomHealth,
+    RouteTraffic,
+    SendingHealth,
     SloReport,
     SloStatus,
 )
@@ -48,6 +54,26 @@ _EXAMPLE = SloReport(
             alerts=[],
         )
     ],
+)
+
+_PERFORMANCE_EXAMPLE = PerformanceSnapshot(
+    taken_at=1_796_680_800.0,
+    routes=[
+        RouteTraffic(
+            method="GET",
+            route="/api/campaigns",
+            requests=120,
+            errors=1,
+            latency=[Bucket(le=0.005, count=80), Bucket(le=0.1, count=118), Bucket(le=None, count=120)],
+            latency_sum=1.9,
+        )
+    ],
+    rooms=RoomHealth(connections=3, edits=410, store_failures=0, store_lag=[Bucket(le=None, count=410)]),
+    sending=SendingHealth(
+        messages={"sent": 980, "retry": 4}, outbox={"queued": 12, "in_doubt": 0}, open_breakers=[]
+    ),
+    db_pool={"idle": 4, "in_use": 1},
+    log=LogHealth(entries=52, publish_lag_seconds=0.0),
 )
 
 
@@ -93,6 +119,17 @@ class OpsController(Controller):
     )
     async def slo(self, ops: NamedDependency[OpsService]) -> SloReport:
         return await ops.slo_report()
+
+    @get(
+        "/performance",
+        opt=requires(Permission.OPERATIONS_READ),
+        responses=ok(PerformanceSnapshot, _PERFORMANCE_EXAMPLE) | problems(),
+        summary="Requests, latency histograms and errors per route, rooms, sending, database pool and "
+        "log, summed over this machine's workers; compare two snapshots for rates and percentiles",
+        sync_to_thread=False,
+    )
+    def performance(self) -> PerformanceSnapshot:
+        return performance.snapshot()
 
 
 _HOLD = LegalHold(

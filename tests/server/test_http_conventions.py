@@ -75,7 +75,8 @@ async def test_openapi_document_is_3_1_with_examples_and_errors(
         where = f"{method.upper()} {path}"
         responses = op["responses"]
         assert {"429", "500"} <= set(responses), where
-        public = path.startswith(("/health", "/t/", "/u/", "/c/", "/hooks/"))  # no sign-in: no 401/403
+        # No sign-in: no 401/403 (/metrics takes its own scrape token: 401 only).
+        public = path.startswith(("/health", "/t/", "/u/", "/c/", "/hooks/", "/metrics"))
         if not public and path not in ("/api/auth/login", "/api/auth/refresh", "/api/invitations/accept"):
             assert {"401", "403"} <= set(responses), where
         for status, spec in responses.items():
@@ -140,8 +141,12 @@ async def test_openapi_document_says_which_routes_need_credentials(
         if handler.opt.get(PUBLIC):
             public.add(f"{method} {path}")
             assert "security" not in op, f"{method} {path} is public"
-            # Sign-in and accepting an invitation (an account's own password) may answer 401.
-            signs_in = path.startswith(("/hooks/", "/api/auth/")) or path == "/api/invitations/accept"
+            # Sign-in, accepting an invitation (an account's own password) and the scrape token of
+            # /metrics may answer 401.
+            signs_in = path.startswith(("/hooks/", "/api/auth/")) or path in (
+                "/api/invitations/accept",
+                "/metrics",
+            )
             assert not {"401", "403"} & set(op["responses"]) or signs_in
         else:
             assert op["security"] == [{"BearerToken": []}, {"ApiKey": []}], f"{method} {path}"

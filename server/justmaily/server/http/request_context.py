@@ -15,6 +15,7 @@ from typing import Any, cast
 import structlog
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from justmaily.server.http.policy import SLOW_BY_DESIGN
 from justmaily.server.logging import redact_url_secrets
 from justmaily.server.metrics import sli
 from justmaily.server.metrics.instruments import HTTP_LATENCY, HTTP_REQUESTS
@@ -95,5 +96,7 @@ def _count(scope: Scope, status: int, seconds: float) -> None:
     if route == METRICS_PATH:
         return  # the scraper's own requests are not the service users get
     sli.record(sli.AVAILABILITY, status < 500)
-    if status < 500:
+    handler = scope.get("route_handler")
+    slow_by_design = handler is not None and bool(getattr(handler, "opt", {}).get(SLOW_BY_DESIGN))
+    if status < 500 and not slow_by_design:
         sli.record_duration(sli.LATENCY, seconds)

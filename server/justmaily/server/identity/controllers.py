@@ -12,7 +12,7 @@ from litestar.params import FromPath
 
 from justmaily.server.events import ACCESS_CHANGED
 from justmaily.server.http.openapi import body, ok, problems
-from justmaily.server.http.policy import SIGNED_IN, public, requires
+from justmaily.server.http.policy import SIGNED_IN, hashes_a_password, public, requires
 from justmaily.server.http.rate_limit import client_ip
 from justmaily.server.identity import deps, examples
 from justmaily.server.identity.accounts import AccountService
@@ -51,7 +51,7 @@ class AuthController(Controller):
 
     @post(
         "/login",
-        opt=public(),
+        opt=public() | hashes_a_password(),
         responses=ok(TokenPair, examples.TOKEN_PAIR) | problems(400, 401, 403, signed_in=False),
         status_code=200,
         summary="Sign in with e-mail and password",
@@ -198,7 +198,7 @@ class InvitationsController(Controller):
 
     @post(
         "/accept",
-        opt=public(),
+        opt=public() | hashes_a_password(),
         status_code=200,
         responses=ok(TokenPair, examples.TOKEN_PAIR) | problems(400, 401, 404, 410, 422, signed_in=False),
         summary="Join a workspace with an invitation's token (signed in to it at once)",

@@ -3,8 +3,6 @@ purge a crash interrupted resumes with its cutoff; the policy file is checked wi
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -23,6 +21,7 @@ from justmaily.server.services import services_of
 from justmaily.shared.delivery import EventKind
 from justmaily.shared.roles import Role
 from tests.plugins.api import Team
+from tests.server.ops.starting import refused_start
 
 POLICIES = retention_policy.load()  # tracking 180 days, message events 730, indicators 400
 
@@ -169,17 +168,5 @@ def test_a_malformed_retention_file_is_refused_with_its_line(text: str, message:
 def test_the_server_refuses_to_start_with_a_malformed_retention_file(tmp_path: Path) -> None:
     broken = tmp_path / "retention.toml"
     broken.write_text('[[policy]]\nkind = "tracking"\ndays = -3\ndescription = "x"\n')
-    result = subprocess.run(
-        [sys.executable, "-m", "justmaily.server.cli", "serve", "--port", "1"],
-        env={
-            "JUSTMAILY_RETENTION_FILE": str(broken),
-            "JUSTMAILY_DATA_DIR": str(tmp_path / "d"),
-            "PATH": "/usr/bin",
-        },
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode != 0
-    assert f"configuration error: {broken}: line 3: Expected `int` >= 1" in result.stderr
+    stderr = refused_start(tmp_path, JUSTMAILY_RETENTION_FILE=str(broken))
+    assert f"configuration error: {broken}: line 3: Expected `int` >= 1" in stderr

@@ -3,14 +3,13 @@ loader and by `justmaily serve` before it listens."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from justmaily.server.metrics import sli
 from justmaily.server.ops import slo
+from tests.server.ops.starting import refused_start
 
 _GOOD = """window_days = 30
 
@@ -74,17 +73,5 @@ def test_a_malformed_file_is_refused_with_its_line(text: str, message: str) -> N
 def test_the_server_refuses_to_start_with_a_malformed_slo_file(tmp_path: Path) -> None:
     broken = tmp_path / "slos.toml"
     broken.write_text(_GOOD.replace("objective = 0.99\n", "objective = 2\n"))
-    result = subprocess.run(
-        [sys.executable, "-m", "justmaily.server.cli", "serve", "--port", "1"],
-        env={
-            "JUSTMAILY_SLO_FILE": str(broken),
-            "JUSTMAILY_DATA_DIR": str(tmp_path / "data"),
-            "PATH": "/usr/bin",
-        },
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode != 0
-    assert f"configuration error: {broken}: line 10: Expected `float` < 1.0" in result.stderr
+    stderr = refused_start(tmp_path, JUSTMAILY_SLO_FILE=str(broken))
+    assert f"configuration error: {broken}: line 10: Expected `float` < 1.0" in stderr

@@ -3,14 +3,13 @@ an error names the file and the line (toml_lines)."""
 
 from __future__ import annotations
 
-import tomllib
-from importlib import resources
 from pathlib import Path
 from typing import Annotated, Final
 
 import msgspec
 
-from justmaily.server.ops.toml_lines import error_line, table_line
+from justmaily.server.ops import toml_files
+from justmaily.server.ops.toml_files import table_line
 
 # Kinds the server purges itself, and kinds kept elsewhere whose policy is stated here.
 PURGED: Final = ("tracking", "message_events", "import_reports", "ops_indicators")
@@ -37,27 +36,17 @@ class RetentionFileError(ValueError):
 
 
 def load(path: Path | None = None) -> RetentionFile:
-    if path is None:
-        text, where = resources.files(__package__).joinpath(SHIPPED).read_text("utf-8"), SHIPPED
-    else:
-        try:
-            text, where = path.read_text("utf-8"), str(path)
-        except OSError as exc:
-            raise RetentionFileError(
-                f"{path}: cannot read the retention file: {exc.strerror or exc}"
-            ) from None
-    return parse(text, where)
+    parsed, text, where = toml_files.load(
+        path, SHIPPED, "retention file", RetentionFile, _HEADER, RetentionFileError
+    )
+    return _checked(parsed, text, where)
 
 
 def parse(text: str, where: str) -> RetentionFile:
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise RetentionFileError(f"{where}: {exc}") from None
-    try:
-        parsed = msgspec.convert(data, RetentionFile)
-    except msgspec.ValidationError as exc:
-        raise RetentionFileError(f"{where}: line {error_line(text, _HEADER, str(exc))}: {exc}") from None
+    return _checked(toml_files.decode(text, where, RetentionFile, _HEADER, RetentionFileError), text, where)
+
+
+def _checked(parsed: RetentionFile, text: str, where: str) -> RetentionFile:
     seen: set[str] = set()
     for index, policy in enumerate(parsed.policy):
         line = table_line(text, _HEADER, index)

@@ -8,15 +8,14 @@ ticket.
 
 from __future__ import annotations
 
-import tomllib
-from importlib import resources
 from pathlib import Path
 from typing import Annotated, NamedTuple
 
 import msgspec
 
 from justmaily.server.metrics import sli
-from justmaily.server.ops.toml_lines import error_line, table_line
+from justmaily.server.ops import toml_files
+from justmaily.server.ops.toml_files import table_line
 
 # Objectives whose indicator is a duration compared with a threshold.
 _NEEDS_THRESHOLD = frozenset({sli.LATENCY, sli.ROOM_DELIVERY, sli.TREE_HEAD_FRESHNESS})
@@ -65,25 +64,15 @@ class SloFileError(ValueError):
 
 def load(path: Path | None = None) -> SloFile:
     """The operator's file, or the shipped one."""
-    if path is None:
-        text, where = resources.files(__package__).joinpath(SHIPPED).read_text("utf-8"), SHIPPED
-    else:
-        try:
-            text, where = path.read_text("utf-8"), str(path)
-        except OSError as exc:
-            raise SloFileError(f"{path}: cannot read the SLO file: {exc.strerror or exc}") from None
-    return parse(text, where)
+    slos, text, where = toml_files.load(path, SHIPPED, "SLO file", SloFile, _HEADER, SloFileError)
+    return _checked(slos, text, where)
 
 
 def parse(text: str, where: str) -> SloFile:
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise SloFileError(f"{where}: {exc}") from None
-    try:
-        slos = msgspec.convert(data, SloFile)
-    except msgspec.ValidationError as exc:
-        raise SloFileError(f"{where}: line {error_line(text, _HEADER, str(exc))}: {exc}") from None
+    return _checked(toml_files.decode(text, where, SloFile, _HEADER, SloFileError), text, where)
+
+
+def _checked(slos: SloFile, text: str, where: str) -> SloFile:
     seen: set[str] = set()
     for index, slo in enumerate(slos.slo):
         line = table_line(text, _HEADER, index)

@@ -1,5 +1,5 @@
 """The retention file: how many days each kind of record is kept. Read and checked at start;
-an error names the file and the line (toml_lines)."""
+an error names the file and the line (toml_files)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Benchmarks: `python3 bootstrap.py bench [NAME ...]`, NAME among api, api-load, rooms,
-side-by-side, desktop, delivery, trust, restore-drill, analytics, analytics-import, protection
-(default: all). `bench api-load --help` lists the load benchmark's own options (given after it).
+side-by-side, desktop, delivery, trust, restore-drill, metrics-cost, analytics, analytics-import,
+protection (default: all). `bench api-load --help` lists the load benchmark's own options (given after it).
 
 Results: bench/results/."""
 
@@ -15,6 +15,7 @@ from bench import (
     api_load,
     delivery,
     desktop,
+    metrics_cost,
     protection,
     restore_drill,
     rooms,
@@ -31,6 +32,7 @@ SUITES = {
     "delivery": delivery.main,
     "trust": trust.main,
     "restore-drill": restore_drill.main,
+    "metrics-cost": metrics_cost.main,
     "analytics": analytics.main,
     "analytics-import": analytics_import.main,
     "protection": protection.main,

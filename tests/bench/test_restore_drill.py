@@ -12,3 +12,10 @@ def test_the_drill_restores_every_contact_event_and_log_entry() -> None:
     assert result["backup_seconds"] > 0
     assert result["restore_seconds"] > 0
     assert result["backup_bytes"] > result["database_bytes"] // 2
+
+
+def test_counting_a_request_is_measured_in_both_process_modes() -> None:
+    from bench.metrics_cost import _measure
+
+    for mode in ("one process", "workers"):
+        assert 0 < _measure(mode) < 1000  # microseconds

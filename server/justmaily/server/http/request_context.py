@@ -28,6 +28,9 @@ _STARTED_KEY = "justmaily.started"
 _ACCEPTABLE_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 access_log = structlog.get_logger("justmaily.access")
+_series: dict[
+    tuple[str, str, int], tuple[Any, Any]
+] = {}  # (method, route, status) -> its counter and histogram
 
 
 def request_id_of(scope: Scope) -> str:
@@ -90,9 +93,16 @@ async def stamp_response(message: Message, scope: Scope) -> None:
 def _count(scope: Scope, status: int, seconds: float) -> None:
     # The route's template, not its path: ids in paths would make a series per campaign.
     route = cast("dict[str, Any]", scope).get("path_template") or "unmatched"
-    method = scope.get("method", "GET")
-    HTTP_REQUESTS.labels(method, route, str(status)).inc()
-    HTTP_LATENCY.labels(method, route).observe(seconds)
+    method = str(scope.get("method", "GET"))
+    key = (method, route, status)
+    series = _series.get(key)
+    if series is None:  # `labels()` checks and locks on every call: once per series is enough
+        series = _series[key] = (
+            HTTP_REQUESTS.labels(method, route, str(status)),
+            HTTP_LATENCY.labels(method, route),
+        )
+    series[0].inc()
+    series[1].observe(seconds)
     if route == METRICS_PATH:
         return  # the scraper's own requests are not the service users get
     sli.record(sli.AVAILABILITY, status < 500)

@@ -8,10 +8,9 @@ one file (ops/slos.toml); `configure` hands this module the thresholds.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Mapping
-from typing import Final
+from typing import Any, Final
 
 from justmaily.server.metrics.instruments import SLI_EVENTS
 
@@ -24,8 +23,9 @@ KNOWN: Final = (AVAILABILITY, LATENCY, ROOM_DELIVERY, SEND_COMPLETION, TREE_HEAD
 
 # Until configured (tests that build no app, tools): the shipped file's thresholds.
 _thresholds: dict[str, float] = {LATENCY: 0.1, ROOM_DELIVERY: 1.0, TREE_HEAD_FRESHNESS: 120.0}
-_minutes: dict[tuple[str, int], list[int]] = {}  # (slo, minute start) -> [good, total]
-_lock = threading.Lock()  # recorded from the event loop, drained from it or at exit
+# (slo, minute start) -> [good, total]; recorded and drained on the event loop's thread only.
+_minutes: dict[tuple[str, int], list[int]] = {}
+_counters: dict[tuple[str, bool], Any] = {}  # (slo, good) -> its counter (labels() locks each call)
 
 
 def configure(thresholds: Mapping[str, float]) -> None:
@@ -42,12 +42,16 @@ def threshold(slo: str) -> float:
 
 
 def record(slo: str, good: bool, *, now: float | None = None) -> None:
-    SLI_EVENTS.labels(slo, "true" if good else "false").inc()
+    counter = _counters.get((slo, good))
+    if counter is None:
+        counter = _counters[(slo, good)] = SLI_EVENTS.labels(slo, "true" if good else "false")
+    counter.inc()
     minute = int((time.time() if now is None else now) // 60) * 60
-    with _lock:
-        counts = _minutes.setdefault((slo, minute), [0, 0])
-        counts[0] += good
-        counts[1] += 1
+    counts = _minutes.get((slo, minute))
+    if counts is None:
+        counts = _minutes[(slo, minute)] = [0, 0]
+    counts[0] += good
+    counts[1] += 1
 
 
 def record_duration(slo: str, seconds: float) -> None:
@@ -57,16 +61,14 @@ def record_duration(slo: str, seconds: float) -> None:
 
 def drain() -> list[tuple[str, int, int, int]]:
     """(slo, minute start as Unix seconds, good, total) counted since the last drain."""
-    with _lock:
-        taken = [(slo, minute, good, total) for (slo, minute), (good, total) in _minutes.items()]
-        _minutes.clear()
+    taken = [(slo, minute, good, total) for (slo, minute), (good, total) in _minutes.items()]
+    _minutes.clear()
     return taken
 
 
 def restore(rows: list[tuple[str, int, int, int]]) -> None:
     """Put back what `drain` took and could not be stored (counted again at the next drain)."""
-    with _lock:
-        for slo, minute, good, total in rows:
-            counts = _minutes.setdefault((slo, minute), [0, 0])
-            counts[0] += good
-            counts[1] += total
+    for slo, minute, good, total in rows:
+        counts = _minutes.setdefault((slo, minute), [0, 0])
+        counts[0] += good
+        counts[1] += total

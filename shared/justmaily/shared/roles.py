@@ -30,6 +30,7 @@ class Permission(enum.StrEnum):
     CONTACTS_READ = "contacts:read"  # personal data: contacts, lists, segments, suppressions
     CONTACTS_WRITE = "contacts:write"
     DELIVERY_MANAGE = "delivery:manage"  # relays, sending domains (DKIM), provider webhooks
+    MESH_READ = "mesh:read"  # the agent mesh's registry: agents, their cards, health and load
 
 
 _READ = frozenset({Permission.CAMPAIGNS_READ})

@@ -60,6 +60,7 @@ from justmaily.server.identity.controllers import (
 )
 from justmaily.server.identity.guards import check_route_policies, permission_guard
 from justmaily.server.identity.middleware import AuthenticationMiddleware, Credentials
+from justmaily.server.mesh.controllers import MeshController
 from justmaily.server.services import Services, access_listener, attach, providers, running, unstarted_state
 from justmaily.server.settings import Settings
 from justmaily.server.trust import certificates
@@ -94,6 +95,7 @@ ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     TransparencyController,
     MessageProofController,
     ServiceCredentialsController,
+    MeshController,
 ]
 
 

@@ -38,6 +38,7 @@ from justmaily.server.identity.middleware import Credentials, PeoplesCredentials
 from justmaily.server.identity.tokens import TokenSigner
 from justmaily.server.keys.ring import KeyRing
 from justmaily.server.keys.sealed import SecretBox
+from justmaily.server.mesh.runtime import Mesh, engine_for
 from justmaily.server.migrations.migrate import upgrade_to_head
 from justmaily.server.settings import Settings
 from justmaily.server.trust.ca import CertificateAuthority
@@ -64,6 +65,7 @@ class Services:
     fanout: Fanout | None  # processes that may hold the same rooms hear each other's edits
     sender: Sender | None  # None where `sender_enabled` is off
     publisher: TreeHeadPublisher
+    mesh: Mesh | None  # the agent mesh in this process (None where `mesh_enabled` is off)
 
 
 @asynccontextmanager
@@ -122,6 +124,10 @@ def _made(
     link_tokens = LinkTokens(keys.link_tokens)
     enabled = settings.delivery.sender_enabled
     on_record = {"log_key": log_signer.verifier_key, "ca_sha256": ca.fingerprint}
+    mesh = None
+    if settings.mesh.enabled:
+        mesh = Mesh(settings.mesh, database, ContentService(database, rooms), engine_for(settings.mesh))
+        rooms.watcher = mesh
     return Services(
         settings=settings,
         database=database,
@@ -137,6 +143,7 @@ def _made(
         fanout=rooms.fanout,
         sender=Sender(database, settings, link_tokens, keys.secrets, events) if enabled else None,
         publisher=TreeHeadPublisher(database, log_signer, settings.trust.log_publish_seconds, on_record),
+        mesh=mesh,
     )
 
 
@@ -155,6 +162,8 @@ def _start(services: Services, group: TaskGroup) -> None:
     if services.sender is not None:
         group.start_soon(services.sender.run_forever)
     group.start_soon(services.publisher.run)
+    if services.mesh is not None:
+        group.start_soon(services.mesh.run)
 
 
 async def _stop(services: Services) -> None:
@@ -166,6 +175,8 @@ async def _stop(services: Services) -> None:
     with anyio.move_on_after(5):
         await services.publisher.stop()
     services.events.stop()
+    if services.mesh is not None:
+        services.mesh.stop()  # its analyses end; writes it had begun are stored with the rooms
     await services.rooms.close_all()
 
 

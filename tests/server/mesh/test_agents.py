@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import time
+from pathlib import Path
 
 import msgspec
 
@@ -205,3 +207,17 @@ def test_cards_follow_the_a2a_shape() -> None:
     assert skill["examples"]
     assert skill["inputModes"] == ["application/json"]
     assert msgspec.json.decode(msgspec.json.encode(encoded), type=AgentCard).skills[0].id == "spam"
+
+
+def test_the_documented_rule_table_is_the_codes() -> None:
+    doc = (Path(__file__).parents[3] / "docs" / "mesh.md").read_text()
+    rows = re.findall(r"^\| `([A-Z0-9_]+)` \| ([0-9.]+) \| (.+?) \|$", doc, re.MULTILINE)
+    assert [(name, float(score), text) for name, score, text in rows] == [
+        (rule.name, rule.score, rule.description) for rule in spam.RULES
+    ]
+
+
+def test_gappy_subjects_and_random_macros() -> None:
+    hit = rules(spam.analyse(Email.raw(subject="F.R.E.E offer", text="Hello %RND_NAME")).findings)
+    assert {"GAPPY_SUBJECT", "PERCENT_RANDOM"} <= set(hit)
+    assert rules(spam.analyse(Email.raw(subject="Free offer", text="Now 50% off")).findings) == []

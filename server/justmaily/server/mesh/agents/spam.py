@@ -119,7 +119,12 @@ RULES: tuple[Rule, ...] = (
     Rule("SUBJ_DOLLARS", 0.1, "Subject starts with dollar amount", _subject(r"^\$[0-9.,]+\b", 0)),
     Rule("SUBJ_BUY", 0.594, "Subject line starts with Buy or Buying", _subject(r"^buy")),
     Rule("SUBJ_AS_SEEN", 2.711, 'Subject contains "As Seen"', _subject(r"\bAs Seen")),
-    Rule("GAPPY_SUBJECT", 0.1, "Subject: contains G.a.p.p.y-T.e.x.t", _subject(r"\b(?:\w[-_.]){4,}\w\b", 0)),
+    Rule(
+        "GAPPY_SUBJECT",
+        0.1,
+        "Subject: contains G.a.p.p.y-T.e.x.t",
+        _subject(r"\b(?:[a-z]([-_. =~/:,*!@#$%^&+;\"'<>\\])\1{0,2}){4}"),
+    ),
     Rule("EMPTY_MESSAGE", 2.195, "Message appears to have no textual parts", _empty_message),
     Rule("UPPERCASE_75_100", 1.48, "message body is 75-100% uppercase", _uppercase),
     Rule(
@@ -141,7 +146,9 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule("EXCUSE_4", 2.399, "Claims you can be removed from the list", _body(r"To Be Removed,? Please")),
     Rule("ACT_NOW_CAPS", 0.1, "Talks about 'acting now' with capitals", _body(r"\bA(?i:ct) N(?i:ow)\b", 0)),
-    Rule("PERCENT_RANDOM", 2.999, "Message has a random macro in it", _body(r"%RND_\w+|%RANDOM_\w+")),
+    Rule(
+        "PERCENT_RANDOM", 2.999, "Message has a random macro in it", _body(r"%RA?ND(?:OM)?(?:_|\b|[A-Z]{3})")
+    ),
     Rule("HTML_IMAGE_ONLY_08", 0.585, "HTML: images with 400-800 bytes of words", _image_only(400, 800)),
     Rule("HTML_IMAGE_ONLY_16", 1.969, "HTML: images with 1200-1600 bytes of words", _image_only(1200, 1600)),
     Rule("HTML_IMAGE_ONLY_24", 2.799, "HTML: images with 2000-2400 bytes of words", _image_only(2000, 2400)),

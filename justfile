@@ -68,7 +68,7 @@ revision message:
 fuzz-api *args:
     {{venv}}/bin/python -m tests.support.fuzz_api {{args}}
 
-# Benchmarks (results in bench/results): all, or those named (api api-load rooms side-by-side desktop delivery trust); `bench api-load --help`
+# Benchmarks (results in bench/results): all, or those named (api api-load rooms side-by-side desktop delivery trust mesh); `bench api-load --help`
 bench *args: js-deps
     {{venv}}/bin/python -m bench {{args}}
 

@@ -1,4 +1,4 @@
-"""Benchmarks: `python3 bootstrap.py bench [api|api-load|rooms|side-by-side|desktop|delivery|trust ...]`
+"""Benchmarks: `python3 bootstrap.py bench [api|api-load|rooms|side-by-side|desktop|delivery|trust|mesh ...]`
 (default: all). `bench api-load --help` lists the load benchmark's own options (given after it).
 
 Results: bench/results/."""
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 
-from bench import api, api_load, delivery, desktop, rooms, rooms_side_by_side, trust
+from bench import api, api_load, delivery, desktop, mesh, rooms, rooms_side_by_side, trust
 
 SUITES = {
     "api": api.main,
@@ -17,6 +17,7 @@ SUITES = {
     "desktop": desktop.main,
     "delivery": delivery.main,
     "trust": trust.main,
+    "mesh": mesh.main,
 }
 
 

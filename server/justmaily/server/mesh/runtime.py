@@ -90,6 +90,9 @@ class Mesh:
             async with anyio.create_task_group() as group:
                 self._group = group
                 group.start_soon(self._heartbeats)
+                for campaign_id in set(self._changes) - self._following:  # told before it ran
+                    self._following.add(campaign_id)
+                    group.start_soon(self._follow, campaign_id)
                 await self._stop.wait()
                 group.cancel_scope.cancel()
         finally:

@@ -3,6 +3,7 @@ e-mail clients drop style sheets, so inline styles are what readers see."""
 
 from __future__ import annotations
 
+import functools
 import re
 
 from coloraide import Color
@@ -26,6 +27,7 @@ def colours(style: str) -> tuple[str, str]:
     return text, background
 
 
+@functools.lru_cache(maxsize=256)  # an e-mail repeats a few colour pairs many times
 def ratio(text: str, background: str) -> float | None:
     """The WCAG contrast ratio, None if either colour is not one CSS names plainly."""
     try:

@@ -3,6 +3,7 @@ it never fails on malformed HTML, which mail clients render anyway)."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
@@ -90,7 +91,10 @@ class _Reader(HTMLParser):
         self.parts.styled_text.append(Element(tag, {}, data.strip(), style))
 
 
+@functools.lru_cache(maxsize=16)
 def read(html: str) -> Parts:
+    """The parts of `html`; several agents (and rules) read the same e-mail, so it is read once
+    (the result is shared: treat it as read-only)."""
     reader = _Reader()
     reader.feed(html)
     reader.close()

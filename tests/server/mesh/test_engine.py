@@ -160,3 +160,18 @@ async def test_when_even_the_degraded_check_fails_the_verdict_is_unavailable() -
     assert verdict.status is VerdictStatus.UNAVAILABLE
     assert verdict.findings == []
     assert verdict.error == "no agent of this kind is up"
+
+
+async def test_a_huge_document_is_checked_by_its_beginning_and_says_so() -> None:
+    huge = Email.of(
+        {"subject": "Hi", "preheader": "", "sender": "", "body": "Dear Friend, read on. " * 20_000}
+    )
+    engine = Engine(POLICY)
+    engine.add(InProcessAgent(AgentKind.SPAM))
+    with anyio.fail_after(20):
+        verdict = await engine.analyse(AgentKind.SPAM, huge, "rev-1")
+    assert verdict.status is VerdictStatus.OK
+    assert [f.rule for f in verdict.findings][:2] == ["TRUNCATED", "DEAR_FRIEND"]
+    assert "only its beginning" in verdict.findings[0].message
+    small = await engine.analyse(AgentKind.SPAM, EMAIL, "rev-2")
+    assert "TRUNCATED" not in [f.rule for f in small.findings]

@@ -26,12 +26,24 @@ import structlog
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from justmaily.server.mesh.agents.catalogue import KINDS, Analysis
-from justmaily.server.mesh.agents.email import Email
+from justmaily.server.mesh.agents.email import MAX_CHARACTERS, Email
 from justmaily.server.mesh.breaker import Breaker, BreakerPolicy
-from justmaily.shared.mesh import AgentKind, AgentReport, AgentStatus, BreakerState, Verdict, VerdictStatus
+from justmaily.shared.mesh import (
+    AgentKind,
+    AgentReport,
+    AgentStatus,
+    BreakerState,
+    Finding,
+    Severity,
+    Verdict,
+    VerdictStatus,
+)
 
 log = structlog.get_logger(__name__)
 
+TRUNCATED_MESSAGE = (
+    f"the document is longer than {MAX_CHARACTERS:,} characters a text: only its beginning was checked"
+)
 DEGRADED_CHARACTERS = 20_000  # the reduced check reads only the beginning of each text
 _LATENCIES = 50  # recent tasks kept per agent for its median
 
@@ -128,6 +140,14 @@ class Engine:
         return sorted(allowed, key=lambda s: (s.load, s.latency_ms or 0.0))
 
     async def analyse(self, kind: AgentKind, email: Email, revision: str) -> Verdict:
+        verdict = await self._analyse(kind, email, revision)
+        if email.truncated and verdict.status is not VerdictStatus.UNAVAILABLE:
+            # Bounded work on a huge document: say what was left out, never pass it silently.
+            note = Finding(rule="TRUNCATED", severity=Severity.WARNING, message=TRUNCATED_MESSAGE)
+            verdict = msgspec.structs.replace(verdict, findings=[note, *verdict.findings])
+        return verdict
+
+    async def _analyse(self, kind: AgentKind, email: Email, revision: str) -> Verdict:
         reasons: list[str] = []
         for state in self.candidates(kind):
             try:

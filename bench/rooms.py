@@ -6,7 +6,8 @@ One server process on loopback; clients are pycrdt documents over real WebSocket
 process (with presence, as stock clients have: BENCH_PRESENCE=0 for none). Sizes come from
 BENCH_ROOMS, BENCH_EDITORS, BENCH_EDITS, BENCH_EDITS_PER_SECOND, BENCH_IDLE,
 BENCH_RENEWALS_PER_SECOND (see below); BENCH_PARTS picks parts (`load,idle,presence,replicas`);
-BENCH_WORKERS [1] the server's worker processes (CPU and memory summed over them).
+BENCH_WORKERS [1] the server's worker processes (CPU and memory summed over them); BENCH_MESH=0
+without the agent mesh.
 Server CPU is read from /proc (user + system time of the server process over each phase), so
 the clients sharing the machine do not count; the machine's other load still slows it.
 """
@@ -62,6 +63,8 @@ SERVER_ENV = {
     "JUSTMAILY_LOG_LEVEL": "WARNING",
     "JUSTMAILY_AUTO_MIGRATE": "true",
     "JUSTMAILY_ROOM_TICKET_TTL_SECONDS": "3600",  # tickets are fetched ahead of connecting
+    # BENCH_MESH=0 runs the server without the agent mesh (docs/mesh.md), to compare.
+    "JUSTMAILY_MESH_ENABLED": "false" if os.environ.get("BENCH_MESH", "1") == "0" else "true",
 }
 
 

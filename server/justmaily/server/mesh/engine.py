@@ -125,6 +125,9 @@ class Engine:
         self.policy = policy or EnginePolicy()
         self.checks = checks if checks is not None else {kind: spec.analyse for kind, spec in KINDS.items()}
         self.agents: dict[uuid.UUID, AgentState] = {}
+        # The degraded checks take one thread at a time: they run when agents fail, often
+        # because the machine is busy, and must not add to that without bound.
+        self._degraded_turn = anyio.CapacityLimiter(1)
 
     def add(self, worker: Worker) -> AgentState:
         state = AgentState(worker, Breaker(self.policy.breaker))
@@ -225,7 +228,9 @@ class Engine:
         )
         try:
             with anyio.fail_after(self.policy.timeout):
-                report = await anyio.to_thread.run_sync(self.checks[kind], reduced, abandon_on_cancel=True)
+                report = await anyio.to_thread.run_sync(
+                    self.checks[kind], reduced, abandon_on_cancel=True, limiter=self._degraded_turn
+                )
         except Exception as exc:  # the last resort failed too: say so
             log.warning("mesh_unavailable", kind=str(kind), reason=reason, error=repr(exc))
             return Verdict(kind=kind, status=VerdictStatus.UNAVAILABLE, revision=revision, error=reason)

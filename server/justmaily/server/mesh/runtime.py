@@ -32,6 +32,7 @@ from justmaily.server.settings.model import MeshSettings
 from justmaily.shared.mesh import MESH_INSIGHTS, AgentKind, MeshInsights, Verdict
 
 log = structlog.get_logger(__name__)
+DOCUMENTS_AT_ONCE = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +70,9 @@ class Mesh:
         self._changes: dict[uuid.UUID, _Change] = {}
         self._following: set[uuid.UUID] = set()
         self._group: TaskGroup | None = None
+        # Documents analysed at once: each asks every kind at once already, and on a busy server
+        # more would only queue in the agents and time out there (changes coalesce meanwhile).
+        self._documents = anyio.CapacityLimiter(DOCUMENTS_AT_ONCE)
         self._stop = anyio.Event()
         self.analysed = 0  # documents analysed by this process (tests, benchmarks)
 
@@ -121,8 +125,9 @@ class Mesh:
                 if rest > 0:
                     await anyio.sleep(rest)  # typing goes on: look again when it rests
                     continue
-                del self._changes[campaign_id]
-                await self._analyse(campaign_id, change)
+                async with self._documents:  # a backlog waits here, not in the agents' timeouts
+                    latest = self._changes.pop(campaign_id, change)  # what came meanwhile, if any
+                    await self._analyse(campaign_id, latest)
         finally:
             self._following.discard(campaign_id)
 

@@ -175,3 +175,17 @@ async def test_a_huge_document_is_checked_by_its_beginning_and_says_so() -> None
     assert "only its beginning" in verdict.findings[0].message
     small = await engine.analyse(AgentKind.SPAM, EMAIL, "rev-2")
     assert "TRUNCATED" not in [f.rule for f in small.findings]
+
+
+async def test_an_agent_in_a_worker_process_answers_as_in_a_thread() -> None:
+    by_process_engine = Engine(EnginePolicy(timeout=60))  # the first task starts the worker process
+    by_process_engine.add(InProcessAgent(AgentKind.SPAM, anyio.CapacityLimiter(1)))
+    by_thread_engine = Engine(EnginePolicy(timeout=60))
+    by_thread_engine.add(InProcessAgent(AgentKind.SPAM))
+    with anyio.fail_after(60):
+        by_process = await by_process_engine.analyse(AgentKind.SPAM, EMAIL, "rev-1")
+        by_thread = await by_thread_engine.analyse(AgentKind.SPAM, EMAIL, "rev-1")
+    assert by_process.status is VerdictStatus.OK
+    assert by_process.agent == str(next(iter(by_process_engine.agents)))
+    assert by_process.findings == by_thread.findings
+    assert by_process.metrics == by_thread.metrics

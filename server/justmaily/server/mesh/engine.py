@@ -25,6 +25,7 @@ import msgspec
 import structlog
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
+from justmaily.server.mesh.agents import process
 from justmaily.server.mesh.agents.catalogue import KINDS, Analysis
 from justmaily.server.mesh.agents.email import MAX_CHARACTERS, Email
 from justmaily.server.mesh.breaker import Breaker, BreakerPolicy
@@ -58,20 +59,27 @@ class Worker(Protocol):
 
 
 class InProcessAgent:
-    """An agent inside this process: the kind's analysis in a worker thread, one task at a time
-    (more tasks queue, and count as its load), so the event loop never waits on it."""
+    """An agent of the server (no process of its own to start): one task at a time (more tasks
+    queue, and count as its load), so the event loop never waits on it. With `processes`, the
+    analysis runs in anyio's pool of worker processes, at most that limiter's worth at once:
+    analyses are pure Python, and in a thread they would hold the GIL the rooms' event loop needs
+    (docs/mesh.md, "Measured"); a timed-out task's worker process is killed, not left running.
+    Without, in a worker thread."""
 
-    def __init__(self, kind: AgentKind, analyse: Analysis | None = None) -> None:
+    def __init__(self, kind: AgentKind, processes: anyio.CapacityLimiter | None = None) -> None:
         self.id = uuid.uuid4()
         self.kind = kind
-        self._analyse = analyse or KINDS[kind].analyse
-        self._limiter = anyio.CapacityLimiter(1)
+        self._processes = processes
+        self._turn = anyio.Lock()
 
     async def run(self, email: Email) -> object:
-        report = await anyio.to_thread.run_sync(
-            self._analyse, email, abandon_on_cancel=True, limiter=self._limiter
-        )
-        return msgspec.to_builtins(report)
+        async with self._turn:
+            if self._processes is not None:
+                return await anyio.to_process.run_sync(
+                    process.analyse, self.kind, email, cancellable=True, limiter=self._processes
+                )
+            report = await anyio.to_thread.run_sync(KINDS[self.kind].analyse, email, abandon_on_cancel=True)
+            return msgspec.to_builtins(report)
 
 
 @dataclass(frozen=True, slots=True)

@@ -52,9 +52,10 @@ def engine_for(settings: MeshSettings) -> Engine:
             breaker=BreakerPolicy(open_seconds=settings.breaker_open_seconds),
         )
     )
+    processes = anyio.CapacityLimiter(settings.processes) if settings.processes else None
     for kind in AgentKind:
         for _ in range(settings.agents_per_kind):
-            engine.add(InProcessAgent(kind))
+            engine.add(InProcessAgent(kind, processes))
     return engine
 
 

@@ -156,8 +156,8 @@ class MeshSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
 
     enabled: bool = _as("mesh_enabled", True)
     agents_per_kind: PositiveInt = _as("mesh_agents_per_kind", 1)
-    # Worker processes the agents' analyses run in (0: threads of the server process).
-    processes: Annotated[int, msgspec.Meta(ge=0)] = _as("mesh_processes", 1)
+    # Worker processes the agents' analyses run in (0: threads of the server process; docs/mesh.md).
+    processes: Annotated[int, msgspec.Meta(ge=0)] = _as("mesh_processes", 0)
     # A document change waits this long for the next before the agents look (typing goes on).
     debounce_seconds: PositiveSeconds = _as("mesh_debounce_seconds", 1.0)
     task_timeout_seconds: PositiveSeconds = _as("mesh_task_timeout_seconds", 10.0)

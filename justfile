@@ -72,7 +72,7 @@ revision message:
 fuzz-api *args:
     {{venv}}/bin/python -m tests.support.fuzz_api {{args}}
 
-# Benchmarks (results in bench/results): all, or those named (api api-load rooms side-by-side desktop delivery trust protection); `bench api-load --help`
+# Benchmarks (results in bench/results): all, or those named (api api-load rooms side-by-side desktop delivery trust restore-drill metrics-cost analytics analytics-import protection mesh); `bench api-load --help`
 bench *args: js-deps
     {{venv}}/bin/python -m bench {{args}}
 

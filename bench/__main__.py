@@ -1,6 +1,7 @@
 """Benchmarks: `python3 bootstrap.py bench [NAME ...]`, NAME among api, api-load, rooms,
 side-by-side, desktop, delivery, trust, restore-drill, metrics-cost, analytics, analytics-import,
-protection (default: all). `bench api-load --help` lists the load benchmark's own options (given after it).
+protection, mesh (default: all). `bench api-load --help` lists the load benchmark's own options
+(given after it).
 
 Results: bench/results/."""
 
@@ -15,6 +16,7 @@ from bench import (
     api_load,
     delivery,
     desktop,
+    mesh,
     metrics_cost,
     protection,
     restore_drill,
@@ -36,6 +38,7 @@ SUITES = {
     "analytics": analytics.main,
     "analytics-import": analytics_import.main,
     "protection": protection.main,
+    "mesh": mesh.main,
 }
 
 

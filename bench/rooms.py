@@ -6,7 +6,9 @@ One server process on loopback; clients are pycrdt documents over real WebSocket
 process (with presence, as stock clients have: BENCH_PRESENCE=0 for none). Sizes come from
 BENCH_ROOMS, BENCH_EDITORS, BENCH_EDITS, BENCH_EDITS_PER_SECOND, BENCH_IDLE,
 BENCH_RENEWALS_PER_SECOND (see below); BENCH_PARTS picks parts (`load,idle,presence,replicas`);
-BENCH_WORKERS [1] the server's worker processes (CPU and memory summed over them).
+BENCH_WORKERS [1] the server's worker processes (CPU and memory summed over them); BENCH_MESH=0
+without the agent mesh; BENCH_TYPE_TEXT=1 makes each edit also type a word into the body (which
+the mesh analyses).
 Server CPU is read from /proc (user + system time of the server process over each phase), so
 the clients sharing the machine do not count; the machine's other load still slows it.
 """
@@ -32,7 +34,7 @@ from typing import Any
 import anyio
 import httpx
 import websockets
-from pycrdt import Doc, Map, MapEvent
+from pycrdt import Doc, Map, MapEvent, Text
 from tests.support import pgcluster
 from tests.support.server_process import ServerProcess, server_env
 
@@ -53,6 +55,7 @@ RENEWALS_PER_SECOND = float(os.environ.get("BENCH_RENEWALS_PER_SECOND", "333"))
 RENEWAL_SECONDS = float(os.environ.get("BENCH_RENEWAL_SECONDS", "10"))
 STAGE_SAMPLES = int(os.environ.get("BENCH_STAGE_SAMPLES", "30"))
 PROFILE = os.environ.get("BENCH_PROFILE")  # a folder: py-spy samples the server in each phase
+TYPE_TEXT = os.environ.get("BENCH_TYPE_TEXT", "0") == "1"  # each edit also types into the body
 PARTS = set(os.environ.get("BENCH_PARTS", "load,idle,presence,replicas").split(","))
 SERVER_ENV = {
     "JUSTMAILY_RATE_LIMIT_PER_IP": "10000000/minute",
@@ -62,6 +65,8 @@ SERVER_ENV = {
     "JUSTMAILY_LOG_LEVEL": "WARNING",
     "JUSTMAILY_AUTO_MIGRATE": "true",
     "JUSTMAILY_ROOM_TICKET_TTL_SECONDS": "3600",  # tickets are fetched ahead of connecting
+    # BENCH_MESH=0 runs the server without the agent mesh (docs/mesh.md), to compare.
+    "JUSTMAILY_MESH_ENABLED": "false" if os.environ.get("BENCH_MESH", "1") == "0" else "true",
 }
 
 
@@ -163,7 +168,13 @@ class Probe:
 
 
 def mark(key: str) -> Any:
-    return lambda doc: doc.get("bench", type=Map).__setitem__(key, 1)
+    def edit(doc: Doc[Any]) -> None:
+        doc.get("bench", type=Map)[key] = 1
+        if TYPE_TEXT:  # also a word typed into the body: what the mesh's agents analyse
+            body = doc.get("body", type=Text)
+            body.insert(len(body), f"{key} ")
+
+    return edit
 
 
 async def load(api: Api, pid: int) -> dict[str, Any]:

@@ -65,6 +65,7 @@ from justmaily.server.identity.controllers import (
 )
 from justmaily.server.identity.guards import check_route_policies, permission_guard
 from justmaily.server.identity.middleware import AuthenticationMiddleware, Credentials
+from justmaily.server.mesh.controllers import MeshController
 from justmaily.server.ops.controllers import MetricsController, OpsController, RetentionController
 from justmaily.server.protection.controllers import AuditController, KeysController
 from justmaily.server.services import Services, access_listener, attach, providers, running, unstarted_state
@@ -109,6 +110,7 @@ ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     ForecastController,
     EventImportsController,
     SendRollupController,
+    MeshController,
 ]
 
 

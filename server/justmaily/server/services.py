@@ -39,6 +39,7 @@ from justmaily.server.identity.middleware import Credentials, PeoplesCredentials
 from justmaily.server.identity.tokens import TokenSigner
 from justmaily.server.keys.ring import KeyRing
 from justmaily.server.keys.sealed import SecretBox
+from justmaily.server.mesh.runtime import Mesh, engine_for
 from justmaily.server.metrics import sli
 from justmaily.server.migrations.migrate import upgrade_to_head
 from justmaily.server.ops import retention_policy, slo
@@ -81,6 +82,7 @@ class Services:
     purger: Purger  # purges what the retention policies let go, once a day
     alerter: Alerter  # the SLO alerts to owners, by e-mail and webhook
     metrics_token: str  # what Prometheus presents to scrape /metrics
+    mesh: Mesh | None  # the agent mesh in this process (None where `mesh_enabled` is off)
 
 
 @asynccontextmanager
@@ -146,6 +148,10 @@ def _made(
     on_record = {"log_key": log_signer.verifier_key, "ca_sha256": ca.fingerprint}
     trail = AuditTrail(database)
     keys.secrets.on_read = trail.secret_read  # every secret this process opens is on record
+    mesh = None
+    if settings.mesh.enabled:
+        mesh = Mesh(settings.mesh, database, ContentService(database, rooms), engine_for(settings.mesh))
+        rooms.watcher = mesh
     return Services(
         settings=settings,
         database=database,
@@ -169,6 +175,7 @@ def _made(
         purger=Purger(database, policies, check_every=settings.ops.retention_check_seconds),
         alerter=Alerter(database, settings, slos),
         metrics_token=keys.metrics_token,
+        mesh=mesh,
     )
 
 
@@ -202,6 +209,8 @@ def _start(services: Services, group: TaskGroup) -> None:
     group.start_soon(services.sampler.run)
     group.start_soon(services.purger.run)
     group.start_soon(services.alerter.run)
+    if services.mesh is not None:
+        group.start_soon(services.mesh.run)
 
 
 async def _stop(services: Services) -> None:
@@ -219,6 +228,8 @@ async def _stop(services: Services) -> None:
     with anyio.move_on_after(10):
         await services.alerter.stop()
     services.events.stop()
+    if services.mesh is not None:
+        services.mesh.stop()  # its analyses end; writes it had begun are stored with the rooms
     await services.rooms.close_all()
     with anyio.move_on_after(5):
         await services.audit_trail.stop()  # last: what the others opened while stopping is written

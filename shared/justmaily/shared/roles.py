@@ -34,6 +34,7 @@ class Permission(enum.StrEnum):
     KEYS_MANAGE = "keys:manage"  # the workspace's key versions; rotating them
     OPERATIONS_READ = "operations:read"  # the installation's SLO compliance and error budgets
     LEGAL_HOLDS_MANAGE = "legal-holds:manage"  # keep a workspace's records past their retention
+    MESH_READ = "mesh:read"  # the agent mesh's registry: agents, their cards, health and load
 
 
 _READ = frozenset({Permission.CAMPAIGNS_READ})

@@ -34,6 +34,7 @@ from justmaily.server.collaboration import insights
 from justmaily.server.collaboration.broadcast import BroadcastRoom
 from justmaily.server.collaboration.connection import Connection
 from justmaily.server.collaboration.fanout import Fanout
+from justmaily.server.collaboration.ports import ContentWatcher
 from justmaily.server.collaboration.presence import user_id_of
 from justmaily.server.collaboration.store import DocumentStore
 from justmaily.server.collaboration.upkeep import Upkeep
@@ -45,7 +46,7 @@ from justmaily.server.metrics.instruments import (
     ROOM_STORE_LAG,
 )
 from justmaily.shared.collaboration import CloseCode
-from justmaily.shared.document import load_document
+from justmaily.shared.document import content_hash, load_document, texts
 
 log = structlog.get_logger(__name__)
 _BATCH = 256
@@ -306,6 +307,9 @@ class CampaignRoom:
             update = insights.refresh(self.doc)
             if update is not None:
                 made.append(update)
+            watcher = None if self.manager is None else self.manager.watcher
+            if watcher is not None and not everything:  # closing: the next load looks again
+                watcher.changed(self.campaign_id, self.workspace_id, texts(self.doc), content_hash(self.doc))
         return made
 
 
@@ -325,6 +329,7 @@ class RoomManager:
         self.idle_unload_seconds = idle_unload_seconds
         self.rooms: dict[uuid.UUID, CampaignRoom] = {}
         self.fanout: Fanout | None = None  # set where other processes may hold the same rooms
+        self.watcher: ContentWatcher | None = None  # told of changed texts (the agent mesh)
         self._lock = anyio.Lock()
 
     async def acquire(self, campaign_id: uuid.UUID, workspace_id: uuid.UUID) -> CampaignRoom:

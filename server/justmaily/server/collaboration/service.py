@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from justmaily.server.campaigns.models import Campaign
 from justmaily.server.campaigns.service import find
+from justmaily.server.collaboration import insights
 from justmaily.server.collaboration.frozen import REVIEW
 from justmaily.server.collaboration.materialise import show_state
 from justmaily.server.collaboration.models import DocumentVersion
@@ -168,6 +169,18 @@ class ContentService:
                 async with self.database.session(read_only=True) as session:
                     campaign = await session.get(Campaign, changed.campaign_id)
                 update = None if campaign is None else show_state(room.doc, campaign)
+            if update is not None:
+                await self._store(room, update)
+        finally:
+            await self.rooms.release(room)
+
+    async def write_insight(
+        self, campaign_id: uuid.UUID, workspace_id: uuid.UUID, key: str, entry: dict[str, Any]
+    ) -> None:
+        """Write a server's insight into the live document (insights.py `write`), once stored."""
+        room = await self.rooms.acquire(campaign_id, workspace_id)
+        try:
+            update = insights.write(room.doc, key, entry)
             if update is not None:
                 await self._store(room, update)
         finally:

@@ -9,6 +9,7 @@ from justmaily.server.db.base import Base
 from justmaily.server.delivery import models as _delivery
 from justmaily.server.engagement import models as _engagement
 from justmaily.server.identity import models as _identity
+from justmaily.server.mesh import models as _mesh
 from justmaily.server.ops import models as _ops
 from justmaily.server.protection import models as _protection
 from justmaily.server.trust import models as _trust
@@ -22,6 +23,7 @@ __all__ = [
     "_delivery",
     "_engagement",
     "_identity",
+    "_mesh",
     "_ops",
     "_protection",
     "_trust",

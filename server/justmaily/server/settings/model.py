@@ -196,6 +196,21 @@ class OpsSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     alert_check_seconds: PositiveSeconds = 60.0
 
 
+class MeshSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The agent mesh (docs/mesh.md): on SQLite its agents run inside the server process."""
+
+    enabled: bool = _as("mesh_enabled", True)
+    agents_per_kind: PositiveInt = _as("mesh_agents_per_kind", 1)
+    # Worker processes the agents' analyses run in (0: threads of the server process; docs/mesh.md).
+    processes: Annotated[int, msgspec.Meta(ge=0)] = _as("mesh_processes", 0)
+    # A document change waits this long for the next before the agents look (typing goes on).
+    debounce_seconds: PositiveSeconds = _as("mesh_debounce_seconds", 1.0)
+    task_timeout_seconds: PositiveSeconds = _as("mesh_task_timeout_seconds", 10.0)
+    attempts: PositiveInt = _as("mesh_attempts", 2)  # per agent, with backoff, before the next agent
+    breaker_open_seconds: PositiveSeconds = _as("mesh_breaker_open_seconds", 30.0)
+    heartbeat_seconds: PositiveSeconds = _as("mesh_heartbeat_seconds", 10.0)
+
+
 class LogSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = _as("log_level", "INFO")
     format: Literal["json", "console"] = _as("log_format", "json")
@@ -214,6 +229,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     delivery: DeliverySettings = msgspec.field(default_factory=DeliverySettings)
     trust: TrustSettings = msgspec.field(default_factory=TrustSettings)
     protection: ProtectionSettings = msgspec.field(default_factory=ProtectionSettings)
+    mesh: MeshSettings = msgspec.field(default_factory=MeshSettings)
     logs: LogSettings = msgspec.field(default_factory=LogSettings)
     ops: OpsSettings = msgspec.field(default_factory=OpsSettings)
 
@@ -303,7 +319,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         return values
 
 
-SECTIONS = ("database", "http", "identity", "rooms", "delivery", "trust", "protection", "logs", "ops")
+SECTIONS = ("database", "http", "identity", "rooms", "delivery", "trust", "protection", "mesh", "logs", "ops")
 _ROOT_NAMES = frozenset({"data_dir", "public_url"})
 
 

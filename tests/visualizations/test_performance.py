@@ -9,6 +9,7 @@ from pytestqt.qtbot import QtBot
 from justmaily.shared.ops import (
     BurnRate,
     LogHealth,
+    MeshHealth,
     PerformanceSnapshot,
     RoomHealth,
     SendingHealth,
@@ -72,7 +73,7 @@ def test_a_route_without_requests_in_an_interval_leaves_a_gap(qtbot: QtBot) -> N
     assert dashboard.throughput.plot.viewRange()[1] == pytest.approx([0.0, 1.0])  # zeros on the floor
 
 
-def test_the_tiles_show_rooms_sending_the_log_and_the_pool(qtbot: QtBot) -> None:
+def test_the_tiles_show_rooms_sending_the_mesh_the_log_and_the_pool(qtbot: QtBot) -> None:
     dashboard = PerformanceDashboard()
     qtbot.addWidget(dashboard)
     first = PerformanceSnapshot(
@@ -96,6 +97,12 @@ def test_the_tiles_show_rooms_sending_the_log_and_the_pool(qtbot: QtBot) -> None
         ),
         db_pool={"in_use": 1, "idle": 3},
         log=LogHealth(entries=12, publish_lag_seconds=90.0),
+        mesh=MeshHealth(
+            agents={"healthy": 6, "down": 1},
+            tasks={"ok": 40, "failed": 3, "degraded": 2},
+            in_flight=1,
+            task_seconds=buckets(5, 5, 0, 0),
+        ),
     )
     dashboard.add_snapshot(second)
     assert dashboard.tiles.text("Rooms").splitlines() == [
@@ -111,6 +118,16 @@ def test_the_tiles_show_rooms_sending_the_log_and_the_pool(qtbot: QtBot) -> None
     assert "relay-&lt;b&gt;" in shown  # a name is text, not markup
     assert dashboard.tiles.text("Log").splitlines() == ["12 entries", "unpublished for 90 s"]
     assert dashboard.tiles.text("Database").splitlines() == ["1 connections in use", "3 idle"]
+    assert dashboard.tiles.text("Mesh").splitlines() == [
+        "6 agents healthy",
+        "0 degraded, 1 down",
+        "1 analyses running; p95 91 ms",
+        "2 answered without an agent",
+    ]
+    assert (
+        f'<span style="color:{ALARM_COLOUR}">0 degraded, 1 down</span>'
+        in dashboard.tiles.tiles["Mesh"].text()
+    )
 
 
 def objective(name: str, budget: float, alerts: list[str]) -> SloStatus:

@@ -101,6 +101,13 @@ class LogHealth(msgspec.Struct, frozen=True, kw_only=True):
     publish_lag_seconds: float
 
 
+class MeshHealth(msgspec.Struct, frozen=True, kw_only=True):
+    agents: dict[str, int] = {}  # by status: healthy, degraded, down (every kind)
+    tasks: dict[str, int] = {}  # by outcome: ok, failed, degraded, unavailable
+    in_flight: int = 0  # analyses running now
+    task_seconds: list[Bucket] = []  # how long agents took (cumulative, ascending `le`)
+
+
 class PerformanceSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     taken_at: float  # seconds since the epoch, the server's clock
     routes: list[RouteTraffic]
@@ -108,3 +115,4 @@ class PerformanceSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     sending: SendingHealth
     db_pool: dict[str, int]  # in_use, idle
     log: LogHealth
+    mesh: MeshHealth = MeshHealth()

@@ -189,3 +189,26 @@ async def test_an_agent_in_a_worker_process_answers_as_in_a_thread() -> None:
     assert by_process.agent == str(next(iter(by_process_engine.agents)))
     assert by_process.findings == by_thread.findings
     assert by_process.metrics == by_thread.metrics
+
+
+async def test_the_engine_counts_its_tasks_and_agents_for_metrics() -> None:
+    from justmaily.server.mesh.engine import show_agents
+    from justmaily.server.metrics import exposition
+    from tests.server.ops.test_metrics_and_slo_routes import sample_value
+
+    def value(name: str, **labels: str) -> float:
+        return sample_value(exposition.render().decode(), name, **labels)
+
+    engine = Engine(POLICY)
+    engine.add(GarbageAgent(AgentKind.LINKS))
+    engine.add(InProcessAgent(AgentKind.LINKS))
+    before = {o: value("justmaily_mesh_tasks_total", kind="links", outcome=o) for o in ("ok", "failed")}
+    for _ in range(3):
+        await engine.analyse(AgentKind.LINKS, EMAIL, "r1")
+    assert value("justmaily_mesh_tasks_total", kind="links", outcome="ok") - before["ok"] == 3
+    assert value("justmaily_mesh_tasks_total", kind="links", outcome="failed") - before["failed"] >= 2
+    assert value("justmaily_mesh_task_seconds_count", kind="links") >= 3
+    assert value("justmaily_mesh_tasks_in_flight", kind="links") == 0
+    show_agents(engine)
+    assert value("justmaily_mesh_agents", kind="links", status="healthy") == 1
+    assert value("justmaily_mesh_agents", kind="links", status="down") == 1  # the garbage one's breaker

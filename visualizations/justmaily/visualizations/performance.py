@@ -189,14 +189,15 @@ def _budget_text(objective: SloStatus) -> str:
 
 
 class GlanceTiles(QWidget):
-    """Small tiles: rooms, sending, the log and the database pool, each a title and a few lines."""
+    """Small tiles: rooms, sending, the agent mesh, the log and the database pool, each a title and
+    a few lines."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.tiles: dict[str, QLabel] = {}
         layout = QGridLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        for column, name in enumerate(("Rooms", "Sending", "Log", "Database")):
+        for column, name in enumerate(("Rooms", "Sending", "Mesh", "Log", "Database")):
             tile = QLabel(f"<b>{name}</b><br>waiting for the server")
             tile.setObjectName(f"tile-{name.lower()}")
             tile.setFrameShape(QFrame.Shape.StyledPanel)
@@ -236,6 +237,25 @@ class GlanceTiles(QWidget):
                 (
                     f"{sending.messages.get('sent', 0)} sent, {sending.messages.get('failed', 0)} failed",
                     False,
+                ),
+            ],
+        )
+        mesh = snapshot.mesh
+        down, degraded = mesh.agents.get("down", 0), mesh.agents.get("degraded", 0)
+        task_p95 = seconds_text(percentile(mesh.task_seconds, 0.95))
+        without_agent = mesh.tasks.get("degraded", 0) + mesh.tasks.get("unavailable", 0)
+        self._set(
+            "Mesh",
+            [
+                (f"{mesh.agents.get('healthy', 0)} agents healthy", False),
+                (f"{degraded} degraded, {down} down", down > 0 or degraded > 0),
+                (
+                    f"{mesh.in_flight} analyses running; p95 {task_p95}",
+                    False,
+                ),
+                (
+                    f"{without_agent} answered without an agent",
+                    mesh.tasks.get("unavailable", 0) > 0,
                 ),
             ],
         )

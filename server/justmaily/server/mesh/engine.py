@@ -29,6 +29,7 @@ from justmaily.server.mesh.agents import process
 from justmaily.server.mesh.agents.catalogue import KINDS, Analysis
 from justmaily.server.mesh.agents.email import MAX_CHARACTERS, Email
 from justmaily.server.mesh.breaker import Breaker, BreakerPolicy
+from justmaily.server.metrics.instruments import MESH_AGENTS, MESH_IN_FLIGHT, MESH_TASK_SECONDS, MESH_TASKS
 from justmaily.shared.mesh import (
     AgentKind,
     AgentReport,
@@ -117,6 +118,16 @@ class AgentState:
         return AgentStatus.HEALTHY
 
 
+def show_agents(engine: Engine) -> None:
+    """The agents' count per kind and status, for metrics (at each heartbeat)."""
+    counts = {(str(kind), str(status)): 0 for kind in KINDS for status in AgentStatus}
+    for state in engine.agents.values():
+        key = (str(state.worker.kind), str(state.status))
+        counts[key] = counts.get(key, 0) + 1
+    for (kind_name, status_name), count in counts.items():
+        MESH_AGENTS.labels(kind_name, status_name).set(count)
+
+
 class AgentError(Exception):
     """One try of one agent failed (timeout, crash, garbage): retried, then the next agent."""
 
@@ -194,6 +205,8 @@ class Engine:
             raise _BreakerOpenError("its breaker is open")
         state.breaker.started()
         state.load += 1
+        kind = str(state.worker.kind)
+        MESH_IN_FLIGHT.labels(kind).inc()
         started = time.monotonic()
         try:
             with anyio.fail_after(self.policy.timeout):
@@ -213,15 +226,20 @@ class Engine:
             raise AgentError(f"failed ({type(exc).__name__})") from None
         finally:
             state.load -= 1
+            MESH_IN_FLIGHT.labels(kind).dec()
         state.breaker.succeeded()
         state.completed += 1
-        state.latencies.append(time.monotonic() - started)
+        took = time.monotonic() - started
+        state.latencies.append(took)
+        MESH_TASKS.labels(kind, "ok").inc()
+        MESH_TASK_SECONDS.labels(kind).observe(took)
         return report
 
     @staticmethod
     def _failed(state: AgentState) -> None:
         state.breaker.failed()
         state.failed += 1
+        MESH_TASKS.labels(str(state.worker.kind), "failed").inc()
 
     async def _degraded(self, kind: AgentKind, email: Email, revision: str, reason: str) -> Verdict:
         """No agent answered: the kind's check on the beginning of the texts, in this process."""
@@ -241,7 +259,9 @@ class Engine:
                 )
         except Exception as exc:  # the last resort failed too: say so
             log.warning("mesh_unavailable", kind=str(kind), reason=reason, error=repr(exc))
+            MESH_TASKS.labels(str(kind), "unavailable").inc()
             return Verdict(kind=kind, status=VerdictStatus.UNAVAILABLE, revision=revision, error=reason)
+        MESH_TASKS.labels(str(kind), "degraded").inc()
         return Verdict(
             kind=kind,
             status=VerdictStatus.DEGRADED,

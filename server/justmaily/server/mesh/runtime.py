@@ -27,7 +27,7 @@ from justmaily.server.db.engine import Database
 from justmaily.server.mesh import registry
 from justmaily.server.mesh.agents.email import Email
 from justmaily.server.mesh.breaker import BreakerPolicy
-from justmaily.server.mesh.engine import Engine, EnginePolicy, InProcessAgent
+from justmaily.server.mesh.engine import Engine, EnginePolicy, InProcessAgent, show_agents
 from justmaily.server.settings.model import MeshSettings
 from justmaily.shared.mesh import MESH_INSIGHTS, AgentKind, MeshInsights, Verdict
 
@@ -115,6 +115,7 @@ class Mesh:
         while True:
             try:
                 await registry.publish(self.database, list(self.engine.agents.values()), self.host)
+                show_agents(self.engine)
             except Exception:  # the database is away: the next beat tries again
                 log.exception("mesh_heartbeat_failed")
             await anyio.sleep(self.settings.heartbeat_seconds)

@@ -68,3 +68,28 @@ SLI_EVENTS = Counter(
     "Service-level indicator events by objective (good: true or false); the SLO rules divide these",
     ("slo", "good"),
 )
+
+MESH_TASKS = Counter(
+    "justmaily_mesh_tasks",
+    "Analyses by agent kind and outcome: ok, failed (timeout, crash, garbage; retried or moved on), "
+    "degraded (the in-process check answered), unavailable",
+    ("kind", "outcome"),
+)
+MESH_TASK_SECONDS = Histogram(
+    "justmaily_mesh_task_seconds",
+    "Seconds an agent took to answer an analysis",
+    ("kind",),
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+MESH_IN_FLIGHT = Gauge(
+    "justmaily_mesh_tasks_in_flight",
+    "Analyses running now (the engine's queue depth), by agent kind",
+    ("kind",),
+    multiprocess_mode="livesum",
+)
+MESH_AGENTS = Gauge(
+    "justmaily_mesh_agents",
+    "Agents by kind and status (healthy, degraded, down), as of their last heartbeat",
+    ("kind", "status"),
+    multiprocess_mode="livesum",
+)

@@ -11,6 +11,7 @@ from justmaily.server.metrics import exposition
 from justmaily.shared.ops import (
     Bucket,
     LogHealth,
+    MeshHealth,
     PerformanceSnapshot,
     RoomHealth,
     RouteTraffic,
@@ -53,6 +54,12 @@ def build(samples: Samples, now: float) -> PerformanceSnapshot:
         log=LogHealth(
             entries=_int(_total(samples, "justmaily_log_entries")),
             publish_lag_seconds=_total(samples, "justmaily_log_publish_lag_seconds"),
+        ),
+        mesh=MeshHealth(
+            agents=_by(samples, "justmaily_mesh_agents", "status"),
+            tasks=_by(samples, "justmaily_mesh_tasks_total", "outcome"),
+            in_flight=_int(_total(samples, "justmaily_mesh_tasks_in_flight")),
+            task_seconds=_buckets(samples["justmaily_mesh_task_seconds_bucket"]).get((), []),
         ),
     )
 

@@ -191,6 +191,8 @@ async def test_metrics_are_the_sum_of_every_workers_and_any_worker_answers_them(
     assert served_by == set(range(WORKERS))
     async with RoomClient.join(await live.ticket(editor, cid)) as client:
         await client.wait_until(client.synced.is_set)
+        client.edit(lambda doc: doc.get("body", type=Text).insert(0, "counted"))
+        await _all_stored(client)
 
         def scrapers() -> set[object]:
             return {r["worker"] for r in live.server.records() if r.get("path") == "/metrics"}
@@ -202,6 +204,8 @@ async def test_metrics_are_the_sum_of_every_workers_and_any_worker_answers_them(
             health = 'justmaily_http_requests_total{method="GET",route="/health/live",status="200"}'
             assert f"{health} {requests}.0" in text
             assert "\njustmaily_room_connections 1.0\n" in text  # held by one worker, seen from both
+            assert "\njustmaily_room_edits_total 1.0\n" in text
+            assert "\njustmaily_room_relay_seconds_count 1.0\n" in text
             if scrapers() == set(range(WORKERS)):
                 break
     await eventually(lambda: scrapers() == set(range(WORKERS)))

@@ -11,6 +11,7 @@ behind (`Connection.deliver`: bounded, never waits).
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
@@ -27,7 +28,10 @@ from pycrdt import (
 )
 from pycrdt.websocket import YRoom
 
+from justmaily.server.metrics.instruments import ROOM_RELAY
+
 log = structlog.get_logger(__name__)
+_SYNC_UPDATE = bytes([YMessageType.SYNC, 2])  # y-protocols: sync message, update
 
 
 class Peer(Protocol):
@@ -74,7 +78,10 @@ class BroadcastRoom(YRoom):
             peer.deliver(create_sync_message(self.ydoc))
             async for message in peer:
                 try:
+                    started = time.perf_counter()
                     self._handle(peer, message)
+                    if message[:2] == _SYNC_UPDATE:  # an edit, applied and handed to every peer
+                        ROOM_RELAY.observe(time.perf_counter() - started)
                 except Exception:  # as the stock room: one bad message does not end the connection
                     log.exception("room_message_failed", kind=message[0])
         finally:

@@ -24,6 +24,12 @@ HTTP_LATENCY = Histogram(
 
 ROOM_CONNECTIONS = Gauge("justmaily_room_connections", "Open room connections", multiprocess_mode="livesum")
 ROOM_EDITS = Counter("justmaily_room_edits", "Edits received in rooms and stored")
+ROOM_RELAY = Histogram(
+    "justmaily_room_relay_seconds",
+    "Seconds from an edit's arrival in its room to its hand-off to every peer's connection "
+    "(the server's part of edit-to-peer latency)",
+    buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1),
+)
 ROOM_STORE_LAG = Histogram(
     "justmaily_room_store_lag_seconds",
     "Seconds from an edit's arrival to its storing (its 'stored' acknowledgement)",

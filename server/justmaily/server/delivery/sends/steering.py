@@ -54,14 +54,16 @@ class SendSteering:
     async def create(self, principal: Principal, campaign_id: uuid.UUID, data: wire.SendCreate) -> wire.Send:
         """The approved content passes the content gate first (outside any transaction: agents
         take their time); a blocked send is refused, its check on record all the same."""
-        checked = await self._check(principal, campaign_id)
+        checked = await self._check(principal, campaign_id, data)
         if checked is not None and checked.blocked:
             async with transaction(self.database) as session:
                 index = await self._sends(session).record_check(principal, campaign_id, checked)
             raise gate.refusal(checked, index)
         return await self._change(lambda sends: sends.create(principal, campaign_id, data, checked))
 
-    async def _check(self, principal: Principal, campaign_id: uuid.UUID) -> GateResult | None:
+    async def _check(
+        self, principal: Principal, campaign_id: uuid.UUID, data: wire.SendCreate
+    ) -> GateResult | None:
         if self.content_gate is None:
             return None
         async with transaction(self.database, read_only=True) as session:

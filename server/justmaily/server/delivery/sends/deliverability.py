@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import structlog
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from justmaily.server.delivery.models import MessageEvent, OutboxMessage, Send
@@ -40,8 +40,8 @@ async def check_complaints(
     """Pause each running send among `send_ids` whose complaint rate passed the limit; returns them."""
     paused: list[uuid.UUID] = []
     for send_id in sorted(set(send_ids)):
-        send = await session.scalar(select(Send).where(Send.id == send_id).with_for_update())
-        if send is None or send.status not in _RUNNING:
+        status = await session.scalar(select(Send.status).where(Send.id == send_id))
+        if status not in _RUNNING:
             continue
         delivered = int(
             await session.scalar(
@@ -61,19 +61,21 @@ async def check_complaints(
         )
         if delivered < limit.min_delivered or complained / delivered <= limit.rate:
             continue
-        send.status = SendStatus.PAUSED
-        send.alert = (
+        alert = (
             f"paused: {complained} complaints in {delivered} delivered messages"
             f" ({complained / delivered:.2%}) passed the {limit.rate:.1%} limit mailbox providers"
             " set for bulk senders; check the content and the audience's consent, then resume or cancel"
         )
-        log.error(
-            "send_paused_complaints",
-            send_id=str(send_id),
-            workspace_id=str(send.workspace_id),
-            complained=complained,
-            delivered=delivered,
+        # Only a send still running: no row lock taken earlier (the sender updates sends too), and
+        # a send a person paused or cancelled meanwhile keeps what they chose.
+        moved = await session.execute(
+            update(Send)
+            .where(Send.id == send_id, Send.status.in_(_RUNNING))
+            .values(status=SendStatus.PAUSED, alert=alert)
         )
+        if moved.rowcount != 1:  # type: ignore[attr-defined]
+            continue
+        log.error("send_paused_complaints", send_id=str(send_id), complained=complained, delivered=delivered)
         paused.append(send_id)
     await session.flush()
     return paused

@@ -169,7 +169,7 @@ class GateMode(enum.StrEnum):
     BLOCK = "block"  # a spam score at the threshold or more, or a broken link, refuses the send
 
 
-class SendGate(msgspec.Struct, frozen=True, kw_only=True):
+class SendGate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """A workspace's send gate; `spam_threshold` is the spam agent's score that blocks."""
 
     mode: GateMode = GateMode.WARN

@@ -62,7 +62,7 @@ async def test_the_gate_is_warn_by_default_and_only_who_manages_delivery_sets_it
     assert shown.json() == {"mode": "warn", "spam_threshold": 5.0}
     refused = await client.put("/api/mesh/gate", json={"mode": "block"}, headers=team[Role.EDITOR].headers)
     assert refused.status_code == 403
-    for bad in ({"mode": "stop"}, {"mode": "block", "spam_threshold": 0}):
+    for bad in ({"mode": "stop"}, {"mode": "block", "spam_threshold": 0}, {"mode": "block", "extra": 1}):
         answer = await client.put("/api/mesh/gate", json=bad, headers=team[Role.ADMIN].headers)
         assert answer.status_code in (400, 422), answer.text
         assert answer.headers["content-type"].startswith("application/problem+json")

@@ -32,6 +32,7 @@ from justmaily.server.collaboration.store import DocumentStore
 from justmaily.server.db.engine import Database
 from justmaily.server.delivery.link_tokens import LinkTokens
 from justmaily.server.delivery.sender import Sender
+from justmaily.server.delivery.sends.gate import ContentGate
 from justmaily.server.engagement.webhooks.ses import SnsVerifier, fetch_certificate_https
 from justmaily.server.events import ACCESS_CHANGED, Events
 from justmaily.server.http.rate_limit import RateLimiter
@@ -39,6 +40,7 @@ from justmaily.server.identity.middleware import Credentials, PeoplesCredentials
 from justmaily.server.identity.tokens import TokenSigner
 from justmaily.server.keys.ring import KeyRing
 from justmaily.server.keys.sealed import SecretBox
+from justmaily.server.mesh.gate import MeshGate
 from justmaily.server.mesh.runtime import Mesh, engine_for
 from justmaily.server.metrics import sli
 from justmaily.server.migrations.migrate import upgrade_to_head
@@ -274,6 +276,11 @@ def provide_document(
     return ContentService(database, rooms)
 
 
+def provide_content_gate(mesh: NamedDependency[Mesh | None]) -> ContentGate | None:
+    """Delivery checks approved content through the mesh's send gate (None: the mesh is off)."""
+    return None if mesh is None else MeshGate(mesh)
+
+
 def providers() -> dict[str, Provide]:
     """Each of the services by its field's name; `started` (the startup probe's); `document`."""
     named = {field.name: _provider(field.name) for field in dataclasses.fields(Services)}
@@ -281,6 +288,7 @@ def providers() -> dict[str, Provide]:
         **named,
         "started": Provide(_has_started, sync_to_thread=False),
         "document": Provide(provide_document, sync_to_thread=False),
+        "content_gate": Provide(provide_content_gate, sync_to_thread=False),
     }
 
 

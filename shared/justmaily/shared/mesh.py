@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
 import msgspec
@@ -160,3 +160,17 @@ class MeshInsights(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True
     revision: str
     verdicts: dict[str, Verdict] = {}
     stale: bool = False
+
+
+class GateMode(enum.StrEnum):
+    """What the mesh's verdicts do to a send of approved content (docs/mesh.md, "The send gate")."""
+
+    WARN = "warn"  # the send goes; the verdicts are on record
+    BLOCK = "block"  # a spam score at the threshold or more, or a broken link, refuses the send
+
+
+class SendGate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A workspace's send gate; `spam_threshold` is the spam agent's score that blocks."""
+
+    mode: GateMode = GateMode.WARN
+    spam_threshold: Annotated[float, msgspec.Meta(gt=0, le=100)] = 5.0

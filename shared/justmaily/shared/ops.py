@@ -115,4 +115,4 @@ class PerformanceSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     sending: SendingHealth
     db_pool: dict[str, int]  # in_use, idle
     log: LogHealth
-    mesh: MeshHealth = MeshHealth()
+    mesh: MeshHealth = msgspec.field(default_factory=MeshHealth)  # OpenAPI hashes defaults

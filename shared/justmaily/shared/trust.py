@@ -25,6 +25,7 @@ class EntryKind(enum.StrEnum):
     CERTIFICATE_REVOKED = "certificate_revoked"
     KEY_ROTATION = "key_rotation"  # the log's or the CA's key changed
     AUDIT_ROOT = "audit_root"  # a day of the audit log: the Merkle root of its entries
+    CONTENT_CHECK = "content_check"  # the mesh's verdicts on approved content as a send started
 
 
 class LogEntry(msgspec.Struct, frozen=True, kw_only=True):

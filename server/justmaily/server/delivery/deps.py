@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from justmaily.server.campaigns.ports import CampaignDocument
 from justmaily.server.db.engine import Database
 from justmaily.server.delivery.sender import Sender
+from justmaily.server.delivery.sends.gate import ContentGate
 from justmaily.server.delivery.sends.proofs import MessageProofs
 from justmaily.server.delivery.sends.service import SendService
 from justmaily.server.delivery.sends.steering import SendSteering
@@ -48,8 +49,9 @@ def provide_steering(
     events: NamedDependency[Events],
     sender: NamedDependency[Sender | None],
     document: NamedDependency[CampaignDocument],
+    content_gate: NamedDependency[ContentGate | None],
 ) -> SendSteering:
-    return SendSteering(database, settings, secrets, ca, events, sender, document)
+    return SendSteering(database, settings, secrets, ca, events, sender, document, content_gate)
 
 
 def provide_proofs(

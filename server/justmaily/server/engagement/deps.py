@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from justmaily.server.db.engine import Database
 from justmaily.server.delivery.link_tokens import LinkTokens
+from justmaily.server.delivery.sends.deliverability import ComplaintLimit
 from justmaily.server.engagement.links import ConfirmationService, TrackingService
 from justmaily.server.engagement.webhooks.hooks import ProviderHooks
 from justmaily.server.engagement.webhooks.ses import SnsVerifier
@@ -37,8 +38,9 @@ def provide_hooks(
     database: NamedDependency[Database],
     sns_verifier: NamedDependency[SnsVerifier],
     secrets: NamedDependency[SecretBox],
+    settings: NamedDependency[Settings],
 ) -> ProviderHooks:
-    return ProviderHooks(database, sns_verifier, secrets)
+    return ProviderHooks(database, sns_verifier, secrets, ComplaintLimit.of(settings.delivery))
 
 
 def provide_webhook_setup(

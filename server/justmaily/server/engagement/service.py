@@ -17,6 +17,7 @@ from justmaily.server.db.base import utcnow
 from justmaily.server.delivery.models import MessageEvent, Send
 from justmaily.server.delivery.outbox import queue
 from justmaily.server.delivery.outbox.queue import MessageRef
+from justmaily.server.delivery.sends.deliverability import ComplaintLimit, check_complaints
 from justmaily.server.engagement.webhooks.common import ProviderEvent
 from justmaily.server.identity.models import Workspace
 from justmaily.shared.audiences import SuppressionReason
@@ -75,10 +76,15 @@ async def unsubscribe(session: AsyncSession, ref: MessageRef, how: str) -> None:
 
 
 async def apply_provider_events(
-    session: AsyncSession, workspace_id: uuid.UUID, events: list[ProviderEvent]
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    events: list[ProviderEvent],
+    complaint_limit: ComplaintLimit | None = None,
 ) -> int:
-    """Record bounces, complaints and deliveries; suppress hard bounces and complaints."""
+    """Record bounces, complaints and deliveries; suppress hard bounces and complaints; pause a
+    send whose complaints pass `complaint_limit` (delivery/sends/deliverability.py)."""
     recorded = 0
+    complained: set[uuid.UUID] = set()
     for event in events:
         ref = await queue.by_message_id(session, workspace_id, event.message_id) if event.message_id else None
         key = repository.email_key(event.address)
@@ -103,6 +109,10 @@ async def apply_provider_events(
                 machine=event.machine,
             )
             recorded += 1
+            if event.kind is EventKind.COMPLAINED:
+                complained.add(ref.send_id)
+    if complained and complaint_limit is not None:
+        await check_complaints(session, complained, complaint_limit)
     return recorded
 
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from justmaily.server.mesh.agents.catalogue import card
 from justmaily.server.mesh.registry import agent_url
-from justmaily.shared.mesh import Agent, AgentDetail, AgentKind, AgentStatus, BreakerState
+from justmaily.shared.mesh import Agent, AgentDetail, AgentKind, AgentStatus, BreakerState, GateMode, SendGate
 
 _ID = uuid.UUID("0b9f3a5e-5d1c-4d0e-9a4f-6f1b2c3d4e5f")
 AGENT = Agent(
@@ -25,3 +25,4 @@ AGENT = Agent(
     heartbeat_at=datetime(2026, 12, 7, 9, 30, 10, tzinfo=UTC),
 )
 DETAIL = AgentDetail(agent=AGENT, card=card(AgentKind.SPAM, agent_url(_ID)))
+GATE = SendGate(mode=GateMode.BLOCK, spam_threshold=5.0)

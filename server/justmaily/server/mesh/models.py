@@ -8,11 +8,11 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import JSON, Float, Integer, String
+from sqlalchemy import JSON, Float, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from justmaily.server.db.base import Base, UTCDateTime, enum_column, utcnow
-from justmaily.shared.mesh import AgentKind, AgentStatus, BreakerState
+from justmaily.shared.mesh import AgentKind, AgentStatus, BreakerState, GateMode
 
 
 class MeshAgent(Base):
@@ -32,3 +32,16 @@ class MeshAgent(Base):
     failed: Mapped[int] = mapped_column(Integer, default=0)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class MeshGateRow(Base):
+    """A workspace's send gate (docs/mesh.md); a workspace without a row has the default: warn."""
+
+    __tablename__ = "mesh_gates"
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True
+    )
+    mode: Mapped[GateMode] = mapped_column(enum_column(GateMode))
+    spam_threshold: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -20,7 +20,7 @@ from justmaily.server.mesh.agents.catalogue import KINDS, card
 from justmaily.server.mesh.engine import AgentState
 from justmaily.server.mesh.models import MeshAgent
 from justmaily.server.mesh.views import to_wire
-from justmaily.shared.mesh import Agent, AgentCard, AgentDetail, AgentStatus, BreakerState
+from justmaily.shared.mesh import Agent, AgentCard, AgentDetail, AgentKind, AgentStatus, BreakerState
 
 MISSED_HEARTBEATS = 3  # this many intervals without one: the agent is down
 
@@ -34,6 +34,11 @@ def card_etag(encoded: bytes) -> str:
     return hashlib.sha256(encoded).hexdigest()
 
 
+def encoded_card(kind: AgentKind, agent_id: uuid.UUID) -> bytes:
+    """An in-process agent's card as canonical JSON: what its ETag (and a check's record) hashes."""
+    return msgspec.json.encode(card(kind, agent_url(agent_id)), order="sorted")
+
+
 async def publish(database: Database, states: Iterable[AgentState], host: str) -> None:
     """Write every agent's health, load and latency (and its card, the first time)."""
     now = utcnow()
@@ -42,7 +47,7 @@ async def publish(database: Database, states: Iterable[AgentState], host: str) -
             worker = state.worker
             row = await session.get(MeshAgent, worker.id)
             if row is None:
-                encoded = msgspec.json.encode(card(worker.kind, agent_url(worker.id)), order="sorted")
+                encoded = encoded_card(worker.kind, worker.id)
                 row = MeshAgent(
                     id=worker.id,
                     kind=worker.kind,

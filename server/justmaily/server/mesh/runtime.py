@@ -134,7 +134,7 @@ class Mesh:
             self._following.discard(campaign_id)
 
     async def _analyse(self, campaign_id: uuid.UUID, change: _Change) -> None:
-        known = await self._known_fields(change.workspace_id)
+        known = await self.known_fields(change.workspace_id)
         email = await anyio.to_thread.run_sync(Email.of, change.texts, known)
         verdicts: dict[str, Verdict] = {}
 
@@ -154,7 +154,7 @@ class Mesh:
             return
         self.analysed += 1
 
-    async def _known_fields(self, workspace_id: uuid.UUID) -> frozenset[str] | None:
+    async def known_fields(self, workspace_id: uuid.UUID) -> frozenset[str] | None:
         """The audience's merge fields; None (unchecked) if the database cannot say now."""
         try:
             async with self.database.session(read_only=True) as session:

@@ -123,6 +123,10 @@ class DeliverySettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     send_rate_per_second: Annotated[float, msgspec.Meta(ge=0)] = 0.0
     send_rate_per_domain: Annotated[float, msgspec.Meta(ge=0)] = 200.0
     send_max_attempts: PositiveInt = 8
+    # A running send whose complaints pass this share of its delivered messages is paused (Gmail's
+    # bulk-sender limit is 0.3 %), once it delivered at least `complaint_min_delivered`.
+    complaint_pause_rate: Annotated[float, msgspec.Meta(gt=0, lt=1)] = 0.003
+    complaint_min_delivered: PositiveInt = 1000
     send_retry_seconds: PositiveSeconds = 60.0  # first retry; doubles, with jitter, to 6 hours
     relay_failures_to_open: PositiveInt = 5  # failures in a row that open a relay's breaker
     relay_cooldown_seconds: PositiveSeconds = 10.0  # until its half-open probe

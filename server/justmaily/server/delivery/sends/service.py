@@ -36,7 +36,8 @@ from justmaily.server.delivery.personalise import (
     ContentLimitError,
     prepare,
 )
-from justmaily.server.delivery.sends import ab_testing
+from justmaily.server.delivery.sends import ab_testing, gate
+from justmaily.server.delivery.sends.gate import GateResult
 from justmaily.server.delivery.views import to_wire
 from justmaily.server.events import Events
 from justmaily.server.http.problems import ApiError, not_found
@@ -83,8 +84,15 @@ class SendService:
         self.session, self.settings, self.secrets, self.ca = session, settings, secrets, ca
         self.events = events
 
-    async def create(self, principal: Principal, campaign_id: uuid.UUID, data: wire.SendCreate) -> Send:
-        """Queue the approved campaign for sending now or at `send_at`; the sender does the rest."""
+    async def create(
+        self,
+        principal: Principal,
+        campaign_id: uuid.UUID,
+        data: wire.SendCreate,
+        checked: GateResult | None = None,
+    ) -> Send:
+        """Queue the approved campaign for sending now or at `send_at`; the sender does the rest.
+        `checked`: the content gate's passed check of the approved content, recorded with the send."""
         campaign = await find(self.session, principal, campaign_id, for_update=True)
         now = utcnow()
         send_at = self._send_at(data.send_at, now)
@@ -128,6 +136,10 @@ class SendService:
             ) from None
         # Every message will name the certificate of the approved content (docs/trust.md).
         certificate = await certificate_for(self.session, lifecycle.approval_of(campaign), self.ca)
+        if checked is not None:
+            if checked.content_hash != content.content_hash:  # sent to review again meanwhile
+                raise ApiError(409, "content_changed", "the content changed while it was checked: send again")
+            await gate.record(self.session, checked, workspace_id, campaign.id, certificate.log_index)
         send = Send(
             workspace_id=workspace_id,
             certificate_serial=certificate.serial,
@@ -145,6 +157,16 @@ class SendService:
         self.session.add(send)
         await lifecycle.act(self.session, self.events, principal, campaign, move)
         return send
+
+    async def record_check(self, principal: Principal, campaign_id: uuid.UUID, checked: GateResult) -> int:
+        """A check that blocked the send, on record beside the approval; returns its log index."""
+        campaign = await find(self.session, principal, campaign_id, for_update=True)
+        approval = None
+        if campaign.approved_hash is not None:
+            approval = (
+                await certificate_for(self.session, lifecycle.approval_of(campaign), self.ca)
+            ).log_index
+        return await gate.record(self.session, checked, principal.workspace_id, campaign.id, approval)
 
     @staticmethod
     def _ab_subjects(data: wire.SendCreate, content: CampaignContent) -> list[str]:

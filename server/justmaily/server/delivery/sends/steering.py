@@ -12,11 +12,16 @@ from collections.abc import Awaitable, Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from justmaily.server.campaigns import lifecycle
 from justmaily.server.campaigns.ports import CampaignDocument
+from justmaily.server.campaigns.service import find
+from justmaily.server.collaboration.frozen import last_reviewed
 from justmaily.server.db.engine import Database
 from justmaily.server.db.session import transaction
 from justmaily.server.delivery.models import Send
 from justmaily.server.delivery.sender import Sender, wake
+from justmaily.server.delivery.sends import gate
+from justmaily.server.delivery.sends.gate import ContentGate, GateResult
 from justmaily.server.delivery.sends.service import SendService
 from justmaily.server.events import Events
 from justmaily.server.identity.principal import Principal
@@ -24,6 +29,7 @@ from justmaily.server.keys.sealed import SecretBox
 from justmaily.server.settings import Settings
 from justmaily.server.trust.ca import CertificateAuthority
 from justmaily.shared import delivery as wire
+from justmaily.shared.campaigns import CampaignAction, TransitionRequest
 
 
 class SendSteering:
@@ -36,15 +42,47 @@ class SendSteering:
         events: Events,
         sender: Sender | None,
         document: CampaignDocument,
+        content_gate: ContentGate | None = None,
     ) -> None:
         self.database, self.settings, self.secrets, self.ca = database, settings, secrets, ca
         self.events, self.sender, self.document = events, sender, document
+        self.content_gate = content_gate
 
     def _sends(self, session: AsyncSession) -> SendService:
         return SendService(session, self.settings, self.secrets, self.ca, self.events)
 
     async def create(self, principal: Principal, campaign_id: uuid.UUID, data: wire.SendCreate) -> wire.Send:
-        return await self._change(lambda sends: sends.create(principal, campaign_id, data))
+        """The approved content passes the content gate first (outside any transaction: agents
+        take their time); a blocked send is refused, its check on record all the same."""
+        checked = await self._check(principal, campaign_id, data)
+        if checked is not None and checked.blocked:
+            async with transaction(self.database) as session:
+                index = await self._sends(session).record_check(principal, campaign_id, checked)
+            raise gate.refusal(checked, index)
+        return await self._change(lambda sends: sends.create(principal, campaign_id, data, checked))
+
+    async def _check(
+        self, principal: Principal, campaign_id: uuid.UUID, data: wire.SendCreate
+    ) -> GateResult | None:
+        if self.content_gate is None:
+            return None
+        async with transaction(self.database, read_only=True) as session:
+            campaign = await find(session, principal, campaign_id)
+            # Who may not send, or what may not be sent, is refused before any agent is asked.
+            lifecycle.check_transition(
+                principal, campaign, TransitionRequest(action=CampaignAction.SEND), None
+            )
+            content = await last_reviewed(session, campaign.id)
+            approved = campaign.approved_hash is not None
+        if content is None or not approved:
+            return None  # nothing approved to check: `create` refuses it
+        texts = {
+            "sender": content.sender,
+            "subject": content.subject,
+            "preheader": content.preheader,
+            "body": content.body,
+        }
+        return await self.content_gate.check(principal.workspace_id, texts, content.content_hash)
 
     async def pause(self, principal: Principal, send_id: uuid.UUID) -> wire.Send:
         return await self._change(lambda sends: sends.pause(principal, send_id))

@@ -15,6 +15,7 @@ from justmaily.server.db.base import utcnow
 from justmaily.server.db.dialects import insert_or_ignore
 from justmaily.server.db.engine import Database
 from justmaily.server.db.session import transaction
+from justmaily.server.delivery.sends.deliverability import ComplaintLimit
 from justmaily.server.engagement import service as engagement
 from justmaily.server.engagement.models import WebhookNonce, WebhookSettings
 from justmaily.server.engagement.webhooks.common import ProviderEvent, WebhookRejected
@@ -32,8 +33,15 @@ Body = Callable[[], Awaitable[bytes]]  # read only once the workspace is known t
 
 
 class ProviderHooks:
-    def __init__(self, database: Database, sns_verifier: SnsVerifier, secrets: SecretBox) -> None:
+    def __init__(
+        self,
+        database: Database,
+        sns_verifier: SnsVerifier,
+        secrets: SecretBox,
+        complaint_limit: ComplaintLimit | None = None,
+    ) -> None:
         self.database, self.sns_verifier, self.secrets = database, sns_verifier, secrets
+        self.complaint_limit = complaint_limit
 
     async def mailgun(self, workspace_id: uuid.UUID, body: Body) -> int:
         """How many events were recorded (none for events we skip)."""
@@ -53,7 +61,9 @@ class ProviderHooks:
                 session, workspace_id, "mailgun", posted.token, now - 2 * MAILGUN_TOLERANCE
             ):
                 raise _rejected(WebhookRejected("replayed", "this signature's token was accepted before"))
-            return await engagement.apply_provider_events(session, workspace_id, posted.events)
+            return await engagement.apply_provider_events(
+                session, workspace_id, posted.events, self.complaint_limit
+            )
 
     async def sendgrid(self, workspace_id: uuid.UUID, body: Body, headers: Mapping[str, str]) -> int:
         """How many events were recorded."""
@@ -110,7 +120,7 @@ class ProviderHooks:
 
     async def _apply(self, workspace_id: uuid.UUID, events: list[ProviderEvent]) -> int:
         async with transaction(self.database) as session:
-            return await engagement.apply_provider_events(session, workspace_id, events)
+            return await engagement.apply_provider_events(session, workspace_id, events, self.complaint_limit)
 
 
 def _rejected(exc: WebhookRejected) -> ApiError:

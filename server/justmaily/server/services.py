@@ -47,7 +47,7 @@ from justmaily.server.ops.alerts import Alerter
 from justmaily.server.ops.retention import Purger
 from justmaily.server.ops.sampler import Sampler
 from justmaily.server.protection.hierarchy import KeyHierarchy
-from justmaily.server.protection.providers import provider_from
+from justmaily.server.protection.keyring import hierarchy_of
 from justmaily.server.protection.trail import AuditTrail
 from justmaily.server.settings import Settings
 from justmaily.server.trust.ca import CertificateAuthority
@@ -159,7 +159,8 @@ def _made(
         limiter=limiter,
         signer=TokenSigner(keys.access_tokens),
         secrets=keys.secrets,
-        protection=KeyHierarchy(provider_from(settings)),
+        # The same hierarchy (and cache of unwrapped keys) as the repository's sealed contacts.
+        protection=hierarchy_of(database),
         audit_trail=trail,
         link_tokens=link_tokens,
         sns_verifier=SnsVerifier(fetch_certificate_https),

@@ -106,7 +106,7 @@ async def running(
     database = Database(settings)
     try:
         if settings.migrate_on_startup:
-            await upgrade_to_head(database.engine)
+            await upgrade_to_head(database.engine, settings)
         async with anyio.create_task_group() as group:
             services = _made(settings, keys, database, limiter, group, link, slos, policies)
             # Services first: a service's token would otherwise be taken for a person's.

@@ -69,7 +69,12 @@ async def unsubscribe(session: AsyncSession, ref: MessageRef, how: str) -> None:
     if contact is None:  # erased since: nothing left to unsubscribe
         return
     await repository.suppress(
-        session, ref.workspace_id, contact.email_key, SuppressionReason.UNSUBSCRIBED, how
+        session,
+        ref.workspace_id,
+        contact.email_key,
+        SuppressionReason.UNSUBSCRIBED,
+        how,
+        address=contact.email,
     )
     await record(session, ref, EventKind.UNSUBSCRIBED, how)
 
@@ -81,7 +86,7 @@ async def apply_provider_events(
     recorded = 0
     for event in events:
         ref = await queue.by_message_id(session, workspace_id, event.message_id) if event.message_id else None
-        key = repository.email_key(event.address)
+        key = await repository.email_key(session, workspace_id, event.address)
         if ref is None:
             ref = await _by_address(session, workspace_id, key)
         if event.kind in (EventKind.BOUNCED, EventKind.COMPLAINED, EventKind.UNSUBSCRIBED) and (
@@ -92,7 +97,14 @@ async def apply_provider_events(
                 EventKind.COMPLAINED: SuppressionReason.COMPLAINED,
                 EventKind.UNSUBSCRIBED: SuppressionReason.UNSUBSCRIBED,
             }[event.kind]
-            await repository.suppress(session, workspace_id, key, reason, f"{event.provider}: {event.detail}")
+            await repository.suppress(
+                session,
+                workspace_id,
+                key,
+                reason,
+                f"{event.provider}: {event.detail}",
+                address=event.address.strip(),
+            )
         if ref is not None:
             await record(
                 session,

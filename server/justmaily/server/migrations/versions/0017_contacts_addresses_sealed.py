@@ -7,10 +7,11 @@ Revises: 0016
 Create Date: 2026-12-07 23:10:00
 
 Rows are sealed in batches of 500. A row is plaintext while its `email_sealed` is NULL (a sealed
-cell starts with the version prefix `JM1`), so a run that stops midway (SQLite without
-transactional DDL, a killed process) resumes with the rows still plaintext; on PostgreSQL the
-whole upgrade is one transaction anyway. The keys come from the KEK provider the server's
-settings name (made on first use, like the server does, and on record in the audit log).
+cell starts with the version prefix `JM1`) and each batch picks only such rows. The migration
+runs in one transaction on both backends (env.py: transactional DDL), so a run that stops midway
+leaves nothing half-done: it is rolled back, and the next run starts again. The keys come from
+the KEK provider the server's settings name (made on first use, like the server does, and on
+record in the audit log).
 Downgrade opens every address again into plaintext (with the same keys) and drops the sealed
 columns: it is for going back to an older release, and leaves the data as 0016 had it.
 """

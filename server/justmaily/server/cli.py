@@ -302,7 +302,7 @@ def _seed_demo(settings: Settings) -> None:
     async def seed() -> None:
         database = Database(settings)
         try:
-            await upgrade_to_head(database.engine)
+            await upgrade_to_head(database.engine, database.settings)
             await seed_demo(database, password, SecretBox(fernet_key(settings.secrets_key_path)))
         finally:
             await database.dispose()
@@ -335,7 +335,7 @@ def _migrate(settings: Settings) -> str | None:
     async def go() -> str | None:
         database = Database(settings)
         try:
-            await upgrade_to_head(database.engine)
+            await upgrade_to_head(database.engine, database.settings)
             return await current_revision(database.engine)
         finally:
             await database.dispose()
@@ -379,7 +379,7 @@ def create_user(
         database = Database(settings)
         try:
             if settings.migrate_on_startup:
-                await upgrade_to_head(database.engine)
+                await upgrade_to_head(database.engine, database.settings)
             elif (revision := await current_revision(database.engine)) != (head := _head_revision()):
                 raise click.ClickException(
                     f"the database is at revision {revision}, not {head}: run `justmaily migrate` first"

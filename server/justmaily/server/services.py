@@ -49,7 +49,7 @@ from justmaily.server.ops.alerts import Alerter
 from justmaily.server.ops.retention import Purger
 from justmaily.server.ops.sampler import Sampler
 from justmaily.server.protection.hierarchy import KeyHierarchy
-from justmaily.server.protection.providers import provider_from
+from justmaily.server.protection.keyring import hierarchy_of
 from justmaily.server.protection.trail import AuditTrail
 from justmaily.server.settings import Settings
 from justmaily.server.trust.ca import CertificateAuthority
@@ -108,7 +108,7 @@ async def running(
     database = Database(settings)
     try:
         if settings.migrate_on_startup:
-            await upgrade_to_head(database.engine)
+            await upgrade_to_head(database.engine, settings)
         async with anyio.create_task_group() as group:
             services = _made(settings, keys, database, limiter, group, link, slos, policies)
             # Services first: a service's token would otherwise be taken for a person's.
@@ -161,7 +161,8 @@ def _made(
         limiter=limiter,
         signer=TokenSigner(keys.access_tokens),
         secrets=keys.secrets,
-        protection=KeyHierarchy(provider_from(settings)),
+        # The same hierarchy (and cache of unwrapped keys) as the repository's sealed contacts.
+        protection=hierarchy_of(database),
         audit_trail=trail,
         link_tokens=link_tokens,
         sns_verifier=SnsVerifier(fetch_certificate_https),

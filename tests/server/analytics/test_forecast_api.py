@@ -174,7 +174,7 @@ async def test_another_audience_leans_on_the_workspace(
     )
     segment = await client.post(
         "/api/segments",
-        json={"name": "P", "filter": 'email ends with "example.com"'},
+        json={"name": "P", "filter": 'consent = "subscribed"'},
         headers=team[Role.EDITOR].headers,
     )
     assert segment.status_code == 201, segment.text

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from justmaily.server.audiences import repository
 from justmaily.server.audiences.models import Contact
 from justmaily.server.db.engine import Database
 from justmaily.server.delivery.models import OutboxMessage
@@ -82,12 +83,16 @@ async def _in_doubt(live: Live) -> set[str]:
     database = Database(live.settings)
     try:
         async with database.session(read_only=True) as session:
-            rows = await session.scalars(
-                select(Contact.email)
+            rows = await session.execute(
+                select(Contact.workspace_id, Contact.id)
                 .join(OutboxMessage, OutboxMessage.contact_id == Contact.id)
                 .where(OutboxMessage.in_doubt)
             )
-            return set(rows)
+            found: set[str] = set()
+            for workspace_id, contact_id in rows.all():  # addresses are sealed: the repository opens them
+                people = await repository.recipients(session, workspace_id, [contact_id])
+                found.update(row.recipient.email for row in people.values())
+            return found
     finally:
         await database.dispose()
 

@@ -15,8 +15,10 @@ from pathlib import Path
 import httpx
 import pytest
 from litestar import Litestar
-from sqlalchemy import text
+from sqlalchemy import select, text
 
+from justmaily.server.audiences import repository
+from justmaily.server.audiences.models import Contact
 from justmaily.server.db.engine import Database
 from justmaily.server.ops import archive
 from justmaily.server.ops.archive import ArchiveError
@@ -35,7 +37,14 @@ async def contact_emails(settings: Settings) -> set[str]:
     database = Database(settings)
     try:
         async with database.session(read_only=True) as session:
-            return set((await session.scalars(text("SELECT email FROM contacts"))).all())
+            # Sealed in the database: opened through the repository, with the restored data keys.
+            found: set[str] = set()
+            for workspace_id in set(await session.scalars(select(Contact.workspace_id))):
+                async for batch in repository.export_contacts(
+                    session, workspace_id, list_id=None, where=None
+                ):
+                    found.update(contact.email for contact in batch)
+            return found
     finally:
         await database.dispose()
 

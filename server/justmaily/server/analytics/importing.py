@@ -83,7 +83,7 @@ async def import_events(
     unmatched: list[RowIssue] = []
     rows: dict[str, dict[str, object]] = {}
     for event in parsed.events:
-        contact_id = contacts.get(repository.email_key(event.address))
+        contact_id = contacts.get(await repository.email_key(session, workspace_id, event.address))
         if contact_id is None:
             unmatched.append(
                 RowIssue(event.row, "the address is none of the workspace's contacts: not imported")

@@ -144,9 +144,9 @@ class ContactFiles:
         rejections: list[dict[str, Any]],
     ) -> None:
         async with self.database.session() as session, session.begin():
-            await repository.stage_rows(session, import_id, rows)
             job = await session.get(ContactImport, import_id)
             assert job is not None
+            await repository.stage_rows(session, job.workspace_id, import_id, rows)
             for name, value in counts.items():
                 setattr(job, name, value)
             job.rejections = list(rejections)

@@ -1,16 +1,46 @@
-"""Tables of the audiences domain. Only `repository.py` reads or writes them: they hold personal data."""
+"""Tables of the audiences domain. Only `repository.py` reads or writes them: they hold personal data.
+
+Addresses are stored sealed (`protection/fields.py`: AES-256-GCM under the workspace's data key,
+bound to the row) and found by `email_key`, their blind index (HMAC-SHA256 of the normalised
+address under the workspace's index key). The repository opens them into `email` on every read.
+"""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, overload
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint, Uuid
+from sqlalchemy import JSON, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from justmaily.server.db.base import Base, UTCDateTime, enum_column, new_id, utcnow
 from justmaily.shared.audiences import ConsentStatus, ImportStatus, SuppressionReason
+
+
+class _Opened:
+    """The opened address of a row whose column holds it sealed: set by the repository when it
+    reads or writes the row, never stored as such."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._slot = f"_opened_{name}"
+
+    @overload
+    def __get__(self, row: None, owner: type | None = None) -> _Opened: ...
+    @overload
+    def __get__(self, row: object, owner: type | None = None) -> str: ...
+    def __get__(self, row: object | None, owner: type | None = None) -> str | _Opened:
+        if row is None:  # on the class (the declarative constructor asks whether `email` exists)
+            return self
+        try:
+            return str(row.__dict__[self._slot])
+        except KeyError:
+            raise AttributeError(
+                f"{type(row).__name__}'s address is sealed: read it through audiences/repository.py"
+            ) from None
+
+    def __set__(self, row: object, value: str) -> None:
+        row.__dict__[self._slot] = value
 
 
 class Contact(Base):
@@ -25,10 +55,11 @@ class Contact(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
     workspace_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
-    # As normalised by email-validator (ASCII domain); `email_key` is its lower-cased form, the
-    # identity used for de-duplication and suppression.
-    email: Mapped[str] = mapped_column(String(320))
+    # The address as normalised by email-validator (ASCII domain), sealed; `email_key` is the
+    # blind index of its lower-cased form, the identity for look-ups, de-duplication and suppression.
+    email_sealed: Mapped[bytes] = mapped_column(LargeBinary)
     email_key: Mapped[str] = mapped_column(String(320))
+    email = _Opened()
     name: Mapped[str] = mapped_column(String(200), default="")
     attributes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     consent: Mapped[ConsentStatus] = mapped_column(enum_column(ConsentStatus))
@@ -82,7 +113,9 @@ class Suppression(Base):
     workspace_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True
     )
-    email_key: Mapped[str] = mapped_column(String(320), primary_key=True)
+    email_key: Mapped[str] = mapped_column(String(320), primary_key=True)  # the blind index
+    email_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    email = _Opened()
     reason: Mapped[SuppressionReason] = mapped_column(enum_column(SuppressionReason))
     detail: Mapped[str] = mapped_column(String(500), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -122,8 +155,8 @@ class ImportRow(Base):
     import_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("contact_imports.id", ondelete="CASCADE"), primary_key=True
     )
-    email_key: Mapped[str] = mapped_column(String(320), primary_key=True)
-    email: Mapped[str] = mapped_column(String(320))
+    email_key: Mapped[str] = mapped_column(String(320), primary_key=True)  # the blind index
+    email_sealed: Mapped[bytes] = mapped_column(LargeBinary)
     name: Mapped[str] = mapped_column(String(200), default="")
     attributes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     row_number: Mapped[int] = mapped_column(Integer)

@@ -1,13 +1,15 @@
 """Every read and write of personal data (contacts, list membership, suppressions, imports).
 
-Nothing else touches these tables, so encrypting the personal fields at rest later changes this
-module alone. Functions take the caller's session; the caller owns the transaction.
+Nothing else touches these tables. Addresses are sealed here on write and opened here on read
+(`protection/fields.py`, under the workspace's keys reached from the session:
+`protection/keyring.py`); `email_key` is the address's blind index. Functions take the caller's
+session; the caller owns the transaction.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -25,6 +27,9 @@ from justmaily.server.audiences.models import (
 )
 from justmaily.server.db.base import utcnow
 from justmaily.server.db.dialects import insert_or_ignore
+from justmaily.server.protection.fields import address_index, open_text, row_identity, seal_text
+from justmaily.server.protection.hierarchy import WorkspaceKeys
+from justmaily.server.protection.keyring import workspace_keys
 from justmaily.shared.audiences import ConsentStatus, SuppressionReason
 
 
@@ -46,8 +51,44 @@ class RecipientRow:
     blocked: str
 
 
-def email_key(email: str) -> str:
-    return email.lower()
+async def email_key(session: AsyncSession, workspace_id: uuid.UUID, email: str) -> str:
+    """The address's identity in the workspace: its blind index (equal for addresses that differ
+    only in case or surrounding space; nothing else can be learnt from it without the key)."""
+    return address_index(await workspace_keys(session, workspace_id), email)
+
+
+async def email_indexer(session: AsyncSession, workspace_id: uuid.UUID) -> Callable[[str], str]:
+    """`email_key` as a plain function (for compiling segment filters)."""
+    keys = await workspace_keys(session, workspace_id)
+    return lambda email: address_index(keys, email)
+
+
+def _contact_cell(workspace_id: uuid.UUID, contact_id: uuid.UUID) -> bytes:
+    return row_identity(workspace_id, "contacts.email", contact_id)
+
+
+def _suppression_cell(workspace_id: uuid.UUID, key: str) -> bytes:
+    return row_identity(workspace_id, "suppressions.email", key)
+
+
+def _staged_cell(workspace_id: uuid.UUID, import_id: uuid.UUID, key: str) -> bytes:
+    return row_identity(workspace_id, "import_rows.email", f"{import_id}/{key}")
+
+
+def _open_contact(keys: WorkspaceKeys, contact: Contact) -> Contact:
+    contact.email = open_text(keys, _contact_cell(contact.workspace_id, contact.id), contact.email_sealed)
+    return contact
+
+
+async def _opened(session: AsyncSession, contacts: Sequence[Contact]) -> list[Contact]:
+    """The contacts with their addresses opened (a tampered or moved cell raises SealedFieldError)."""
+    for contact in contacts:
+        _open_contact(await workspace_keys(session, contact.workspace_id), contact)
+    return list(contacts)
+
+
+async def _opened_one(session: AsyncSession, contact: Contact | None) -> Contact | None:
+    return None if contact is None else (await _opened(session, [contact]))[0]
 
 
 # --- contacts -------------------------------------------------------------------------------
@@ -57,7 +98,7 @@ async def contact_by_key(session: AsyncSession, workspace_id: uuid.UUID, key: st
     found: Contact | None = await session.scalar(
         select(Contact).where(Contact.workspace_id == workspace_id, Contact.email_key == key)
     )
-    return found
+    return await _opened_one(session, found)
 
 
 async def get_contact(
@@ -65,7 +106,7 @@ async def get_contact(
 ) -> Contact | None:
     query = select(Contact).where(Contact.workspace_id == workspace_id, Contact.id == contact_id)
     found: Contact | None = await session.scalar(query.with_for_update() if for_update else query)
-    return found
+    return await _opened_one(session, found)
 
 
 async def add_contact(
@@ -79,10 +120,13 @@ async def add_contact(
     consent_source: str,
 ) -> Contact:
     now = utcnow()
+    keys = await workspace_keys(session, workspace_id)
+    contact_id = uuid.uuid4()
     contact = Contact(
+        id=contact_id,
         workspace_id=workspace_id,
-        email=email,
-        email_key=email_key(email),
+        email_sealed=seal_text(keys, _contact_cell(workspace_id, contact_id), email),
+        email_key=address_index(keys, email),
         name=name,
         attributes=attributes,
         consent=consent,
@@ -91,6 +135,7 @@ async def add_contact(
         created_at=now,
         updated_at=now,
     )
+    contact.email = email
     session.add(contact)
     await session.flush()
     return contact
@@ -111,7 +156,7 @@ async def list_contacts(
             (Contact.created_at > after[0]) | ((Contact.created_at == after[0]) & (Contact.id > after[1]))
         )
     rows = await session.scalars(query.order_by(Contact.created_at, Contact.id).limit(limit))
-    return list(rows)
+    return await _opened(session, list(rows))
 
 
 async def count_contacts(session: AsyncSession, workspace_id: uuid.UUID, where: ColumnElement[bool]) -> int:
@@ -133,7 +178,14 @@ async def set_consent(session: AsyncSession, contact: Contact, consent: ConsentS
 
 async def suppression_of(session: AsyncSession, workspace_id: uuid.UUID, key: str) -> Suppression | None:
     found: Suppression | None = await session.get(Suppression, (workspace_id, key))
-    return found
+    return None if found is None else (await _opened_suppressions(session, [found]))[0]
+
+
+async def _opened_suppressions(session: AsyncSession, rows: Sequence[Suppression]) -> list[Suppression]:
+    for row in rows:
+        keys = await workspace_keys(session, row.workspace_id)
+        row.email = open_text(keys, _suppression_cell(row.workspace_id, row.email_key), row.email_sealed)
+    return list(rows)
 
 
 async def attribute_keys(session: AsyncSession, workspace_id: uuid.UUID) -> set[str]:
@@ -199,13 +251,29 @@ async def workspace_contact_ids(
 
 
 async def suppress(
-    session: AsyncSession, workspace_id: uuid.UUID, key: str, reason: SuppressionReason, detail: str = ""
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    key: str,
+    reason: SuppressionReason,
+    detail: str = "",
+    *,
+    address: str | None = None,
 ) -> None:
-    """Never send to this address again; an unsubscribe also withdraws the contact's consent."""
+    """Never send to this address (`key`: its `email_key`) again; an unsubscribe also withdraws
+    the contact's consent. The address is kept sealed to list it: given, or the contact's."""
+    keys = await workspace_keys(session, workspace_id)
+    if address is None:
+        contact = await contact_by_key(session, workspace_id, key)
+        address = contact.email if contact is not None else ""
     # Insert-or-keep in one statement: an unsubscribe and a bounce may race on PostgreSQL.
     await session.execute(
         insert_or_ignore(session, Suppression).values(
-            workspace_id=workspace_id, email_key=key, reason=reason, detail=detail[:500], created_at=utcnow()
+            workspace_id=workspace_id,
+            email_key=key,
+            email_sealed=seal_text(keys, _suppression_cell(workspace_id, key), address),
+            reason=reason,
+            detail=detail[:500],
+            created_at=utcnow(),
         )
     )
     if reason in (SuppressionReason.UNSUBSCRIBED, SuppressionReason.COMPLAINED):
@@ -230,8 +298,9 @@ async def list_suppressions(
     query = select(Suppression).where(Suppression.workspace_id == workspace_id)
     if after is not None:
         query = query.where(Suppression.email_key > after)
+    # In blind index order: an order that says nothing of the addresses.
     rows = await session.scalars(query.order_by(Suppression.email_key).limit(limit))
-    return list(rows)
+    return await _opened_suppressions(session, list(rows))
 
 
 async def suppressed_keys(
@@ -324,9 +393,10 @@ async def recipients(
         .where(Suppression.workspace_id == workspace_id, Suppression.email_key == Contact.email_key)
         .scalar_subquery()
     )
+    keys = await workspace_keys(session, workspace_id)
     query = select(
         Contact.id,
-        Contact.email,
+        Contact.email_sealed,
         Contact.email_key,
         Contact.name,
         Contact.attributes,
@@ -334,7 +404,8 @@ async def recipients(
         suppressed,
     ).where(Contact.workspace_id == workspace_id, Contact.id.in_(set(contact_ids)))
     found = {}
-    for contact_id, email, key, name, attributes, consent, reason in (await session.execute(query)).all():
+    for contact_id, sealed, key, name, attributes, consent, reason in (await session.execute(query)).all():
+        email = open_text(keys, _contact_cell(workspace_id, contact_id), sealed)
         blocked = f"suppressed: {reason}" if reason else ""
         if not blocked and consent is not ConsentStatus.SUBSCRIBED:
             blocked = f"consent is {consent}"
@@ -352,9 +423,21 @@ async def sample_recipient(
 # --- imports --------------------------------------------------------------------------------
 
 
-async def stage_rows(session: AsyncSession, import_id: uuid.UUID, rows: Sequence[dict[str, Any]]) -> None:
-    if rows:
-        await session.execute(insert(ImportRow), [{"import_id": import_id, **row} for row in rows])
+async def stage_rows(
+    session: AsyncSession, workspace_id: uuid.UUID, import_id: uuid.UUID, rows: Sequence[dict[str, Any]]
+) -> None:
+    """Stage valid rows (`email`, `email_key` as read: the lower-cased address, `name`,
+    `attributes`, `row_number`): stored with the address sealed and keyed by its blind index."""
+    if not rows:
+        return
+    keys = await workspace_keys(session, workspace_id)
+    staged = []
+    for row in rows:
+        plain = dict(row)
+        email, key = plain.pop("email"), address_index(keys, plain.pop("email_key"))
+        sealed = seal_text(keys, _staged_cell(workspace_id, import_id, key), email)
+        staged.append({**plain, "import_id": import_id, "email_key": key, "email_sealed": sealed})
+    await session.execute(insert(ImportRow), staged)
 
 
 async def merge_import(session: AsyncSession, job: ContactImport) -> tuple[int, int]:
@@ -366,6 +449,7 @@ async def merge_import(session: AsyncSession, job: ContactImport) -> tuple[int, 
     """
     created = updated = 0
     now = utcnow()
+    keys = await workspace_keys(session, job.workspace_id)
     last_key = ""
     while True:
         staged = list(
@@ -392,11 +476,15 @@ async def merge_import(session: AsyncSession, job: ContactImport) -> tuple[int, 
         for row in staged:
             contact = existing.get(row.email_key)
             if contact is None:
+                contact_id = uuid.uuid4()
+                email = open_text(
+                    keys, _staged_cell(job.workspace_id, job.id, row.email_key), row.email_sealed
+                )
                 fresh.append(
                     {
-                        "id": uuid.uuid4(),
+                        "id": contact_id,
                         "workspace_id": job.workspace_id,
-                        "email": row.email,
+                        "email_sealed": seal_text(keys, _contact_cell(job.workspace_id, contact_id), email),
                         "email_key": row.email_key,
                         "name": row.name,
                         "attributes": row.attributes,
@@ -446,7 +534,7 @@ async def export_contacts(
         rows = list(await session.scalars(query.order_by(Contact.id).limit(batch)))
         if not rows:
             return
-        yield rows
+        yield await _opened(session, rows)
         after = rows[-1].id
 
 
@@ -469,7 +557,14 @@ async def request_confirmation(session: AsyncSession, workspace_id: uuid.UUID, c
 async def due_confirmations(session: AsyncSession, now: datetime, limit: int) -> list[PendingConfirmation]:
     """Confirmation e-mails to send now, for contacts still pending."""
     rows = await session.execute(
-        select(Confirmation.id, Confirmation.workspace_id, Confirmation.attempts, Contact.email, Contact.name)
+        select(
+            Confirmation.id,
+            Confirmation.workspace_id,
+            Confirmation.attempts,
+            Contact.id,
+            Contact.email_sealed,
+            Contact.name,
+        )
         .join(Contact, Contact.id == Confirmation.contact_id)
         .where(
             Confirmation.sent_at.is_(None),
@@ -479,10 +574,12 @@ async def due_confirmations(session: AsyncSession, now: datetime, limit: int) ->
         .order_by(Confirmation.next_attempt_at)
         .limit(limit)
     )
-    return [
-        PendingConfirmation(id_, workspace_id, attempts, Recipient(email, name, {}))
-        for id_, workspace_id, attempts, email, name in rows.all()
-    ]
+    pending = []
+    for id_, workspace_id, attempts, contact_id, sealed, name in rows.all():
+        keys = await workspace_keys(session, workspace_id)
+        email = open_text(keys, _contact_cell(workspace_id, contact_id), sealed)
+        pending.append(PendingConfirmation(id_, workspace_id, attempts, Recipient(email, name, {})))
+    return pending
 
 
 async def confirmation_sent(session: AsyncSession, confirmation_id: uuid.UUID, when: datetime) -> None:
@@ -507,7 +604,7 @@ async def confirmation_contact(session: AsyncSession, confirmation_id: uuid.UUID
         .join(Confirmation, Confirmation.contact_id == Contact.id)
         .where(Confirmation.id == confirmation_id)
     )
-    return found
+    return await _opened_one(session, found)
 
 
 @dataclass(frozen=True)

@@ -872,8 +872,13 @@ def compile_filter(
     workspace_id: uuid.UUID,
     now: datetime,
     lists: Mapping[str, uuid.UUID] = _NO_LISTS,
+    email_index: Callable[[str], str] | None = None,
 ) -> ColumnElement[bool]:
     """The WHERE clause selecting the workspace's contacts that match `filter`.
+
+    Addresses are sealed: `email_index` gives an address's blind index (the repository's
+    `email_key` under the workspace's index key), so `email = …` and `email in […]` compare
+    indexes; a filter comparing addresses needs it.
 
     `lists` maps list names to ids within the workspace; it must hold every name of
     `referenced_lists(filter)` (an unknown name raises SegmentError). Pass all the workspace's
@@ -881,18 +886,36 @@ def compile_filter(
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
-    compiler = _Compiler(filter.text, workspace_id, now, lists)
+    compiler = _Compiler(filter.text, workspace_id, now, lists, email_index)
     return and_(Contact.workspace_id == workspace_id, compiler.expression(filter.expression))
 
 
 class _Compiler:
     def __init__(
-        self, text: str, workspace_id: uuid.UUID, now: datetime, lists: Mapping[str, uuid.UUID]
+        self,
+        text: str,
+        workspace_id: uuid.UUID,
+        now: datetime,
+        lists: Mapping[str, uuid.UUID],
+        email_index: Callable[[str], str] | None,
     ) -> None:
         self.text = text
         self.workspace_id = workspace_id
         self.now = now
         self.lists = lists
+        self.email_index = email_index
+
+    def _address_index(self, value: str) -> str:
+        if self.email_index is None:
+            raise ValueError("compile_filter needs email_index to compare addresses")
+        return self.email_index(value)
+
+    def _sealed_address(self) -> SegmentError:
+        return SegmentError(
+            "addresses are stored encrypted: compare email only with =, != or in [...]",
+            max(self.text.lower().find("email"), 0),
+            self.text,
+        )
 
     def expression(self, node: Expression) -> ColumnElement[bool]:
         match node:
@@ -947,8 +970,14 @@ class _Compiler:
                 )
             assert isinstance(value, str)
             if node.field is Builtin.EMAIL:
-                # email_key is the lower-cased address: comparing it ignores case throughout.
-                return _apply(Contact.email_key, node.operator, value.lower(), folded=True)
+                # email_key is the blind index of the lower-cased address: equal indexes are
+                # equal addresses, ignoring case; nothing else can be compared in SQL.
+                if node.operator not in (Operator.EQ, Operator.NE):
+                    raise self._sealed_address()
+                index = self._address_index(value)
+                return (
+                    Contact.email_key == index if node.operator is Operator.EQ else Contact.email_key != index
+                )
             return _apply(_builtin_column(node.field), node.operator, value)
         key = _key(node.field.name)
         if value is None:  # `= null` is "has no value", `!= null` is "has a value"
@@ -965,7 +994,7 @@ class _Compiler:
         if node.field is Builtin.CONSENT:
             column, values = Contact.consent, [ConsentStatus(value) for value in values]
         elif node.field is Builtin.EMAIL:
-            column, values = Contact.email_key, [value.lower() for value in values]
+            column, values = Contact.email_key, [self._address_index(str(value)) for value in values]
         else:
             column = _builtin_column(node.field)
         return column.not_in(values) if node.negated else column.in_(values)

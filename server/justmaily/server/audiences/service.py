@@ -53,7 +53,8 @@ async def filter_where(
                 )
             )
             lists = dict(rows.all())
-        return compile_filter(parsed, workspace_id, now, lists)
+        indexer = await repository.email_indexer(session, workspace_id)
+        return compile_filter(parsed, workspace_id, now, lists, indexer)
     except SegmentError as exc:
         raise ApiError(
             422, "invalid_filter", str(exc), errors=[FieldError(field=field, message=str(exc))]
@@ -77,7 +78,8 @@ class AudienceService:
 
     async def create_contact(self, data: wire.ContactCreate) -> wire.Contact:
         email = normalised_address(data.email)
-        if await repository.contact_by_key(self.session, self.workspace_id, repository.email_key(email)):
+        key = await repository.email_key(self.session, self.workspace_id, email)
+        if await repository.contact_by_key(self.session, self.workspace_id, key):
             raise ApiError(409, "contact_exists", f"a contact with the address {email} exists already")
         lists = await self._own_lists(data.lists)
         contact = await repository.add_contact(
@@ -250,18 +252,23 @@ class AudienceService:
     # --- suppressions ---------------------------------------------------------------------
 
     async def suppress(self, data: wire.SuppressionCreate) -> wire.Suppression:
-        key = repository.email_key(normalised_address(data.email))
-        await repository.suppress(self.session, self.workspace_id, key, data.reason, data.detail)
+        address = normalised_address(data.email)
+        key = await repository.email_key(self.session, self.workspace_id, address)
+        await repository.suppress(
+            self.session, self.workspace_id, key, data.reason, data.detail, address=address
+        )
         row = await repository.suppression_of(self.session, self.workspace_id, key)
         assert row is not None
         return to_wire(row)
 
     async def unsuppress(self, email: str) -> None:
-        if not await repository.unsuppress(self.session, self.workspace_id, email.strip().lower()):
+        key = await repository.email_key(self.session, self.workspace_id, email)
+        if not await repository.unsuppress(self.session, self.workspace_id, key):
             raise not_found("suppression")
 
     async def suppressions(self, *, limit: int, cursor: str | None) -> Page[wire.Suppression]:
-        """In address order; the cursor is the last address of the previous page."""
+        """In blind index order (an order that says nothing of the addresses, which are sealed);
+        the cursor is the last index of the previous page."""
         rows = await repository.list_suppressions(
             self.session, self.workspace_id, after=cursor, limit=limit + 1
         )

@@ -44,7 +44,7 @@ def to_wire(row: Row, *, suppressed: wire.SuppressionReason | None = None, membe
         )
     if isinstance(row, Suppression):
         return wire.Suppression(
-            email=row.email_key, reason=row.reason, detail=row.detail, created_at=row.created_at
+            email=row.email, reason=row.reason, detail=row.detail, created_at=row.created_at
         )
     return wire.ContactImport(
         id=row.id,

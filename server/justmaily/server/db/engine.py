@@ -89,9 +89,16 @@ class Database:
 
     def __init__(self, settings: Settings) -> None:
         self.engine = create_engine(settings)
-        self._writers = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.settings = settings
+        # `info` tells code handed only a session (the audiences repository, which opens sealed
+        # personal data) which database it belongs to and whether it may write.
+        self._writers = async_sessionmaker(
+            self.engine, expire_on_commit=False, info={"database": self, "read_only": False}
+        )
         self._readers = async_sessionmaker(
-            self.engine.execution_options(**{_READ_ONLY: True}), expire_on_commit=False
+            self.engine.execution_options(**{_READ_ONLY: True}),
+            expire_on_commit=False,
+            info={"database": self, "read_only": True},
         )
         # SQLite allows one writer at a time: writers of every process queue for it in order
         # (write_turn.py) rather than in SQLite's busy handler, which sleeps in growing steps.

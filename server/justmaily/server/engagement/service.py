@@ -70,7 +70,12 @@ async def unsubscribe(session: AsyncSession, ref: MessageRef, how: str) -> None:
     if contact is None:  # erased since: nothing left to unsubscribe
         return
     await repository.suppress(
-        session, ref.workspace_id, contact.email_key, SuppressionReason.UNSUBSCRIBED, how
+        session,
+        ref.workspace_id,
+        contact.email_key,
+        SuppressionReason.UNSUBSCRIBED,
+        how,
+        address=contact.email,
     )
     await record(session, ref, EventKind.UNSUBSCRIBED, how)
 
@@ -87,7 +92,7 @@ async def apply_provider_events(
     complained: set[uuid.UUID] = set()
     for event in events:
         ref = await queue.by_message_id(session, workspace_id, event.message_id) if event.message_id else None
-        key = repository.email_key(event.address)
+        key = await repository.email_key(session, workspace_id, event.address)
         if ref is None:
             ref = await _by_address(session, workspace_id, key)
         if event.kind in (EventKind.BOUNCED, EventKind.COMPLAINED, EventKind.UNSUBSCRIBED) and (
@@ -98,7 +103,14 @@ async def apply_provider_events(
                 EventKind.COMPLAINED: SuppressionReason.COMPLAINED,
                 EventKind.UNSUBSCRIBED: SuppressionReason.UNSUBSCRIBED,
             }[event.kind]
-            await repository.suppress(session, workspace_id, key, reason, f"{event.provider}: {event.detail}")
+            await repository.suppress(
+                session,
+                workspace_id,
+                key,
+                reason,
+                f"{event.provider}: {event.detail}",
+                address=event.address.strip(),
+            )
         if ref is not None:
             await record(
                 session,

@@ -32,8 +32,9 @@ class SealedFieldError(ValueError):
     """A sealed cell does not open. The message names the cell and why, never its content."""
 
 
-def row_identity(workspace_id: uuid.UUID, column: str, row_id: uuid.UUID) -> bytes:
-    """The associated data of a cell: `column` is `table.column`, e.g. `contacts.email`."""
+def row_identity(workspace_id: uuid.UUID, column: str, row_id: uuid.UUID | str) -> bytes:
+    """The associated data of a cell: `column` is `table.column`, e.g. `contacts.email`; `row_id`
+    the row's id, or its key where the table has none (a suppression's blind index)."""
     return f"{workspace_id}/{column}/{row_id}".encode()
 
 

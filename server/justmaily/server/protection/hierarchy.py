@@ -105,6 +105,25 @@ class KeyHierarchy:
         current_index = max(index)
         return WorkspaceKeys(workspace_id, max(data), data, current_index, index[current_index])
 
+    async def cached_keys(self, session: AsyncSession, workspace_id: uuid.UUID) -> WorkspaceKeys | None:
+        """The workspace's keys if this process has unwrapped every version already, else None.
+
+        Writes nothing (no key made, no unwrap audited), so it serves read-only sessions; on None
+        the caller asks `keys_of` in a writable session once, and from then on this answers."""
+        rows = await self._rows(session, workspace_id)
+        data: dict[int, bytes] = {}
+        index: dict[int, bytes] = {}
+        with self._lock:
+            for row in rows:
+                cached = self._unwrapped.get((row.workspace_id, row.purpose, row.version))
+                if cached is None:
+                    return None
+                (data if row.purpose is KeyPurpose.DATA else index)[row.version] = cached
+        if not data or not index:
+            return None
+        current_index = max(index)
+        return WorkspaceKeys(workspace_id, max(data), data, current_index, index[current_index])
+
     async def new_version(
         self, session: AsyncSession, workspace_id: uuid.UUID, purpose: KeyPurpose, actor: Actor, reason: str
     ) -> int:

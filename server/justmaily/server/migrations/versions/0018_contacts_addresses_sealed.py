@@ -2,8 +2,8 @@
 sealed (AES-256-GCM under the workspace's data key, bound to the row) and `email_key` becomes its
 blind index (HMAC-SHA256 under the workspace's index key)
 
-Revision ID: 0017
-Revises: 0016
+Revision ID: 0018
+Revises: 0017
 Create Date: 2026-12-07 23:10:00
 
 Rows are sealed in batches of 500. A row is plaintext while its `email_sealed` is NULL (a sealed
@@ -27,13 +27,13 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import context, op
 
-revision: str = "0017"
-down_revision: str | None = "0016"
+revision: str = "0018"
+down_revision: str | None = "0017"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 _BATCH = 500
-_ACTOR = "migration-0017"
+_ACTOR = "migration-0018"
 
 
 class _Keys:
@@ -109,7 +109,7 @@ class _Keys:
                 "actor": _ACTOR,
                 "action": action,
                 "subject": subject,
-                "reason": "migration 0017 seals contacts' addresses",
+                "reason": "migration 0018 seals contacts' addresses",
             },
         )
 

@@ -1,4 +1,4 @@
-"""Migration 0017: existing contacts', suppressions' and staged import rows' addresses are sealed
+"""Migration 0018: existing contacts', suppressions' and staged import rows' addresses are sealed
 and keyed by their blind index; going back to 0016 opens them again."""
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ async def test_plaintext_addresses_are_sealed_and_a_downgrade_opens_them(
     services = services_of(app)
     database, settings = services.database, services.settings
     async with database.engine.begin() as connection:
-        await connection.run_sync(lambda sync: command.downgrade(alembic_config(sync, settings), "0016"))
+        await connection.run_sync(lambda sync: command.downgrade(alembic_config(sync, settings), "0017"))
     async with database.engine.begin() as connection:
-        # The downgrade opened what 0017 had sealed.
+        # The downgrade opened what 0018 had sealed.
         rows = (await connection.execute(text("SELECT email, email_key, workspace_id FROM contacts"))).all()
         assert [(email, key) for email, key, _ in rows] == [("Ada@example.com", "ada@example.com")]
         workspace = rows[0][2]

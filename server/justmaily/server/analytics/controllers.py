@@ -115,6 +115,7 @@ class SendRollupController(Controller):
 
     @get(
         "/stream",
+        media_type="text/event-stream",
         opt=requires(Permission.CAMPAIGNS_READ),
         responses=problems(400, 404),
         summary="A send's rollup pushed as Server-Sent Events whenever its events change",

@@ -163,6 +163,8 @@ class AbVariant(msgspec.Struct, frozen=True, kw_only=True):
     opened: int  # messages opened or clicked
     clicked: int
     rate: float  # opened (or clicked, by the metric) / sent
+    # The posterior probability (Beta, uniform prior) that this subject's rate is the best.
+    probability_best: float = 0.0
 
 
 class AbTest(msgspec.Struct, frozen=True, kw_only=True):
@@ -175,6 +177,10 @@ class AbTest(msgspec.Struct, frozen=True, kw_only=True):
     decided_at: datetime | None = None
     winner: int | None = None  # index into `variants`
     decided_by: str = ""  # "opens", "clicks" or "a person"
+    confidence: float = 0.95  # the probability of being best a subject needs to win by the metric
+    # Decided by the metric: True if the winner reached `confidence`, False if none did and the
+    # original subject was kept; None before a decision or when a person decided.
+    conclusive: bool | None = None
 
 
 class Send(msgspec.Struct, frozen=True, kw_only=True):

@@ -157,6 +157,36 @@ async def test_importing_matches_contacts_and_the_same_file_twice_adds_nothing(
     assert [r["added"] for r in listed.json()] == [0, 0, 5]
 
 
+async def test_a_file_larger_than_a_batch_keeps_its_guarantees_across_batches(
+    app: Litestar, client: httpx.AsyncClient, team: Team
+) -> None:
+    """Written in batches (5,000 events): a row repeated in a later batch is still one event,
+    an unknown address in a later batch is still reported with its line, then nothing twice."""
+    await add_contacts(client, team, [{"email": "ada@example.com"}, {"email": "bob@example.com"}])
+    rows = [
+        f"Big,Big news,2026-03-28T08:00:00Z,{('ada', 'bob')[i % 2]}@example.com,open,"
+        f"2026-03-28T{8 + i // 3600:02d}:{i // 60 % 60:02d}:{i % 60:02d}Z,\n"
+        for i in range(11_000)
+    ]
+    text = HEADER + "".join(rows) + rows[0] + rows[7001].replace("bob@", "nobody@")
+    first = await post(client, team, text)
+    assert first.status_code == 201, first.text
+    report = first.json()
+    assert (report["rows"], report["added"], report["already"], report["unmatched"]) == (11_002, 11_000, 1, 1)
+    assert report["issues"] == [
+        {"row": 11_003, "message": "the address is none of the workspace's contacts: not imported"}
+    ]
+    again = (await post(client, team, text)).json()
+    assert (again["added"], again["already"]) == (0, 11_001)
+    async with services_of(app).database.session() as session:
+        stored = await session.scalar(
+            select(func.count())
+            .select_from(MessageEvent)
+            .where(MessageEvent.workspace_id == team.workspace_id)
+        )
+    assert stored == 11_000
+
+
 async def test_a_file_with_bad_rows_writes_nothing_and_reports_every_row(
     app: Litestar, client: httpx.AsyncClient, team: Team
 ) -> None:

@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import math
+import random
 import uuid
 from collections import Counter
 
-from justmaily.server.delivery.sends.ab_testing import Sampler, VariantCounts, pick_winner, sample_size
+import pytest
+
+from justmaily.server.delivery.sends.ab_posterior import probability_best
+from justmaily.server.delivery.sends.ab_testing import (
+    Sampler,
+    VariantCounts,
+    Verdict,
+    chances,
+    pick_winner,
+    sample_size,
+)
 from justmaily.shared.delivery import AbMetric
 
 
@@ -56,9 +68,39 @@ def test_sample_size_keeps_one_per_subject_and_never_exceeds_the_audience() -> N
     assert sample_size(0, 20, 2) == 0
 
 
-def test_the_best_rate_wins_and_a_tie_goes_to_the_earlier_subject() -> None:
-    counts = {0: VariantCounts(10, 10, 2, 1), 1: VariantCounts(10, 8, 4, 0), 2: VariantCounts(10, 10, 5, 2)}
-    assert pick_winner(counts, AbMetric.OPENS, 3) == 1  # 4 of 8 beats 5 of 10
-    assert pick_winner(counts, AbMetric.CLICKS, 3) == 2
-    assert pick_winner({}, AbMetric.OPENS, 3) == 0
-    assert pick_winner({1: VariantCounts(5, 5, 1, 0), 2: VariantCounts(5, 5, 1, 0)}, AbMetric.OPENS, 3) == 1
+def test_probability_of_being_best_matches_a_monte_carlo_draw() -> None:
+    outcomes = [(12, 100), (18, 100), (15, 90), (0, 0)]
+    exact = probability_best(outcomes)
+    draws, rng = 100_000, random.Random(7)
+    wins = Counter(
+        max(range(4), key=lambda i: rng.betavariate(1 + outcomes[i][0], 1 + outcomes[i][1] - outcomes[i][0]))
+        for _ in range(draws)
+    )
+    for index, chance in enumerate(exact):
+        assert chance == pytest.approx(wins[index] / draws, abs=0.006)
+    assert sum(exact) == pytest.approx(1.0)
+    # Two subjects: P(A > B) for Beta(6, 1) and Beta(1, 6) is 1 - 6 B(6, 7), exactly.
+    assert probability_best([(5, 5), (0, 5)])[0] == pytest.approx(
+        1 - 6 * math.factorial(5) * math.factorial(6) / math.factorial(12), abs=1e-4
+    )
+    # Identical evidence: an even split; large sends: the posteriors are narrow, still exact.
+    assert probability_best([(3, 10), (3, 10), (3, 10)]) == pytest.approx([1 / 3] * 3, abs=1e-6)
+    assert probability_best([(21_000, 100_000), (20_000, 100_000)])[0] > 0.9999
+
+
+def test_the_raw_maximum_does_not_win_without_enough_evidence() -> None:
+    # 4 of 8 is the higher rate, but barely better evidence than 5 of 10: the original stays.
+    counts = {0: VariantCounts(10, 10, 5, 1), 1: VariantCounts(10, 8, 4, 0)}
+    assert pick_winner(counts, AbMetric.OPENS, 2, 0.95) == Verdict(0, conclusive=False)
+    # A clearly better subject wins; a lower confidence lets a weaker lead win.
+    clear = {0: VariantCounts(200, 200, 40, 4), 1: VariantCounts(200, 200, 70, 9)}
+    assert chances(clear, AbMetric.OPENS, 2)[1] > 0.99
+    assert pick_winner(clear, AbMetric.OPENS, 2, 0.95) == Verdict(1, conclusive=True)
+    assert pick_winner(clear, AbMetric.CLICKS, 2, 0.95) == Verdict(0, conclusive=False)  # 9 vs 4 of 200
+    assert pick_winner(clear, AbMetric.CLICKS, 2, 0.85) == Verdict(1, conclusive=True)
+    # Nothing sent yet, or the same counts: no subject is likelier than the others.
+    assert pick_winner({}, AbMetric.OPENS, 3, 0.95) == Verdict(0, conclusive=False)
+    same = {index: VariantCounts(50, 50, 10, 0) for index in range(3)}
+    assert pick_winner(same, AbMetric.OPENS, 3, 0.5) == Verdict(0, conclusive=False)
+    # A subject nobody has seen yet is not ruled out: its rate could still be anything.
+    assert chances({1: VariantCounts(50, 50, 10, 0)}, AbMetric.OPENS, 2)[0] > 0.7

@@ -8,11 +8,13 @@ from typing import Annotated, Literal
 from litestar import Controller, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, QueryParameter
+from litestar.response import ServerSentEvent
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from justmaily.server.analytics import deps, examples, importing, rollups
+from justmaily.server.analytics import deps, examples, importing, live, rollups
 from justmaily.server.analytics.imports import generic
 from justmaily.server.analytics.service import ForecastService
+from justmaily.server.db.engine import Database
 from justmaily.server.http.openapi import ok, problems
 from justmaily.server.http.policy import requires
 from justmaily.server.identity.principal import AuthedRequest
@@ -110,3 +112,25 @@ class SendRollupController(Controller):
         opens were a privacy proxy's are `machine_opened`), and events per time bucket. As current
         as the last recorded event: computed when asked (docs/analytics.md)."""
         return await rollups.send_rollup(db_session, request.user, send_id, bucket)
+
+    @get(
+        "/stream",
+        media_type="text/event-stream",
+        opt=requires(Permission.CAMPAIGNS_READ),
+        responses=problems(400, 404),
+        summary="A send's rollup pushed as Server-Sent Events whenever its events change",
+    )
+    async def send_rollup_stream(
+        self,
+        request: AuthedRequest,
+        database: NamedDependency[Database],
+        send_id: FromPath[uuid.UUID],
+        bucket: Annotated[
+            Literal["hour", "day"], QueryParameter(description="the time buckets' length (UTC)")
+        ] = "hour",
+    ) -> ServerSentEvent:
+        """`text/event-stream`: an `event: rollup` with the rollup (as `GET …/rollup` answers it)
+        at once, then again within 2 s of each change to the send's events; a comment every 15 s
+        while nothing happens (docs/analytics.md)."""
+        start = await live.first(database, request.user, send_id, bucket)
+        return ServerSentEvent(live.stream(database, request.user, send_id, bucket, start))

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from justmaily.server.analytics.imports.rows import Event, FileRefused, Parsed, RowIssue
 from justmaily.server.analytics.models import EventImport, ImportedCampaign
 from justmaily.server.audiences import repository
-from justmaily.server.db.dialects import insert_or_ignore
+from justmaily.server.db.dialects import bulk_write_cache, insert_or_ignore
 from justmaily.server.delivery.models import MessageEvent
 from justmaily.server.http.problems import ApiError
 from justmaily.server.identity.principal import Principal
@@ -78,54 +78,70 @@ async def import_events(
         issues.sort(key=lambda issue: issue.row)
         raise refusal(f"the file was not imported: {len(issues)} row(s) cannot be read", issues)
     workspace_id = principal.workspace_id
-    contacts = await _contacts_by_key(session, workspace_id)
     campaign_ids = await _campaign_ids(session, workspace_id, platform, campaigns)
     unmatched: list[RowIssue] = []
-    rows: dict[str, dict[str, object]] = {}
-    for event in parsed.events:
-        contact_id = contacts.get(await repository.email_key(session, workspace_id, event.address))
-        if contact_id is None:
-            unmatched.append(
-                RowIssue(event.row, "the address is none of the workspace's contacts: not imported")
-            )
-            continue
-        key = hashlib.sha256(
-            f"{platform}\0{event.campaign}\0{contact_id.hex}\0{event.kind}\0{event.occurred_at.isoformat()}".encode()
-        ).hexdigest()
-        rows.setdefault(
-            key,
-            {
-                "workspace_id": workspace_id,
-                "imported_campaign_id": campaign_ids[event.campaign],
-                "contact_id": contact_id,
-                "kind": event.kind,
-                "detail": f"{platform} import",
-                "occurred_at": event.occurred_at,
-                "source": EventSource.IMPORT,
-                "machine": event.machine,
-                "external_id": key,
-            },
-        )
+    contacts: dict[str, uuid.UUID | None] = {}  # by email key; None: no contact has it
+    hexes: dict[uuid.UUID, str] = {}
+    prefixes = {name: f"{platform}\0{name}\0" for name in campaigns}
+    detail = f"{platform} import"
+    seen: set[str] = set()  # keys of this file's events so far: a repeated row adds nothing
+    index = await repository.email_indexer(session, workspace_id)  # the address's blind index
     added = 0
-    keys = list(rows)
-    for start in range(0, len(keys), _BATCH):
-        batch = keys[start : start + _BATCH]
-        known = set(
-            await session.scalars(
-                select(MessageEvent.external_id).where(
-                    MessageEvent.workspace_id == workspace_id,
-                    MessageEvent.source == EventSource.IMPORT,
-                    MessageEvent.external_id.in_(batch),
+    async with bulk_write_cache(session):  # the indexes' pages stay in memory between batches
+        for start in range(0, len(parsed.events), _BATCH):
+            events = parsed.events[start : start + _BATCH]
+            # One query per batch for the addresses not met before (the repository matches them as
+            # contacts store them), instead of loading every contact of the workspace.
+            fresh_keys = {index(e.address) for e in events} - contacts.keys()
+            if fresh_keys:
+                found = await repository.contact_ids_by_key(session, workspace_id, fresh_keys)
+                contacts.update((key, found.get(key)) for key in fresh_keys)
+            rows: dict[str, dict[str, object]] = {}
+            for event in events:
+                contact_id = contacts[index(event.address)]
+                if contact_id is None:
+                    unmatched.append(
+                        RowIssue(event.row, "the address is none of the workspace's contacts: not imported")
+                    )
+                    continue
+                contact_hex = hexes.get(contact_id)
+                if contact_hex is None:
+                    contact_hex = hexes[contact_id] = contact_id.hex
+                key = hashlib.sha256(
+                    f"{prefixes[event.campaign]}{contact_hex}\0{event.kind}\0{event.occurred_at.isoformat()}".encode()
+                ).hexdigest()
+                if key in seen:
+                    continue
+                seen.add(key)
+                rows[key] = {
+                    "workspace_id": workspace_id,
+                    "imported_campaign_id": campaign_ids[event.campaign],
+                    "contact_id": contact_id,
+                    "kind": event.kind,
+                    "detail": detail,
+                    "occurred_at": event.occurred_at,
+                    "source": EventSource.IMPORT,
+                    "machine": event.machine,
+                    "external_id": key,
+                }
+            if not rows:
+                continue
+            known = set(
+                await session.scalars(
+                    select(MessageEvent.external_id).where(
+                        MessageEvent.workspace_id == workspace_id,
+                        MessageEvent.source == EventSource.IMPORT,
+                        MessageEvent.external_id.in_(list(rows)),
+                    )
                 )
             )
-        )
-        fresh = [rows[key] for key in batch if key not in known]
-        if fresh:
-            # Core, not the ORM's bulk path: the same statement, without per-row ORM bookkeeping.
-            # ON CONFLICT DO NOTHING: an import of the same file running at the same moment
-            # (PostgreSQL lets both check first) must not fail on the other's rows.
-            await session.execute(insert_or_ignore(session, _EVENTS), fresh)
-        added += len(fresh)
+            fresh = [row for key, row in rows.items() if key not in known]
+            if fresh:
+                # Core, not the ORM's bulk path: the same statement, without per-row ORM bookkeeping.
+                # ON CONFLICT DO NOTHING: an import of the same file running at the same moment
+                # (PostgreSQL lets both check first) must not fail on the other's rows.
+                await session.execute(insert_or_ignore(session, _EVENTS), fresh)
+            added += len(fresh)
     matched = len(parsed.events) - len(unmatched)
     record = EventImport(
         workspace_id=workspace_id,
@@ -140,15 +156,6 @@ async def import_events(
     session.add(record)
     await session.flush()
     return to_wire(record)
-
-
-async def _contacts_by_key(session: AsyncSession, workspace_id: uuid.UUID) -> dict[str, uuid.UUID]:
-    found: dict[str, uuid.UUID] = {}
-    async for batch in repository.export_contacts(
-        session, workspace_id, list_id=None, where=None, batch=5000
-    ):
-        found.update((contact.email_key, contact.id) for contact in batch)
-    return found
 
 
 async def _campaign_ids(

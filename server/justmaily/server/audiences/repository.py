@@ -101,6 +101,18 @@ async def contact_by_key(session: AsyncSession, workspace_id: uuid.UUID, key: st
     return await _opened_one(session, found)
 
 
+async def contact_ids_by_key(
+    session: AsyncSession, workspace_id: uuid.UUID, keys: Iterable[str]
+) -> dict[str, uuid.UUID]:
+    """The contacts among `keys` (email keys), by key: one query of ids, no ORM objects."""
+    rows = await session.execute(
+        select(Contact.email_key, Contact.id).where(
+            Contact.workspace_id == workspace_id, Contact.email_key.in_(set(keys))
+        )
+    )
+    return {row.email_key: row.id for row in rows}
+
+
 async def get_contact(
     session: AsyncSession, workspace_id: uuid.UUID, contact_id: uuid.UUID, *, for_update: bool = False
 ) -> Contact | None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import ColumnElement
+from sqlalchemy import ColumnElement, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.ext.compiler import compiles
@@ -24,6 +26,23 @@ def native_insert(session: AsyncSession, entity: Any) -> postgresql.Insert | sql
     if session.get_bind().dialect.name == "postgresql":
         return postgresql.insert(entity)
     return sqlite.insert(entity)
+
+
+@asynccontextmanager
+async def bulk_write_cache(session: AsyncSession, mib: int = 64) -> AsyncIterator[None]:
+    """On SQLite, a page cache of `mib` MiB for this connection while a bulk write runs, then
+    the previous size again. Inserting many rows into random-keyed indexes (digests, UUIDs)
+    touches pages all over them; SQLite's default cache (2 MiB) keeps spilling and re-reading
+    them. Pooled connections keep their pragmas, hence the restore. PostgreSQL: nothing."""
+    if session.get_bind().dialect.name != "sqlite":
+        yield
+        return
+    before = int((await session.execute(text("PRAGMA cache_size"))).scalar_one())
+    await session.execute(text(f"PRAGMA cache_size={-1024 * int(mib)}"))
+    try:
+        yield
+    finally:
+        await session.execute(text(f"PRAGMA cache_size={before}"))
 
 
 class unindexed(FunctionElement[Any]):  # noqa: N801 (an SQL construct, named as SQLAlchemy's are)

@@ -134,6 +134,9 @@ class DeliverySettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     confirmation_link_ttl_seconds: PositiveInt = 7 * 24 * 3600
     secrets_key_file: str = ""  # seals relay passwords and DKIM keys; default data_dir/secrets.key
     sender_enabled: bool = True  # run the sending worker in this process
+    # An A/B test's subject wins by its metric only if its posterior probability of being the
+    # best reaches this; below it the original subject is kept (docs/delivery.md).
+    ab_test_confidence: Annotated[float, msgspec.Meta(ge=0.5, lt=1.0)] = 0.95
 
     def __post_init__(self) -> None:
         if self.smtp_relays:

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 import structlog
-from sqlalchemy import ColumnElement, SQLColumnExpression, func, select, true, update
+from sqlalchemy import ColumnElement, SQLColumnExpression, and_, func, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from justmaily.server.audiences import repository
@@ -268,7 +268,9 @@ async def sample_by_variant(session: AsyncSession, send_id: uuid.UUID) -> list[t
 
 
 async def engaged_by_variant(session: AsyncSession, send_id: uuid.UUID) -> dict[int, tuple[int, int]]:
-    """An A/B test's sample: (messages opened or clicked, messages clicked) per subject."""
+    """An A/B test's sample: (messages opened by a person or clicked, messages clicked) per
+    subject. A proxy's open (`machine`) fetches every message's images, so it says nothing of
+    which subject people preferred; its clicks, if any, still count."""
     rows = await session.execute(
         select(
             OutboxMessage.variant,
@@ -280,7 +282,10 @@ async def engaged_by_variant(session: AsyncSession, send_id: uuid.UUID) -> dict[
             OutboxMessage.send_id == send_id,
             OutboxMessage.ab_sample.is_(True),
             MessageEvent.send_id == send_id,
-            MessageEvent.kind.in_([EventKind.OPENED, EventKind.CLICKED]),
+            or_(
+                MessageEvent.kind == EventKind.CLICKED,
+                and_(MessageEvent.kind == EventKind.OPENED, MessageEvent.machine.is_(False)),
+            ),
         )
         .group_by(OutboxMessage.variant)
     )

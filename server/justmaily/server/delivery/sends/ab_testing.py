@@ -6,6 +6,10 @@ the same chance, and the chance decided by a hash of send and contact, so a rest
 through queueing draws the same sample. The sample is split evenly between the subjects (round
 robin); the rest of the audience waits as `held` until the winner is picked, then gets the
 winner's subject. Sample rows keep `ab_sample`, so the results always compare the sample only.
+
+The winner is the subject whose posterior probability of being the best (`ab_posterior.py`)
+reaches the test's confidence; when none does, the evidence does not separate them and the
+original subject is kept, as a tie always went to the earlier subject.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from justmaily.server.delivery.models import Send
 from justmaily.server.delivery.outbox import queue
+from justmaily.server.delivery.sends.ab_posterior import probability_best
 from justmaily.shared import delivery as wire
 from justmaily.shared.delivery import AbMetric
 
@@ -40,6 +45,8 @@ class AbState(msgspec.Struct, kw_only=True):
     decided_at: datetime | None = None
     winner: int | None = None
     decided_by: str = ""
+    confidence: float = 0.95  # tests from before the setting had the default
+    conclusive: bool | None = None  # decided by the metric: did a subject reach `confidence`
 
     @classmethod
     def of(cls, send: Send) -> AbState | None:
@@ -92,12 +99,14 @@ class Sampler:
 class VariantCounts:
     recipients: int = 0
     sent: int = 0
-    opened: int = 0  # opened or clicked: a click proves an open
+    opened: int = 0  # opened by a person or clicked: a click proves an open, a proxy's does not
     clicked: int = 0
 
+    def hits(self, metric: AbMetric) -> int:
+        return self.opened if metric is AbMetric.OPENS else self.clicked
+
     def rate(self, metric: AbMetric) -> float:
-        hits = self.opened if metric is AbMetric.OPENS else self.clicked
-        return hits / self.sent if self.sent else 0.0
+        return self.hits(metric) / self.sent if self.sent else 0.0
 
 
 async def variant_counts(session: AsyncSession, send_id: uuid.UUID) -> dict[int, VariantCounts]:
@@ -109,10 +118,28 @@ async def variant_counts(session: AsyncSession, send_id: uuid.UUID) -> dict[int,
     }
 
 
-def pick_winner(counts: dict[int, VariantCounts], metric: AbMetric, variants: int) -> int:
-    """The best rate wins; a tie goes to the earlier subject (the original one first)."""
-    rates = [counts.get(index, VariantCounts()).rate(metric) for index in range(variants)]
-    return max(range(variants), key=lambda index: (rates[index], -index))
+def chances(counts: dict[int, VariantCounts], metric: AbMetric, variants: int) -> list[float]:
+    """Each subject's posterior probability of having the best rate (per message sent)."""
+    found = [counts.get(index, VariantCounts()) for index in range(variants)]
+    return probability_best([(c.hits(metric), c.sent) for c in found])
+
+
+@dataclass(frozen=True)
+class Verdict:
+    winner: int
+    conclusive: bool  # False: no subject reached the confidence, the original is kept
+
+
+def pick_winner(
+    counts: dict[int, VariantCounts], metric: AbMetric, variants: int, confidence: float
+) -> Verdict:
+    """The subject at least `confidence` likely to be the best wins; if none is, the original
+    (the first) is kept: the evidence does not tell them apart, which a tie always meant."""
+    probabilities = chances(counts, metric, variants)
+    best = max(range(variants), key=lambda index: (probabilities[index], -index))
+    if probabilities[best] >= confidence:
+        return Verdict(best, conclusive=True)
+    return Verdict(0, conclusive=False)
 
 
 async def decide(
@@ -126,7 +153,8 @@ async def decide(
         return state
     if choice is None:
         counts = await variant_counts(session, send_id)
-        state.winner, state.decided_by = pick_winner(counts, state.metric, len(state.subjects)), state.metric
+        verdict = pick_winner(counts, state.metric, len(state.subjects), state.confidence)
+        state.winner, state.conclusive, state.decided_by = verdict.winner, verdict.conclusive, state.metric
     else:
         state.winner, state.decided_by = choice, DECIDED_BY_PERSON
     state.decided_at = now
@@ -146,6 +174,7 @@ async def progress(session: AsyncSession, send: Send) -> wire.AbTest | None:
     if state is None:
         return None
     counts = await variant_counts(session, send.id)
+    probabilities = chances(counts, state.metric, len(state.subjects))
     variants = []
     for index, subject in enumerate(state.subjects):
         found = counts.get(index, VariantCounts())
@@ -157,6 +186,7 @@ async def progress(session: AsyncSession, send: Send) -> wire.AbTest | None:
                 opened=found.opened,
                 clicked=found.clicked,
                 rate=round(found.rate(state.metric), 4),
+                probability_best=round(probabilities[index], 4),
             )
         )
     return wire.AbTest(
@@ -169,14 +199,18 @@ async def progress(session: AsyncSession, send: Send) -> wire.AbTest | None:
         decided_at=state.decided_at,
         winner=state.winner,
         decided_by=state.decided_by,
+        confidence=state.confidence,
+        conclusive=state.conclusive,
     )
 
 
-def new_state(settings: wire.AbTestCreate, subjects: list[str]) -> dict[str, Any]:
+def new_state(settings: wire.AbTestCreate, subjects: list[str], confidence: float) -> dict[str, Any]:
+    """`confidence`: the server's setting when the send is created, kept with the test."""
     state = AbState(
         metric=settings.metric,
         sample_percent=settings.sample_percent,
         window_seconds=settings.window_seconds,
         subjects=subjects,
+        confidence=confidence,
     )
     return msgspec.to_builtins(state)  # type: ignore[no-any-return]

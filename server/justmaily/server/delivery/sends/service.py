@@ -152,7 +152,9 @@ class SendService:
             links=list(prepared.links),
             send_at=send_at,
             created_by=principal.user_id,
-            ab_test=None if data.ab_test is None else ab_testing.new_state(data.ab_test, subjects),
+            ab_test=None
+            if data.ab_test is None
+            else ab_testing.new_state(data.ab_test, subjects, self.settings.delivery.ab_test_confidence),
         )
         self.session.add(send)
         await lifecycle.act(self.session, self.events, principal, campaign, move)

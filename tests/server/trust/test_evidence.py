@@ -76,7 +76,8 @@ async def test_every_message_points_to_its_certificate_and_is_provable_offline(
     )
     message_id, body = split_message(saved)
     assert message_id == received.message_id
-    await signed_head(client, viewer, 5)  # the two keys, the approval, its certificate, the send
+    # The two keys, the approval, its certificate, the mesh's content check, the send.
+    await signed_head(client, viewer, 6)
     response = await client.get(
         f"/api/transparency/messages/{quote(message_id, safe='')}/proof", headers=viewer
     )

@@ -106,14 +106,16 @@ async def test_clients_opening_a_new_room_at_the_same_instant_all_get_in(live: L
                 all_in.set()
             await done.wait()
 
-    with anyio.fail_after(30):
+    with anyio.fail_after(60):
         async with anyio.create_task_group() as group:
             for url in urls:  # all at the same instant
                 group.start_soon(participant, url)
             await all_in.wait()
             clients[0].edit(append("together"))
             for client in clients:
-                await client.wait_until(lambda c=client: body(c.doc) == "together", within=5)  # type: ignore[misc]
+                # Bounded: under the suite's load, with the mesh analysing beside the room, 5 s was
+                # once too short on PostgreSQL (CI, 2026-12-07); a lost edit never arrives at all.
+                await client.wait_until(lambda c=client: body(c.doc) == "together", within=15)  # type: ignore[misc]
             done.set()
 
 
